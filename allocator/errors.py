@@ -1,0 +1,79 @@
+"""Errors of the allocator core. Each builds its own message from data.
+
+    AllocatorError
+    ├── NotFound(LookupError)          unknown pool, chair, project, request, user  -> 404
+    ├── InvalidInput(ValueError)       a field is wrong; names the field            -> 422
+    │   └── OutsideValidity            a period outside the pool's validity window  -> 422
+    ├── Conflict                        the state of the world refuses the change    -> 409
+    │   ├── OverCommit                  more hours than the pool/chair/project has
+    │   ├── InvalidTransition           a request cannot move from its state
+    │   └── AlreadyExists               an id or mapping already taken
+    └── Forbidden(PermissionError)     the actor's role does not allow it           -> 403
+
+The HTTP edge translates this tree to status codes in exactly one place.
+"""
+
+from __future__ import annotations
+
+
+class AllocatorError(Exception):
+    """Base of every allocator error. ``field`` names the offending input, when there is one."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class NotFound(AllocatorError, LookupError):
+    def __init__(self, kind: str, key: object, *, field: str | None = None) -> None:
+        super().__init__(f"unknown {kind} {key!r}", field=field)
+        self.kind = kind
+        self.key = key
+
+
+class InvalidInput(AllocatorError, ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
+        self.reason = reason
+
+
+class OutsideValidity(InvalidInput):
+    pass
+
+
+class Conflict(AllocatorError):
+    pass
+
+
+class OverCommit(Conflict):
+    def __init__(self, what: str, *, wanted: int, available: int, field: str = "amount") -> None:
+        super().__init__(
+            f"{field}: over-commit refused: {what} has {available} GPU-seconds available,"
+            f" {wanted} asked",
+            field=field,
+        )
+        self.wanted = wanted
+        self.available = available
+
+
+class InvalidTransition(Conflict):
+    def __init__(self, request_id: int, state: str, action: str) -> None:
+        super().__init__(
+            f"state: request {request_id} is {state}; it cannot be {action}", field="state"
+        )
+        self.state = state
+        self.action = action
+
+
+class AlreadyExists(Conflict):
+    def __init__(self, kind: str, key: object, *, field: str | None = None) -> None:
+        super().__init__(f"{kind} {key!r} already exists", field=field)
+
+
+class Forbidden(AllocatorError, PermissionError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"forbidden: {reason}")

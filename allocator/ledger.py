@@ -1,0 +1,156 @@
+"""Balances derived from the journal, never stored.
+
+The journal is a list of transfers ``source -> target`` of ``amount`` unit-seconds within one
+pool and one period. Every balance below is a pure function of the summed *flows*
+``(source, target, kind) -> amount`` of one (pool, period); the database adapter computes the
+same flows with one ``GROUP BY``, the in-memory fake with a loop.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from allocator.model import (
+    MILLI,
+    EntryKind,
+    LedgerEntry,
+    chair_account,
+    pool_account,
+    project_account,
+)
+
+Flows = Mapping[tuple[str, str, EntryKind], int]
+
+
+def flows_of(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str, EntryKind], int]:
+    out: dict[tuple[str, str, EntryKind], int] = defaultdict(int)
+    for e in entries:
+        out[(e.source, e.target, e.kind)] += e.amount
+    return dict(out)
+
+
+def balance(flows: Flows, account: str) -> int:
+    """What ``account`` holds: everything in, minus everything out."""
+    total = 0
+    for (source, target, _kind), amount in flows.items():
+        if target == account:
+            total += amount
+        if source == account:
+            total -= amount
+    return total
+
+
+def inflow(flows: Flows, account: str, *kinds: EntryKind) -> int:
+    return sum(a for (_s, t, k), a in flows.items() if t == account and (not kinds or k in kinds))
+
+
+def outflow(flows: Flows, account: str, *kinds: EntryKind) -> int:
+    return sum(a for (s, _t, k), a in flows.items() if s == account and (not kinds or k in kinds))
+
+
+def pool_capacity(flows: Flows, pool_id: str) -> int:
+    """Deposits minus withdrawals: what the pool has for the period."""
+    acct = pool_account(pool_id)
+    return inflow(flows, acct, EntryKind.DEPOSIT) - outflow(flows, acct, EntryKind.WITHDRAWAL)
+
+
+def received(flows: Flows, account: str) -> int:
+    """Net hours an account was allocated from its parent (allocations minus releases)."""
+    return inflow(flows, account, EntryKind.ALLOCATE) - outflow(flows, account, EntryKind.RELEASE)
+
+
+def given(flows: Flows, account: str) -> int:
+    """Net hours an account allocated to its children."""
+    return outflow(flows, account, EntryKind.ALLOCATE) - inflow(flows, account, EntryKind.RELEASE)
+
+
+def headroom(own_balance: int, base: int, overcommit_milli: int) -> int:
+    """How much more may leave an account whose net ``base`` may be over-committed."""
+    extra = base * (overcommit_milli - MILLI) // MILLI if overcommit_milli > MILLI else 0
+    return own_balance + extra
+
+
+@dataclass(frozen=True, slots=True)
+class PoolBalance:
+    pool_id: str
+    period: str
+    capacity: int
+    allocated: int
+    unallocated: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChairBalance:
+    chair_id: str
+    pool_id: str
+    period: str
+    received: int
+    allocated_to_projects: int
+    unallocated: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectBalance:
+    """A project's hours in one pool and period. ``consumed`` comes from accounting."""
+
+    project_id: str
+    pool_id: str
+    period: str
+    allocated: int
+    adjustments: int
+    consumed: int
+    consumed_provisional: int
+
+    @property
+    def available(self) -> int:
+        return self.allocated + self.adjustments
+
+    @property
+    def remaining(self) -> int:
+        return self.available - self.consumed - self.consumed_provisional
+
+    @property
+    def utilisation_milli(self) -> int:
+        if self.available <= 0:
+            return 0
+        return (self.consumed + self.consumed_provisional) * MILLI // self.available
+
+
+def pool_balance(flows: Flows, pool_id: str, period: str) -> PoolBalance:
+    capacity = pool_capacity(flows, pool_id)
+    acct = pool_account(pool_id)
+    return PoolBalance(pool_id, period, capacity, given(flows, acct), balance(flows, acct))
+
+
+def chair_balance(flows: Flows, chair_id: str, pool_id: str, period: str) -> ChairBalance:
+    acct = chair_account(chair_id)
+    return ChairBalance(
+        chair_id, pool_id, period, received(flows, acct), given(flows, acct), balance(flows, acct)
+    )
+
+
+_ALLOCATION_KINDS = (EntryKind.ALLOCATE, EntryKind.RELEASE, EntryKind.TRANSFER)
+
+
+def project_balance(
+    flows: Flows,
+    project_id: str,
+    pool_id: str,
+    period: str,
+    consumed: int = 0,
+    consumed_provisional: int = 0,
+) -> ProjectBalance:
+    """Allocated = net allocations and transfers; adjustments = every other kind of entry."""
+    acct = project_account(project_id)
+    allocated = inflow(flows, acct, *_ALLOCATION_KINDS) - outflow(flows, acct, *_ALLOCATION_KINDS)
+    return ProjectBalance(
+        project_id,
+        pool_id,
+        period,
+        allocated,
+        balance(flows, acct) - allocated,
+        consumed,
+        consumed_provisional,
+    )

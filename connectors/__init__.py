@@ -1,0 +1,1 @@
+"""Every edge of gpuhours: database, Slurm, HTTP API, CLI, scheduler, metrics, settings."""

@@ -1,0 +1,81 @@
+"""API tokens and the authentication seam.
+
+A token is ``gph_`` + 32 random bytes (urlsafe). Only its SHA-256 is stored; the token itself
+is shown once, when minted. ``Authenticator`` is the one seam the HTTP edge calls: adding OIDC
+means adding another implementation, without touching the core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from allocator.errors import NotFound
+from allocator.model import Role, User
+from connectors.db import tables as t
+
+TOKEN_PREFIX = "gph_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class Authenticator(Protocol):
+    def authenticate(self, credentials: str) -> User | None:
+        """The user behind ``credentials`` (a bearer token), or ``None``."""
+        ...
+
+
+class TokenAuthenticator:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+
+    def authenticate(self, credentials: str) -> User | None:
+        if not credentials.startswith(TOKEN_PREFIX) or len(credentials) > 200:
+            return None
+        with self.session_factory() as session:
+            row = session.execute(
+                select(t.UserRow)
+                .join(t.ApiTokenRow, t.ApiTokenRow.username == t.UserRow.username)
+                .where(
+                    t.ApiTokenRow.token_hash == hash_token(credentials),
+                    t.ApiTokenRow.revoked_at.is_(None),
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return User(row.username, Role(row.role), row.full_name, row.email)
+
+
+def mint_token(
+    session_factory: sessionmaker[Session],
+    username: str,
+    now: datetime,
+    note: str = "",
+    token: str | None = None,
+) -> str:
+    """Store a new token for ``username`` and return it (the only time it is visible)."""
+    token = token or new_token()
+    with session_factory() as session, session.begin():
+        if session.get(t.UserRow, username) is None:
+            raise NotFound("user", username, field="user")
+        session.add(
+            t.ApiTokenRow(
+                token_hash=hash_token(token),
+                prefix=token[:8],
+                username=username,
+                created_at=now,
+                note=note,
+            )
+        )
+    return token

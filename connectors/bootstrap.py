@@ -1,0 +1,46 @@
+"""Composition root: settings in, wired services out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.auth import Authenticator, TokenAuthenticator
+from connectors.db.consumption import SqlConsumption
+from connectors.db.engine import make_engine, make_session_factory
+from connectors.db.uow import SqlUnitOfWork
+from connectors.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsumptionReader(Protocol):
+    def consumed(self, project_id: str, pool_id: str, period: str) -> tuple[int, int]:
+        """(final, provisional) unit-seconds charged to a project in a pool and period."""
+        ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    authenticator: Authenticator
+    consumption: ConsumptionReader
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.session_factory)
+
+
+def build(settings: Settings, engine: Engine | None = None) -> Services:
+    engine = engine or make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    return Services(settings, engine, factory, TokenAuthenticator(factory), SqlConsumption(factory))

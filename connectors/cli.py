@@ -1,0 +1,443 @@
+"""The ``gpuhours`` command line. Every failure: exit code != 0 and one line saying why."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pydantic
+
+from allocator import services as svc
+from allocator.errors import AllocatorError, InvalidInput
+from allocator.model import Role, SlurmAccount, User
+from connectors.auth import mint_token
+from connectors.bootstrap import Services, build
+from connectors.db.migrate import upgrade
+from connectors.http import schemas as s
+from connectors.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"gpuhours: error: {self.format_message()}", err=True)
+
+
+def one_line_errors(func: F) -> F:
+    """Translate every known error into one line on stderr and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except AllocatorError as exc:
+            raise CliError(exc.message) from exc
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "input"
+            raise CliError(f"{field}: {first['msg']}") from exc
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CliError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def cli_actor() -> User:
+    """CLI commands act as an administrator named after the operating-system user."""
+    return User(f"cli:{getpass.getuser()}", Role.ADMIN)
+
+
+def services() -> Services:
+    ctx = click.get_current_context()
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "services" not in obj:
+        obj["services"] = build(Settings())
+    return obj["services"]  # type: ignore[no-any-return]
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def hours_arg(value: str, field: str = "hours") -> int:
+    try:
+        return s.to_seconds(s.TypeAdapterHours.validate_python(Decimal(value)))
+    except (InvalidOperation, pydantic.ValidationError) as exc:
+        raise InvalidInput(field, f"{value!r} is not a positive number of hours") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """gpuhours: GPU-hours allocation and job accounting for ENACT."""
+
+
+@main.command()
+@one_line_errors
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    upgrade(services().engine)
+    click.echo("database at head")
+
+
+@main.command()
+@one_line_errors
+def demo() -> None:
+    """Seed the demo organisation (on an empty database)."""
+    from connectors.demo import seed
+
+    sv = services()
+    upgrade(sv.engine)
+    seed(sv.uow(), sv.clock())
+    click.echo("demo data seeded")
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default GPUHOURS_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default GPUHOURS_PORT or 8000).")
+@click.option("--demo", "with_demo", is_flag=True, help="Seed demo data if empty; print a token.")
+@click.option("--no-scheduler", is_flag=True, help="Run the API only (see `gpuhours worker`).")
+@one_line_errors
+def serve(host: str | None, port: int | None, with_demo: bool, no_scheduler: bool) -> None:
+    """Run the API (and, unless --no-scheduler, the scheduler)."""
+    import uvicorn
+
+    from connectors.http.app import create_app
+
+    sv = services()
+    upgrade(sv.engine)
+    host = host or sv.settings.host
+    port = port or sv.settings.port
+    if with_demo:
+        from connectors.demo import seed
+
+        with sv.uow() as uow:
+            empty = not uow.pools.list()
+        if empty:
+            seed(sv.uow(), sv.clock())
+            click.echo("demo data seeded")
+        token = mint_token(sv.session_factory, "admin", sv.clock(), "demo admin token")
+        click.echo(f"gpuhours demo: http://{host}:{port}/api/v1/docs")
+        click.echo(f"demo admin token: {token}")
+        click.echo(
+            f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/pools"
+        )
+    else:
+        click.echo(f"gpuhours: http://{host}:{port}/api/v1/docs")
+    app = create_app(services=sv)
+    uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level)
+
+
+# --- tokens and users ---------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--user", "username", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--note", default="")
+@one_line_errors
+def token_create(username: str, role: str, note: str) -> None:
+    """Mint a token for USER (created with ROLE if new). Prints the token once."""
+    sv = services()
+    with sv.uow() as uow:
+        existing = uow.users.get(username)
+    if existing is None:
+        svc.create_user(sv.uow(), cli_actor(), sv.clock(), User(username, Role(role)))
+    elif existing.role.value != role:
+        raise CliError(f"role: user {username} is {existing.role.value}, not {role}")
+    click.echo(mint_token(sv.session_factory, username, sv.clock(), note))
+
+
+@main.group()
+def users() -> None:
+    """Users."""
+
+
+@users.command("list")
+@one_line_errors
+def users_list() -> None:
+    with services().uow() as uow:
+        emit(
+            [
+                {"username": u.username, "role": u.role.value, "name": u.full_name}
+                for u in uow.users.list()
+            ]
+        )
+
+
+# --- pools, chairs, projects -----------------------------------------------------------------
+
+
+@main.group()
+def pools() -> None:
+    """Pools of GPU hours."""
+
+
+@pools.command("list")
+@one_line_errors
+def pools_list() -> None:
+    with services().uow() as uow:
+        emit([s.PoolOut.of(p).model_dump(mode="json") for p in uow.pools.list()])
+
+
+@pools.command("create")
+@click.argument("definition", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@one_line_errors
+def pools_create(definition: Path) -> None:
+    """Create a pool from a JSON file shaped like the API's POST /pools body."""
+    from connectors.http.routes import pool_of
+
+    body = s.PoolIn.model_validate_json(definition.read_text())
+    sv = services()
+    pool = svc.create_pool(sv.uow(), cli_actor(), sv.clock(), pool_of(body))
+    if body.grant_hours is not None:
+        svc.add_grant(
+            sv.uow(),
+            cli_actor(),
+            sv.clock(),
+            pool.id,
+            s.to_seconds(body.grant_hours),
+            "initial grant",
+            sv.settings.period_scheme,
+        )
+    emit(s.PoolOut.of(pool).model_dump(mode="json"))
+
+
+@pools.command("grant")
+@click.argument("pool_id")
+@click.option("--hours", required=True)
+@click.option("--reason", required=True)
+@one_line_errors
+def pools_grant(pool_id: str, hours: str, reason: str) -> None:
+    """Deposit a grant over the pool's validity window, split by quarter."""
+    sv = services()
+    entries = svc.add_grant(
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        pool_id,
+        hours_arg(hours),
+        reason,
+        sv.settings.period_scheme,
+    )
+    emit([s.EntryOut.of(e).model_dump(mode="json") for e in entries])
+
+
+@pools.command("balance")
+@click.argument("pool_id")
+@click.option("--period", required=True)
+@one_line_errors
+def pools_balance(pool_id: str, period: str) -> None:
+    sv = services()
+    emit(
+        s.PoolBalanceOut.of(svc.pool_balances(sv.uow(), cli_actor(), pool_id, period)).model_dump(
+            mode="json"
+        )
+    )
+
+
+@main.group()
+def chairs() -> None:
+    """Research chairs."""
+
+
+@chairs.command("list")
+@one_line_errors
+def chairs_list() -> None:
+    sv = services()
+    emit([s.ChairOut.of(c).model_dump(mode="json") for c in svc.list_chairs(sv.uow(), cli_actor())])
+
+
+@main.group()
+def projects() -> None:
+    """Projects and their Slurm accounts."""
+
+
+@projects.command("list")
+@click.option("--chair", default=None)
+@one_line_errors
+def projects_list(chair: str | None) -> None:
+    sv = services()
+    emit(
+        [
+            s.ProjectOut.of(p).model_dump(mode="json")
+            for p in svc.list_projects(sv.uow(), cli_actor(), chair)
+        ]
+    )
+
+
+@projects.command("map-account")
+@click.argument("project_id")
+@click.option("--cluster", required=True)
+@click.option("--account", required=True)
+@one_line_errors
+def projects_map(project_id: str, cluster: str, account: str) -> None:
+    """Map a Slurm account on a cluster to a project (past jobs are attributed too)."""
+    sv = services()
+    project = svc.map_slurm_account(
+        sv.uow(), cli_actor(), sv.clock(), project_id, SlurmAccount(cluster, account)
+    )
+    emit(s.ProjectOut.of(project).model_dump(mode="json"))
+
+
+# --- hours ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--period", required=True)
+@click.option("--pool", "pool_id", default=None)
+@one_line_errors
+def balances(period: str, pool_id: str | None) -> None:
+    """Project balances for a period."""
+    sv = services()
+    actor = cli_actor()
+    uow = sv.uow()
+    with uow:
+        pool_ids = [pool_id] if pool_id else [p.id for p in uow.pools.list()]
+        project_ids = [p.id for p in uow.projects.list()]
+    rows = []
+    for pid in pool_ids:
+        for project_id in project_ids:
+            final, provisional = sv.consumption.consumed(project_id, pid, period)
+            b = svc.project_balances(uow, actor, project_id, pid, period, final, provisional)
+            if b.allocated or b.consumed or b.consumed_provisional or b.adjustments:
+                rows.append(s.ProjectBalanceOut.of(b).model_dump(mode="json"))
+    emit(rows)
+
+
+@main.group()
+def allocate() -> None:
+    """Allocate hours: pool -> chair, chair -> project."""
+
+
+@allocate.command("chair")
+@click.option("--pool", "pool_id", required=True)
+@click.option("--chair", "chair_id", required=True)
+@click.option("--period", required=True)
+@click.option("--hours", required=True)
+@click.option("--reason", required=True)
+@one_line_errors
+def allocate_chair(pool_id: str, chair_id: str, period: str, hours: str, reason: str) -> None:
+    sv = services()
+    entry = svc.allocate_to_chair(
+        sv.uow(), cli_actor(), sv.clock(), pool_id, chair_id, period, hours_arg(hours), reason
+    )
+    emit(s.EntryOut.of(entry).model_dump(mode="json"))
+
+
+@allocate.command("project")
+@click.option("--pool", "pool_id", required=True)
+@click.option("--project", "project_id", required=True)
+@click.option("--period", required=True)
+@click.option("--hours", required=True)
+@click.option("--reason", required=True)
+@click.option("--draw-from-pool", is_flag=True)
+@one_line_errors
+def allocate_project(
+    pool_id: str, project_id: str, period: str, hours: str, reason: str, draw_from_pool: bool
+) -> None:
+    sv = services()
+    entries = svc.allocate_to_project(
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        pool_id,
+        project_id,
+        period,
+        hours_arg(hours),
+        reason,
+        draw_from_pool,
+    )
+    emit([s.EntryOut.of(e).model_dump(mode="json") for e in entries])
+
+
+@main.group()
+def requests() -> None:
+    """Allocation requests."""
+
+
+@requests.command("list")
+@click.option("--state", default=None)
+@one_line_errors
+def requests_list(state: str | None) -> None:
+    from allocator.model import RequestState
+
+    sv = services()
+    wanted = RequestState(state) if state else None
+    emit(
+        [
+            s.RequestOut.of(r).model_dump(mode="json")
+            for r in svc.list_requests(sv.uow(), cli_actor(), wanted)
+        ]
+    )
+
+
+@requests.command("approve")
+@click.argument("request_id", type=int)
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    metavar="PERIOD=HOURS",
+    help="Partial approval, per period; omit to approve in full.",
+)
+@click.option("--reason", default="")
+@one_line_errors
+def requests_approve(request_id: int, grants: tuple[str, ...], reason: str) -> None:
+    sv = services()
+    granted = None
+    if grants:
+        granted = []
+        for g in grants:
+            period, sep, value = g.partition("=")
+            if not sep:
+                raise InvalidInput("grant", f"{g!r} is not PERIOD=HOURS")
+            granted.append((period, 0 if Decimal(value) == 0 else hours_arg(value, "grant")))
+    r = svc.approve_request(sv.uow(), cli_actor(), sv.clock(), request_id, granted, reason)
+    emit(s.RequestOut.of(r).model_dump(mode="json"))
+
+
+@requests.command("reject")
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True)
+@one_line_errors
+def requests_reject(request_id: int, reason: str) -> None:
+    sv = services()
+    r = svc.reject_request(sv.uow(), cli_actor(), sv.clock(), request_id, reason)
+    emit(s.RequestOut.of(r).model_dump(mode="json"))
+
+
+@main.command()
+@click.option("--pool", "pool_id", default=None)
+@click.option("--period", default=None)
+@click.option("--account", default=None)
+@one_line_errors
+def journal(pool_id: str | None, period: str | None, account: str | None) -> None:
+    """The append-only journal."""
+    with services().uow() as uow:
+        emit(
+            [
+                s.EntryOut.of(e).model_dump(mode="json")
+                for e in uow.ledger.entries(pool_id, period, account)
+            ]
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

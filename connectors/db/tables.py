@@ -1,0 +1,247 @@
+"""Typed tables. Alembic migrations create them; ``tests/db/test_migrations.py`` checks drift.
+
+Amounts are BigInteger unit-seconds; datetimes are stored as UTC and always read back aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused; use a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class PoolRow(Base):
+    __tablename__ = "pools"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    availability_milli: Mapped[int] = mapped_column(Integer)
+    overcommit_milli: Mapped[int] = mapped_column(Integer)
+    billing_mode: Mapped[str] = mapped_column(String(16))
+    close_policy: Mapped[str] = mapped_column(String(16))
+    carryover_cap_milli: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class PoolInventoryRow(Base):
+    __tablename__ = "pool_inventory"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    gpu_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class PoolRateRow(Base):
+    """Effective-dated exchange rates; rows are only ever added."""
+
+    __tablename__ = "pool_rates"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    gpu_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    rate_milli: Mapped[int] = mapped_column(Integer)
+
+
+class PoolRouteRow(Base):
+    """Which cluster/partition draws from which pool ("" = any partition)."""
+
+    __tablename__ = "pool_routes"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+
+
+class PoolNodeShapeRow(Base):
+    __tablename__ = "pool_node_shapes"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gpus: Mapped[int] = mapped_column(Integer)
+    cpus: Mapped[int] = mapped_column(Integer)
+    mem_mb: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChairRow(Base):
+    __tablename__ = "chairs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    institution: Mapped[str] = mapped_column(String(200), default="")
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chair_id: Mapped[str] = mapped_column(ForeignKey("chairs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    pi: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProjectMemberRow(Base):
+    __tablename__ = "project_members"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SlurmAccountRow(Base):
+    """Slurm account on a cluster -> project. One project per (cluster, account)."""
+
+    __tablename__ = "slurm_accounts"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+
+
+class RequestRow(Base):
+    __tablename__ = "allocation_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    requester: Mapped[str] = mapped_column(String(64))
+    justification: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    gpu_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class RequestLineRow(Base):
+    __tablename__ = "allocation_request_lines"
+    request_id: Mapped[int] = mapped_column(ForeignKey("allocation_requests.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    requested: Mapped[int] = mapped_column(BigInteger)
+    granted: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RequestCommentRow(Base):
+    __tablename__ = "allocation_request_comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("allocation_requests.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)
+
+
+class LedgerEntryRow(Base):
+    """The append-only journal. The application never issues UPDATE or DELETE on it."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_pool_period", "pool_id", "period"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str] = mapped_column(String(100), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocation_requests.id"), nullable=True, index=True
+    )
+    reference: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+__all__ = [
+    "ApiTokenRow",
+    "AuditEventRow",
+    "Base",
+    "ChairRow",
+    "LedgerEntryRow",
+    "PoolInventoryRow",
+    "PoolNodeShapeRow",
+    "PoolRateRow",
+    "PoolRouteRow",
+    "PoolRow",
+    "ProjectMemberRow",
+    "ProjectRow",
+    "RequestCommentRow",
+    "RequestLineRow",
+    "RequestRow",
+    "SlurmAccountRow",
+    "UserRow",
+]

@@ -1,0 +1,58 @@
+"""``create_app(settings)``: the FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from connectors.bootstrap import Services, build
+from connectors.db.migrate import current_revision, head_revision
+from connectors.http import errors
+from connectors.http.routes import router
+from connectors.settings import Settings
+
+DESCRIPTION = """GPU-hours allocation and job accounting for the IA Grand Est ENACT cluster.
+
+Authenticate with `Authorization: Bearer <token>` (mint one with `gpuhours token create`).
+Amounts are given in hours and returned both in hours and in integer seconds.
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    services = services or build(settings or Settings())
+    app = FastAPI(
+        title="gpuhours",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    def readyz() -> Any:
+        """The database answers and its schema is at the newest migration."""
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current, head = current_revision(services.engine), head_revision(services.engine)
+        except Exception as exc:  # the database is the thing being probed
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+        if current != head:
+            return JSONResponse(
+                {"status": "migrations pending", "current": current, "head": head}, 503
+            )
+        return {"status": "ready", "revision": current}
+
+    return app

@@ -1,0 +1,79 @@
+"""One table from errors to HTTP statuses; every error body names the field and the reason.
+
+Body: ``{"error": {"code": ..., "field": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from allocator.errors import (
+    AllocatorError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (Forbidden, 403, "forbidden"),
+    (InvalidInput, 422, "invalid_input"),
+    (Conflict, 409, "conflict"),
+    (AllocatorError, 400, "bad_request"),
+]
+
+
+def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
+    return {"error": {"code": code, "field": field, "message": message}}
+
+
+def _field_of(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AllocatorError)
+    async def _domain(_request: Request, exc: AllocatorError) -> JSONResponse:
+        for kind, status, code in STATUS:
+            if isinstance(exc, kind):
+                return JSONResponse(error_body(code, exc.message, exc.field), status_code=status)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [dict(e) for e in exc.errors()]
+        first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid"}
+        if first.get("type") == "json_invalid":
+            detail = first.get("ctx", {}).get("error", "")
+            return JSONResponse(
+                error_body("malformed_json", f"body: malformed JSON: {detail}".strip(), "body"),
+                status_code=400,
+            )
+        field = _field_of(first.get("loc", ()))
+        message = f"{field}: {first.get('msg', 'invalid')}"
+        body = error_body("invalid_input", message, field)
+        body["error"]["all"] = [
+            {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "")} for e in errors
+        ]
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
+        return JSONResponse(
+            error_body(code.get(exc.status_code, "error"), str(exc.detail), None),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
