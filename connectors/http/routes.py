@@ -30,7 +30,9 @@ from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 
 router = APIRouter(prefix="/api/v1")
-PeriodQ = Query(pattern=r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$", description="2026Q3, 2026-07, 2026")
+PERIOD_PATTERN = r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$"
+PeriodQ = Query(pattern=PERIOD_PATTERN, description="2026Q3, 2026-07, 2026")
+OptionalPeriodQ = Query(default=None, pattern=PERIOD_PATTERN, description="2026Q3, 2026-07")
 
 
 @router.get("/me", tags=["users"])
@@ -375,7 +377,7 @@ def journal(
     uow: UowDep,
     actor: ActorDep,
     pool_id: str | None = Query(default=None, max_length=64),
-    period: str | None = PeriodQ,
+    period: str | None = OptionalPeriodQ,
     account: str | None = Query(default=None, max_length=100),
     request_id: int | None = Query(default=None, ge=1, le=2**31),
 ) -> list[s.EntryOut]:

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The two developer commands. Each sets itself up on a fresh machine (Python 3.11 + pip).
+#   bash deploy/dev.sh demo   start the service with demo data on SQLite; prints URL + admin token
+#   bash deploy/dev.sh test   run the whole test suite (PostgreSQL too when
+#                             GPUHOURS_TEST_DATABASE_URL is set; Slurm tests when the rig runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${GPUHOURS_VENV:-$ROOT/.venv}
+
+setup() {
+  local py
+  py=$(command -v python3.11 || command -v python3)
+  if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "gpuhours: error: Python 3.11 is required ($py is $("$py" --version))" >&2
+    exit 2
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$py" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[dev]"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    setup
+    shift
+    export GPUHOURS_DATA_DIR=${GPUHOURS_DATA_DIR:-$ROOT/data}
+    exec "$VENV/bin/gpuhours" serve --demo "$@"
+    ;;
+  test)
+    setup
+    shift
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  lint)
+    setup
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports"
+    ;;
+  *)
+    echo "usage: bash deploy/dev.sh demo|test|lint [args]" >&2
+    exit 2
+    ;;
+esac

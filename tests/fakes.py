@@ -1,0 +1,216 @@
+"""In-memory adapters implementing the allocator's ports: fakes, not mocks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Self
+
+from allocator.ledger import Flows, flows_of
+from allocator.model import (
+    AllocationRequest,
+    AuditEvent,
+    Chair,
+    LedgerEntry,
+    Pool,
+    Project,
+    RequestState,
+    User,
+)
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.pools: dict[str, Pool] = {}
+        self.chairs: dict[str, Chair] = {}
+        self.projects: dict[str, Project] = {}
+        self.requests: dict[int, AllocationRequest] = {}
+        self.ledger: list[LedgerEntry] = []
+        self.audit: list[AuditEvent] = []
+
+
+class FakeUsers:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def get(self, username: str) -> User | None:
+        return self.s.users.get(username)
+
+    def add(self, user: User) -> None:
+        self.s.users[user.username] = user
+
+    def list(self) -> Sequence[User]:
+        return sorted(self.s.users.values(), key=lambda u: u.username)
+
+
+class FakePools:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+        self.locked: list[str] = []
+
+    def get(self, pool_id: str) -> Pool | None:
+        return self.s.pools.get(pool_id)
+
+    def add(self, pool: Pool) -> None:
+        self.s.pools[pool.id] = pool
+
+    def update(self, pool: Pool) -> None:
+        self.s.pools[pool.id] = pool
+
+    def list(self) -> Sequence[Pool]:
+        return sorted(self.s.pools.values(), key=lambda p: p.id)
+
+    def lock(self, pool_id: str) -> None:
+        self.locked.append(pool_id)
+
+
+class FakeChairs:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def get(self, chair_id: str) -> Chair | None:
+        return self.s.chairs.get(chair_id)
+
+    def add(self, chair: Chair) -> None:
+        self.s.chairs[chair.id] = chair
+
+    def list(self) -> Sequence[Chair]:
+        return sorted(self.s.chairs.values(), key=lambda c: c.id)
+
+
+class FakeProjects:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def get(self, project_id: str) -> Project | None:
+        return self.s.projects.get(project_id)
+
+    def add(self, project: Project) -> None:
+        self.s.projects[project.id] = project
+
+    def update(self, project: Project) -> None:
+        self.s.projects[project.id] = project
+
+    def list(self, chair_id: str | None = None) -> Sequence[Project]:
+        return sorted(
+            (p for p in self.s.projects.values() if chair_id in (None, p.chair_id)),
+            key=lambda p: p.id,
+        )
+
+    def by_slurm_account(self, cluster: str, account: str) -> Project | None:
+        for p in self.s.projects.values():
+            if any(a.cluster == cluster and a.account == account for a in p.slurm_accounts):
+                return p
+        return None
+
+
+class FakeRequests:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def get(self, request_id: int) -> AllocationRequest | None:
+        return self.s.requests.get(request_id)
+
+    def add(self, request: AllocationRequest) -> AllocationRequest:
+        stored = replace(request, id=len(self.s.requests) + 1)
+        self.s.requests[stored.id] = stored
+        return stored
+
+    def update(self, request: AllocationRequest) -> None:
+        self.s.requests[request.id] = request
+
+    def list(
+        self, project_ids: Sequence[str] | None = None, state: RequestState | None = None
+    ) -> Sequence[AllocationRequest]:
+        return [
+            r
+            for _, r in sorted(self.s.requests.items())
+            if (project_ids is None or r.project_id in project_ids) and state in (None, r.state)
+        ]
+
+
+class FakeLedger:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def append(self, entry: LedgerEntry) -> LedgerEntry:
+        stored = replace(entry, id=len(self.s.ledger) + 1)
+        self.s.ledger.append(stored)
+        return stored
+
+    def flows(self, pool_id: str, period: str) -> Flows:
+        return flows_of(e for e in self.s.ledger if e.pool_id == pool_id and e.period == period)
+
+    def entries(
+        self,
+        pool_id: str | None = None,
+        period: str | None = None,
+        account: str | None = None,
+        request_id: int | None = None,
+    ) -> Sequence[LedgerEntry]:
+        return [
+            e
+            for e in self.s.ledger
+            if pool_id in (None, e.pool_id)
+            and period in (None, e.period)
+            and (account is None or account in (e.source, e.target))
+            and request_id in (None, e.request_id)
+        ]
+
+    def has_reference(self, pool_id: str, period: str, reference: str) -> bool:
+        return any(
+            e.pool_id == pool_id and e.period == period and e.reference == reference
+            for e in self.s.ledger
+        )
+
+
+class FakeAudit:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def append(self, event: AuditEvent) -> None:
+        self.s.audit.append(event)
+
+    def list(self, subject: str | None = None) -> Sequence[AuditEvent]:
+        return [e for e in self.s.audit if subject in (None, e.subject)]
+
+
+class FakeUnitOfWork:
+    """Works on a copy of the store; ``commit`` publishes it, anything else discards it."""
+
+    def __init__(self) -> None:
+        self.committed_store = _Store()
+        self.commits = 0
+        self._depth = 0
+
+    def __enter__(self) -> Self:
+        if self._depth == 0:
+            self._work = copy.deepcopy(self.committed_store)
+            self.users = FakeUsers(self._work)
+            self.pools = FakePools(self._work)
+            self.chairs = FakeChairs(self._work)
+            self.projects = FakeProjects(self._work)
+            self.requests = FakeRequests(self._work)
+            self.ledger = FakeLedger(self._work)
+            self.audit = FakeAudit(self._work)
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+
+    def commit(self) -> None:
+        if self._depth <= 1:
+            self.committed_store = copy.deepcopy(self._work)
+            self.commits += 1
+
+    def rollback(self) -> None:
+        self._work = copy.deepcopy(self.committed_store)
