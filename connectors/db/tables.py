@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -226,22 +228,85 @@ class AuditEventRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-__all__ = [
-    "ApiTokenRow",
-    "AuditEventRow",
-    "Base",
-    "ChairRow",
-    "LedgerEntryRow",
-    "PoolInventoryRow",
-    "PoolNodeShapeRow",
-    "PoolRateRow",
-    "PoolRouteRow",
-    "PoolRow",
-    "ProjectMemberRow",
-    "ProjectRow",
-    "RequestCommentRow",
-    "RequestLineRow",
-    "RequestRow",
-    "SlurmAccountRow",
-    "UserRow",
-]
+class UsageRecordRow(Base):
+    """One run of one Slurm job (see ``accounting.usage.UsageRecord``); upserted by key."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_cluster_account", "cluster", "account"),)
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    submit: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sluid: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    account: Mapped[str] = mapped_column(String(128))
+    user: Mapped[str] = mapped_column(String(64))
+    partition: Mapped[str] = mapped_column(String(64))
+    qos: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))
+    start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    elapsed: Mapped[int] = mapped_column(BigInteger)
+    gpus: Mapped[int] = mapped_column(Integer)
+    gpus_by_type: Mapped[str] = mapped_column(String(200))
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    alloc_cpus: Mapped[int] = mapped_column(Integer)
+    alloc_mem_mb: Mapped[int] = mapped_column(BigInteger)
+    alloc_nodes: Mapped[int] = mapped_column(Integer)
+    array_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    array_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    het_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    het_offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restart_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    final: Mapped[bool] = mapped_column(Boolean)
+    ingested_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestStateRow(Base):
+    __tablename__ = "ingest_state"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watermark: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_success: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_attempt: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_kind: Mapped[str] = mapped_column(String(32), default="")
+    records_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    quarantined_total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IngestErrorCountRow(Base):
+    __tablename__ = "ingest_error_counts"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestRunRow(Base):
+    __tablename__ = "ingest_runs"
+    __table_args__ = (Index("ix_ingest_runs_cluster_at", "cluster", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    window_end: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class QuarantineRow(Base):
+    """Records that could not be normalised, verbatim, with the reason."""
+
+    __tablename__ = "usage_quarantine"
+    __table_args__ = (UniqueConstraint("cluster", "raw_hash"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    window_end: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,142 @@
+"""Ingestion into a real database: idempotent, chunking-independent, all-or-nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from accounting.errors import UsageSourceError
+from accounting.ingestion import Quarantined, UsageBatch, Window, ingest
+from accounting.usage import UsageRecord
+from connectors.db import tables as t
+from connectors.db.usage_store import SqlUsageStore
+
+T0 = 1_795_200_000  # 2026-11-19T...
+DAY = 86400
+
+
+def job(job_id: int, start: int, elapsed: int, gpus: int = 1, **kw: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "cluster": "c1",
+        "job_id": job_id,
+        "submit": start - 10,
+        "account": "acct",
+        "user": "alice",
+        "partition": "gpu",
+        "qos": "normal",
+        "state": "COMPLETED",
+        "start": start,
+        "end": start + elapsed,
+        "elapsed": elapsed,
+        "gpus": gpus,
+        "gpus_by_type": (("a100", gpus),),
+    }
+    values.update(kw)
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+class FakeSlurm:
+    """A usage source over a fixed set of job records, with sacct's window semantics."""
+
+    def __init__(self, records: list[UsageRecord]) -> None:
+        self.records = records
+        self.fail_on: set[int] = set()
+        self.calls: list[Window] = []
+        self.quarantine: dict[int, Quarantined] = {}
+
+    def fetch(self, window: Window) -> UsageBatch:
+        self.calls.append(window)
+        if window.start in self.fail_on:
+            raise UsageSourceError("unavailable", "connection refused", transient=True)
+        chosen = [
+            r
+            for r in self.records
+            if r.start is not None
+            and r.start < window.end
+            and (r.end is None or r.end >= window.start)
+        ]
+        quarantined = [q for s, q in self.quarantine.items() if window.start <= s < window.end]
+        return UsageBatch(chosen, quarantined)
+
+
+def gpu_seconds(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.coalesce(func.sum(t.UsageRecordRow.gpu_seconds), 0))
+            ).scalar_one()
+        )
+
+
+RECORDS = [job(i, T0 + i * 2000, 1000 + i, gpus=1 + i % 3) for i in range(60)]
+EXPECTED = sum(r.gpus * r.elapsed for r in RECORDS)
+
+
+def test_reingesting_the_same_windows_changes_nothing(engine: Engine) -> None:
+    store, source = SqlUsageStore(engine), FakeSlurm(RECORDS)
+    first = ingest("c1", source, store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    assert first.ok and first.inserted == 60
+    assert gpu_seconds(engine) == EXPECTED
+    again = ingest("c1", source, store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    assert (again.inserted, again.updated) == (0, 0)
+    assert again.unchanged >= 60
+    assert gpu_seconds(engine) == EXPECTED
+
+
+@pytest.mark.parametrize("chunk", [600, 3 * 3600, DAY, 3 * DAY])
+def test_any_chunking_gives_identical_totals(engine: Engine, chunk: int) -> None:
+    store = SqlUsageStore(engine)
+    report = ingest("c1", FakeSlurm(RECORDS), store, T0 + 2 * DAY, since=T0, chunk=chunk)
+    assert report.ok
+    assert gpu_seconds(engine) == EXPECTED
+    assert len(store.records("c1")) == 60
+
+
+def test_a_running_job_is_provisional_then_final(engine: Engine) -> None:
+    store = SqlUsageStore(engine)
+    running = job(1, T0, 500, gpus=2, state="RUNNING", end=None)
+    source = FakeSlurm([running])
+    ingest("c1", source, store, T0 + 600, since=T0 - 60)
+    (stored,) = store.records("c1")
+    assert not stored.final and stored.gpu_seconds == 1000
+    source.records = [replace(running, state="COMPLETED", end=T0 + 900, elapsed=900)]
+    report = ingest("c1", source, store, T0 + 1000)
+    assert report.updated == 1
+    (stored,) = store.records("c1")
+    assert stored.final and stored.gpu_seconds == 1800
+    # an older provisional view arriving late never replaces the final record
+    source.records = [running]
+    ingest("c1", source, store, T0 + 1100, since=T0 - 60)
+    (stored,) = store.records("c1")
+    assert stored.final and stored.gpu_seconds == 1800
+
+
+def test_a_failed_window_stores_nothing_and_holds_the_watermark(engine: Engine) -> None:
+    store, source = SqlUsageStore(engine), FakeSlurm(RECORDS)
+    source.fail_on = {T0 + DAY}
+    report = ingest("c1", source, store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    assert not report.ok and "connection refused" in report.error
+    state = store.state("c1")
+    assert state.watermark == T0 + DAY
+    assert state.last_error_kind == "unavailable" and state.errors_total == {"unavailable": 1}
+    source.fail_on = set()
+    recovered = ingest("c1", source, store, T0 + 2 * DAY, chunk=DAY)
+    assert recovered.ok
+    assert store.state("c1").watermark == T0 + 2 * DAY
+    assert store.state("c1").last_error == ""
+    assert gpu_seconds(engine) == EXPECTED
+
+
+def test_a_bad_record_is_quarantined_and_the_rest_stored(engine: Engine) -> None:
+    store, source = SqlUsageStore(engine), FakeSlurm(RECORDS)
+    source.quarantine = {T0 + 5: Quarantined("missing field 'time'", '{"job_id": 999}', 999)}
+    report = ingest("c1", source, store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    assert report.quarantined == 1
+    assert gpu_seconds(engine) == EXPECTED
+    ingest("c1", source, store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.QuarantineRow.job_id, t.QuarantineRow.reason)).all()
+    assert rows == [(999, "missing field 'time'")]
+    assert store.state("c1").quarantined_total == 2  # seen twice, stored once
