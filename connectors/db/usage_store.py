@@ -121,14 +121,15 @@ class SqlUsageStore:
                     t.IngestStateRow.cluster == cluster
                 )
             ).first()
-            errors = {
-                kind: count
-                for kind, count in conn.execute(
+            errors = dict(
+                conn.execute(
                     select(t.IngestErrorCountRow.kind, t.IngestErrorCountRow.count).where(
                         t.IngestErrorCountRow.cluster == cluster
                     )
                 )
-            }
+                .tuples()
+                .all()
+            )
         if row is None:
             return IngestState(cluster, errors_total=errors)
         m = row._mapping
