@@ -50,7 +50,7 @@ class Conflict(AllocatorError):
 
 
 class OverCommit(Conflict):
-    def __init__(self, what: str, *, wanted: int, available: int, field: str = "amount") -> None:
+    def __init__(self, what: str, *, wanted: int, available: int, field: str = "hours") -> None:
         super().__init__(
             f"{field}: over-commit refused: {what} has {available} GPU-seconds available,"
             f" {wanted} asked",

@@ -21,9 +21,11 @@ class PeriodScheme(StrEnum):
     YEAR = "year"
 
 
-_QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_YEAR = re.compile(r"^(\d{4})$")
+# ASCII digits only, matched with ``fullmatch``: ``\d`` would accept other scripts' digits and
+# ``$`` a trailing newline, and each such alias of a label would be a separate ledger bucket.
+_QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+_YEAR = re.compile(r"([0-9]{4})")
 
 
 def require_utc(value: datetime, field: str = "time") -> datetime:
@@ -61,26 +63,32 @@ def _month_start(year: int, month: int) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
+#: Years a period may lie in: every period of them starts and ends inside ``datetime``'s range.
+MIN_YEAR, MAX_YEAR = 1, 9998
+
+
 def period_of(label: str, field: str = "period") -> Period:
     """Parse a period label of any scheme."""
-    if m := _QUARTER.match(label):
+    if (m := _YEAR.match(label)) and not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:
+        raise InvalidInput(field, f"{label!r}: the year must be {MIN_YEAR}..{MAX_YEAR}")
+    if m := _QUARTER.fullmatch(label):
         year, q = int(m.group(1)), int(m.group(2))
         return Period(_month_start(year, 3 * q - 2), _month_start(year, 3 * q + 1), label)
-    if m := _MONTH.match(label):
+    if m := _MONTH.fullmatch(label):
         year, month = int(m.group(1)), int(m.group(2))
         return Period(_month_start(year, month), _month_start(year, month + 1), label)
-    if m := _YEAR.match(label):
+    if m := _YEAR.fullmatch(label):
         year = int(m.group(1))
         return Period(_month_start(year, 1), _month_start(year + 1, 1), label)
     raise InvalidInput(field, f"{label!r} is not a period label (2026Q3, 2026-07 or 2026)")
 
 
 def scheme_of(label: str) -> PeriodScheme:
-    if _QUARTER.match(label):
+    if _QUARTER.fullmatch(label):
         return PeriodScheme.QUARTER
-    if _MONTH.match(label):
+    if _MONTH.fullmatch(label):
         return PeriodScheme.MONTH
-    if _YEAR.match(label):
+    if _YEAR.fullmatch(label):
         return PeriodScheme.YEAR
     raise InvalidInput("period", f"{label!r} is not a period label")
 

@@ -25,7 +25,7 @@ MAX_HOURS = 1_000_000_000
 MAX_AMOUNT = MAX_HOURS * SECONDS_PER_HOUR
 
 
-def check_amount(amount: int, field: str = "amount", *, allow_negative: bool = False) -> int:
+def check_amount(amount: int, field: str = "hours", *, allow_negative: bool = False) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidInput(field, "must be an integer number of GPU-seconds")
     if amount == 0:

@@ -7,7 +7,7 @@ nothing is ever updated in place except a request's state (whose every transitio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -182,7 +182,9 @@ def open_period(
     """Deposit a local pool's capacity for a period (once; later calls change nothing)."""
     rules.require_role(actor, *ADMIN)
     with uow:
-        entry = _ensure_local_capacity(uow, actor, now, get_pool(uow, pool_id), period_label)
+        pool = get_pool(uow, pool_id)
+        rules.check_period_in_pool(pool, period_of(period_label))
+        entry = _ensure_local_capacity(uow, actor, now, pool, period_label)
         uow.commit()
     return entry
 
@@ -774,6 +776,8 @@ def approve_request(
         for label, amount in granted or ():
             if label not in wanted:
                 raise InvalidInput("granted", f"{label} was not requested")
+            if label in grant:
+                raise InvalidInput("granted", f"{label} appears twice")
             if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
                 raise InvalidInput("granted", f"{label}: must be a non-negative integer")
             if amount > wanted[label]:
@@ -922,15 +926,36 @@ def project_balances(
     consumed: int = 0,
     consumed_provisional: int = 0,
 ) -> ProjectBalance:
+    return project_balances_in(
+        uow, actor, project_id, period, [pool_id], lambda *_: (consumed, consumed_provisional)
+    )[0]
+
+
+def project_balances_in(
+    uow: UnitOfWork,
+    actor: User,
+    project_id: str,
+    period: str,
+    pool_ids: Sequence[str] | None,
+    consumption: Callable[[str, str, str], tuple[int, int]],
+) -> list[ProjectBalance]:
+    """A project's balance in each of ``pool_ids`` (every pool when ``None``)."""
     period_of(period)
     with uow:
-        get_project(uow, project_id, actor)
-        get_pool(uow, pool_id)
-        return project_balance(
-            uow.ledger.flows(pool_id, period),
-            project_id,
-            pool_id,
-            period,
-            consumed,
-            consumed_provisional,
-        )
+        if not uow.projects.visible(project_id, actor.username, rules.can_read_everything(actor)):
+            raise NotFound("project", project_id, field="project_id")
+        if pool_ids is None:
+            pool_ids = uow.pools.ids()
+        for pool_id in pool_ids:
+            if not uow.pools.exists(pool_id):
+                raise NotFound("pool", pool_id, field="pool_id")
+        return [
+            project_balance(
+                uow.ledger.flows(pool_id, period),
+                project_id,
+                pool_id,
+                period,
+                *consumption(project_id, pool_id, period),
+            )
+            for pool_id in pool_ids
+        ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime
 from typing import Protocol
 
@@ -37,18 +38,41 @@ class Authenticator(Protocol):
 
 
 class TokenAuthenticator:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    """Bearer tokens checked against their stored hashes.
+
+    Successful look-ups are cached for ``ttl`` seconds (default 10): a revoked token stops
+    working within that delay, and a hot read path costs no query per request.
+    """
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], ttl: float = 10.0, max_entries: int = 10_000
+    ) -> None:
         self.session_factory = session_factory
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[float, User]] = {}
 
     def authenticate(self, credentials: str) -> User | None:
         if not credentials.startswith(TOKEN_PREFIX) or len(credentials) > 200:
             return None
+        digest = hash_token(credentials)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        user = self._lookup(digest)
+        if user is not None:
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[digest] = (time.monotonic() + self.ttl, user)
+        return user
+
+    def _lookup(self, digest: str) -> User | None:
         with self.session_factory() as session:
             row = session.execute(
                 select(t.UserRow)
                 .join(t.ApiTokenRow, t.ApiTokenRow.username == t.UserRow.username)
                 .where(
-                    t.ApiTokenRow.token_hash == hash_token(credentials),
+                    t.ApiTokenRow.token_hash == digest,
                     t.ApiTokenRow.revoked_at.is_(None),
                 )
             ).scalar_one_or_none()

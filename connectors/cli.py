@@ -108,8 +108,11 @@ def demo() -> None:
 @click.option("--port", default=None, type=int, help="Port (default GPUHOURS_PORT or 8000).")
 @click.option("--demo", "with_demo", is_flag=True, help="Seed demo data if empty; print a token.")
 @click.option("--no-scheduler", is_flag=True, help="Run the API only (see `gpuhours worker`).")
+@click.option("--workers", default=1, type=click.IntRange(1, 64), help="API processes.")
 @one_line_errors
-def serve(host: str | None, port: int | None, with_demo: bool, no_scheduler: bool) -> None:
+def serve(
+    host: str | None, port: int | None, with_demo: bool, no_scheduler: bool, workers: int
+) -> None:
     """Run the API (and, unless --no-scheduler, the scheduler)."""
     import uvicorn
 
@@ -135,6 +138,17 @@ def serve(host: str | None, port: int | None, with_demo: bool, no_scheduler: boo
         )
     else:
         click.echo(f"gpuhours: http://{host}:{port}/api/v1/docs")
+    if workers > 1:
+        # Each worker builds its own services from the environment (one process, one pool).
+        uvicorn.run(
+            "connectors.http.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=sv.settings.log_level,
+        )
+        return
     app = create_app(services=sv)
     uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level)
 
@@ -205,17 +219,20 @@ def pools_create(definition: Path) -> None:
 
     body = s.PoolIn.model_validate_json(definition.read_text())
     sv = services()
-    pool = svc.create_pool(sv.uow(), cli_actor(), sv.clock(), pool_of(body))
-    if body.grant_hours is not None:
-        svc.add_grant(
-            sv.uow(),
-            cli_actor(),
-            sv.clock(),
-            pool.id,
-            s.to_seconds(body.grant_hours),
-            "initial grant",
-            sv.settings.period_scheme,
-        )
+    uow = sv.uow()
+    with uow:  # one transaction: no pool is left behind without its grant
+        pool = svc.create_pool(uow, cli_actor(), sv.clock(), pool_of(body))
+        if body.grant_hours is not None:
+            svc.add_grant(
+                uow,
+                cli_actor(),
+                sv.clock(),
+                pool.id,
+                s.to_seconds(body.grant_hours),
+                "initial grant",
+                sv.settings.period_scheme,
+            )
+        uow.commit()
     emit(s.PoolOut.of(pool).model_dump(mode="json"))
 
 

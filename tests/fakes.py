@@ -63,6 +63,12 @@ class FakePools:
     def list(self) -> Sequence[Pool]:
         return sorted(self.s.pools.values(), key=lambda p: p.id)
 
+    def ids(self) -> Sequence[str]:
+        return sorted(self.s.pools)
+
+    def exists(self, pool_id: str) -> bool:
+        return pool_id in self.s.pools
+
     def lock(self, pool_id: str) -> None:
         self.locked.append(pool_id)
 
@@ -99,6 +105,10 @@ class FakeProjects:
             (p for p in self.s.projects.values() if chair_id in (None, p.chair_id)),
             key=lambda p: p.id,
         )
+
+    def visible(self, project_id: str, username: str, everything: bool) -> bool:
+        project = self.s.projects.get(project_id)
+        return project is not None and (everything or project.has_member(username))
 
     def by_slurm_account(self, cluster: str, account: str) -> Project | None:
         for p in self.s.projects.values():

@@ -176,6 +176,12 @@ class SqlPools:
             self._load(r) for r in self.session.scalars(select(t.PoolRow).order_by(t.PoolRow.id))
         ]
 
+    def ids(self) -> Sequence[str]:
+        return list(self.session.scalars(select(t.PoolRow.id).order_by(t.PoolRow.id)))
+
+    def exists(self, pool_id: str) -> bool:
+        return self.session.scalar(select(t.PoolRow.id).where(t.PoolRow.id == pool_id)) is not None
+
     def lock(self, pool_id: str) -> None:
         # PostgreSQL: a row lock held to the end of the transaction serialises every
         # amount-moving change of this pool. SQLite: BEGIN IMMEDIATE already serialises writers.
@@ -289,6 +295,14 @@ class SqlProjects:
         if chair_id is not None:
             query = query.where(t.ProjectRow.chair_id == chair_id)
         return self._load(list(self.session.scalars(query)))
+
+    def visible(self, project_id: str, username: str, everything: bool) -> bool:
+        P, M = t.ProjectRow, t.ProjectMemberRow
+        query = select(P.id).where(P.id == project_id)
+        if not everything:
+            member = select(M.username).where(M.project_id == P.id, M.username == username)
+            query = query.where((P.pi == username) | member.exists())
+        return self.session.scalar(query) is not None
 
     def by_slurm_account(self, cluster: str, account: str) -> Project | None:
         row = self.session.get(t.SlurmAccountRow, (cluster, account))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
 from connectors.http import errors
+from connectors.http.deps import reject_nul_characters
 from connectors.http.routes import router
 from connectors.settings import Settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        dependencies=[Depends(reject_nul_characters)],
     )
     app.state.services = services
     errors.install(app)
@@ -56,3 +58,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"status": "ready", "revision": current}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
+    return create_app(Settings())

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from allocator.errors import InvalidInput
 from allocator.model import User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
@@ -15,7 +16,15 @@ from connectors.db.uow import SqlUnitOfWork
 _bearer = HTTPBearer(auto_error=False, description="API token: `gpuhours token create`")
 
 
-def get_services(request: Request) -> Services:
+def reject_nul_characters(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in the path and the query string."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in name or "\x00" in str(value):
+            field = "query" if "\x00" in name else name
+            raise InvalidInput(field, "must not contain NUL (\\x00) characters")
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -23,15 +32,18 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_uow(services: ServicesDep) -> SqlUnitOfWork:
+async def get_uow(services: ServicesDep) -> SqlUnitOfWork:
     return services.uow()
 
 
-def get_now(services: ServicesDep) -> datetime:
+async def get_now(services: ServicesDep) -> datetime:
     return services.clock()
 
 
-def get_actor(
+# Async on purpose: FastAPI would run a sync dependency in the thread pool, one hop each.
+# The token check is a dictionary look-up; only a cache miss (every ``ttl`` seconds per
+# token) costs one indexed query.
+async def get_actor(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:

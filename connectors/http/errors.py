@@ -38,6 +38,13 @@ def _field_of(loc: Any) -> str:
     return ".".join(parts) or "body"
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AllocatorError)
     async def _domain(_request: Request, exc: AllocatorError) -> JSONResponse:
@@ -47,7 +54,7 @@ def install(app: FastAPI) -> None:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: list[dict[str, Any]] = [dict(e) for e in exc.errors()]
         first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid"}
         if first.get("type") == "json_invalid":
@@ -55,6 +62,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse(
                 error_body("malformed_json", f"body: malformed JSON: {detail}".strip(), "body"),
                 status_code=400,
+            )
+        content_type = request.headers.get("content-type", "")
+        if tuple(first.get("loc", ())) == ("body",) and content_type and not _is_json(content_type):
+            # FastAPI reads a body of another media type as raw bytes; say what is wrong.
+            message = f"content-type: the body must be application/json, not {content_type!r}"
+            return JSONResponse(
+                error_body("unsupported_media_type", message, "content-type"), status_code=415
             )
         field = _field_of(first.get("loc", ()))
         message = f"{field}: {first.get('msg', 'invalid')}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from allocator import services as svc
-from allocator.errors import NotFound
+from allocator.errors import InvalidInput, NotFound
 from allocator.model import (
     MILLI,
     Chair,
@@ -15,6 +15,7 @@ from allocator.model import (
     GpuInventory,
     NodeShape,
     Pool,
+    PoolKind,
     Project,
     Rate,
     RequestState,
@@ -24,8 +25,6 @@ from allocator.model import (
 )
 from allocator.rules import require_role
 from connectors.auth import mint_token
-from connectors.bootstrap import Services
-from connectors.db.uow import SqlUnitOfWork
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 
@@ -105,17 +104,21 @@ def list_pools(uow: UowDep, actor: ActorDep) -> list[s.PoolOut]:
 def create_pool(
     body: s.PoolIn, services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
 ) -> s.PoolOut:
-    pool = svc.create_pool(uow, actor, now, pool_of(body))
-    if body.grant_hours is not None:
-        svc.add_grant(
-            uow,
-            actor,
-            now,
-            pool.id,
-            s.to_seconds(body.grant_hours),
-            "initial grant",
-            services.settings.period_scheme,
-        )
+    if body.grant_hours is not None and body.kind is PoolKind.LOCAL:
+        raise InvalidInput("grant_hours", "a local pool has no grant; its capacity is its GPUs")
+    with uow:  # one transaction: no pool is left behind without its grant
+        pool = svc.create_pool(uow, actor, now, pool_of(body))
+        if body.grant_hours is not None:
+            svc.add_grant(
+                uow,
+                actor,
+                now,
+                pool.id,
+                s.to_seconds(body.grant_hours),
+                "initial grant",
+                services.settings.period_scheme,
+            )
+        uow.commit()
     return s.PoolOut.of(pool)
 
 
@@ -263,23 +266,15 @@ def project_balances(
     period: str = PeriodQ,
     pool_id: str | None = Query(default=None, max_length=64),
 ) -> list[s.ProjectBalanceOut]:
-    with uow:
-        svc.get_project(uow, project_id, actor)
-        pools = [svc.get_pool(uow, pool_id, "pool_id")] if pool_id else list(uow.pools.list())
-    return [_project_balance(services, uow, actor, project_id, p.id, period) for p in pools]
-
-
-def _project_balance(
-    services: Services,
-    uow: SqlUnitOfWork,
-    actor: User,
-    project_id: str,
-    pool_id: str,
-    period: str,
-) -> s.ProjectBalanceOut:
-    final, provisional = services.consumption.consumed(project_id, pool_id, period)
-    balance = svc.project_balances(uow, actor, project_id, pool_id, period, final, provisional)
-    return s.ProjectBalanceOut.of(balance)
+    rows = svc.project_balances_in(
+        uow,
+        actor,
+        project_id,
+        period,
+        None if pool_id is None else [pool_id],
+        services.consumption.consumed,
+    )
+    return [s.ProjectBalanceOut.of(b) for b in rows]
 
 
 @router.get("/balances", tags=["balances"])
@@ -292,20 +287,22 @@ def balances(
     include_empty: bool = False,
 ) -> list[s.ProjectBalanceOut]:
     """Project balances of every project the caller may see, for one period."""
-    with uow:
-        pools = [svc.get_pool(uow, pool_id, "pool_id")] if pool_id else list(uow.pools.list())
-        projects = svc.list_projects(uow, actor)
+    pool_ids = None if pool_id is None else [pool_id]
     out = []
-    for pool in pools:
-        for project in projects:
-            row = _project_balance(services, uow, actor, project.id, pool.id, period)
-            if (
-                include_empty
-                or row.allocated_seconds
-                or row.consumed_hours
-                or row.adjustments_seconds
+    with uow:
+        for project in svc.list_projects(uow, actor):
+            for b in svc.project_balances_in(
+                uow, actor, project.id, period, pool_ids, services.consumption.consumed
             ):
-                out.append(row)
+                if (
+                    include_empty
+                    or b.allocated
+                    or b.adjustments
+                    or b.consumed
+                    or b.consumed_provisional
+                ):
+                    out.append(s.ProjectBalanceOut.of(b))
+    out.sort(key=lambda b: (b.pool_id, b.project_id))
     return out
 
 

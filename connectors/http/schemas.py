@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
 
 from allocator.ledger import ChairBalance, PoolBalance, ProjectBalance
 from allocator.model import (
@@ -46,6 +54,17 @@ SignedHours = Annotated[
     AfterValidator(_whole_seconds),
 ]
 TypeAdapterHours: TypeAdapter[Decimal] = TypeAdapter(Hours)
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+
+
+#: An aware datetime, converted to UTC here (a year-9999 time at -05:00 has no UTC equivalent).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Factor = Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=3)]
 
 
@@ -61,8 +80,24 @@ def hours(seconds: int) -> float:
     return round(seconds / SECONDS_PER_HOUR, 3)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        if _has_nul(value):
+            raise ValueError("must not contain NUL (\\x00) characters")
+        return value
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -76,7 +111,7 @@ class InventoryIn(Strict):
 class RateIn(Strict):
     gpu_type: Slug
     rate: Factor
-    effective_from: AwareDatetime
+    effective_from: UtcDatetime
 
 
 class RouteIn(Strict):
@@ -96,8 +131,8 @@ class PoolIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: PoolKind
     unit: str = Field(default="gpu-hour", min_length=1, max_length=64)
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
     inventory: list[InventoryIn] = Field(default_factory=list, max_length=100)
     availability: Decimal = Field(default=Decimal(1), gt=0, le=1, decimal_places=3)
     overcommit: Decimal = Field(default=Decimal(1), ge=1, le=10, decimal_places=3)
@@ -114,8 +149,8 @@ class PoolIn(Strict):
 class GrantIn(Strict):
     hours: Hours
     reason: str = Field(min_length=1, max_length=2000)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
 
 
 class OvercommitIn(Strict):
@@ -128,8 +163,8 @@ class ChairIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     institution: str = Field(default="", max_length=200)
     holder: str = Field(default="", max_length=200)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
 
 
 class SlurmAccountIn(Strict):
@@ -144,8 +179,8 @@ class ProjectIn(Strict):
     kind: ProjectKind = ProjectKind.OTHER
     pi: Slug
     members: list[Slug] = Field(default_factory=list, max_length=500)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
     slurm_accounts: list[SlurmAccountIn] = Field(default_factory=list, max_length=50)
 
 
@@ -209,7 +244,11 @@ class RequestIn(Strict):
 
 class GrantedIn(Strict):
     period: PeriodLabel
-    hours: Annotated[Decimal, Field(ge=0, le=MAX_HOURS, max_digits=20, decimal_places=6)]
+    hours: Annotated[
+        Decimal,
+        Field(ge=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
+        AfterValidator(_whole_seconds),
+    ]
 
 
 class ApproveIn(Strict):
