@@ -4,10 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from allocator.periods import PeriodScheme
+
+
+class ClusterConfig(BaseModel):
+    """One Slurm cluster whose usage gpuhours ingests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    #: slurmrestd base URL (``http://127.0.0.1:6820``); empty: no REST (sacct or file import).
+    url: str = ""
+    #: ``rest`` (slurmrestd), ``sacct`` (run sacct locally) or ``file`` (imports only).
+    source: str = Field(default="rest", pattern="^(rest|sacct|file)$")
+    user: str = "gpuhours"
+    #: ``v0.0.38`` ... ``v0.0.43``; empty: discovered from the server.
+    api_version: str = ""
+    token_file: Path | None = None
+    token_env: str = ""
+    jwt_key_file: Path | None = None
+    token_lifespan: int = Field(default=1800, ge=60)
+    overlap_seconds: int = Field(default=3600, ge=0)
+    chunk_seconds: int = Field(default=86400, ge=60)
+    initial_lookback_seconds: int = Field(default=7 * 86400, ge=0)
+    interval_minutes: int = Field(default=10, ge=1)
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
 
 
 def default_data_dir() -> Path:
@@ -27,11 +54,27 @@ class Settings(BaseSettings):
     demo_admin_token: str = ""
     scheduler: bool = True
     log_level: str = "info"
+    #: Clusters as JSON (``GPUHOURS_CLUSTERS='[{"name": ...}]'``) or from a JSON file.
+    clusters: list[ClusterConfig] = Field(default_factory=list)
+    clusters_file: Path | None = None
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'gpuhours.db'}"
+        if self.clusters_file is not None and not self.clusters:
+            data = json.loads(self.clusters_file.read_text())
+            self.clusters = [ClusterConfig.model_validate(item) for item in data]
+        names = [c.name for c in self.clusters]
+        if len(names) != len(set(names)):
+            raise ValueError("clusters: a cluster name appears twice")
         if self.demo_admin_token and not self.demo:
             raise ValueError("GPUHOURS_DEMO_ADMIN_TOKEN is only allowed with GPUHOURS_DEMO=1")
         return self
+
+    def cluster(self, name: str) -> ClusterConfig:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        known = ", ".join(c.name for c in self.clusters) or "none configured"
+        raise ValueError(f"cluster: unknown cluster {name!r} (known: {known})")

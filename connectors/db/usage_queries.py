@@ -1,0 +1,113 @@
+"""Read models over ingested usage: per-account totals, unmapped accounts, quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, and_, case, func, select
+
+from connectors.db import tables as t
+from connectors.db.usage_store import decode_types
+
+U = t.UsageRecordRow
+M = t.SlurmAccountRow
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUsage:
+    cluster: str
+    account: str
+    project_id: str | None
+    jobs: int
+    gpu_seconds: int
+    provisional_gpu_seconds: int
+    by_type: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    id: int
+    cluster: str
+    job_id: int | None
+    reason: str
+    raw: str
+    first_seen: int
+    last_seen: int
+
+
+@dataclass
+class _Totals:
+    project_id: str | None
+    jobs: int = 0
+    final: int = 0
+    provisional: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def account_usage(
+    engine: Engine, cluster: str | None = None, unmapped_only: bool = False
+) -> list[AccountUsage]:
+    """GPU-seconds per (cluster, account), with the project the account maps to (if any).
+
+    Attribution is read through the current mappings, so a mapping added later attributes the
+    account's past jobs too. One GROUP BY; the per-type split is exact because every record
+    of a group has the same GPU counts.
+    """
+    started = case((U.start.is_(None), 0), else_=U.elapsed)
+    query = (
+        select(
+            U.cluster,
+            U.account,
+            M.project_id,
+            U.final,
+            U.gpus,
+            U.gpus_by_type,
+            func.count(),
+            func.sum(started),
+        )
+        .outerjoin(M, and_(M.cluster == U.cluster, M.account == U.account))
+        .group_by(U.cluster, U.account, M.project_id, U.final, U.gpus, U.gpus_by_type)
+    )
+    if cluster is not None:
+        query = query.where(U.cluster == cluster)
+    if unmapped_only:
+        query = query.where(M.project_id.is_(None))
+    totals: dict[tuple[str, str], _Totals] = {}
+    with engine.connect() as conn:
+        for c, account, project, final, gpus, types, jobs, elapsed in conn.execute(query):
+            agg = totals.setdefault((c, account), _Totals(project))
+            agg.jobs += jobs
+            seconds = gpus * int(elapsed or 0)
+            if final:
+                agg.final += seconds
+            else:
+                agg.provisional += seconds
+            if not seconds:
+                continue
+            covered = 0
+            for name, count in decode_types(types):
+                agg.by_type[name] = agg.by_type.get(name, 0) + count * int(elapsed)
+                covered += count
+            if covered < gpus:
+                agg.by_type[""] = agg.by_type.get("", 0) + (gpus - covered) * int(elapsed)
+    return [
+        AccountUsage(c, a, v.project_id, v.jobs, v.final, v.provisional, v.by_type)
+        for (c, a), v in sorted(totals.items())
+    ]
+
+
+def quarantine(engine: Engine, cluster: str | None = None) -> list[QuarantinedRecord]:
+    Q = t.QuarantineRow
+    query = select(Q).order_by(Q.id)
+    if cluster is not None:
+        query = query.where(Q.cluster == cluster)
+    with engine.connect() as conn:
+        return [
+            QuarantinedRecord(r.id, r.cluster, r.job_id, r.reason, r.raw, r.first_seen, r.last_seen)
+            for r in conn.execute(query)
+        ]
+
+
+def usage_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(U)).scalar_one())
