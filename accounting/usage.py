@@ -76,8 +76,12 @@ class UsageRecord:
         """GPU-seconds per GPU type; untyped GPUs (no typed TRES) are reported as ``""``."""
         if self.start is None or self.gpus == 0:
             return {}
-        typed = {name: count * self.elapsed for name, count in self.gpus_by_type if count > 0}
-        covered = sum(count for name, count in self.gpus_by_type if count > 0)
+        typed: dict[str, int] = {}
+        covered = 0
+        for name, count in self.gpus_by_type:
+            if count > 0:
+                typed[name] = typed.get(name, 0) + count * self.elapsed
+                covered += count
         if covered < self.gpus:
             typed[""] = typed.get("", 0) + (self.gpus - covered) * self.elapsed
         return typed

@@ -1,0 +1,316 @@
+"""What a job costs, and to which period and pool it is charged.
+
+Pure: integer arithmetic on :class:`~accounting.usage.UsageRecord` and
+:class:`~allocator.model.Pool`; no I/O. Amounts follow the allocator: ``gpu_seconds`` are
+billed GPUs x seconds, ``units`` are the pool's unit-seconds (``gpu_seconds x rate_milli //
+1000``; 3600 of them are one hour of the pool's unit, e.g. one normalised GPU hour).
+
+Routing
+    A job draws from the pool whose route names its ``(cluster, partition)``; failing that, the
+    pool with a cluster-wide route ``(cluster, "")``. Two pools on the same level is a
+    configuration error (:class:`AmbiguousRoute`), never a silent pick.
+
+Billed GPUs (per GPU type, untyped GPUs are type ``""``)
+    ``allocated`` pools bill the GPUs the job was given. ``reserved`` pools (Jean Zay style)
+    bill what the job kept others from using, from the partition's :class:`NodeShape`:
+
+    * on an 8-GPU node with 64 CPUs and 512 000 MB, a job asking 1 GPU, 32 CPUs (50 %) and
+      64 000 MB (12.5 %) is billed max(1, ceil(8 x 0.5), ceil(8 x 0.125)) = **4 GPUs**; with
+      10 CPUs (15.6 %) it is billed ceil(8 x 10/64) = ceil(1.25) = **2 GPUs**;
+    * an exclusive job (all 64 CPUs of its node) asking 1 GPU is billed the whole node:
+      **8 GPUs**;
+    * every multi-node job bills whole nodes: a 2-node job asking 2 GPUs per node is billed
+      2 x 8 = **16 GPUs**, whatever it asked;
+    * reserved billing never bills less than was allocated; a partition without a node shape
+      is billed as allocated; a job whose node count is not reported counts as one node.
+
+    Extra GPUs go to the job's GPU types in proportion to its allocation, by largest
+    remainder (ties: larger allocation, then type name), so the per-type counts sum exactly
+    to the billed total and each type gets at least what it was allocated. A job with 1 A100
+    and 2 H100 billed 8 GPUs: shares 8/3 = 2.67 and 16/3 = 5.33, floors 2 + 5 = 7, the spare
+    GPU goes to the larger remainder (A100) -> **A100 3, H100 5**. (A job has a single type
+    in practice; a node has one kind of GPU.)
+
+Run interval: ``[start, start + elapsed)``
+    Slurm's ``elapsed`` excludes suspended time and is reported for running jobs too, where
+    ``end`` is not set; ``end - start`` would bill suspensions. The price is an approximation:
+    the run is taken as contiguous from ``start``, so a suspended job's seconds are placed as
+    if the suspension came last. A running (not final) job accrues up to the ``elapsed``
+    reported, with no extrapolation, and its charges are ``provisional``: recompute them from
+    the newer record (same key) and replace, never add. Given ``now``, no second after it is
+    charged (a record ahead of the clock) and a clipped charge is provisional too.
+
+Splitting and rounding
+    The interval is cut at period boundaries and at the instants the GPU type's rate changes
+    (a rate effective at a fractional second applies from the next whole second, as
+    :meth:`Pool.rate_at` would say for that second); each part is charged at the rate in force
+    at its start. Units are floored once for the whole job and type, never per part: with
+    ``M(t)`` the exact milli-units accrued up to ``t``, a part ``[a, b)`` gets
+    ``M(b) // 1000 - M(a) // 1000``, so the parts sum exactly to ``M(end) // 1000``.
+
+    * A 2-GPU A100 job at rate 2 starting 23:00 on 31 Dec 2026 and running 3 h: 2026Q4 gets
+      2 x 1 h = 7 200 GPU-s -> 14 400 units (4 normalised GPU h), 2027Q1 gets
+      2 x 2 h = 14 400 GPU-s -> 28 800 units (8 h); the whole job: 21 600 GPU-s, 43 200 units.
+    * A 4-GPU A100 job from 22:00 on 31 Jan 2027 for 4 h, where the rate goes from 2 to 2.5 at
+      midnight: 2027Q1 gets two charges, 28 800 GPU-s at 2 -> 57 600 units and 28 800 GPU-s at
+      2.5 -> 72 000 units. Jobs that ended before the change keep their charges.
+    * A 1-GPU job at rate 0.5 running 1 s each side of a quarter boundary: exactly 1 unit.
+      Flooring each part would give 0 + 0 and lose it; the cumulative floor gives the first
+      quarter 0 and the second 1.
+
+Charges for records that never started, have no GPUs or no elapsed time: none.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import NamedTuple
+
+from accounting.errors import AccountingError
+from accounting.usage import UsageRecord
+from allocator.model import MILLI, BillingMode, NodeShape, Pool
+from allocator.periods import PeriodScheme, periods_between, require_utc
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RateNotFound(AccountingError):
+    """The pool has no rate for a GPU type at a moment a job used it."""
+
+    def __init__(self, pool_id: str, gpu_type: str, at: datetime) -> None:
+        kind = repr(gpu_type) if gpu_type else "untyped GPUs ('')"
+        super().__init__(
+            f"pool {pool_id!r} has no rate for {kind} in force at {at.isoformat()}",
+            field="gpu_type",
+        )
+        self.pool_id = pool_id
+        self.gpu_type = gpu_type
+        self.at = at
+
+
+class AmbiguousRoute(AccountingError):
+    """Several pools claim the same ``(cluster, partition)`` with the same precedence."""
+
+    def __init__(self, cluster: str, partition: str, pool_ids: Sequence[str]) -> None:
+        super().__init__(
+            f"jobs on cluster {cluster!r}, partition {partition!r} are routed to several "
+            f"pools: {', '.join(sorted(pool_ids))}",
+            field="routes",
+        )
+        self.cluster = cluster
+        self.partition = partition
+        self.pool_ids = tuple(sorted(pool_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One part of a job's charge: one period, one GPU type, one rate.
+
+    ``[start, end)`` (epoch seconds) is the part of the run it covers; ``gpu_seconds`` is the
+    billed GPUs of the type x ``end - start``; ``units`` its cost in pool unit-seconds at
+    ``rate_milli``. ``provisional`` charges will change (the job still runs).
+    """
+
+    period: str
+    gpu_type: str
+    gpu_seconds: int
+    units: int
+    provisional: bool
+    start: int
+    end: int
+    rate_milli: int
+
+
+class Totals(NamedTuple):
+    gpu_seconds: int
+    units: int
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+def route(
+    pools: Iterable[Pool], cluster: str, partition: str, *, at: datetime | None = None
+) -> str | None:
+    """The id of the pool jobs on ``(cluster, partition)`` draw from, ``None`` if unrouted.
+
+    A route naming the partition wins over a cluster-wide one (partition ``""``). With ``at``
+    (e.g. the job's start), only pools valid at that moment are considered, so successive
+    grants may route the same cluster. Raises :class:`AmbiguousRoute` when two pools tie.
+    """
+    moment = None if at is None else require_utc(at, "at")
+    exact: set[str] = set()
+    wide: set[str] = set()
+    for pool in pools:
+        if moment is not None and not _valid_at(pool, moment):
+            continue
+        for r in pool.routes:
+            if r.cluster != cluster:
+                continue
+            if r.partition == "":
+                wide.add(pool.id)
+            elif r.partition == partition:
+                exact.add(pool.id)
+    for found in (exact, wide):
+        if len(found) > 1:
+            raise AmbiguousRoute(cluster, partition, sorted(found))
+        if found:
+            return next(iter(found))
+    return None
+
+
+def _valid_at(pool: Pool, moment: datetime) -> bool:
+    if pool.valid_from is not None and moment < pool.valid_from:
+        return False
+    return pool.valid_until is None or moment < pool.valid_until
+
+
+# --- billed GPUs ---------------------------------------------------------------------------
+
+
+def _allocated(record: UsageRecord) -> dict[str, int]:
+    """GPUs per type as :meth:`UsageRecord.gpu_seconds_by_type` counts them (repeats merged)."""
+    if record.start is None or record.gpus <= 0:
+        return {}
+    typed: dict[str, int] = {}
+    for name, count in record.gpus_by_type:
+        if count > 0:
+            typed[name] = typed.get(name, 0) + count
+    covered = sum(typed.values())
+    if covered < record.gpus:
+        typed[""] = typed.get("", 0) + record.gpus - covered
+    return typed
+
+
+def _ceil_div(num: int, den: int) -> int:
+    return -(-num // den)
+
+
+def _reserved_total(record: UsageRecord, shape: NodeShape, allocated: int) -> int:
+    nodes = max(1, record.alloc_nodes)
+    exclusive = shape.cpus > 0 and record.alloc_cpus >= nodes * shape.cpus
+    if record.alloc_nodes > 1 or exclusive:
+        return max(allocated, shape.gpus * nodes)
+    by_cpu = _ceil_div(shape.gpus * record.alloc_cpus, shape.cpus) if shape.cpus > 0 else 0
+    by_mem = _ceil_div(shape.gpus * record.alloc_mem_mb, shape.mem_mb) if shape.mem_mb > 0 else 0
+    return max(allocated, min(shape.gpus, max(by_cpu, by_mem)))
+
+
+def _apportion(total: int, weights: dict[str, int]) -> dict[str, int]:
+    """Split ``total`` in proportion to ``weights`` by largest remainder; sums to ``total``."""
+    whole = sum(weights.values())
+    shares = {name: total * w // whole for name, w in weights.items()}
+    spare = total - sum(shares.values())
+    order = sorted(weights, key=lambda n: (-(total * weights[n] % whole), -weights[n], n))
+    for name in order[:spare]:
+        shares[name] += 1
+    return shares
+
+
+def billed_gpus(record: UsageRecord, pool: Pool) -> tuple[tuple[str, int], ...]:
+    """GPUs billed per GPU type (``""`` = untyped), sorted by type; see the module docstring.
+
+    Empty for records that never started or have no GPUs.
+    """
+    allocated = _allocated(record)
+    if not allocated:
+        return ()
+    shape = dict(pool.node_shapes).get(record.partition)
+    if pool.billing_mode is BillingMode.RESERVED and shape is not None:
+        total = _reserved_total(record, shape, sum(allocated.values()))
+        allocated = _apportion(total, allocated)
+    return tuple(sorted(allocated.items()))
+
+
+# --- charges -------------------------------------------------------------------------------
+
+
+def _epoch(moment: datetime) -> int:
+    """Epoch seconds of an aware datetime, rounded up to the next whole second."""
+    delta = require_utc(moment) - _EPOCH
+    return delta.days * 86400 + delta.seconds + (1 if delta.microseconds else 0)
+
+
+def _moment(seconds: int) -> datetime:
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def charge(
+    record: UsageRecord,
+    pool: Pool,
+    scheme: PeriodScheme = PeriodScheme.QUARTER,
+    now: datetime | None = None,
+) -> list[Charge]:
+    """The charges of one record to ``pool``, by period, GPU type and rate, in time order.
+
+    Raises :class:`RateNotFound` if a billed GPU type has no rate in force for part of the run.
+    """
+    if record.elapsed < 0:
+        raise AccountingError(
+            f"job {record.job_id}: elapsed must not be negative ({record.elapsed})",
+            field="elapsed",
+        )
+    gpus = billed_gpus(record, pool)
+    if record.start is None or not gpus or record.elapsed == 0:
+        return []
+    begin = record.start
+    finish = begin + record.elapsed
+    clipped = False
+    if now is not None and _epoch(now) < finish:
+        finish, clipped = _epoch(now), True
+    if finish <= begin:
+        return []
+    provisional = clipped or not record.final
+
+    periods = list(periods_between(_moment(begin), _moment(finish), scheme))
+    period_starts = [_epoch(p.start) for p in periods]
+    charges: list[Charge] = []
+    for gpu_type, count in gpus:
+        cuts = {begin, finish, *period_starts[1:]}
+        cuts.update(
+            at
+            for rate in pool.rates
+            if rate.gpu_type == gpu_type and begin < (at := _epoch(rate.effective_from)) < finish
+        )
+        points = sorted(cuts)
+        accrued = 0  # exact milli-units from ``begin``
+        pieces: list[Charge] = []
+        for a, b in pairwise(points):
+            rate = pool.rate_at(gpu_type, _moment(a))
+            if rate is None:
+                raise RateNotFound(pool.id, gpu_type, _moment(a))
+            label = periods[bisect_right(period_starts, a) - 1].label
+            before, accrued = accrued, accrued + count * (b - a) * rate
+            units = accrued // MILLI - before // MILLI
+            last = pieces[-1] if pieces else None
+            if last is not None and last.period == label and last.rate_milli == rate:
+                pieces[-1] = Charge(
+                    label,
+                    gpu_type,
+                    last.gpu_seconds + count * (b - a),
+                    last.units + units,
+                    provisional,
+                    last.start,
+                    b,
+                    rate,
+                )
+            else:
+                pieces.append(
+                    Charge(label, gpu_type, count * (b - a), units, provisional, a, b, rate)
+                )
+        charges.extend(pieces)
+    charges.sort(key=lambda c: (c.start, c.gpu_type))
+    return charges
+
+
+def sum_charges(charges: Iterable[Charge]) -> dict[tuple[str, str], Totals]:
+    """GPU-seconds and units per ``(period, gpu_type)``, e.g. to debit balances."""
+    totals: dict[tuple[str, str], Totals] = {}
+    for c in charges:
+        seconds, units = totals.get((c.period, c.gpu_type), Totals(0, 0))
+        totals[(c.period, c.gpu_type)] = Totals(seconds + c.gpu_seconds, units + c.units)
+    return totals
