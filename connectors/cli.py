@@ -7,6 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,9 +15,12 @@ from typing import Any, TypeVar
 import click
 import pydantic
 
+from accounting.errors import AccountingError
+from accounting.ingestion import StoreResult, Window
 from allocator import services as svc
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, SlurmAccount, User
+from allocator.periods import period_of
 from connectors.auth import mint_token
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import upgrade
@@ -42,7 +46,7 @@ def one_line_errors(func: F) -> F:
             return func(*args, **kwargs)
         except click.ClickException:
             raise
-        except AllocatorError as exc:
+        except (AllocatorError, AccountingError) as exc:
             raise CliError(exc.message) from exc
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
@@ -322,6 +326,7 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
 @one_line_errors
 def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
+    period_of(period)  # refused even when there is nothing to show
     sv = services()
     actor = cli_actor()
     uow = sv.uow()
@@ -396,7 +401,11 @@ def requests_list(state: str | None) -> None:
     from allocator.model import RequestState
 
     sv = services()
-    wanted = RequestState(state) if state else None
+    try:
+        wanted = RequestState(state) if state else None
+    except ValueError:
+        states = ", ".join(s.value for s in RequestState)
+        raise InvalidInput("state", f"{state!r} is not one of {states}") from None
     emit(
         [
             s.RequestOut.of(r).model_dump(mode="json")
@@ -425,7 +434,11 @@ def requests_approve(request_id: int, grants: tuple[str, ...], reason: str) -> N
             period, sep, value = g.partition("=")
             if not sep:
                 raise InvalidInput("grant", f"{g!r} is not PERIOD=HOURS")
-            granted.append((period, 0 if Decimal(value) == 0 else hours_arg(value, "grant")))
+            try:
+                zero = Decimal(value) == 0
+            except InvalidOperation:  # not a number: hours_arg says so, naming the field
+                zero = False
+            granted.append((period, 0 if zero else hours_arg(value, "grant")))
     r = svc.approve_request(sv.uow(), cli_actor(), sv.clock(), request_id, granted, reason)
     emit(s.RequestOut.of(r).model_dump(mode="json"))
 
@@ -454,6 +467,162 @@ def journal(pool_id: str | None, period: str | None, account: str | None) -> Non
                 for e in uow.ledger.entries(pool_id, period, account)
             ]
         )
+
+
+# --- usage ingestion ------------------------------------------------------------------------
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """ISO 8601 (a value without an offset is UTC) or epoch seconds."""
+    if value is None:
+        return None
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value), UTC)
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(field, f"{value!r} is not an ISO 8601 time or epoch seconds") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@main.command()
+@click.option("--cluster", required=True, help="A cluster of the settings (GPUHOURS_CLUSTERS).")
+@click.option("--since", default=None, help="Backfill from (ISO 8601 UTC, or epoch).")
+@click.option("--until", default=None, help="Backfill to (default: now).")
+@click.option(
+    "--from-file",
+    "from_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Import a sacct --json or --parsable2 export instead of asking Slurm.",
+)
+@one_line_errors
+def ingest(cluster: str, since: str | None, until: str | None, from_file: Path | None) -> None:
+    """Ingest GPU usage of a cluster: incremental from the watermark, or a backfill."""
+    from connectors.db.usage_store import SqlUsageStore
+    from connectors.ingest import import_file, run_ingest
+
+    sv = services()
+    upgrade(sv.engine)
+    store = SqlUsageStore(sv.engine)
+    if from_file is not None:
+        result, warnings = import_file(store, cluster, from_file, sv.clock())
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        emit(
+            {
+                "cluster": cluster,
+                "file": str(from_file),
+                "inserted": result.inserted,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "quarantined": result.quarantined,
+            }
+        )
+        return
+    config = sv.settings.cluster(cluster)
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start and end and end <= start:
+        raise InvalidInput("until", "must be after since")
+    bar = None
+    if sys.stdout.isatty():
+        now_epoch = int(sv.clock().timestamp())
+        first = int(start.timestamp()) if start else store.state(cluster).watermark or now_epoch
+        last = int(end.timestamp()) if end else now_epoch
+        bar = click.progressbar(
+            length=max(last - first, 1),
+            label=f"ingesting {cluster}",
+            show_eta=True,
+            file=sys.stderr,
+        )
+        bar.__enter__()
+
+    def progress(window: Window, _result: StoreResult) -> None:
+        if bar is not None:
+            bar.update(window.end - window.start)
+
+    try:
+        report = run_ingest(store, config, sv.clock(), since=start, until=end, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    emit(
+        {
+            "cluster": report.cluster,
+            "windows": report.windows,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "quarantined": report.quarantined,
+            "watermark": report.watermark,
+            "error": report.error,
+        }
+    )
+    if not report.ok:
+        raise CliError(f"cluster {cluster}: {report.error} (watermark held; the next run retries)")
+
+
+@main.group()
+def clusters() -> None:
+    """Slurm clusters and their ingestion health."""
+
+
+@clusters.command("status")
+@one_line_errors
+def clusters_status() -> None:
+    """Last success, lag, errors by kind and quarantined records, per cluster."""
+    from connectors.http.usage_routes import cluster_statuses
+
+    sv = services()
+    emit([c.model_dump(mode="json") for c in cluster_statuses(sv, sv.clock())])
+
+
+@main.group()
+def usage() -> None:
+    """Ingested usage: per account, unmapped accounts, quarantine."""
+
+
+@usage.command("accounts")
+@click.option("--cluster", default=None)
+@click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
+@one_line_errors
+def usage_accounts(cluster: str | None, unmapped: bool) -> None:
+    from connectors.db.usage_queries import account_usage
+
+    emit(
+        [
+            {
+                "cluster": u.cluster,
+                "account": u.account,
+                "project_id": u.project_id,
+                "jobs": u.jobs,
+                "gpu_seconds": u.gpu_seconds,
+                "provisional_gpu_seconds": u.provisional_gpu_seconds,
+                "gpu_seconds_by_type": u.by_type,
+            }
+            for u in account_usage(services().engine, cluster, unmapped)
+        ]
+    )
+
+
+@usage.command("quarantine")
+@click.option("--cluster", default=None)
+@one_line_errors
+def usage_quarantine(cluster: str | None) -> None:
+    from connectors.db.usage_queries import quarantine
+
+    emit(
+        [
+            {
+                "id": q.id,
+                "cluster": q.cluster,
+                "job_id": q.job_id,
+                "reason": q.reason,
+                "raw": q.raw[:500],
+            }
+            for q in quarantine(services().engine, cluster)
+        ]
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
