@@ -7,6 +7,7 @@ it they are reported as skipped, with that reason.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.pool import NullPool
 
 from connectors.db.engine import make_engine
 from connectors.db.migrate import upgrade
@@ -60,13 +62,26 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _pg_engine() -> Iterator[Engine]:
-    engine = make_engine(PG_URL, pool_size=60, max_overflow=10)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    """A database of its own for this test session, created on the configured server.
+
+    Concurrent test runs against one server never see each other's data; the database is
+    dropped at the end.
+    """
+    server = make_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"gpuhours_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(
+        server.url.set(database=name).render_as_string(False), pool_size=60, max_overflow=10
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
 
 
 def _truncate_pg(engine: Engine) -> None:
