@@ -16,7 +16,7 @@ from connectors.db.uow import SqlUnitOfWork
 _bearer = HTTPBearer(auto_error=False, description="API token: `gpuhours token create`")
 
 
-def reject_nul_characters(request: Request) -> None:
+async def reject_nul_characters(request: Request) -> None:
     """PostgreSQL text cannot hold NUL: refuse it in the path and the query string."""
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
         if "\x00" in name or "\x00" in str(value):
