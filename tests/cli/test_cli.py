@@ -320,3 +320,21 @@ def test_gpuhours_help_exits_zero(command: list[str], tmp_path: Path) -> None:
     assert "gpuhours: GPU-hours allocation" in done.stdout
     for group in ("allocate", "balances", "demo", "migrate", "requests", "token"):
         assert group in done.stdout
+
+
+def test_usage_errors_are_one_line_too() -> None:
+    """A missing option or an unknown command: exit 2 and a single line on stderr."""
+    import subprocess
+    import sys
+
+    for argv in (["allocate", "chair", "--pool", "x"], ["no-such-command"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "connectors.cli", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("gpuhours: error: ")
