@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +32,8 @@ class ClusterConfig(BaseModel):
     chunk_seconds: int = Field(default=86400, ge=60)
     initial_lookback_seconds: int = Field(default=7 * 86400, ge=0)
     interval_minutes: int = Field(default=10, ge=1)
+    #: Overrides ``interval_minutes`` when set (short intervals for tests and demos).
+    interval_seconds: int | None = Field(default=None, ge=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     #: Seed admin token for demo mode only; outside demo mode there is no default secret.
     demo_admin_token: str = ""
     scheduler: bool = True
+    #: Seconds between two tries of a standby replica to become the scheduler leader; the
+    #: leader checks its lock connection as often.
+    leader_retry_seconds: float = Field(default=5.0, gt=0)
     log_level: str = "info"
     #: Clusters as JSON (``GPUHOURS_CLUSTERS='[{"name": ...}]'``) or from a JSON file.
     clusters: list[ClusterConfig] = Field(default_factory=list)
