@@ -20,7 +20,9 @@ setup() {
   fi
   local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[dev]"
+    # (this machine's pip.conf names local indexes that may be absent: drop that noise)
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 \
+      | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     touch "$stamp"
   fi
 }
