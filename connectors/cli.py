@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from connectors.http import schemas as s
 from connectors.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class CliError(click.ClickException):
@@ -162,19 +164,45 @@ def serve(
         )
     else:
         click.echo(f"gpuhours: http://{host}:{port}/api/v1/docs")
-    if workers > 1:
-        # Each worker builds its own services from the environment (one process, one pool).
-        uvicorn.run(
-            "connectors.http.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=sv.settings.log_level,
-        )
-        return
-    app = create_app(services=sv)
-    uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level)
+    scheduler = None
+    if not no_scheduler and sv.settings.scheduler:
+        from connectors.scheduler import start_scheduler
+
+        logging.basicConfig(level=sv.settings.log_level.upper(), format=LOG_FORMAT)
+        scheduler = start_scheduler(sv)  # schedules only if this replica wins the leader lock
+    try:
+        if workers > 1:
+            # Each worker builds its own services from the environment (one process, one pool).
+            uvicorn.run(
+                "connectors.http.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=sv.settings.log_level,
+            )
+            return
+        app = create_app(services=sv)
+        uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+@main.command()
+@one_line_errors
+def worker() -> None:
+    """Run the scheduler only (no API), until SIGTERM or SIGINT.
+
+    Any number of workers and ``serve`` replicas may share a database: only the one holding
+    the leader lock schedules, and its state is logged (``leader`` or ``standby``).
+    """
+    from connectors.scheduler import run_worker
+
+    sv = services()
+    logging.basicConfig(level=sv.settings.log_level.upper(), format=LOG_FORMAT)
+    upgrade(sv.engine)
+    run_worker(sv)
 
 
 # --- tokens and users ---------------------------------------------------------------------

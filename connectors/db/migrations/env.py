@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from connectors.db.engine import make_engine
 from connectors.db.tables import Base
+from connectors.scheduler import not_scheduler_table
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=not_scheduler_table,  # APScheduler creates and owns its job table
     )
     with context.begin_transaction():
         context.run_migrations()
