@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,9 +35,22 @@ class Services:
     authenticator: Authenticator
     consumption: ConsumptionReader
     clock: Callable[[], datetime] = field(default=utc_now)
+    _sources: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
+
+    def usage_source(self, cluster: str) -> Any:
+        """The cluster's usage source, built once and reused (one HTTP client, one discovery).
+
+        Not shared between threads at once: the scheduler runs one ingestion per cluster at a
+        time (``max_instances=1``).
+        """
+        if cluster not in self._sources:
+            from connectors.ingest import build_source
+
+            self._sources[cluster] = build_source(self.settings.cluster(cluster))
+        return self._sources[cluster]
 
 
 def build(settings: Settings, engine: Engine | None = None) -> Services:

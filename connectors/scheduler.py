@@ -99,7 +99,12 @@ def ingest_cluster(cluster: str) -> None:
         if _services is None:
             raise RuntimeError("the scheduler's services are not set")
         sv = _services
-        report = run_ingest(SqlUsageStore(sv.engine), sv.settings.cluster(cluster), sv.clock())
+        report = run_ingest(
+            SqlUsageStore(sv.engine),
+            sv.settings.cluster(cluster),
+            sv.clock(),
+            source=sv.usage_source(cluster),
+        )
     except Exception:
         log.exception("ingest %s: run failed; the next run retries", cluster)
         return
