@@ -832,39 +832,43 @@ def reject_request(
     rules.require_role(actor, *ADMIN)
     if not reason.strip():
         raise InvalidInput("reason", "a rejection needs a reason")
-    with uow:
-        request = get_request(uow, request_id, actor)
-        rules.check_transition(request, "rejected")
-        updated = replace(
-            request,
-            state=RequestState.REJECTED,
-            decided_by=actor.username,
-            decided_at=now,
-            decision_reason=reason,
-        )
-        uow.requests.update(updated)
-        _audit(uow, actor, now, "request.rejected", f"request:{request_id}", reason)
-        uow.commit()
-    return updated
+    return _end_request(uow, actor, now, request_id, RequestState.REJECTED, "rejected", reason)
 
 
 def withdraw_request(
     uow: UnitOfWork, actor: User, now: datetime, request_id: int, reason: str = ""
 ) -> AllocationRequest:
+    return _end_request(uow, actor, now, request_id, RequestState.WITHDRAWN, "withdrawn", reason)
+
+
+def _end_request(
+    uow: UnitOfWork,
+    actor: User,
+    now: datetime,
+    request_id: int,
+    state: RequestState,
+    action: str,
+    reason: str,
+) -> AllocationRequest:
+    """Move a request to a final state without allocating anything; audited."""
     with uow:
         request = get_request(uow, request_id, actor)
-        if actor.role is not Role.ADMIN and actor.username != request.requester:
+        if (
+            state is RequestState.WITHDRAWN
+            and actor.role is not Role.ADMIN
+            and actor.username != request.requester
+        ):
             raise Forbidden("only the requester or an admin may withdraw a request")
-        rules.check_transition(request, "withdrawn")
+        rules.check_transition(request, action)
         updated = replace(
             request,
-            state=RequestState.WITHDRAWN,
+            state=state,
             decided_by=actor.username,
             decided_at=now,
             decision_reason=reason,
         )
         uow.requests.update(updated)
-        _audit(uow, actor, now, "request.withdrawn", f"request:{request_id}", reason)
+        _audit(uow, actor, now, f"request.{action}", f"request:{request_id}", reason)
         uow.commit()
     return updated
 
