@@ -277,6 +277,12 @@ class SlurmRestClient:
                 f"({type(exc).__name__}: {_scrub(str(exc), token)})",
                 path=path,
             ) from exc
+        # httpx 0.28 binds each response to its stream in a reference cycle (response.stream
+        # -> BoundSyncStream._response -> response, encode/httpx#3733), so the body - 100 MB
+        # and more for a day of jobs - would live until the cyclic GC gets to it (with the GC
+        # paused around big decodes and upserts: several at once). The body has been read and
+        # the stream closed by now: cut the cycle so the body goes with the last reference.
+        response.stream = httpx.ByteStream(b"")
         if 200 <= response.status_code < 300:
             return response
         raise _status_error(response, path, self.user, token)

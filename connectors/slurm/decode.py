@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from types import MemberDescriptorType
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
@@ -333,9 +335,107 @@ def _state(current: str | tuple[str, ...] | None) -> str:
     return current[0] if current else "UNKNOWN"
 
 
+#: ``_normalise`` builds records positionally, in this order (``_new_record`` relies on it).
+_RECORD_FIELDS = (
+    "cluster", "job_id", "submit", "account", "user", "partition", "qos", "state", "start",
+    "end", "elapsed", "gpus", "gpus_by_type", "sluid", "array_job_id", "array_task_id",
+    "het_job_id", "het_offset", "restart_count", "alloc_cpus", "alloc_mem_mb", "alloc_nodes",
+)  # fmt: skip
+if tuple(f.name for f in fields(UsageRecord)) != _RECORD_FIELDS:  # pragma: no cover
+    raise ImportError("UsageRecord fields changed: update _RECORD_FIELDS and _normalise")
+
+
+def _record_builder() -> Callable[..., UsageRecord]:
+    """``UsageRecord(*values)``, a third faster: a frozen dataclass's ``__init__`` sets each
+    of its 22 fields through ``object.__setattr__``; this sets the slots directly (as that
+    does in the end) on a new instance. Used only while ``UsageRecord`` is a slots dataclass
+    with the generated ``__init__`` and no ``__post_init__``, and only if it builds an equal
+    record; otherwise the class itself is returned.
+    """
+    slots = [UsageRecord.__dict__.get(name) for name in _RECORD_FIELDS]
+    code = getattr(UsageRecord.__init__, "__code__", None)
+    if (
+        hasattr(UsageRecord, "__post_init__")
+        or getattr(code, "co_filename", "") != "<string>"  # not the dataclass-generated one
+        or not all(isinstance(slot, MemberDescriptorType) for slot in slots)
+    ):  # pragma: no cover
+        return UsageRecord
+    new = object.__new__
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15, s16, s17, s18, s19,
+     s20, s21) = [slot.__set__ for slot in slots]  # type: ignore[union-attr]  # fmt: skip
+
+    def build(
+        cluster: str, job_id: int, submit: int, account: str, user: str, partition: str,
+        qos: str, state: str, start: int | None, end: int | None, elapsed: int, gpus: int,
+        gpus_by_type: tuple[tuple[str, int], ...], sluid: str | None,
+        array_job_id: int | None, array_task_id: int | None, het_job_id: int | None,
+        het_offset: int | None, restart_count: int | None, alloc_cpus: int,
+        alloc_mem_mb: int, alloc_nodes: int,
+    ) -> UsageRecord:  # fmt: skip
+        r = new(UsageRecord)
+        s0(r, cluster)
+        s1(r, job_id)
+        s2(r, submit)
+        s3(r, account)
+        s4(r, user)
+        s5(r, partition)
+        s6(r, qos)
+        s7(r, state)
+        s8(r, start)
+        s9(r, end)
+        s10(r, elapsed)
+        s11(r, gpus)
+        s12(r, gpus_by_type)
+        s13(r, sluid)
+        s14(r, array_job_id)
+        s15(r, array_task_id)
+        s16(r, het_job_id)
+        s17(r, het_offset)
+        s18(r, restart_count)
+        s19(r, alloc_cpus)
+        s20(r, alloc_mem_mb)
+        s21(r, alloc_nodes)
+        return r
+
+    sample = ("c", 1, 2, "a", "u", "p", "q", "S", 3, None, 4, 5, (("t", 1),), "x", 6, 7, 8, 9,
+              10, 11, 12, 13)  # fmt: skip
+    if build(*sample) != UsageRecord(*sample):  # pragma: no cover
+        return UsageRecord
+    return build
+
+
+_new_record = _record_builder()
+
+
+_ONE_GPU_TYPE: dict[tuple[str, int], tuple[tuple[str, int]]] = {}
+
+
+def _one_gpu_type(entry: tuple[str, int]) -> tuple[tuple[str, int]]:
+    """``("gpu:a100", 2)`` -> ``(("a100", 2),)``, shared: a reply has few distinct ones, and
+    one shared tuple instead of two new ones per record spares memory, GC and frees."""
+    found = _ONE_GPU_TYPE.get(entry)
+    if found is None:
+        found = ((entry[0][4:], entry[1]),)
+        if len(_ONE_GPU_TYPE) < 4096:
+            _ONE_GPU_TYPE[entry] = found
+    return found
+
+
 def _normalise(job: _Job) -> UsageRecord:
     t = job.time
-    state = _state(job.state.current) if job.state is not None else "UNKNOWN"
+    job_state = job.state
+    if job_state is None:
+        state = "UNKNOWN"
+    else:
+        current = job_state.current
+        # Fast paths with the result of _state: one state in a list (v0.0.40+) is that state;
+        # a plain base state string (v0.0.38/39) is itself.
+        if type(current) is tuple and len(current) == 1:
+            state = current[0]
+        elif type(current) is str and current in BASE_STATES:
+            state = current
+        else:
+            state = _state(current)
     start = t.start
     if start is not None and (start <= 0 or start >= SENTINEL_MIN):
         start = None
@@ -347,11 +447,13 @@ def _normalise(job: _Job) -> UsageRecord:
         elapsed = 0
 
     gpus_untyped: int | None = None
-    typed: list[tuple[str, int]] | None = None
+    first_typed: tuple[str, int] | None = None  # ("gpu:<type>", count): usually the only one
+    typed: list[tuple[str, int]] | None = None  # (type, count) when there are more
     cpus = mem = nodes = 0
     tres = job.tres
-    if tres is not None and tres.allocated:
-        for item in tres.allocated:
+    allocated = tres.allocated if tres is not None else None
+    if allocated:
+        for item in allocated:
             count = item.count
             if count is None or count <= 0:
                 continue
@@ -361,9 +463,12 @@ def _normalise(job: _Job) -> UsageRecord:
                 if name == "gpu":
                     gpus_untyped = count if gpus_untyped is None else gpus_untyped + count
                 elif name is not None and name.startswith("gpu:"):
-                    if typed is None:
-                        typed = []
-                    typed.append((name[4:], count))
+                    if first_typed is None:
+                        first_typed = (name, count)
+                    else:
+                        if typed is None:
+                            typed = [(first_typed[0][4:], first_typed[1])]
+                        typed.append((name[4:], count))
             elif kind == "cpu":
                 cpus = count
             elif kind == "mem":
@@ -371,14 +476,13 @@ def _normalise(job: _Job) -> UsageRecord:
             elif kind == "node":
                 nodes = count
     by_type: tuple[tuple[str, int], ...] = ()
-    if typed:
-        if len(typed) > 1:
-            merged: dict[str, int] = {}
-            for name, count in typed:
-                merged[name] = merged.get(name, 0) + count
-            by_type = tuple(sorted(merged.items()))
-        else:
-            by_type = (typed[0],)
+    if typed is not None:
+        merged: dict[str, int] = {}
+        for name, count in typed:
+            merged[name] = merged.get(name, 0) + count
+        by_type = tuple(sorted(merged.items()))
+    elif first_typed is not None:
+        by_type = _one_gpu_type(first_typed)
     if gpus_untyped is not None:
         gpus = gpus_untyped
     else:
@@ -394,29 +498,29 @@ def _normalise(job: _Job) -> UsageRecord:
         het_job_id = het.job_id
         het_offset = _noval(het.job_offset)
 
-    return UsageRecord(
-        cluster=job.cluster,
-        job_id=job.job_id,
-        submit=t.submission,
-        account=job.account or "",
-        user=job.user or "",
-        partition=job.partition or "",
-        qos=job.qos or "",
-        state=state,
-        start=start,
-        end=end,
-        elapsed=elapsed,
-        gpus=gpus,
-        gpus_by_type=by_type,
-        sluid=job.sluid or None,
-        array_job_id=array_job_id,
-        array_task_id=array_task_id,
-        het_job_id=het_job_id,
-        het_offset=het_offset,
-        restart_count=job.restart_cnt,
-        alloc_cpus=cpus,
-        alloc_mem_mb=mem,
-        alloc_nodes=nodes,
+    return _new_record(  # positional, in _RECORD_FIELDS order
+        job.cluster,
+        job.job_id,
+        t.submission,
+        job.account or "",
+        job.user or "",
+        job.partition or "",
+        job.qos or "",
+        state,
+        start,
+        end,
+        elapsed,
+        gpus,
+        by_type,
+        job.sluid or None,
+        array_job_id,
+        array_task_id,
+        het_job_id,
+        het_offset,
+        job.restart_cnt,
+        cpus,
+        mem,
+        nodes,
     )
 
 
