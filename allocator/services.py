@@ -218,8 +218,16 @@ def _ensure_local_capacity(
 
 
 def set_rate(uow: UnitOfWork, actor: User, now: datetime, pool_id: str, rate: Rate) -> Pool:
-    """Add an effective-dated rate; earlier rates stay in force for earlier times."""
+    """Add an effective-dated rate; earlier rates stay in force for earlier times.
+
+    A new rate takes effect now or later, never in the past: a rate change never changes what
+    already-run jobs were charged.
+    """
     rules.require_role(actor, *ADMIN)
+    if rate.effective_from < now:
+        raise InvalidInput(
+            "effective_from", "must not be in the past (a rate change never rewrites history)"
+        )
     with uow:
         pool = get_pool(uow, pool_id)
         if any(

@@ -132,6 +132,11 @@ class TestAllocations:
         assert pool.rate_at("a100", change) == 3 * MILLI
         with pytest.raises(AlreadyExists):
             svc.set_rate(uow, ADMIN, NOW, "nat", Rate("a100", 4 * MILLI, change))
+        with pytest.raises(InvalidInput) as err:
+            svc.set_rate(
+                uow, ADMIN, NOW, "nat", Rate("a100", 4 * MILLI, datetime(2026, 1, 1, tzinfo=UTC))
+            )
+        assert err.value.field == "effective_from"
 
 
 class TestRequests:
