@@ -104,6 +104,13 @@ class ProjectBalance:
     consumed_provisional: int
 
     @property
+    def is_empty(self) -> bool:
+        """Nothing allocated, adjusted or consumed: nothing to show."""
+        return not (
+            self.allocated or self.adjustments or self.consumed or self.consumed_provisional
+        )
+
+    @property
     def available(self) -> int:
         return self.allocated + self.adjustments
 

@@ -971,3 +971,22 @@ def project_balances_in(
             )
             for pool_id in pool_ids
         ]
+
+
+def visible_balances(
+    uow: UnitOfWork,
+    actor: User,
+    period: str,
+    pool_ids: Sequence[str] | None,
+    consumption: Callable[[str, str, str], tuple[int, int]],
+    include_empty: bool = False,
+) -> list[ProjectBalance]:
+    """Balances of every project the actor may see, sorted by pool then project."""
+    with uow:
+        rows = [
+            b
+            for project in list_projects(uow, actor)
+            for b in project_balances_in(uow, actor, project.id, period, pool_ids, consumption)
+            if include_empty or not b.is_empty
+        ]
+    return sorted(rows, key=lambda b: (b.pool_id, b.project_id))

@@ -376,19 +376,10 @@ def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
     period_of(period)  # refused even when there is nothing to show
     sv = services()
-    actor = cli_actor()
-    uow = sv.uow()
-    with uow:
-        pool_ids = [pool_id] if pool_id else [p.id for p in uow.pools.list()]
-        project_ids = [p.id for p in uow.projects.list()]
-    rows = []
-    for pid in pool_ids:
-        for project_id in project_ids:
-            final, provisional = sv.consumption.consumed(project_id, pid, period)
-            b = svc.project_balances(uow, actor, project_id, pid, period, final, provisional)
-            if b.allocated or b.consumed or b.consumed_provisional or b.adjustments:
-                rows.append(s.ProjectBalanceOut.of(b).model_dump(mode="json"))
-    emit(rows)
+    rows = svc.visible_balances(
+        sv.uow(), cli_actor(), period, [pool_id] if pool_id else None, sv.consumption.consumed
+    )
+    emit([s.ProjectBalanceOut.of(b).model_dump(mode="json") for b in rows])
 
 
 @main.group()

@@ -106,8 +106,3 @@ def quarantine(engine: Engine, cluster: str | None = None) -> list[QuarantinedRe
             QuarantinedRecord(r.id, r.cluster, r.job_id, r.reason, r.raw, r.first_seen, r.last_seen)
             for r in conn.execute(query)
         ]
-
-
-def usage_count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(U)).scalar_one())

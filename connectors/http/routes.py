@@ -287,23 +287,15 @@ def balances(
     include_empty: bool = False,
 ) -> list[s.ProjectBalanceOut]:
     """Project balances of every project the caller may see, for one period."""
-    pool_ids = None if pool_id is None else [pool_id]
-    out = []
-    with uow:
-        for project in svc.list_projects(uow, actor):
-            for b in svc.project_balances_in(
-                uow, actor, project.id, period, pool_ids, services.consumption.consumed
-            ):
-                if (
-                    include_empty
-                    or b.allocated
-                    or b.adjustments
-                    or b.consumed
-                    or b.consumed_provisional
-                ):
-                    out.append(s.ProjectBalanceOut.of(b))
-    out.sort(key=lambda b: (b.pool_id, b.project_id))
-    return out
+    rows = svc.visible_balances(
+        uow,
+        actor,
+        period,
+        None if pool_id is None else [pool_id],
+        services.consumption.consumed,
+        include_empty,
+    )
+    return [s.ProjectBalanceOut.of(b) for b in rows]
 
 
 # --- moving hours ------------------------------------------------------------------------------
@@ -423,8 +415,7 @@ def submit_request(body: s.RequestIn, uow: UowDep, actor: ActorDep, now: NowDep)
 
 @router.get("/requests/{request_id}", tags=["requests"])
 def get_request(request_id: int, uow: UowDep, actor: ActorDep) -> s.RequestOut:
-    if not 0 < request_id < 2**31:
-        raise NotFound("request", request_id, field="request_id")
+    _check_id(request_id)
     with uow:
         return s.RequestOut.of(svc.get_request(uow, request_id, actor))
 

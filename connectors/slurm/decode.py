@@ -51,29 +51,16 @@ from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
-from accounting.usage import UsageRecord
+from accounting.usage import TERMINAL_STATES, UsageRecord
 from connectors.slurm.errors import SlurmErrorItem, SlurmPayloadError, error_from_items
 
 #: Slurm's NO_VAL (uint32) - 1 / INFINITE: anything at or above is a sentinel, not a time.
 SENTINEL_MIN = 4294967294
 
-BASE_STATES = frozenset(
-    {
-        "PENDING",
-        "RUNNING",
-        "SUSPENDED",
-        "COMPLETED",
-        "CANCELLED",
-        "FAILED",
-        "TIMEOUT",
-        "NODE_FAIL",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "OUT_OF_MEMORY",
-    }
-)
-_NOT_ENDED = frozenset({"RUNNING", "SUSPENDED", "PENDING"})
+#: States a job is still in (no end yet).
+NOT_ENDED = frozenset({"RUNNING", "SUSPENDED", "PENDING"})
+#: Slurm's base job states (the flags REQUEUED/REVOKED are not among them).
+BASE_STATES = NOT_ENDED | (TERMINAL_STATES - {"REQUEUED", "REVOKED"})
 
 #: API versions this decoder understands (the client speaks v0.0.38 and newer).
 MIN_VERSION, MAX_VERSION = 37, 46
@@ -440,7 +427,7 @@ def _normalise(job: _Job) -> UsageRecord:
     if start is not None and (start <= 0 or start >= SENTINEL_MIN):
         start = None
     end = t.end
-    if end is not None and (end <= 0 or end >= SENTINEL_MIN or state in _NOT_ENDED):
+    if end is not None and (end <= 0 or end >= SENTINEL_MIN or state in NOT_ENDED):
         end = None
     elapsed = t.elapsed
     if elapsed is None or elapsed < 0 or elapsed >= SENTINEL_MIN:

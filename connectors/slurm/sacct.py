@@ -35,6 +35,7 @@ from pathlib import Path
 
 from accounting.usage import UsageRecord
 from connectors.slurm.decode import (
+    NOT_ENDED,
     SENTINEL_MIN,
     DecodedJobs,
     Quarantined,
@@ -60,7 +61,6 @@ SACCT_FIELDS: tuple[str, ...] = (
     "AllocTRES",
 )
 _REQUIRED = ("JobIDRaw", "State", "Submit", "Start", "End", "ElapsedRaw", "AllocTRES")
-_NOT_ENDED = frozenset({"RUNNING", "SUSPENDED", "PENDING"})
 _MEM_TO_MB = {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
 _NO_TIME = frozenset({"", "unknown", "none", "n/a"})
 
@@ -206,7 +206,7 @@ def _record(row: dict[str, str], default_cluster: str | None) -> UsageRecord:
         raise ValueError("no Submit time")
     state = _state(row["State"])
     start = _time(row["Start"], "Start")
-    end = None if state in _NOT_ENDED else _time(row["End"], "End")
+    end = None if state in NOT_ENDED else _time(row["End"], "End")
     elapsed_text = row["ElapsedRaw"].strip()
     if elapsed_text and not elapsed_text.isdigit():
         raise ValueError(f"ElapsedRaw {elapsed_text!r} is not a number of seconds")
