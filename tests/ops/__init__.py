@@ -1,0 +1,1 @@
+"""Operations artefacts: dashboards/*.json, dashboards/alerts.yml and their metric contract."""
