@@ -76,6 +76,8 @@ from allocator.model import MILLI, BillingMode, NodeShape, Pool
 from allocator.periods import PeriodScheme, periods_between, require_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Seconds in a (UTC) day.
+DAY = 86400
 
 
 class RateNotFound(AccountingError):
@@ -211,14 +213,31 @@ def _apportion(total: int, weights: dict[str, int]) -> dict[str, int]:
     return shares
 
 
+def untyped_as(pool: Pool, cluster: str, partition: str) -> str:
+    """The GPU type the pool's route gives the untyped GPUs of ``(cluster, partition)``."""
+    wide = ""
+    for r in pool.routes:
+        if r.cluster != cluster:
+            continue
+        if r.partition == partition and r.partition:
+            return r.gpu_type
+        if r.partition == "":
+            wide = r.gpu_type
+    return wide
+
+
 def billed_gpus(record: UsageRecord, pool: Pool) -> tuple[tuple[str, int], ...]:
     """GPUs billed per GPU type (``""`` = untyped), sorted by type; see the module docstring.
 
+    Untyped GPUs take the type the pool's route names for the job's partition, if any.
     Empty for records that never started or have no GPUs.
     """
     allocated = _allocated(record)
     if not allocated:
         return ()
+    if "" in allocated and (named := untyped_as(pool, record.cluster, record.partition)):
+        untyped = allocated.pop("")
+        allocated[named] = allocated.get(named, 0) + untyped
     shape = dict(pool.node_shapes).get(record.partition)
     if pool.billing_mode is BillingMode.RESERVED and shape is not None:
         total = _reserved_total(record, shape, sum(allocated.values()))
@@ -244,8 +263,14 @@ def charge(
     pool: Pool,
     scheme: PeriodScheme = PeriodScheme.QUARTER,
     now: datetime | None = None,
+    *,
+    split_days: bool = False,
 ) -> list[Charge]:
     """The charges of one record to ``pool``, by period, GPU type and rate, in time order.
+
+    With ``split_days`` the parts are also cut at every UTC midnight, so that each charge lies
+    within one day (``start // 86400``): what the daily rollups and burn rates need. The
+    cumulative floor is the same, so the parts still sum to the same job total.
 
     Raises :class:`RateNotFound` if a billed GPU type has no rate in force for part of the run.
     """
@@ -271,6 +296,8 @@ def charge(
     charges: list[Charge] = []
     for gpu_type, count in gpus:
         cuts = {begin, finish, *period_starts[1:]}
+        if split_days:
+            cuts.update(range((begin // DAY + 1) * DAY, finish, DAY))
         cuts.update(
             at
             for rate in pool.rates
@@ -287,7 +314,12 @@ def charge(
             before, accrued = accrued, accrued + count * (b - a) * rate
             units = accrued // MILLI - before // MILLI
             last = pieces[-1] if pieces else None
-            if last is not None and last.period == label and last.rate_milli == rate:
+            if (
+                last is not None
+                and last.period == label
+                and last.rate_milli == rate
+                and (not split_days or last.start // DAY == a // DAY)
+            ):
                 pieces[-1] = Charge(
                     label,
                     gpu_type,

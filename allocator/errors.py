@@ -49,6 +49,13 @@ class Conflict(AllocatorError):
     pass
 
 
+class PeriodIsClosed(Conflict):
+    """The period was closed: its ledger and figures never change again."""
+
+    def __init__(self, period: str) -> None:
+        super().__init__(f"{period} is closed; its figures never change", field="period")
+
+
 class OverCommit(Conflict):
     def __init__(self, what: str, *, wanted: int, available: int, field: str = "hours") -> None:
         super().__init__(

@@ -72,10 +72,16 @@ class GpuInventory:
 
 @dataclass(frozen=True, slots=True)
 class ClusterRoute:
-    """Jobs on ``cluster`` (and ``partition``, ``""`` = any) draw from the pool."""
+    """Jobs on ``cluster`` (and ``partition``, ``""`` = any) draw from the pool.
+
+    ``gpu_type`` is the type of the route's *untyped* GPUs: a cluster whose gres.conf declares
+    no types reports ``gres/gpu`` only, and a national pool prices by type, so its partitions
+    name the hardware they hold (``gpu_p5`` -> ``a100``). ``""`` leaves them untyped.
+    """
 
     cluster: str
     partition: str = ""
+    gpu_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ class LedgerRepository(Protocol):
         request_id: int | None = None,
     ) -> Sequence[LedgerEntry]: ...
     def has_reference(self, pool_id: str, period: str, reference: str) -> bool: ...
+    def is_closed(self, period: str) -> bool:
+        """True once the period was closed: no entry may be added to it any more."""
+        ...
 
 
 class AuditRepository(Protocol):

@@ -12,7 +12,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from allocator import rules
-from allocator.errors import AlreadyExists, Forbidden, InvalidInput, NotFound, OverCommit
+from allocator.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OverCommit,
+    PeriodIsClosed,
+)
 from allocator.ledger import (
     ChairBalance,
     PoolBalance,
@@ -423,6 +430,8 @@ def _entry(
 
 def _prepare_period(uow: UnitOfWork, actor: User, now: datetime, pool: Pool, period: str) -> None:
     rules.check_period_in_pool(pool, period_of(period))
+    if uow.ledger.is_closed(period):
+        raise PeriodIsClosed(period)
     uow.pools.lock(pool.id)
     _ensure_local_capacity(uow, actor, now, pool, period)
 

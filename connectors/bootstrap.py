@@ -26,6 +26,10 @@ class ConsumptionReader(Protocol):
         """(final, provisional) unit-seconds charged to a project in a pool and period."""
         ...
 
+    def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
+        """The same, read inside ``uow``'s transaction."""
+        ...
+
 
 @dataclass
 class Services:
@@ -39,6 +43,11 @@ class Services:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
+
+    def usage_store(self) -> Any:
+        from connectors.db.usage_store import SqlUsageStore
+
+        return SqlUsageStore(self.engine, self.settings.period_scheme)
 
     def usage_source(self, cluster: str) -> Any:
         """The cluster's usage source, built once and reused (one HTTP client, one discovery).
@@ -56,4 +65,4 @@ class Services:
 def build(settings: Settings, engine: Engine | None = None) -> Services:
     engine = engine or make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    return Services(settings, engine, factory, TokenAuthenticator(factory), SqlConsumption(factory))
+    return Services(settings, engine, factory, TokenAuthenticator(factory), SqlConsumption(engine))

@@ -376,8 +376,9 @@ def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
     period_of(period)  # refused even when there is nothing to show
     sv = services()
+    uow = sv.uow()
     rows = svc.visible_balances(
-        sv.uow(), cli_actor(), period, [pool_id] if pool_id else None, sv.consumption.consumed
+        uow, cli_actor(), period, [pool_id] if pool_id else None, sv.consumption.within(uow)
     )
     emit([s.ProjectBalanceOut.of(b).model_dump(mode="json") for b in rows])
 
@@ -538,12 +539,11 @@ def parse_time(value: str | None, field: str) -> datetime | None:
 @one_line_errors
 def ingest(cluster: str, since: str | None, until: str | None, from_file: Path | None) -> None:
     """Ingest GPU usage of a cluster: incremental from the watermark, or a backfill."""
-    from connectors.db.usage_store import SqlUsageStore
     from connectors.ingest import import_file, run_ingest
 
     sv = services()
     upgrade(sv.engine)
-    store = SqlUsageStore(sv.engine)
+    store = sv.usage_store()
     if from_file is not None:
         result, warnings = import_file(store, cluster, from_file, sv.clock())
         for warning in warnings:

@@ -43,7 +43,6 @@ from sqlalchemy.pool import NullPool
 
 from connectors.bootstrap import Services
 from connectors.db.engine import make_engine
-from connectors.db.usage_store import SqlUsageStore
 from connectors.ingest import run_ingest
 from connectors.settings import ClusterConfig, Settings
 
@@ -100,7 +99,7 @@ def ingest_cluster(cluster: str) -> None:
             raise RuntimeError("the scheduler's services are not set")
         sv = _services
         report = run_ingest(
-            SqlUsageStore(sv.engine),
+            sv.usage_store(),
             sv.settings.cluster(cluster),
             sv.clock(),
             source=sv.usage_source(cluster),

@@ -30,6 +30,7 @@ class _Store:
         self.requests: dict[int, AllocationRequest] = {}
         self.ledger: list[LedgerEntry] = []
         self.audit: list[AuditEvent] = []
+        self.closed: set[str] = set()
 
 
 class FakeUsers:
@@ -175,6 +176,9 @@ class FakeLedger:
             e.pool_id == pool_id and e.period == period and e.reference == reference
             for e in self.s.ledger
         )
+
+    def is_closed(self, period: str) -> bool:
+        return period in self.s.closed
 
 
 class FakeAudit:

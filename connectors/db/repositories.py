@@ -106,7 +106,7 @@ class SqlPools:
             billing_mode=BillingMode(row.billing_mode),
             close_policy=ClosePolicy(row.close_policy),
             carryover_cap_milli=row.carryover_cap_milli,
-            routes=tuple(ClusterRoute(r.cluster, r.partition) for r in routes),
+            routes=tuple(ClusterRoute(r.cluster, r.partition, r.gpu_type) for r in routes),
             node_shapes=tuple((n.partition, NodeShape(n.gpus, n.cpus, n.mem_mb)) for n in shapes),
             rates=tuple(Rate(r.gpu_type, r.rate_milli, r.effective_from) for r in rates),
             description=row.description,
@@ -146,7 +146,9 @@ class SqlPools:
             for i in pool.inventory
         )
         s.add_all(
-            t.PoolRouteRow(cluster=r.cluster, partition=r.partition, pool_id=pool.id)
+            t.PoolRouteRow(
+                cluster=r.cluster, partition=r.partition, gpu_type=r.gpu_type, pool_id=pool.id
+            )
             for r in pool.routes
         )
         s.add_all(
@@ -478,6 +480,9 @@ class SqlLedger:
             .limit(1)
         )
         return found is not None
+
+    def is_closed(self, period: str) -> bool:
+        return self.session.get(t.PeriodCloseRow, period) is not None
 
 
 def _entry(row: t.LedgerEntryRow) -> LedgerEntry:

@@ -117,6 +117,8 @@ class PoolRouteRow(Base):
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
     partition: Mapped[str] = mapped_column(String(64), primary_key=True)
     pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    #: GPU type of the route's untyped GPUs ("" = leave untyped).
+    gpu_type: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class PoolNodeShapeRow(Base):
@@ -310,3 +312,113 @@ class QuarantineRow(Base):
     window_end: Mapped[int] = mapped_column(BigInteger)
     first_seen: Mapped[int] = mapped_column(BigInteger)
     last_seen: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- accounting: charges, rollups, statements, reconciliation, close ------------------------
+
+
+class ChargeRow(Base):
+    """The charges journal (``accounting.booking.Booking``): per record key, the rows of its
+    latest version in open periods; rows of closed periods and late rows are never changed."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        Index("ix_charges_job", "cluster", "job_id", "submit"),
+        Index("ix_charges_period_pool_account", "period", "pool_id", "cluster", "account"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    submit: Mapped[int] = mapped_column(BigInteger)
+    account: Mapped[str] = mapped_column(String(128))
+    pool_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
+    origin_period: Mapped[str] = mapped_column(String(7))
+    day: Mapped[int] = mapped_column(Integer)
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    rate_milli: Mapped[int] = mapped_column(BigInteger)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(BigInteger)
+    provisional: Mapped[bool] = mapped_column(Boolean)
+    late: Mapped[bool] = mapped_column(Boolean)
+    priced: Mapped[bool] = mapped_column(Boolean)
+    booked_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDailyRow(Base):
+    """Daily rollup of ``charges``, kept in step by the same transaction that changes them."""
+
+    __tablename__ = "usage_daily"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    pool_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    gpu_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    late: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    priced: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+
+class StatementRow(Base):
+    """An imported external statement; the same file (by SHA-256) is imported once."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("pool_id", "period", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    format: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(300))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatementLineRow(Base):
+    __tablename__ = "statement_lines"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(128))
+    user: Mapped[str] = mapped_column(String(64))
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    units: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ReconciliationDecisionRow(Base):
+    """An administrator's decision on a reconciliation line: accept or adjust (append-only)."""
+
+    __tablename__ = "reconciliation_decisions"
+    __table_args__ = (Index("ix_recon_decisions_pool_period", "pool_id", "period"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    project_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    ours: Mapped[int] = mapped_column(BigInteger)
+    theirs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"), nullable=True)
+    ledger_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PeriodCloseRow(Base):
+    """A closed period and the report signed off at close (rendered from ``report_json``)."""
+
+    __tablename__ = "period_closes"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    report_json: Mapped[str] = mapped_column(Text)

@@ -16,6 +16,7 @@ import gc
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,23 +27,34 @@ from sqlalchemy import (
     Integer,
     String,
     column,
+    delete,
     func,
     insert,
     literal_column,
     select,
     table,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from accounting.booking import Booking, JobKey, book, settle_closed
 from accounting.errors import UsageSourceError
 from accounting.ingestion import IngestState, StoreResult, UsageBatch, Window
 from accounting.usage import UsageRecord
+from allocator.model import Pool
+from allocator.periods import PeriodScheme, next_period, period_of
 from connectors.db import tables as t
 
 U = t.Base.metadata.tables["usage_records"]
+C = t.Base.metadata.tables["charges"]
+D = t.Base.metadata.tables["usage_daily"]
+#: Columns of ``charges`` a booking fills (``id`` is generated).
+CHARGE_COLUMNS = [c.name for c in C.columns if c.name != "id"]
+#: The rollup's key, in ``usage_daily`` order.
+ROLLUP_KEY = [c.name for c in D.primary_key.columns]
 COLUMNS = [c.name for c in U.columns]
 KEY = ("cluster", "job_id", "submit")
 QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in COLUMNS)
@@ -156,9 +168,89 @@ def _gc_paused(size: int) -> Iterator[None]:
             gc.enable()
 
 
+def charge_row(b: Booking, now: int) -> tuple[Any, ...]:
+    """A booking as a tuple in ``CHARGE_COLUMNS`` order."""
+    return (
+        b.cluster,
+        b.job_id,
+        b.submit,
+        b.account,
+        b.pool_id,
+        b.period,
+        b.origin_period,
+        b.day,
+        b.gpu_type,
+        b.rate_milli,
+        b.gpu_seconds,
+        b.units,
+        b.provisional,
+        b.late,
+        b.priced,
+        now,
+    )
+
+
+_CHARGE_COPY_TYPES = [_COPY_TYPE_NAMES[type(c.type)] for c in C.columns if c.name != "id"]
+_ROLLUP_COPY_TYPES = [_COPY_TYPE_NAMES[type(c.type)] for c in D.columns]
+RollupKey = tuple[str, str, str, str, int, str, bool, bool, bool]
+
+
+def rollup_key(b: Any) -> RollupKey:
+    """The ``usage_daily`` key of a booking or of a ``charges`` row."""
+    return (
+        b.period,
+        b.pool_id,
+        b.cluster,
+        b.account,
+        b.day,
+        b.gpu_type,
+        b.provisional,
+        b.late,
+        b.priced,
+    )
+
+
+class BookingContext:
+    """What booking needs, read once per stored chunk in its transaction: the pools (routes,
+    rates, node shapes), the period scheme and the closed periods."""
+
+    def __init__(self, pools: Sequence[Pool], scheme: PeriodScheme, closed: Iterable[str]):
+        self.pools = list(pools)
+        self.scheme = scheme
+        self.closed = frozenset(closed)
+        ends = [period_of(p).end for p in self.closed]
+        #: Records that started at or after this cannot touch a closed period.
+        self.closed_until = int(max(ends).timestamp()) if ends else None
+
+    def next_open(self, label: str) -> str:
+        period = next_period(period_of(label))
+        while period.label in self.closed:
+            period = next_period(period)
+        return period.label
+
+
+def load_context(conn: Connection, scheme: PeriodScheme) -> BookingContext:
+    from sqlalchemy.orm import Session
+
+    from connectors.db.repositories import SqlPools
+
+    with Session(bind=conn) as session:
+        pools = SqlPools(session).list()
+    closed = conn.scalars(select(t.PeriodCloseRow.period)).all()
+    return BookingContext(pools, scheme, closed)
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 class SqlUsageStore:
-    def __init__(self, engine: Engine) -> None:
+    """Usage records, their charges and the daily rollup, changed together per chunk."""
+
+    def __init__(self, engine: Engine, scheme: PeriodScheme = PeriodScheme.QUARTER) -> None:
         self.engine = engine
+        self.scheme = scheme
         self.postgres = engine.dialect.name == "postgresql"
 
     # --- reads -----------------------------------------------------------------------------
@@ -216,9 +308,11 @@ class SqlUsageStore:
         with self.engine.begin() as conn:
             with _gc_paused(len(records)):
                 if self.postgres:
-                    inserted, updated = self._upsert_pg(conn, records, now)
+                    new, changed = self._upsert_pg(conn, records, now)
                 else:
-                    inserted, updated = self._upsert_sqlite(conn, records, now)
+                    new, changed = self._upsert_sqlite(conn, records, now)
+                inserted, updated = len(new), len(changed)
+                self.recharge(conn, records, new, changed, now)
             quarantined = self._quarantine(conn, cluster, window, batch, now)
             self._touch_state(
                 conn,
@@ -352,27 +446,50 @@ class SqlUsageStore:
 
     def _upsert_sqlite(
         self, conn: Connection, records: Sequence[UsageRecord], now: int
-    ) -> tuple[int, int]:
+    ) -> tuple[set[JobKey], set[JobKey]]:
+        """Upsert; the keys inserted and the keys updated (same rule as ``_changed``)."""
         if not records:
-            return 0, 0
-        before = conn.execute(select(func.count()).select_from(U)).scalar_one()
-        changes_before = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
-        stmt = sqlite_insert(U)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={name: stmt.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
-            where=self._changed(U, stmt.excluded),
-        )
-        conn.execute(stmt, [dict(zip(COLUMNS, row_of(r, now), strict=True)) for r in records])
-        changes = conn.exec_driver_sql("SELECT total_changes()").scalar_one() - changes_before
-        inserted = conn.execute(select(func.count()).select_from(U)).scalar_one() - before
-        return inserted, changes - inserted
+            return set(), set()
+        value_index = [COLUMNS.index(name) for name in VALUE_COLUMNS]
+        final_index = COLUMNS.index("final")
+        existing: dict[JobKey, tuple[Any, ...]] = {}
+        for part in _chunks(records, 300):
+            keys = [(r.cluster, r.job_id, r.submit) for r in part]
+            query = select(*[U.c[name] for name in COLUMNS]).where(
+                tuple_(U.c.cluster, U.c.job_id, U.c.submit).in_(keys)
+            )
+            for found in conn.execute(query):
+                existing[(found[0], found[1], found[2])] = tuple(found)
+        new: set[JobKey] = set()
+        changed: set[JobKey] = set()
+        rows = []
+        for r in records:
+            key = (r.cluster, r.job_id, r.submit)
+            row = row_of(r, now)
+            old = existing.get(key)
+            if old is None:
+                new.add(key)
+            elif (not old[final_index] or row[final_index]) and any(
+                old[i] != row[i] for i in value_index
+            ):
+                changed.add(key)
+            else:
+                continue
+            rows.append(dict(zip(COLUMNS, row, strict=True)))
+        if rows:
+            stmt = sqlite_insert(U)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(KEY),
+                set_={name: stmt.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
+            )
+            conn.execute(stmt, rows)
+        return new, changed
 
     def _upsert_pg(
         self, conn: Connection, records: Sequence[UsageRecord], now: int
-    ) -> tuple[int, int]:
+    ) -> tuple[set[JobKey], set[JobKey]]:
         if not records:
-            return 0, 0
+            return set(), set()
         conn.execute(
             text(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS usage_staging "
@@ -391,16 +508,161 @@ class SqlUsageStore:
                 write_row(row_of(r, now))
         staging = table("usage_staging", *[column(c) for c in COLUMNS])
         base = pg_insert(U).from_select(COLUMNS, select(*[staging.c[c] for c in COLUMNS]))
-        upserted = (
-            base.on_conflict_do_update(
-                index_elements=list(KEY),
-                set_={name: base.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
-                where=self._changed(U, base.excluded),
-            )
-            .returning(literal_column("(xmax = 0)", Boolean).label("inserted"))
-            .cte("upserted")
+        upserted = base.on_conflict_do_update(
+            index_elements=list(KEY),
+            set_={name: base.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
+            where=self._changed(U, base.excluded),
+        ).returning(
+            U.c.cluster,
+            U.c.job_id,
+            U.c.submit,
+            literal_column("(xmax = 0)", Boolean).label("inserted"),
         )
-        # Counted by the server: one row back instead of one flag per stored record.
-        counts = select(func.count().filter(upserted.c.inserted), func.count())
-        inserted, stored = conn.execute(counts.select_from(upserted)).one()
-        return inserted, stored - inserted
+        new: set[JobKey] = set()
+        changed: set[JobKey] = set()
+        for cluster, job_id, submit, was_inserted in conn.execute(upserted):
+            (new if was_inserted else changed).add((cluster, job_id, submit))
+        return new, changed
+
+    # --- charges and the daily rollup ------------------------------------------------------
+
+    def recharge(
+        self,
+        conn: Connection,
+        records: Sequence[UsageRecord],
+        new: set[JobKey],
+        changed: set[JobKey],
+        now: int,
+    ) -> int:
+        """Replace the bookings of the new and changed records and move the rollup by the
+        difference, in the caller's transaction. Returns the number of bookings written."""
+        if not new and not changed:
+            return 0
+        ctx = load_context(conn, self.scheme)
+        todo = [
+            r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed
+        ]
+        moment = datetime.fromtimestamp(now, UTC)
+        frozen = self._frozen(conn, ctx, todo)
+        bookings: list[Booking] = []
+        for r in todo:
+            rows = book(r, ctx.pools, ctx.scheme, moment)
+            key = (r.cluster, r.job_id, r.submit)
+            if ctx.closed and (rows or key in frozen):
+                rows = settle_closed(rows, ctx.closed, frozen.get(key, {}), ctx.next_open)
+            bookings.extend(rows)
+        deltas: dict[RollupKey, list[int]] = {}
+        for old in self._delete_open(conn, ctx, sorted(changed)):
+            d = deltas.setdefault(rollup_key(old), [0, 0, 0])
+            d[0] -= old.gpu_seconds
+            d[1] -= old.units
+            d[2] -= 1
+        for b in bookings:
+            d = deltas.setdefault(rollup_key(b), [0, 0, 0])
+            d[0] += b.gpu_seconds
+            d[1] += b.units
+            d[2] += 1
+        self._insert_charges(conn, bookings, now)
+        self._apply_rollup(conn, deltas)
+        return len(bookings)
+
+    def _frozen(
+        self, conn: Connection, ctx: BookingContext, records: Sequence[UsageRecord]
+    ) -> dict[JobKey, dict[tuple[str, str, str, str], tuple[int, int]]]:
+        """What is booked for closed origins, per job, for records that may touch them."""
+        if ctx.closed_until is None:
+            return {}
+        keys = [
+            (r.cluster, r.job_id, r.submit)
+            for r in records
+            if r.start is not None and r.start < ctx.closed_until
+        ]
+        out: dict[JobKey, dict[tuple[str, str, str, str], tuple[int, int]]] = {}
+        for part in _chunks(keys, 300):
+            query = (
+                select(
+                    C.c.cluster,
+                    C.c.job_id,
+                    C.c.submit,
+                    C.c.origin_period,
+                    C.c.pool_id,
+                    C.c.account,
+                    C.c.gpu_type,
+                    func.sum(C.c.gpu_seconds),
+                    func.sum(C.c.units),
+                )
+                .where(
+                    tuple_(C.c.cluster, C.c.job_id, C.c.submit).in_(part),
+                    C.c.origin_period.in_(sorted(ctx.closed)),
+                )
+                .group_by(
+                    C.c.cluster,
+                    C.c.job_id,
+                    C.c.submit,
+                    C.c.origin_period,
+                    C.c.pool_id,
+                    C.c.account,
+                    C.c.gpu_type,
+                )
+            )
+            for cl, job, sub, origin, pool, account, gpu_type, secs, units in conn.execute(query):
+                out.setdefault((cl, job, sub), {})[(origin, pool, account, gpu_type)] = (
+                    int(secs),
+                    int(units),
+                )
+        return out
+
+    def _delete_open(
+        self, conn: Connection, ctx: BookingContext, keys: Sequence[JobKey]
+    ) -> list[Any]:
+        """Delete the replaceable bookings of ``keys`` (not late, not in a closed period)."""
+        gone: list[Any] = []
+        returning = [C.c[name] for name in ROLLUP_KEY] + [C.c.gpu_seconds, C.c.units]
+        for part in _chunks(keys, 300 if not self.postgres else 5000):
+            stmt = delete(C).where(tuple_(C.c.cluster, C.c.job_id, C.c.submit).in_(part), ~C.c.late)
+            if ctx.closed:
+                stmt = stmt.where(C.c.period.not_in(sorted(ctx.closed)))
+            gone.extend(conn.execute(stmt.returning(*returning)).all())
+        return gone
+
+    def _insert_charges(self, conn: Connection, bookings: Sequence[Booking], now: int) -> None:
+        if not bookings:
+            return
+        if not self.postgres:
+            conn.execute(
+                insert(C),
+                [dict(zip(CHARGE_COLUMNS, charge_row(b, now), strict=True)) for b in bookings],
+            )
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        names = ", ".join(f'"{c}"' for c in CHARGE_COLUMNS)
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY charges ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(_CHARGE_COPY_TYPES)
+            write_row = copy.write_row
+            for b in bookings:
+                write_row(charge_row(b, now))
+
+    def _apply_rollup(self, conn: Connection, deltas: dict[RollupKey, list[int]]) -> None:
+        rows = [
+            dict(zip(ROLLUP_KEY, key, strict=True), gpu_seconds=d[0], units=d[1], rows=d[2])
+            for key, d in sorted(deltas.items())
+            if d != [0, 0, 0]
+        ]
+        if not rows:
+            return
+        dialect_insert = pg_insert if self.postgres else sqlite_insert
+        stmt = dialect_insert(D)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=ROLLUP_KEY,
+            set_={
+                "gpu_seconds": D.c.gpu_seconds + stmt.excluded.gpu_seconds,
+                "units": D.c.units + stmt.excluded.units,
+                "rows": D.c.rows + stmt.excluded.rows,
+            },
+        )
+        for part in _chunks(rows, 5000):
+            conn.execute(stmt, list(part))

@@ -85,7 +85,7 @@ def pool_of(body: s.PoolIn) -> Pool:
         billing_mode=body.billing_mode,
         close_policy=body.close_policy,
         carryover_cap_milli=s.to_milli(body.carryover_cap),
-        routes=tuple(ClusterRoute(r.cluster, r.partition) for r in body.routes),
+        routes=tuple(ClusterRoute(r.cluster, r.partition, r.gpu_type) for r in body.routes),
         node_shapes=tuple(
             (n.partition, NodeShape(n.gpus, n.cpus, n.mem_mb)) for n in body.node_shapes
         ),
@@ -272,7 +272,7 @@ def project_balances(
         project_id,
         period,
         None if pool_id is None else [pool_id],
-        services.consumption.consumed,
+        services.consumption.within(uow),
     )
     return [s.ProjectBalanceOut.of(b) for b in rows]
 
@@ -292,7 +292,7 @@ def balances(
         actor,
         period,
         None if pool_id is None else [pool_id],
-        services.consumption.consumed,
+        services.consumption.within(uow),
         include_empty,
     )
     return [s.ProjectBalanceOut.of(b) for b in rows]

@@ -117,6 +117,12 @@ class RateIn(Strict):
 class RouteIn(Strict):
     cluster: Slug
     partition: str = Field(default="", max_length=64)
+    gpu_type: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9_.@-]*)?$",
+        description="GPU type of the route's untyped GPUs ('' = leave untyped)",
+    )
 
 
 class NodeShapeIn(Strict):
@@ -325,7 +331,10 @@ class PoolOut(BaseModel):
             billing_mode=p.billing_mode,
             close_policy=p.close_policy,
             carryover_cap=p.carryover_cap_milli / MILLI,
-            routes=[{"cluster": r.cluster, "partition": r.partition} for r in p.routes],
+            routes=[
+                {"cluster": r.cluster, "partition": r.partition, "gpu_type": r.gpu_type}
+                for r in p.routes
+            ],
             rates=[
                 RateOut(
                     gpu_type=r.gpu_type, rate=r.rate_milli / MILLI, effective_from=r.effective_from

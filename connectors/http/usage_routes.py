@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from allocator.model import Role
 from allocator.rules import require_role
 from connectors.db import usage_queries
-from connectors.db.usage_store import SqlUsageStore
 from connectors.http.deps import ActorDep, NowDep, ServicesDep
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -56,7 +55,7 @@ class QuarantinedOut(BaseModel):
 
 
 def cluster_statuses(services: ServicesDep, now: datetime) -> list[ClusterStatusOut]:
-    store = SqlUsageStore(services.engine)
+    store = services.usage_store()
     states = {s.cluster: s for s in store.clusters()}
     configured = {c.name: c for c in services.settings.clusters}
     quarantined: dict[str, int] = {}

@@ -1,0 +1,56 @@
+"""Burn rates and projected exhaustion, from daily consumption.
+
+Pure. ``daily`` maps a UTC day (epoch days, ``seconds // 86400``) to the unit-seconds consumed
+that day (final and provisional together: a running job burns too).
+
+The burn rate over a window of ``w`` days at ``now`` is the consumption of the days
+``today - w + 1 .. today`` divided by the seconds elapsed since the first of them began
+(``(w - 1)`` whole days plus the part of today gone by): unit-seconds per second, i.e. the
+number of the pool's units busy on average. Example: 7 days of 2 GPUs busy all day at rate 1
+give 7 x 172 800 units over 7 x 86 400 s (at midnight the elapsed part of today is 0 and today
+has consumed 0) -> 6 x 172 800 / (6 x 86 400) = **2.0**.
+
+Projected exhaustion: when ``remaining`` units run out at that rate, ``now + remaining / rate``;
+``None`` when nothing remains, nothing is burnt or nothing was allocated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DAY = 86400
+WINDOWS = (7, 30)
+
+
+def burn_rate(daily: Mapping[int, int], now: int, window_days: int) -> float:
+    """Unit-seconds consumed per second over the last ``window_days`` days up to ``now``."""
+    if window_days <= 0:
+        raise ValueError("window_days must be positive")
+    today = now // DAY
+    first = today - window_days + 1
+    elapsed = now - first * DAY
+    if elapsed <= 0:
+        return 0.0
+    used = sum(v for day, v in daily.items() if first <= day <= today)
+    return max(used, 0) / elapsed
+
+
+def projected_exhaustion(remaining: int, rate: float, now: int) -> int | None:
+    """Epoch second at which ``remaining`` unit-seconds are used up at ``rate`` per second."""
+    if remaining <= 0 or rate <= 0:
+        return None
+    return now + int(remaining / rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Burn:
+    rate_7d: float
+    rate_30d: float
+    exhaustion: int | None
+
+
+def burn(daily: Mapping[int, int], now: int, remaining: int, allocated: int) -> Burn:
+    r7, r30 = (burn_rate(daily, now, w) for w in WINDOWS)
+    exhaustion = projected_exhaustion(remaining, r7, now) if allocated > 0 else None
+    return Burn(r7, r30, exhaustion)
