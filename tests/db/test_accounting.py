@@ -1,0 +1,239 @@
+"""Charges and the daily rollup, kept in step with ingestion, on SQLite and PostgreSQL.
+
+Invariant checked after every store: ``usage_daily`` equals ``charges`` summed by the rollup
+key, so the rollup the reports read is never stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select
+
+from accounting.ingestion import UsageBatch, Window
+from accounting.usage import UsageRecord
+from allocator import services as svc
+from allocator.model import ClusterRoute, Rate
+from connectors.db import tables as t
+from connectors.db.consumption import SqlConsumption, consumption_by_project
+from connectors.db.engine import make_session_factory
+from connectors.db.uow import SqlUnitOfWork
+from connectors.db.usage_store import SqlUsageStore
+from connectors.quarter import close_period, report
+from tests.builders import ADMIN, EPOCH, H, seed_world
+
+Q3_END = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
+NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
+
+
+def rec(job_id: int, start: int, elapsed: int, gpus: int = 1, **kw: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "cluster": "enact-dev",
+        "job_id": job_id,
+        "submit": start - 10,
+        "account": "acct-p1",
+        "user": "alice",
+        "partition": "gpu",
+        "qos": "normal",
+        "state": "COMPLETED",
+        "start": start,
+        "end": start + elapsed,
+        "elapsed": elapsed,
+        "gpus": gpus,
+        "gpus_by_type": (("a100", gpus),),
+    }
+    values.update(kw)
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+def store(engine: Engine, records: list[UsageRecord], now: int) -> None:
+    SqlUsageStore(engine).store_window(
+        "enact-dev", Window(now - 86400 * 200, now), UsageBatch(records), now, None
+    )
+
+
+def rollup_matches_charges(engine: Engine) -> None:
+    C, D = t.ChargeRow, t.UsageDailyRow
+    key = [C.period, C.pool_id, C.cluster, C.account, C.day, C.gpu_type, C.provisional, C.late]
+    with engine.connect() as conn:
+        from_charges = {
+            tuple(r[:-2]): (int(r[-2]), int(r[-1]))
+            for r in conn.execute(
+                select(*key, C.priced, func.sum(C.gpu_seconds), func.sum(C.units)).group_by(
+                    *key, C.priced
+                )
+            )
+        }
+        rollup = {
+            tuple(r[:-2]): (int(r[-2]), int(r[-1]))
+            for r in conn.execute(
+                select(
+                    D.period,
+                    D.pool_id,
+                    D.cluster,
+                    D.account,
+                    D.day,
+                    D.gpu_type,
+                    D.provisional,
+                    D.late,
+                    D.priced,
+                    D.gpu_seconds,
+                    D.units,
+                )
+            )
+            if (r.gpu_seconds, r.units) != (0, 0)
+        }
+    assert rollup == from_charges
+
+
+def world(engine: Engine) -> SqlUnitOfWork:
+    uow = SqlUnitOfWork(make_session_factory(engine))
+    now = datetime(2026, 7, 1, tzinfo=UTC)
+    seed_world(uow, now)
+    for period in ("2026Q3", "2026Q4"):
+        svc.allocate_to_chair(uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share")
+        svc.allocate_to_project(uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis")
+    return uow
+
+
+def test_ingested_usage_is_consumed_in_balances_and_reingesting_changes_nothing(
+    engine: Engine,
+) -> None:
+    world(engine)
+    jobs = [rec(1, NOV, 3600, 2), rec(2, NOV + 7200, 1800)]
+    store(engine, jobs, NOV + 86400)
+    consumption = SqlConsumption(engine)
+    assert consumption.consumed("p1", "loc", "2026Q4") == (2 * 3600 + 1800, 0)
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(t.ChargeRow)).scalar_one()
+    store(engine, jobs, NOV + 90000)
+    store(engine, list(reversed(jobs)), NOV + 95000)
+    with engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(t.ChargeRow)).scalar_one()
+    assert after == before == 2
+    assert consumption.consumed("p1", "loc", "2026Q4") == (9000, 0)
+    rollup_matches_charges(engine)
+
+
+def test_a_running_job_accrues_provisionally_and_the_final_record_replaces_it(
+    engine: Engine,
+) -> None:
+    world(engine)
+    running = rec(7, NOV, 600, 2, state="RUNNING", end=None)
+    store(engine, [running], NOV + 600)
+    assert SqlConsumption(engine).consumed("p1", "loc", "2026Q4") == (0, 1200)
+    store(engine, [rec(7, NOV, 1800, 2, state="RUNNING", end=None)], NOV + 1800)
+    assert SqlConsumption(engine).consumed("p1", "loc", "2026Q4") == (0, 3600)
+    store(engine, [rec(7, NOV, 2000, 2)], NOV + 3000)
+    assert SqlConsumption(engine).consumed("p1", "loc", "2026Q4") == (4000, 0)
+    rollup_matches_charges(engine)
+
+
+def test_a_job_across_the_quarter_boundary_is_consumed_in_both_quarters_once(
+    engine: Engine,
+) -> None:
+    world(engine)
+    store(engine, [rec(3, Q3_END - 1800, 5400)], NOV)
+    c = SqlConsumption(engine)
+    assert c.consumed("p1", "loc", "2026Q3") == (1800, 0)
+    assert c.consumed("p1", "loc", "2026Q4") == (3600, 0)
+    with engine.connect() as conn:
+        days = sorted(conn.scalars(select(t.UsageDailyRow.day)))
+    assert days == [Q3_END // 86400 - 1, Q3_END // 86400]
+    rollup_matches_charges(engine)
+
+
+def test_usage_no_pool_routes_and_gpus_no_rate_prices_are_kept_not_lost(engine: Engine) -> None:
+    world(engine)
+    elsewhere = rec(4, NOV, 100, cluster="other-cluster", account="x")
+    h100 = rec(5, NOV, 100, gpus_by_type=(("h100", 1),))  # pool "loc" prices a100 only
+    SqlUsageStore(engine).store_window(
+        "other-cluster", Window(NOV - 10, NOV + 200), UsageBatch([elsewhere]), NOV + 200, None
+    )
+    store(engine, [h100], NOV + 200)
+    by_project = consumption_by_project(engine, "2026Q4")
+    assert by_project[("", "")].gpu_seconds == 100  # unmapped account, unrouted cluster
+    assert by_project[("", "")].unpriced_gpu_seconds == 100
+    assert by_project[("p1", "loc")].gpu_seconds == 100
+    assert by_project[("p1", "loc")].unpriced_gpu_seconds == 100
+    assert by_project[("p1", "loc")].final == 0
+    rollup_matches_charges(engine)
+
+
+def test_untyped_gpus_take_the_gpu_type_their_route_names(engine: Engine) -> None:
+    uow = world(engine)
+    with uow:
+        pool = uow.pools.get("nat")
+        assert pool is not None
+        uow.pools.update(
+            replace(
+                pool,
+                routes=(ClusterRoute("jean-zay", "gpu_p5", "a100"),),
+                rates=(*pool.rates, Rate("", 1000, EPOCH)),
+            )
+        )
+        uow.commit()
+    job = rec(6, NOV, 3600, 1, cluster="jean-zay", partition="gpu_p5", gpus_by_type=())
+    SqlUsageStore(engine).store_window(
+        "jean-zay", Window(NOV - 10, NOV + 4000), UsageBatch([job]), NOV + 4000, None
+    )
+    with engine.connect() as conn:
+        row = conn.execute(select(t.ChargeRow)).one()
+    assert (row.pool_id, row.gpu_type, row.units) == ("nat", "a100", 2 * 3600)
+
+
+def test_usage_arriving_after_the_close_is_booked_late_in_the_next_period(engine: Engine) -> None:
+    uow = world(engine)
+    sept = Q3_END - 86400 * 3
+    store(
+        engine,
+        [rec(10, sept, 3600), rec(11, Q3_END - 600, 7200, state="RUNNING", end=None)],
+        Q3_END,
+    )
+    closed_at = datetime(2026, 10, 2, tzinfo=UTC)
+    before = report(uow, ADMIN, "2026Q3")
+    signed = close_period(uow, ADMIN, closed_at, "2026Q3", "Q3 reconciled", force=True)
+    assert signed.rows == before.rows
+    q3 = SqlConsumption(engine).consumed("p1", "loc", "2026Q3")
+    assert q3 == (3600, 600)  # job 11 was running at the close: 600 s of it in Q3
+    # A job of Q3 that arrives after the close, and job 11's final record (its Q3 part is
+    # still 600 s: nothing late for it; its Q4 part is ordinary Q4 usage):
+    late = rec(12, sept + 7200, 1800)
+    store(engine, [late, rec(11, Q3_END - 600, 7200)], NOV)
+    assert SqlConsumption(engine).consumed("p1", "loc", "2026Q3") == q3  # Q3 never changes
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                t.ChargeRow.job_id,
+                t.ChargeRow.period,
+                t.ChargeRow.origin_period,
+                t.ChargeRow.gpu_seconds,
+            )
+            .where(t.ChargeRow.late)
+            .order_by(t.ChargeRow.job_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(12, "2026Q4", "2026Q3", 1800)]
+    q4 = consumption_by_project(engine, "2026Q4")[("p1", "loc")]
+    assert q4.late == 1800
+    assert q4.final == 1800 + 6600  # the late job + job 11's Q4 part
+    # storing the same again books nothing more
+    store(engine, [late, rec(11, Q3_END - 600, 7200)], NOV + 100)
+    assert consumption_by_project(engine, "2026Q4")[("p1", "loc")] == q4
+    assert report(uow, ADMIN, "2026Q3") == signed
+    rollup_matches_charges(engine)
+
+
+def test_a_changed_record_of_a_closed_period_books_only_the_difference(engine: Engine) -> None:
+    uow = world(engine)
+    sept = Q3_END - 86400 * 3
+    store(engine, [rec(20, sept, 1000, state="RUNNING", end=None)], sept + 1000)
+    close_period(uow, ADMIN, datetime(2026, 10, 2, tzinfo=UTC), "2026Q3", "close", force=True)
+    store(engine, [rec(20, sept, 1500)], NOV)  # final: 500 s more than booked in Q3
+    store(engine, [rec(20, sept, 1500)], NOV + 10)
+    with engine.connect() as conn:
+        late = conn.execute(
+            select(t.ChargeRow.period, t.ChargeRow.gpu_seconds).where(t.ChargeRow.late)
+        ).all()
+    assert [tuple(r) for r in late] == [("2026Q4", 500)]
+    rollup_matches_charges(engine)
