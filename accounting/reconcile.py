@@ -118,17 +118,22 @@ def reconcile(
     by_project: dict[str, list[Decision]] = {}
     for d in decisions:
         by_project.setdefault(d.project_id, []).append(d)
+    # A project the statement does not list is compared in the statement's own amount.
+    default_basis = (
+        Basis.GPU_SECONDS
+        if theirs and all(th.units is None for th in theirs.values())
+        else Basis.UNITS
+    )
     lines = []
     for project in sorted(set(ours) | set(theirs)):
         mine = ours.get(project, Ours())
         stated = theirs.get(project)
-        basis = Basis.UNITS if stated is not None and stated.units is not None else None
-        if basis is None:
-            basis = (
-                Basis.GPU_SECONDS
-                if stated is not None and stated.gpu_seconds is not None
-                else Basis.UNITS
-            )
+        if stated is not None and stated.units is not None:
+            basis = Basis.UNITS
+        elif stated is not None and stated.gpu_seconds is not None:
+            basis = Basis.GPU_SECONDS
+        else:
+            basis = default_basis
         ours_v = mine.units if basis is Basis.UNITS else mine.gpu_seconds
         theirs_v = (
             None
