@@ -64,6 +64,7 @@ Charges for records that never started, have no GPUs or no elapsed time: none.
 from __future__ import annotations
 
 from bisect import bisect_right
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -258,6 +259,16 @@ def _moment(seconds: int) -> datetime:
     return _EPOCH + timedelta(seconds=seconds)
 
 
+@lru_cache(maxsize=4096)
+def _periods(
+    first_day: int, last_day: int, scheme: PeriodScheme
+) -> tuple[tuple[str, ...], list[int]]:
+    """Labels and start instants (epoch seconds) of the periods meeting days ``first_day`` to
+    ``last_day``; cached, as most jobs of a chunk share their days."""
+    periods = list(periods_between(_moment(first_day * DAY), _moment((last_day + 1) * DAY), scheme))
+    return tuple(p.label for p in periods), [_epoch(p.start) for p in periods]
+
+
 def charge(
     record: UsageRecord,
     pool: Pool,
@@ -291,8 +302,7 @@ def charge(
         return []
     provisional = clipped or not record.final
 
-    periods = list(periods_between(_moment(begin), _moment(finish), scheme))
-    period_starts = [_epoch(p.start) for p in periods]
+    labels, period_starts = _periods(begin // DAY, (finish - 1) // DAY, scheme)
     charges: list[Charge] = []
     for gpu_type, count in gpus:
         cuts = {begin, finish, *period_starts[1:]}
@@ -310,7 +320,7 @@ def charge(
             rate = pool.rate_at(gpu_type, _moment(a))
             if rate is None:
                 raise RateNotFound(pool.id, gpu_type, _moment(a))
-            label = periods[bisect_right(period_starts, a) - 1].label
+            label = labels[bisect_right(period_starts, a) - 1]
             before, accrued = accrued, accrued + count * (b - a) * rate
             units = accrued // MILLI - before // MILLI
             last = pieces[-1] if pieces else None

@@ -35,8 +35,14 @@ from accounting.statements import (
 )
 from allocator import rules
 from allocator.errors import Conflict, InvalidInput, NotFound
-from allocator.ledger import ProjectBalance, chair_balance, pool_balance, project_balance
-from allocator.model import AuditEvent, Pool, Project, Role, User
+from allocator.ledger import (
+    ProjectBalance,
+    all_project_balances,
+    chair_balance,
+    pool_balance,
+    project_balance,
+)
+from allocator.model import AuditEvent, Pool, Role, User
 from allocator.periods import next_period, period_of
 from allocator.services import get_pool, get_project
 from connectors.db import tables as t
@@ -79,9 +85,12 @@ def _info(row: t.StatementRow, created: bool) -> StatementInfo:
 
 
 def _account_projects(uow: SqlUnitOfWork) -> dict[tuple[str, str], str]:
+    A = t.SlurmAccountRow
     return {
-        (row.cluster, row.account): row.project_id
-        for row in uow.session.scalars(select(t.SlurmAccountRow))
+        (cluster, account): project_id
+        for cluster, account, project_id in uow.session.execute(
+            select(A.cluster, A.account, A.project_id)
+        )
     }
 
 
@@ -231,20 +240,26 @@ def _latest_statement(uow: SqlUnitOfWork, pool_id: str, period: str) -> t.Statem
     ).first()
 
 
-def _theirs(uow: SqlUnitOfWork, pool: Pool, statement_id: int) -> dict[str, Theirs]:
-    accounts = _account_projects(uow)
+def _theirs(
+    uow: SqlUnitOfWork,
+    pool: Pool,
+    statement_id: int,
+    accounts: Mapping[tuple[str, str], str] | None = None,
+) -> dict[str, Theirs]:
+    accounts = _account_projects(uow) if accounts is None else accounts
+    L = t.StatementLineRow
     sums: dict[str, Theirs] = {}
-    for line in uow.session.scalars(
-        select(t.StatementLineRow)
-        .where(t.StatementLineRow.statement_id == statement_id)
-        .order_by(t.StatementLineRow.line)
+    for number, cluster, account, units, gpu_seconds in uow.session.execute(
+        select(L.line, L.cluster, L.account, L.units, L.gpu_seconds)
+        .where(L.statement_id == statement_id)
+        .order_by(L.line)
     ):
-        project = _project_of(accounts, pool, line.cluster, line.account) or ""
+        project = _project_of(accounts, pool, cluster, account) or ""
         old = sums.get(project, Theirs(None, None))
         sums[project] = Theirs(
-            _add(old.units, line.units),
-            _add(old.gpu_seconds, line.gpu_seconds),
-            (*old.lines, line.line),
+            _add(old.units, units),
+            _add(old.gpu_seconds, gpu_seconds),
+            (*old.lines, number),
         )
     return sums
 
@@ -380,29 +395,33 @@ def decide(
         raise InvalidInput("amount", "an acceptance moves no hours: leave amount at 0")
     if action == "adjust" and not amount:
         raise InvalidInput("amount", "an adjustment needs a non-zero signed amount")
-    current = reconciliation(uow, actor, pool_id, period)
-    if current.statement is None:
-        raise Conflict(f"no statement imported for {pool_id} {period}", field="period")
-    line = next((ln for ln in current.lines if ln.project_id == project_id), None)
-    if line is None:
-        raise NotFound("reconciliation line", project_id, field="project_id")
-    if not project_id:
-        raise InvalidInput("project_id", "usage of unmapped accounts cannot be adjusted; map them")
-    entry_id = None
-    if action == "adjust":
-        entry = adjust(
-            uow,
-            actor,
-            now,
-            pool_id,
-            project_id,
-            period,
-            amount,
-            reason,
-            reference=f"reconciliation:{period}:statement-{current.statement.id}",
-        )
-        entry_id = entry.id
+    # One transaction: the adjustment and its decision are written together, or neither (the
+    # nested use cases join it; their own commits are deferred to the one below).
     with uow:
+        current = reconciliation(uow, actor, pool_id, period)
+        if current.statement is None:
+            raise Conflict(f"no statement imported for {pool_id} {period}", field="period")
+        line = next((ln for ln in current.lines if ln.project_id == project_id), None)
+        if line is None:
+            raise NotFound("reconciliation line", project_id, field="project_id")
+        if not project_id:
+            raise InvalidInput(
+                "project_id", "usage of unmapped accounts cannot be adjusted; map them"
+            )
+        entry_id = None
+        if action == "adjust":
+            entry = adjust(
+                uow,
+                actor,
+                now,
+                pool_id,
+                project_id,
+                period,
+                amount,
+                reason,
+                reference=f"reconciliation:{period}:statement-{current.statement.id}",
+            )
+            entry_id = entry.id
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
         uow.session.add(
@@ -438,6 +457,11 @@ def decide(
 # --- reports ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _ProjectRef:
+    chair_id: str
+
+
 def _live_report(
     uow: SqlUnitOfWork, period: str
 ) -> tuple[rpt.Report, dict[str, list[tuple[str, ProjectBalance]]]]:
@@ -445,8 +469,12 @@ def _live_report(
     project balances per pool, for a close."""
     consumed = by_project_on(uow.session.connection(), period, None)
     pools = list(uow.pools.list())
-    chairs = {c.id: c for c in uow.chairs.list()}
-    projects: dict[str, Project] = {p.id: p for p in uow.projects.list()}
+    chairs = set(uow.session.scalars(select(t.ChairRow.id)))
+    projects: dict[str, _ProjectRef] = {
+        pid: _ProjectRef(chair)
+        for pid, chair in uow.session.execute(select(t.ProjectRow.id, t.ProjectRow.chair_id))
+    }
+    accounts = _account_projects(uow)
     pool_rows: list[rpt.Row] = []
     chair_rows: list[rpt.Row] = []
     project_rows: list[rpt.Row] = []
@@ -461,7 +489,7 @@ def _live_report(
                 ln.project_id: ln
                 for ln in reconcile(
                     _ours(consumed, pool.id),
-                    _theirs(uow, pool, stmt.id),
+                    _theirs(uow, pool, stmt.id, accounts),
                     _decisions(uow, pool.id, period),
                 )
             }
@@ -471,23 +499,32 @@ def _live_report(
         pool_rows.append(
             rpt.Row("pool", pool.id, unit=pool.unit, capacity=pb.capacity, allocated=pb.allocated)
         )
+        in_pool = {p: c for (p, pl), c in consumed.items() if pl == pool.id}
+        consuming_chairs = {projects[p].chair_id for p in in_pool if p in projects}
         for chair_id in sorted(chairs):
             cb = chair_balance(flows, chair_id, pool.id, period)
-            if cb.received or any(
-                p.chair_id == chair_id and (p.id, pool.id) in consumed for p in projects.values()
-            ):
+            if cb.received or chair_id in consuming_chairs:
                 chair_rows.append(
                     rpt.Row("chair", pool.id, chair_id, unit=pool.unit, allocated=cb.received)
                 )
+        # every project's balance in one pass over the pool's flows
+        all_balances = all_project_balances(
+            flows,
+            pool.id,
+            period,
+            {p: (c.final, c.provisional) for p, c in in_pool.items() if p in projects},
+        )
         ids = sorted(
-            {p.id for p in projects.values()}
-            | {"" for (p, pl) in consumed if pl == pool.id and p == ""}
+            {p for p in all_balances if p in projects}
+            | {p for p in lines if p in projects}
+            | ({""} if "" in in_pool or "" in lines else set())
         )
         for project_id in ids:
-            c = consumed.get((project_id, pool.id), Consumed())
+            c = in_pool.get(project_id, Consumed())
             chair_id = projects[project_id].chair_id if project_id in projects else ""
             b = (
-                project_balance(flows, project_id, pool.id, period, c.final, c.provisional)
+                all_balances.get(project_id)
+                or project_balance({}, project_id, pool.id, period, c.final, c.provisional)
                 if project_id
                 else None
             )
@@ -595,6 +632,31 @@ def close_period(
         )
         uow.commit()
     return signed
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodState:
+    period: str
+    start: datetime
+    end: datetime
+    closed: bool
+    closed_at: datetime | None
+    closed_by: str | None
+
+
+def period_state(uow: SqlUnitOfWork, period: str) -> PeriodState:
+    """A period's bounds and whether (when, by whom) it was closed."""
+    p = period_of(period)
+    with uow:
+        row = uow.session.get(t.PeriodCloseRow, period)
+        return PeriodState(
+            p.label,
+            p.start,
+            p.end,
+            row is not None,
+            row.closed_at if row is not None else None,
+            row.closed_by if row is not None else None,
+        )
 
 
 # --- burn rates -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Consumption read model: what projects consumed, from the daily rollup (``usage_daily``).
+"""Consumption read model: what projects consumed, from the period rollup (``usage_period``).
 
 The rollup is changed in the same transaction as the charges it sums (``SqlUsageStore``), so
 these reads are never stale. A Slurm account belongs to the project it is mapped to
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, select
 
 from connectors.db import tables as t
 
-D = t.UsageDailyRow
+D = t.UsagePeriodRow
 A = t.SlurmAccountRow
 
 

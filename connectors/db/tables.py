@@ -363,6 +363,24 @@ class UsageDailyRow(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
 
 
+class UsagePeriodRow(Base):
+    """Period rollup of ``charges`` (the daily rollup without the day): what reports and
+    balances read. Kept in step by the same transaction as ``charges`` and ``usage_daily``."""
+
+    __tablename__ = "usage_period"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    pool_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(128), primary_key=True)
+    gpu_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    late: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    priced: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+
 class StatementRow(Base):
     """An imported external statement; the same file (by SHA-256) is imported once."""
 

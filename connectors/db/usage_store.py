@@ -51,10 +51,12 @@ from connectors.db import tables as t
 U = t.Base.metadata.tables["usage_records"]
 C = t.Base.metadata.tables["charges"]
 D = t.Base.metadata.tables["usage_daily"]
+P = t.Base.metadata.tables["usage_period"]
 #: Columns of ``charges`` a booking fills (``id`` is generated).
 CHARGE_COLUMNS = [c.name for c in C.columns if c.name != "id"]
 #: The rollup's key, in ``usage_daily`` order.
 ROLLUP_KEY = [c.name for c in D.primary_key.columns]
+PERIOD_KEY = [c.name for c in P.primary_key.columns]
 COLUMNS = [c.name for c in U.columns]
 KEY = ("cluster", "job_id", "submit")
 QUOTED_COLUMNS = ", ".join(f'"{c}"' for c in COLUMNS)
@@ -191,7 +193,6 @@ def charge_row(b: Booking, now: int) -> tuple[Any, ...]:
 
 
 _CHARGE_COPY_TYPES = [_COPY_TYPE_NAMES[type(c.type)] for c in C.columns if c.name != "id"]
-_ROLLUP_COPY_TYPES = [_COPY_TYPE_NAMES[type(c.type)] for c in D.columns]
 RollupKey = tuple[str, str, str, str, int, str, bool, bool, bool]
 
 
@@ -647,22 +648,69 @@ class SqlUsageStore:
                 write_row(charge_row(b, now))
 
     def _apply_rollup(self, conn: Connection, deltas: dict[RollupKey, list[int]]) -> None:
-        rows = [
-            dict(zip(ROLLUP_KEY, key, strict=True), gpu_seconds=d[0], units=d[1], rows=d[2])
-            for key, d in sorted(deltas.items())
-            if d != [0, 0, 0]
-        ]
-        if not rows:
+        """Move ``usage_daily`` and ``usage_period`` (the same without the day) by the deltas."""
+        per_period: dict[tuple[Any, ...], list[int]] = {}
+        for key, d in deltas.items():
+            pk = key[:4] + key[5:]  # drop the day
+            acc = per_period.setdefault(pk, [0, 0, 0])
+            acc[0] += d[0]
+            acc[1] += d[1]
+            acc[2] += d[2]
+        self._add_to(conn, D, ROLLUP_KEY, deltas)
+        self._add_to(conn, P, PERIOD_KEY, per_period)
+
+    def _add_to(
+        self,
+        conn: Connection,
+        target: Any,
+        key_names: Sequence[str],
+        deltas: dict[Any, list[int]],
+    ) -> None:
+        """One upsert that adds the deltas to ``target`` (PostgreSQL: COPY them into a staging
+        table first, as a chunk touches tens of thousands of rollup rows)."""
+        items = [(key, d) for key, d in deltas.items() if d != [0, 0, 0]]
+        if not items:
             return
-        dialect_insert = pg_insert if self.postgres else sqlite_insert
-        stmt = dialect_insert(D)
+        items.sort()  # a fixed order: concurrent writers lock rollup rows in the same order
+        names = [c.name for c in target.columns]
+        if self.postgres:
+            staging_name = f"{target.name}_staging"
+            conn.execute(
+                text(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_name} "
+                    f"(LIKE {target.name}) ON COMMIT DELETE ROWS"
+                )
+            )
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            quoted = ", ".join(f'"{n}"' for n in names)
+            types = [_COPY_TYPE_NAMES[type(c.type)] for c in target.columns]
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY {staging_name} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(types)
+                for key, d in items:
+                    copy.write_row((*key, *d))
+            staging = table(staging_name, *[column(n) for n in names])
+            base = pg_insert(target).from_select(names, select(*[staging.c[n] for n in names]))
+            conn.execute(
+                base.on_conflict_do_update(
+                    index_elements=list(key_names),
+                    set_={
+                        n: target.c[n] + base.excluded[n] for n in ("gpu_seconds", "units", "rows")
+                    },
+                )
+            )
+            return
+        stmt = sqlite_insert(target)
         stmt = stmt.on_conflict_do_update(
-            index_elements=ROLLUP_KEY,
-            set_={
-                "gpu_seconds": D.c.gpu_seconds + stmt.excluded.gpu_seconds,
-                "units": D.c.units + stmt.excluded.units,
-                "rows": D.c.rows + stmt.excluded.rows,
-            },
+            index_elements=list(key_names),
+            set_={n: target.c[n] + stmt.excluded[n] for n in ("gpu_seconds", "units", "rows")},
         )
+        rows = [
+            dict(zip(key_names, key, strict=True), gpu_seconds=d[0], units=d[1], rows=d[2])
+            for key, d in items
+        ]
         for part in _chunks(rows, 5000):
             conn.execute(stmt, list(part))

@@ -1,7 +1,8 @@
-"""Charges and the daily rollup, kept in step with ingestion, on SQLite and PostgreSQL.
+"""Charges and the rollups, kept in step with ingestion, on SQLite and PostgreSQL.
 
-Invariant checked after every store: ``usage_daily`` equals ``charges`` summed by the rollup
-key, so the rollup the reports read is never stale.
+Invariant checked after every store: ``usage_daily`` and ``usage_period`` equal ``charges``
+summed by their keys, so the rollups that balances, reports and burn rates read are never
+stale.
 """
 
 from __future__ import annotations
@@ -85,6 +86,31 @@ def rollup_matches_charges(engine: Engine) -> None:
             if (r.gpu_seconds, r.units) != (0, 0)
         }
     assert rollup == from_charges
+    by_period: dict[tuple[object, ...], tuple[int, int]] = {}
+    for k, (secs, units) in from_charges.items():
+        pk = k[:4] + k[5:]
+        old = by_period.get(pk, (0, 0))
+        by_period[pk] = (old[0] + secs, old[1] + units)
+    P = t.UsagePeriodRow
+    with engine.connect() as conn:
+        period_rollup = {
+            (
+                r.period,
+                r.pool_id,
+                r.cluster,
+                r.account,
+                r.gpu_type,
+                r.provisional,
+                r.late,
+                r.priced,
+            ): (
+                r.gpu_seconds,
+                r.units,
+            )
+            for r in conn.execute(select(P))
+            if (r.gpu_seconds, r.units) != (0, 0)
+        }
+    assert period_rollup == {k: v for k, v in by_period.items() if v != (0, 0)}
 
 
 def world(engine: Engine) -> SqlUnitOfWork:

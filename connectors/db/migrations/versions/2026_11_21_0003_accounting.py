@@ -68,6 +68,20 @@ def upgrade() -> None:
     sa.Column('rows', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('period', 'pool_id', 'cluster', 'account', 'day', 'gpu_type', 'provisional', 'late', 'priced', name=op.f('pk_usage_daily'))
     )
+    op.create_table('usage_period',
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('pool_id', sa.String(length=64), nullable=False),
+    sa.Column('cluster', sa.String(length=64), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('gpu_type', sa.String(length=64), nullable=False),
+    sa.Column('provisional', sa.Boolean(), nullable=False),
+    sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('priced', sa.Boolean(), nullable=False),
+    sa.Column('gpu_seconds', sa.BigInteger(), nullable=False),
+    sa.Column('units', sa.BigInteger(), nullable=False),
+    sa.Column('rows', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('period', 'pool_id', 'cluster', 'account', 'gpu_type', 'provisional', 'late', 'priced', name=op.f('pk_usage_period'))
+    )
     op.create_table('statements',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('pool_id', sa.String(length=64), nullable=False),
@@ -141,6 +155,7 @@ def downgrade() -> None:
     op.drop_table('reconciliation_decisions')
     op.drop_table('statements')
     op.drop_table('usage_daily')
+    op.drop_table('usage_period')
     op.drop_table('period_closes')
     with op.batch_alter_table('charges', schema=None) as batch_op:
         batch_op.drop_index('ix_charges_period_pool_account')
