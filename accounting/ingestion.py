@@ -141,11 +141,14 @@ def ingest(
     until: int | None = None,
     progress: Callable[[Window, StoreResult], None] | None = None,
     fetch_ahead: bool = True,
+    advance: bool = True,
 ) -> IngestReport:
     """Fetch and store every chunk in order; stop at the first failed fetch.
 
     A backfill (``since``/``until`` given) never moves the watermark backwards: the
-    watermark only ever advances to the end of a stored chunk that lies beyond it.
+    watermark only ever advances to the end of a stored chunk that lies beyond it. With
+    ``advance=False`` it never moves (a refresh of running jobs that must not skip the
+    windows the regular ingestion has not fetched yet).
     """
     state = store.state(cluster)
     windows = plan_windows(
@@ -192,16 +195,20 @@ def ingest(
                 if fetch_ahead and i + 1 < len(windows)
                 else None
             )
-            advance = window.end if watermark is None or window.end > watermark else None
+            advance_to = (
+                window.end
+                if advance and (watermark is None or window.end > watermark)
+                else None
+            )
             try:
-                result = store.store_window(cluster, window, batch, now, advance)
+                result = store.store_window(cluster, window, batch, now, advance_to)
             except BaseException:
                 if pending is not None:
                     pending.cancel()
                 raise
             results.append(result)
-            if advance is not None:
-                watermark = advance
+            if advance_to is not None:
+                watermark = advance_to
             if progress is not None:
                 progress(window, result)
             if pending is None and i + 1 < len(windows):

@@ -141,6 +141,7 @@ def run_ingest(
     until: datetime | None = None,
     source: RestUsageSource | SacctUsageSource | None = None,
     progress: Callable[[Window, StoreResult], None] | None = None,
+    advance: bool = True,
 ) -> IngestReport:
     return ingest(
         config.name,
@@ -153,6 +154,7 @@ def run_ingest(
         since=None if since is None else int(since.timestamp()),
         until=None if until is None else int(until.timestamp()),
         progress=progress,
+        advance=advance,
     )
 
 

@@ -6,6 +6,8 @@
 * A job is wiring: one call of a use case, its outcome logged. A job never raises. A failing
   source is recorded by the use case itself (ingestion records the failure and holds the
   watermark). Anything else is logged with its traceback. In both cases the next run retries.
+  A job returns ``False`` when its run failed; any other return is a success, whose time
+  ``/metrics`` shows (``gpuhours_scheduler_job_last_success_timestamp_seconds{task=<job id>}``).
 * Leader election: every ``serve`` and ``worker`` replica on one database campaigns, and only
   the holder of the leader lock schedules. On PostgreSQL the lock is a session-level advisory
   lock held on a dedicated connection; when the leader dies, its connection closes and the
@@ -31,6 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent  # type: ignore[import-untyped]
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-untyped]
@@ -80,7 +83,7 @@ class JobSpec:
     its name (and ``args``) rather than the function itself."""
 
     id: str
-    func: Callable[..., None]
+    func: Callable[..., bool | None]
     args: tuple[str, ...]
     every: timedelta
 
@@ -92,7 +95,7 @@ JobsOf = Callable[[Settings], list[JobSpec]]
 _services: Services | None = None
 
 
-def ingest_cluster(cluster: str) -> None:
+def ingest_cluster(cluster: str) -> bool:
     """Job ``ingest:<cluster>``: one incremental ingestion, from the cluster's watermark."""
     try:
         if _services is None:
@@ -106,7 +109,7 @@ def ingest_cluster(cluster: str) -> None:
         )
     except Exception:
         log.exception("ingest %s: run failed; the next run retries", cluster)
-        return
+        return False
     if report.ok:
         log.info(
             "ingest %s: %d window(s), %d inserted, %d updated, %d unchanged, %d quarantined;"
@@ -126,6 +129,7 @@ def ingest_cluster(cluster: str) -> None:
             report.error,
             report.watermark,
         )
+    return report.ok
 
 
 def interval_of(cluster: ClusterConfig) -> timedelta:
@@ -143,14 +147,99 @@ def ingest_jobs(settings: Settings) -> list[JobSpec]:
     ]
 
 
-#: Every kind of job the scheduler runs: kind -> the jobs the settings call for.
-#:
-#: Only what exists is registered. The accounting work will add its kinds here once their use
-#: cases exist: ``rollup`` (daily usage rollups), ``remind`` (period-end reminders) and
-#: ``close`` (allocation expiry and period close). Each needs a ``<kind>_jobs(settings)``
-#: function and a module-level job function that makes one use-case call and never raises.
+def accrue_cluster(cluster: str) -> bool:
+    """Job ``accrue:<cluster>``: fetch the jobs running now and refresh their provisional
+    charges. The watermark does not move: windows the ingestion has not fetched stay due."""
+    try:
+        if _services is None:
+            raise RuntimeError("the scheduler's services are not set")
+        sv = _services
+        now = sv.clock()
+        report = run_ingest(
+            sv.usage_store(),
+            sv.settings.cluster(cluster),
+            now,
+            since=now - timedelta(seconds=60),
+            until=now,
+            source=sv.usage_source(cluster),
+            advance=False,
+        )
+    except Exception:
+        log.exception("accrue %s: run failed; the next run retries", cluster)
+        return False
+    log.info("accrue %s: %d running job record(s) refreshed", cluster, report.updated)
+    return report.ok
+
+
+def accrue_jobs(settings: Settings) -> list[JobSpec]:
+    return [
+        JobSpec(
+            f"accrue:{c.name}",
+            accrue_cluster,
+            (c.name,),
+            timedelta(minutes=settings.accrual_minutes),
+        )
+        for c in settings.clusters
+        if c.source != "file"
+    ]
+
+
+def _housekeeping(name: str, work: Callable[[Services], object]) -> bool:
+    try:
+        if _services is None:
+            raise RuntimeError("the scheduler's services are not set")
+        work(_services)
+    except Exception:
+        log.exception("%s: run failed; the next run retries", name)
+        return False
+    return True
+
+
+def rollup_check() -> bool:
+    """Job ``rollup``: verify (and repair) the recent daily and period rollups."""
+    from connectors.housekeeping import check_rollups
+
+    return _housekeeping("rollup", lambda sv: check_rollups(sv.engine, sv.clock()))
+
+
+def period_reminders() -> bool:
+    """Job ``remind``: period-end and unclosed-period reminders."""
+    from connectors.housekeeping import remind
+
+    return _housekeeping(
+        "remind",
+        lambda sv: remind(sv.uow(), sv.clock(), sv.settings.period_scheme, sv.settings.remind_days),
+    )
+
+
+def period_close() -> bool:
+    """Job ``close``: the automatic close, when the settings allow it."""
+    from connectors.housekeeping import auto_close
+
+    return _housekeeping(
+        "close",
+        lambda sv: auto_close(
+            sv.uow(), sv.clock(), sv.settings.period_scheme, sv.settings.auto_close_days
+        ),
+    )
+
+
+def daily_jobs(settings: Settings) -> list[JobSpec]:
+    jobs = [
+        JobSpec("rollup", rollup_check, (), timedelta(days=1)),
+        JobSpec("remind", period_reminders, (), timedelta(hours=6)),
+    ]
+    if settings.auto_close_days is not None:
+        jobs.append(JobSpec("close", period_close, (), timedelta(hours=6)))
+    return jobs
+
+
+#: Every kind of job the scheduler runs: kind -> the jobs the settings call for. Each job is a
+#: module-level function that makes one use-case call and never raises.
 JOB_TABLE: Mapping[str, JobsOf] = {
     "ingest": ingest_jobs,
+    "accrue": accrue_jobs,
+    "daily": daily_jobs,
 }
 
 
@@ -416,6 +505,7 @@ class SchedulerService:
             engine=make_engine(url, pool_size=2, max_overflow=2), tablename=JOBS_TABLE
         )
         scheduler = BackgroundScheduler(jobstores={"default": store}, timezone=UTC)
+        scheduler.add_listener(self._executed, EVENT_JOB_EXECUTED)
         try:
             scheduler.start(paused=True)  # creates the job table if need be
             register(scheduler, planned_jobs(self.services.settings, self.jobs))
@@ -427,7 +517,12 @@ class SchedulerService:
             raise
         log.info("scheduler: pid %d is the leader; %s", os.getpid(), _describe(scheduler))
         self._last_heartbeat = time.monotonic()
+        self.services.scheduler_status.leader = True
         return scheduler
+
+    def _executed(self, event: JobExecutionEvent) -> None:
+        if event.retval is not False:  # a job returns False when its run failed
+            self.services.scheduler_status.last_success[event.job_id] = time.time()
 
     def _close(self) -> None:
         self._step_down()
@@ -436,6 +531,7 @@ class SchedulerService:
 
     def _step_down(self) -> None:
         scheduler, self.scheduler = self.scheduler, None
+        self.services.scheduler_status.leader = False
         if scheduler is not None:
             scheduler.shutdown(wait=True)
             log.info("scheduler: pid %d stopped scheduling", os.getpid())
@@ -466,8 +562,14 @@ def start_scheduler(services: Services) -> SchedulerService:
 
 
 def run_worker(services: Services) -> None:
-    """``gpuhours worker``: only the scheduler, until SIGTERM or SIGINT."""
+    """``gpuhours worker``: only the scheduler, until SIGTERM or SIGINT; and ``/metrics`` on
+    ``host:metrics_port`` when that is set."""
     service = SchedulerService(services)
+    stop_metrics = None
+    if (port := services.settings.metrics_port) is not None:
+        from connectors.metrics import serve_metrics
+
+        stop_metrics = serve_metrics(services, port, services.settings.host)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("worker: %s received; stopping", signal.Signals(signum).name)
@@ -480,6 +582,8 @@ def run_worker(services: Services) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:

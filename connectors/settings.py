@@ -57,7 +57,20 @@ class Settings(BaseSettings):
     #: Seconds between two tries of a standby replica to become the scheduler leader; the
     #: leader checks its lock connection as often.
     leader_retry_seconds: float = Field(default=5.0, gt=0)
+    #: Minutes between two refreshes of running jobs' provisional charges, per cluster (a
+    #: fetch of the jobs running now that never moves the watermark).
+    accrual_minutes: float = Field(default=15.0, gt=0)
+    #: Days before a period's end when the reminder is written (audit event + log).
+    remind_days: int = Field(default=14, ge=0, le=366)
+    #: Close a period this many days after its end when its reconciliation has no unresolved
+    #: line; ``None`` (default): administrators close periods themselves.
+    auto_close_days: int | None = Field(default=None, ge=0, le=366)
     log_level: str = "info"
+    #: ``gpuhours worker`` serves ``/metrics`` on ``host:metrics_port`` when set (``serve``
+    #: serves it on its API port).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Seconds a database collection of ``/metrics`` is reused by later scrapes (0: none).
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
     #: Clusters as JSON (``GPUHOURS_CLUSTERS='[{"name": ...}]'``) or from a JSON file.
     clusters: list[ClusterConfig] = Field(default_factory=list)
     clusters_file: Path | None = None

@@ -80,18 +80,22 @@ def test_one_ingestion_job_per_polled_cluster_at_its_interval() -> None:
             {"name": "national", "source": "file"},  # imports only: nothing to poll
         ],
     )
-    jobs = planned_jobs(settings)
+    jobs = sched.ingest_jobs(settings)
     assert [(j.id, j.args, j.every) for j in jobs] == [
         ("ingest:alpha", ("alpha",), timedelta(minutes=10)),
         ("ingest:beta", ("beta",), timedelta(minutes=3)),
         ("ingest:gamma", ("gamma",), timedelta(seconds=7)),
     ]
     assert {j.func for j in jobs} == {sched.ingest_cluster}
-    assert list(JOB_TABLE) == ["ingest"]  # only what exists is registered
+    assert list(JOB_TABLE) == ["ingest", "accrue", "daily"]
+    polled = {j.id for j in planned_jobs(settings) if ":" in j.id}
+    assert polled == {
+        f"{kind}:{c}" for kind in ("ingest", "accrue") for c in ("alpha", "beta", "gamma")
+    }
 
 
 def test_no_cluster_no_job() -> None:
-    assert planned_jobs(Settings(database_url="sqlite://")) == []
+    assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == ["rollup", "remind"]
 
 
 def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundScheduler) -> None:
@@ -100,7 +104,15 @@ def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundSchedul
     )
     register(paused, planned_jobs(settings))
     jobs = {job.id: job for job in paused.get_jobs()}
-    assert set(jobs) == {"ingest:alpha", "ingest:beta"}
+    assert set(jobs) == {
+        "ingest:alpha",
+        "ingest:beta",
+        "accrue:alpha",
+        "accrue:beta",
+        "rollup",
+        "remind",
+    }
+    assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
     for job, every in ((jobs["ingest:alpha"], 600), (jobs["ingest:beta"], 30)):
         assert job.trigger.interval == timedelta(seconds=every)
         assert job.max_instances == 1

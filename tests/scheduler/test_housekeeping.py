@@ -1,0 +1,119 @@
+"""The scheduled accounting jobs: rollup check, reminders, automatic close, accrual refresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select, update
+
+from accounting.ingestion import UsageBatch, Window, ingest
+from allocator import services as svc
+from allocator.periods import PeriodScheme
+from connectors.db import tables as t
+from connectors.db.engine import make_session_factory
+from connectors.db.uow import SqlUnitOfWork
+from connectors.db.usage_store import SqlUsageStore
+from connectors.housekeeping import auto_close, check_rollups, remind
+from connectors.scheduler import planned_jobs
+from connectors.settings import ClusterConfig, Settings
+from tests.builders import ADMIN, H, seed_world
+from tests.db.test_accounting import rec, rollup_matches_charges, store
+
+NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
+
+
+def org(engine: Engine) -> SqlUnitOfWork:
+    uow = SqlUnitOfWork(make_session_factory(engine))
+    now = datetime(2026, 7, 1, tzinfo=UTC)
+    seed_world(uow, now)
+    for period in ("2026Q3", "2026Q4"):
+        svc.allocate_to_chair(uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share")
+        svc.allocate_to_project(uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis")
+    return uow
+
+
+def audits(engine: Engine, action: str) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                select(t.AuditEventRow.detail)
+                .where(t.AuditEventRow.action == action)
+                .order_by(t.AuditEventRow.id)
+            )
+        )
+
+
+def test_the_rollup_check_rebuilds_a_drifted_row_from_the_journal_and_says_so(
+    engine: Engine,
+) -> None:
+    org(engine)
+    store(engine, [rec(1, NOV, 3600, 2), rec(2, NOV + 86400, 600)], NOV + 2 * 86400)
+    now = datetime.fromtimestamp(NOV + 2 * 86400, UTC)
+    assert check_rollups(engine, now) == 0
+    with engine.begin() as conn:
+        conn.execute(update(t.UsageDailyRow).values(units=t.UsageDailyRow.units + 5))
+    assert check_rollups(engine, now) == 2
+    rollup_matches_charges(engine)
+    assert len(audits(engine, "rollup.repaired")) == 1
+    assert check_rollups(engine, now) == 0
+
+
+def test_a_reminder_is_written_once_per_period_before_its_end(engine: Engine) -> None:
+    org(engine)
+    early = datetime(2026, 11, 1, tzinfo=UTC)
+    said = remind(SqlUnitOfWork(make_session_factory(engine)), early, PeriodScheme.QUARTER, 14)
+    # 2026Q4 is more than 14 days away; 2026Q3 ended and is not closed
+    assert said == ["2026Q3 ended 2026-10-01 and is not closed"]
+    late = datetime(2026, 12, 20, tzinfo=UTC)
+    uow = SqlUnitOfWork(make_session_factory(engine))
+    said = remind(uow, late, PeriodScheme.QUARTER, 14)
+    assert said[0].startswith("2026Q4 ends 2027-01-01: 1 project(s) have used less than half")
+    assert "p1" in said[0]
+    assert remind(uow, late, PeriodScheme.QUARTER, 14) == []  # once per period / per day
+    assert len(audits(engine, "period.reminder")) == 1
+
+
+def test_auto_close_is_off_by_default_and_waits_for_unresolved_differences(
+    engine: Engine,
+) -> None:
+    uow = org(engine)
+    after = datetime(2026, 10, 20, tzinfo=UTC)
+    assert auto_close(uow, after, PeriodScheme.QUARTER, None) is None
+    assert auto_close(uow, datetime(2026, 10, 3, tzinfo=UTC), PeriodScheme.QUARTER, 7) is None
+    assert auto_close(uow, after, PeriodScheme.QUARTER, 7) == "2026Q3"
+    with uow:
+        assert uow.ledger.is_closed("2026Q3")
+    # p1 had 50 h allocated and used none; the local pool's policy (expire) expired them
+    with engine.connect() as conn:
+        expired = conn.scalar(
+            select(func.sum(t.LedgerEntryRow.amount)).where(
+                t.LedgerEntryRow.kind == "expiry", t.LedgerEntryRow.period == "2026Q3"
+            )
+        )
+    assert expired == 50 * H
+    assert auto_close(uow, after, PeriodScheme.QUARTER, 7) is None  # already closed
+
+
+def test_the_accrual_refresh_never_moves_the_watermark(engine: Engine) -> None:
+    org(engine)
+    s = SqlUsageStore(engine)
+    s.store_window("enact-dev", Window(0, NOV), UsageBatch([]), NOV, NOV)
+
+    class Running:
+        def fetch(self, window: Window) -> UsageBatch:
+            return UsageBatch([rec(9, NOV, 7200, state="RUNNING", end=None)])
+
+    report = ingest("enact-dev", Running(), s, NOV + 7200, since=NOV + 7140, advance=False)
+    assert report.ok and report.inserted == 1
+    assert s.state("enact-dev").watermark == NOV
+
+
+def test_the_scheduler_plans_accrual_and_daily_jobs_and_close_only_when_allowed() -> None:
+    base = Settings(
+        database_url="sqlite://",
+        clusters=[ClusterConfig(name="alpha", url="http://slurm:6820")],
+    )
+    ids = {spec.id for spec in planned_jobs(base)}
+    assert ids == {"ingest:alpha", "accrue:alpha", "rollup", "remind"}
+    closing = base.model_copy(update={"auto_close_days": 10})
+    assert "close" in {spec.id for spec in planned_jobs(closing)}
