@@ -7,8 +7,11 @@ requests in every state. Every amount goes through the journal like any real cha
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
+from accounting.ingestion import UsageBatch, UsageStore, Window
+from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import (
     MILLI,
@@ -425,3 +428,66 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         "Summariser fine-tuning",
     )
     svc.withdraw_request(uow, alice, now, r.id, "moved to the national pool")
+
+
+def demo_usage(now: datetime, jobs_per_account: int = 24) -> dict[str, list[UsageRecord]]:
+    """Synthetic Slurm usage of the demo projects over the last three weeks of the current
+    period (deterministic), per cluster: finished jobs, a few still running, and one account
+    mapped to no project (so reports show unmapped usage instead of hiding it)."""
+    rnd = random.Random(42)
+    end = int(now.timestamp())
+    begin = max(int(period_containing(now).start.timestamp()), end - 21 * 86400)
+    out: dict[str, list[UsageRecord]] = {LOCAL_CLUSTER: [], NATIONAL_CLUSTER: []}
+    job_id = 1000
+    accounts = [(LOCAL_CLUSTER, p[6]) for p in PROJECTS if p[6]] + [
+        (NATIONAL_CLUSTER, p[7]) for p in PROJECTS if p[7]
+    ]
+    accounts.append((LOCAL_CLUSTER, "unmapped-lab"))
+    for cluster, account in accounts:
+        for n in range(jobs_per_account):
+            job_id += 1
+            gpus = rnd.choice((1, 1, 2, 4))
+            if cluster == LOCAL_CLUSTER:
+                partition, gpu_type = rnd.choice((("gpu-a100", "a100"), ("gpu-h100", "h100")))
+                cpus = 2 * gpus
+            else:
+                partition, gpu_type = rnd.choice((("gpu_p5", "a100"), ("gpu_p6", "h100")))
+                cpus = 8 * gpus
+            elapsed = rnd.choice((1800, 3600, 4 * 3600, 10 * 3600))
+            start = rnd.randrange(begin, max(begin + 1, end - 600))
+            running = n == 0 and start + elapsed > end
+            if not running:
+                elapsed = min(elapsed, end - start)
+            out[cluster].append(
+                UsageRecord(
+                    cluster=cluster,
+                    job_id=job_id,
+                    submit=start - 120,
+                    account=account,
+                    user="alice" if n % 2 else "bob",
+                    partition=partition,
+                    qos="normal",
+                    state="RUNNING" if running else "COMPLETED",
+                    start=start,
+                    end=None if running else start + elapsed,
+                    elapsed=(end - start) if running else elapsed,
+                    gpus=gpus,
+                    gpus_by_type=((gpu_type, gpus),),
+                    alloc_cpus=cpus,
+                    alloc_mem_mb=8000 * gpus,
+                    alloc_nodes=1,
+                )
+            )
+    return out
+
+
+def seed_usage(store: UsageStore, now: datetime) -> int:
+    """Store the demo usage as an ingestion of each demo cluster would (watermark at now)."""
+    end = int(now.timestamp())
+    total = 0
+    for cluster, records in demo_usage(now).items():
+        result = store.store_window(
+            cluster, Window(end - 22 * 86400, end), UsageBatch(records), end, end
+        )
+        total += result.inserted + result.updated
+    return total
