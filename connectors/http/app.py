@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
-from connectors.http import errors, usage_routes
+from connectors.http import errors, quarter_routes, usage_routes
 from connectors.http.deps import reject_nul_characters
 from connectors.http.routes import router
 from connectors.settings import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.install(app)
     app.include_router(router)
     app.include_router(usage_routes.router)
+    app.include_router(quarter_routes.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

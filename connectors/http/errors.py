@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from accounting.errors import AccountingError, PeriodClosed, StatementError
 from allocator.errors import (
     AllocatorError,
     Conflict,
@@ -33,6 +34,14 @@ def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
     return {"error": {"code": code, "field": field, "message": message}}
 
 
+class RequestRefused(StarletteHTTPException):
+    """A refusal at the HTTP level that still names the field (413 body too large, 415)."""
+
+    def __init__(self, status_code: int, field: str, message: str) -> None:
+        super().__init__(status_code, message)
+        self.field = field
+
+
 def _field_of(loc: Any) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -52,6 +61,18 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, kind):
                 return JSONResponse(error_body(code, exc.message, exc.field), status_code=status)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @app.exception_handler(AccountingError)
+    async def _accounting(_request: Request, exc: AccountingError) -> JSONResponse:
+        if isinstance(exc, PeriodClosed):
+            return JSONResponse(error_body("conflict", exc.message, exc.field), status_code=409)
+        if isinstance(exc, StatementError):
+            # The file's column (or the body as a whole) and, when known, its line.
+            body = error_body("invalid_input", exc.message, exc.column or "body")
+            if exc.line is not None:
+                body["error"]["line"] = exc.line
+            return JSONResponse(body, status_code=422)
+        return JSONResponse(error_body("invalid_input", exc.message, exc.field), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -85,9 +106,12 @@ def install(app: FastAPI) -> None:
             403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
         }
+        field = exc.field if isinstance(exc, RequestRefused) else None
         return JSONResponse(
-            error_body(code.get(exc.status_code, "error"), str(exc.detail), None),
+            error_body(code.get(exc.status_code, "error"), str(exc.detail), field),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
