@@ -131,9 +131,7 @@ def assemble(
             "difference": sum(r.difference or 0 for r in rows if r.difference is not None),
         }
 
-    out = [
-        Row(**{**asdict(c), **totals(by_chair.get((c.pool, c.chair), []))}) for c in chairs
-    ]
+    out = [Row(**{**asdict(c), **totals(by_chair.get((c.pool, c.chair), []))}) for c in chairs]
     for pool in pools:
         rows = by_pool.get(pool.pool, [])
         merged = {**asdict(pool), **totals(rows), **stated(rows)}

@@ -121,12 +121,13 @@ def migrate() -> None:
 @one_line_errors
 def demo() -> None:
     """Seed the demo organisation (on an empty database)."""
-    from connectors.demo import seed
+    from connectors.demo import seed, seed_usage
 
     sv = services()
     upgrade(sv.engine)
     seed(sv.uow(), sv.clock())
-    click.echo("demo data seeded")
+    jobs = seed_usage(sv.usage_store(), sv.clock())
+    click.echo(f"demo data seeded ({jobs} demo jobs)")
 
 
 @main.command()
@@ -149,13 +150,14 @@ def serve(
     host = host or sv.settings.host
     port = port or sv.settings.port
     if with_demo:
-        from connectors.demo import seed
+        from connectors.demo import seed, seed_usage
 
         with sv.uow() as uow:
             empty = not uow.pools.list()
         if empty:
             seed(sv.uow(), sv.clock())
-            click.echo("demo data seeded")
+            jobs = seed_usage(sv.usage_store(), sv.clock())
+            click.echo(f"demo data seeded ({jobs} demo jobs)")
         token = mint_token(sv.session_factory, "admin", sv.clock(), "demo admin token")
         click.echo(f"gpuhours demo: http://{host}:{port}/api/v1/docs")
         click.echo(f"demo admin token: {token}")

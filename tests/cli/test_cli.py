@@ -81,7 +81,7 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("cli-demo") / "demo.db"
     cli = Cli(db)
     assert cli.ok("migrate").strip() == "database at head"
-    assert cli.ok("demo").strip() == "demo data seeded"
+    assert cli.ok("demo").strip() == "demo data seeded (528 demo jobs)"
     return db
 
 
@@ -115,7 +115,7 @@ def test_migrate_then_demo_seeds_the_organisation(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "fresh.db")
     assert cli.ok("migrate") == "database at head\n"
     assert cli.ok("migrate") == "database at head\n"  # idempotent
-    assert cli.ok("demo") == "demo data seeded\n"
+    assert cli.ok("demo") == "demo data seeded (528 demo jobs)\n"
 
     assert len(cli.json("chairs", "list")) == 9
     assert len(cli.json("projects", "list")) == 17
