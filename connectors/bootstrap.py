@@ -32,6 +32,15 @@ class ConsumptionReader(Protocol):
 
 
 @dataclass
+class SchedulerStatus:
+    """What the scheduler of this process does, for ``/metrics``: whether it leads, and when
+    each scheduled job (``ingest:<cluster>``, ...) last succeeded (epoch seconds)."""
+
+    leader: bool = False
+    last_success: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Services:
     settings: Settings
     engine: Engine
@@ -40,6 +49,7 @@ class Services:
     consumption: ConsumptionReader
     clock: Callable[[], datetime] = field(default=utc_now)
     _sources: dict[str, Any] = field(default_factory=dict, repr=False)
+    scheduler_status: SchedulerStatus = field(default_factory=SchedulerStatus, repr=False)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)

@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from connectors import metrics
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
 from connectors.http import errors, quarter_routes, usage_routes
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         dependencies=[Depends(reject_nul_characters)],
     )
     app.state.services = services
+    metrics.install(app, services)  # GET /metrics and the request latency histogram
     errors.install(app)
     app.include_router(router)
     app.include_router(usage_routes.router)

@@ -1,4 +1,5 @@
-"""The ``promtool`` fixture: skipped with a reason when absent, except in CI (which installs it)."""
+"""The ``promtool`` and ``prometheus`` fixtures: skipped with a reason when absent, except in CI
+(which installs them: Debian's ``prometheus`` package has both)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,26 @@ import pytest
 Promtool = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def promtool() -> Promtool:
-    path = shutil.which("promtool")
+def _binary(name: str) -> str:
+    path = shutil.which(name)
     if path is None:
         reason = (
-            "promtool not found: install Debian's `prometheus` package "
+            f"{name} not found: install Debian's `prometheus` package "
             "(apt-get install prometheus), as .ci/run does"
         )
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; in CI it must be present")
         pytest.skip(reason)
-    binary = path
+    return path
 
-    def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+
+@pytest.fixture(scope="session")
+def promtool() -> Promtool:
+    binary = _binary("promtool")
+
+    def run(
+        *args: str | Path, cwd: Path | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [binary, *map(str, args)],
             capture_output=True,
@@ -34,6 +41,13 @@ def promtool() -> Promtool:
             timeout=120,
             cwd=cwd,
             check=False,
+            input=stdin,
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The path of the ``prometheus`` server binary."""
+    return _binary("prometheus")

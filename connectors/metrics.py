@@ -1,0 +1,782 @@
+"""``/metrics``: the Prometheus families of ``dashboards/METRICS.md`` (the contract).
+
+* Database-derived families are computed at scrape by :class:`DatabaseCollector` for the
+  **current** period (the reconciliation family: the last closed period) with what the API's
+  balances use: each pool's flows through ``allocator.ledger`` (all projects of a pool in one
+  pass: :func:`~allocator.ledger.all_project_balances`), and the consumption of
+  ``connectors.db.consumption.by_project_on`` (``tests/ops/test_metrics.py`` checks the
+  figures against ``GET /api/v1/balances``). Burn rates are ``accounting.burn``'s, over the
+  daily rollup; usage counters and grants come from the period rollup.
+* One collection is reused for ``metrics_cache_seconds`` (5 s by default); concurrent scrapes
+  wait for one collection instead of each running their own.
+  ``gpuhours_collector_duration_seconds`` is the time the last collection took.
+* Process-local families: the HTTP latency histogram (:class:`RequestDuration`, an ASGI
+  middleware labelled by route template) and the scheduler's (:class:`SchedulerCollector`,
+  from ``Services.scheduler_status``).
+
+Speed (``tests/bench/bench_metrics.py``: 1,000 projects x 3 pools, about 24,000 series): a
+fixed number of queries per scrape, whatever the number of projects; the samples are kept as
+``(label string, value)``, each label set's string built once, and the collector renders its
+text exposition itself (``prometheus_client``'s ``generate_latest`` spends about 10 µs a
+sample). ``collect()`` still yields ordinary ``GaugeMetricFamily``/``CounterMetricFamily``
+for any other consumer of the registry (``gpuhours worker``'s ``start_http_server``).
+
+Every app gets registries of its own (:func:`build_metrics`): nothing is registered on the
+global ``prometheus_client.REGISTRY``, so several apps in one process (tests) do not clash.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
+
+from accounting.burn import WINDOWS, burn_rate, projected_exhaustion
+from accounting.reconcile import Status
+from allocator.ledger import (
+    Flows,
+    all_chair_balances,
+    all_project_balances,
+    pool_balance,
+    pool_capacity,
+)
+from allocator.model import EntryKind, Pool, Role, User
+from allocator.periods import PeriodScheme, next_period, period_containing, period_of
+from connectors.bootstrap import Services
+from connectors.db import tables as t
+from connectors.db.consumption import Consumed, by_project_on
+from connectors.quarter import reconciliation
+
+log = logging.getLogger(__name__)
+
+#: The actor of the reconciliation reads behind ``gpuhours_reconciliation_*``.
+SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")
+PREFIX = "gpuhours_"
+DAY = 86400
+
+POOL = ("pool", "period")
+CHAIR = ("pool", "chair", "period")
+PROJECT = ("pool", "chair", "project", "period")
+
+#: name (without the prefix) -> (type, label names, help), in exposition order.
+SPEC: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "pool_capacity_gpu_seconds": ("gauge", POOL, "Pool capacity of the period."),
+    "pool_allocated_gpu_seconds": ("gauge", POOL, "Allocated to chairs in the period."),
+    "pool_consumed_gpu_seconds": (
+        "gauge",
+        POOL,
+        "Charged to the pool in the period (final + provisional), unmapped accounts included.",
+    ),
+    "pool_remaining_gpu_seconds": ("gauge", POOL, "Pool capacity minus consumed."),
+    "pool_utilisation_ratio": ("gauge", POOL, "Pool consumed / capacity."),
+    "chair_allocated_gpu_seconds": ("gauge", CHAIR, "Net allocated to the chair."),
+    "chair_consumed_gpu_seconds": ("gauge", CHAIR, "Consumed by the chair's projects."),
+    "chair_remaining_gpu_seconds": ("gauge", CHAIR, "Chair allocated minus consumed."),
+    "chair_utilisation_ratio": ("gauge", CHAIR, "Chair consumed / allocated."),
+    "project_allocated_gpu_seconds": (
+        "gauge",
+        PROJECT,
+        "Net allocated to the project, adjustments included.",
+    ),
+    "project_consumed_gpu_seconds": ("gauge", PROJECT, "Consumed (final + provisional)."),
+    "project_consumed_provisional_gpu_seconds": (
+        "gauge",
+        PROJECT,
+        "Part of the consumption still provisional (running jobs).",
+    ),
+    "project_remaining_gpu_seconds": ("gauge", PROJECT, "Project allocated minus consumed."),
+    "project_utilisation_ratio": ("gauge", PROJECT, "Project consumed / allocated."),
+    "project_burn_rate": (
+        "gauge",
+        ("pool", "chair", "project", "window"),
+        "Unit-seconds consumed per second over the window.",
+    ),
+    "project_projected_exhaustion_timestamp_seconds": (
+        "gauge",
+        PROJECT,
+        "When the remaining hours run out at the 7-day burn rate.",
+    ),
+    "period_start_timestamp_seconds": ("gauge", ("period",), "Start of the current period."),
+    "period_end_timestamp_seconds": ("gauge", ("period",), "End of the current period."),
+    "grant_gpu_seconds": ("gauge", ("pool",), "Capacity deposited over the grant's validity."),
+    "grant_consumed_gpu_seconds": ("gauge", ("pool",), "Consumed over the grant's validity."),
+    "grant_start_timestamp_seconds": ("gauge", ("pool",), "Grant start (valid_from)."),
+    "grant_end_timestamp_seconds": ("gauge", ("pool",), "Grant end (valid_until, exclusive)."),
+    "consumed_gpu_seconds": (
+        "counter",
+        ("pool", "cluster", "gpu_type"),
+        "Raw GPU-seconds of final charges ingested (pool '' = unrouted).",
+    ),
+    "ingest_last_success_timestamp_seconds": ("gauge", ("cluster",), "Last stored chunk."),
+    "ingest_last_attempt_timestamp_seconds": ("gauge", ("cluster",), "Last ingestion run."),
+    "ingest_lag_seconds": ("gauge", ("cluster",), "Collection time minus the watermark."),
+    "ingest_failing": ("gauge", ("cluster",), "1 when the last attempt failed, else 0."),
+    "ingest_records": ("counter", ("cluster",), "Records inserted or updated."),
+    "ingest_errors": ("counter", ("cluster", "kind"), "Failed fetches by kind."),
+    "ingest_quarantined_records": ("gauge", ("cluster",), "Records in quarantine."),
+    "reconciliation_lines": (
+        "gauge",
+        ("pool", "period", "status"),
+        "Project lines of the reconciliation of the last closed period, per status.",
+    ),
+    "reconciliation_difference_gpu_seconds": (
+        "gauge",
+        ("pool", "period"),
+        "Ours minus statement, summed over the pool's lines.",
+    ),
+    "period_closed_timestamp_seconds": (
+        "gauge",
+        ("period",),
+        "When the last closed period was closed.",
+    ),
+}
+DURATION = PREFIX + "collector_duration_seconds"
+DURATION_HELP = "Time the last database collection took."
+
+
+# --- samples and their text exposition ---------------------------------------------------------
+
+
+class Samples:
+    """Samples per family of :data:`SPEC`, each as ``(label string, value)``: a label set's
+    string (``{pool="a",period="2026Q4"}``) is built once, shared by every family using it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        self._strings: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._values: dict[str, tuple[str, ...]] = {}
+
+    def labels(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
+        text = self._strings.get((names, values))
+        if text is None:
+            template = _TEMPLATES.get(names)
+            if template is None:
+                template = _TEMPLATES[names] = (
+                    "{{" + ",".join(f'{n}="{{}}"' for n in names) + "}}" if names else ""
+                )
+            joined = "".join(values)
+            if "\\" in joined or '"' in joined or "\n" in joined:
+                text = template.format(*map(_escape, values))
+            else:
+                text = template.format(*values)
+            self._strings[(names, values)] = text
+            self._values[text] = values
+        return text
+
+    def known(self, text: str, values: tuple[str, ...]) -> str:
+        """A label string built by the caller (with :func:`_escape`d values)."""
+        self._values[text] = values
+        return text
+
+    def add(self, name: str, values: tuple[str, ...], value: float) -> None:
+        self.rows[name].append((self.labels(SPEC[name][1], values), value))
+
+    def render(self) -> str:
+        """The text exposition (format 0.0.4) of :meth:`families`, as ``generate_latest``
+        writes it but an order of magnitude faster."""
+        out: list[str] = []
+        for name, (kind, _names, help_) in SPEC.items():
+            rows = self.rows.get(name)
+            if not rows:
+                continue
+            sample = PREFIX + name + ("_total" if kind == "counter" else "")
+            out.append(f"# HELP {sample} {help_}\n# TYPE {sample} {kind}\n")
+            out.append("".join([f"{sample}{text} {value}\n" for text, value in rows]))
+        return "".join(out)
+
+    def families(self) -> list[Metric]:
+        """The same samples as ``prometheus_client`` metric families."""
+        out: list[Metric] = []
+        for name, (kind, names, help_) in SPEC.items():
+            rows = self.rows.get(name)
+            if not rows:
+                continue
+            family: GaugeMetricFamily | CounterMetricFamily
+            if kind == "counter":
+                family = CounterMetricFamily(PREFIX + name, help_, labels=names)
+            else:
+                family = GaugeMetricFamily(PREFIX + name, help_, labels=names)
+            for text, value in rows:
+                family.add_metric(self._values[text], value)
+            out.append(family)
+        return out
+
+
+#: label names -> the format string of their label set, ``{pool="{}",period="{}"}``
+_TEMPLATES: dict[tuple[str, ...], str] = {}
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
+    return value
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+D = t.UsageDailyRow
+P = t.UsagePeriodRow
+
+
+def _grant_days(pool: Pool) -> tuple[int, int] | None:
+    """The UTC days of a pool's validity ``[first, last)``, or ``None`` without one."""
+    if pool.valid_from is None or pool.valid_until is None:
+        return None
+    first = int(pool.valid_from.timestamp()) // DAY
+    last = -(-int(pool.valid_until.timestamp()) // DAY)  # every day that begins before the end
+    return first, last
+
+
+def _usage_by_period(conn: Connection) -> list[tuple[str, str, str, str, int, int]]:
+    """``(period, pool, cluster, gpu_type, final GPU-seconds, units)`` from the period
+    rollup: the usage counters, and the grants' consumption."""
+    query = select(
+        P.period,
+        P.pool_id,
+        P.cluster,
+        P.gpu_type,
+        func.sum(case((~P.provisional, P.gpu_seconds), else_=0)),
+        func.sum(P.units),
+    ).group_by(P.period, P.pool_id, P.cluster, P.gpu_type)
+    return [
+        (period, pool, cluster, gpu_type, int(final or 0), int(units or 0))
+        for period, pool, cluster, gpu_type, final, units in conn.execute(query)
+    ]
+
+
+WindowSums = list[tuple[str, str, str, int, int]]
+#: (pool, chair, project, remaining, allocated, label string without the period, with it)
+BurnInput = tuple[str, str, str, int, int, str, str]
+
+
+def _window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSums:
+    """``(pool, cluster, account, units of the last 7 days, of the last 30 days)`` from the
+    daily rollup, late rows excluded, as ``connectors.quarter.daily_by_project`` reads them
+    for ``accounting.burn``."""
+    short, long = WINDOWS
+    today = epoch // DAY
+    first = today - long + 1
+    periods = []
+    period = period_containing(datetime.fromtimestamp(first * DAY, UTC), scheme)
+    while int(period.start.timestamp()) <= epoch:
+        periods.append(period.label)
+        period = next_period(period)
+    query = (
+        select(
+            D.pool_id,
+            D.cluster,
+            D.account,
+            func.sum(case((D.day >= today - short + 1, D.units), else_=0)),
+            func.sum(D.units),
+        )
+        .where(D.period.in_(periods), D.day >= first, D.day <= today, ~D.late)
+        .group_by(D.pool_id, D.cluster, D.account)
+    )
+    return [
+        (pool, cluster, account, int(week or 0), int(month or 0))
+        for pool, cluster, account, week, month in conn.execute(query)
+    ]
+
+
+def _window_sums_apart(engine: Engine, epoch: int, scheme: PeriodScheme) -> WindowSums:
+    with engine.connect() as conn:
+        return _window_sums(conn, epoch, scheme)
+
+
+#: Runs the burn-window query on a connection of its own while the collection goes on
+#: (PostgreSQL only: a SQLite transaction holds the database's one write lock).
+_APART = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpuhours-metrics")
+
+
+# --- the database collection -------------------------------------------------------------------
+
+
+def collect_database(services: Services, now: datetime) -> Samples:
+    """Every database-derived family at ``now``."""
+    scheme = services.settings.period_scheme
+    current = period_containing(now, scheme)
+    period = current.label
+    epoch = int(now.timestamp())
+    out = Samples()
+    apart: Future[WindowSums] | None = None
+    if services.engine.dialect.name == "postgresql":
+        apart = _APART.submit(_window_sums_apart, services.engine, epoch, scheme)
+    with services.uow() as uow:
+        conn = uow.session.connection()
+        pools = list(uow.pools.list())
+        chair_of: dict[str, str] = dict(
+            conn.execute(select(t.ProjectRow.id, t.ProjectRow.chair_id)).tuples().all()
+        )
+        consumed = by_project_on(conn, period, None)  # what the API's balances read
+        flows = {pool.id: uow.ledger.flows(pool.id, period) for pool in pools}
+        burn_input = _balances(out, pools, flows, consumed, chair_of, period)
+        by_period = _usage_by_period(conn)
+        counter: dict[tuple[str, str, str], int] = defaultdict(int)
+        for _period, pool_id, cluster, gpu_type, final, _units in by_period:
+            counter[(pool_id, cluster, gpu_type)] += final
+        for (pool_id, cluster, gpu_type), seconds in sorted(counter.items()):
+            out.add("consumed_gpu_seconds", (pool_id, cluster, gpu_type), seconds)
+        _grants(out, conn, pools, by_period)
+        _ingestion(out, conn, services, epoch)
+        _reconciliation(out, uow, conn, pools)
+        A = t.SlurmAccountRow
+        accounts: dict[tuple[str, str], str] = {
+            (cluster, account): project
+            for cluster, account, project in conn.execute(
+                select(A.cluster, A.account, A.project_id)
+            )
+        }
+        sums = apart.result() if apart is not None else _window_sums(conn, epoch, scheme)
+    windows: dict[tuple[str, str], list[int]] = {}
+    for pool_id, cluster, account, week, month in sums:
+        w = windows.setdefault((accounts.get((cluster, account), ""), pool_id), [0, 0])
+        w[0] += week
+        w[1] += month
+    _burns(out, epoch, burn_input, windows)
+    out.add("period_start_timestamp_seconds", (period,), current.start.timestamp())
+    out.add("period_end_timestamp_seconds", (period,), current.end.timestamp())
+    return out
+
+
+def _balances(
+    out: Samples,
+    pools: Sequence[Pool],
+    flows: Mapping[str, Flows],
+    consumed: Mapping[tuple[str, str], Consumed],
+    chair_of: Mapping[str, str],
+    period: str,
+) -> list[BurnInput]:
+    """Pool, chair and project balances of the current period; the projects to burn."""
+    by_pool: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    pool_used: dict[str, int] = defaultdict(int)
+    for (project_id, pool_id), c in consumed.items():
+        pool_used[pool_id] += c.final + c.provisional
+        if project_id:  # "" = unmapped accounts: in the pool's figures only
+            by_pool[pool_id][project_id] = (c.final, c.provisional)
+    burn_input = []
+    add, rows = out.add, out.rows
+    allocated_rows = rows["project_allocated_gpu_seconds"]
+    consumed_rows = rows["project_consumed_gpu_seconds"]
+    provisional_rows = rows["project_consumed_provisional_gpu_seconds"]
+    remaining_rows = rows["project_remaining_gpu_seconds"]
+    ratio_rows = rows["project_utilisation_ratio"]
+    for pool in pools:
+        f = flows[pool.id]
+        pb = pool_balance(f, pool.id, period)
+        used = pool_used.get(pool.id, 0)
+        labels: tuple[str, ...] = (pool.id, period)
+        add("pool_capacity_gpu_seconds", labels, pb.capacity)
+        add("pool_allocated_gpu_seconds", labels, pb.allocated)
+        add("pool_consumed_gpu_seconds", labels, used)
+        add("pool_remaining_gpu_seconds", labels, pb.capacity - used)
+        if pb.capacity > 0:
+            add("pool_utilisation_ratio", labels, used / pb.capacity)
+
+        chair_used: dict[str, int] = defaultdict(int)
+        pool_e, period_e = _escape(pool.id), f'period="{_escape(period)}"'
+        projects = all_project_balances(f, pool.id, period, by_pool.get(pool.id))
+        for project_id in sorted(projects):
+            b = projects[project_id]
+            if b.is_empty:
+                continue
+            chair = chair_of.get(project_id, "")
+            provisional = b.consumed_provisional
+            used_p = b.consumed + provisional
+            available = b.allocated + b.adjustments
+            remaining = available - used_p  # ProjectBalance.remaining
+            chair_used[chair] += used_p
+            base = f'pool="{pool_e}",chair="{_escape(chair)}",project="{_escape(project_id)}"'
+            text = out.known(f"{{{base},{period_e}}}", (pool.id, chair, project_id, period))
+            allocated_rows.append((text, available))
+            consumed_rows.append((text, used_p))
+            provisional_rows.append((text, provisional))
+            remaining_rows.append((text, remaining))
+            if available > 0:
+                ratio_rows.append((text, used_p / available))
+            burn_input.append((pool.id, chair, project_id, remaining, available, base, text))
+
+        chairs = all_chair_balances(f, pool.id, period)
+        for chair in sorted(chairs.keys() | chair_used.keys()):
+            cb = chairs.get(chair)
+            received = cb.received if cb is not None else 0
+            used_c = chair_used.get(chair, 0)
+            given = cb.allocated_to_projects if cb is not None else 0
+            if not chair or not (received or used_c or given):
+                continue
+            labels = (pool.id, chair, period)
+            add("chair_allocated_gpu_seconds", labels, received)
+            add("chair_consumed_gpu_seconds", labels, used_c)
+            add("chair_remaining_gpu_seconds", labels, received - used_c)
+            if received > 0:
+                add("chair_utilisation_ratio", labels, used_c / received)
+    return burn_input
+
+
+def _burns(
+    out: Samples,
+    epoch: int,
+    projects: Sequence[BurnInput],
+    windows: Mapping[tuple[str, str], list[int]],
+) -> None:
+    """``accounting.burn.burn`` of each project, from its usage over the two windows: a
+    window's sum booked on today gives ``burn_rate`` the same total over the same days."""
+    today = epoch // DAY
+    short, long = WINDOWS
+    rates = out.rows["project_burn_rate"]
+    exhaustions = out.rows["project_projected_exhaustion_timestamp_seconds"]
+    known = out.known
+    for pool, chair, project, remaining, allocated, base, text in projects:
+        u7, u30 = windows.get((project, pool), (0, 0))
+        # burn_rate of nothing is 0.0, and nothing burnt never runs out
+        r7 = burn_rate({today: u7}, epoch, short) if u7 else 0.0
+        r30 = burn_rate({today: u30}, epoch, long) if u30 else 0.0
+        for window, rate in ((f"{short}d", r7), (f"{long}d", r30)):
+            key = (pool, chair, project, window)
+            rates.append((known(f'{{{base},window="{window}"}}', key), rate))
+        exhaustion = projected_exhaustion(remaining, r7, epoch) if allocated > 0 else None
+        if exhaustion is not None:
+            exhaustions.append((text, exhaustion))
+
+
+def _grants(
+    out: Samples,
+    conn: Connection,
+    pools: Sequence[Pool],
+    by_period: Sequence[tuple[str, str, str, str, int, int]],
+) -> None:
+    """Pools with a validity window: the capacity deposited in the periods it overlaps, and
+    the units charged over it (whole periods from the period rollup, the days of a period
+    it only partly covers from the daily one)."""
+    granted = {p.id: p for p in pools if _grant_days(p) is not None}
+    if not granted:
+        return
+    E = t.LedgerEntryRow
+    capacity: dict[tuple[str, str], dict[tuple[str, str, EntryKind], int]] = defaultdict(dict)
+    for pool_id, period, source, target, kind, amount in conn.execute(
+        select(E.pool_id, E.period, E.source, E.target, E.kind, func.sum(E.amount))
+        .where(
+            E.pool_id.in_(list(granted)),
+            E.kind.in_([EntryKind.DEPOSIT, EntryKind.WITHDRAWAL]),
+        )
+        .group_by(E.pool_id, E.period, E.source, E.target, E.kind)
+    ):
+        capacity[(pool_id, period)][(source, target, EntryKind(kind))] = int(amount)
+    charged: dict[tuple[str, str], int] = defaultdict(int)
+    for period, pool_id, _cluster, _gpu_type, _final, units in by_period:
+        if pool_id in granted:
+            charged[(period, pool_id)] += units
+    used: dict[str, int] = defaultdict(int)
+    partial = []
+    for (label, pool_id), units in sorted(charged.items()):
+        pool = granted[pool_id]
+        assert pool.valid_from is not None and pool.valid_until is not None
+        span = period_of(label)
+        if pool.valid_from <= span.start and span.end <= pool.valid_until:
+            used[pool_id] += units
+        elif span.start < pool.valid_until and pool.valid_from < span.end:
+            first, last = _grant_days(pool) or (0, 0)
+            partial.append(
+                and_(D.period == label, D.pool_id == pool_id, D.day >= first, D.day < last)
+            )
+    if partial:
+        for pool_id, units in conn.execute(
+            select(D.pool_id, func.sum(D.units)).where(or_(*partial)).group_by(D.pool_id)
+        ):
+            used[pool_id] += int(units or 0)
+    for pool_id, pool in granted.items():
+        assert pool.valid_from is not None and pool.valid_until is not None
+        total = 0
+        for (p, label), f in capacity.items():
+            span = period_of(label)
+            if p == pool_id and span.start < pool.valid_until and pool.valid_from < span.end:
+                total += pool_capacity(f, pool_id)
+        labels = (pool_id,)
+        out.add("grant_gpu_seconds", labels, total)
+        out.add("grant_consumed_gpu_seconds", labels, used.get(pool_id, 0))
+        out.add("grant_start_timestamp_seconds", labels, pool.valid_from.timestamp())
+        out.add("grant_end_timestamp_seconds", labels, pool.valid_until.timestamp())
+
+
+def _ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -> None:
+    """Health of every configured or ever-ingested cluster."""
+    S, E, Q = t.IngestStateRow, t.IngestErrorCountRow, t.QuarantineRow
+    states = {row.cluster: row for row in conn.execute(select(S))}
+    errors = conn.execute(select(E.cluster, E.kind, E.count).order_by(E.cluster, E.kind)).all()
+    quarantined = dict(
+        conn.execute(select(Q.cluster, func.count()).group_by(Q.cluster)).tuples().all()
+    )
+    clusters = sorted(
+        {c.name for c in services.settings.clusters}
+        | states.keys()
+        | {cluster for cluster, _kind, _n in errors}
+        | quarantined.keys()
+    )
+    for cluster in clusters:
+        labels = (cluster,)
+        state = states.get(cluster)
+        if state is not None and state.last_success is not None:
+            out.add("ingest_last_success_timestamp_seconds", labels, state.last_success)
+        if state is not None and state.last_attempt is not None:
+            out.add("ingest_last_attempt_timestamp_seconds", labels, state.last_attempt)
+        if state is not None and state.watermark is not None:
+            out.add("ingest_lag_seconds", labels, epoch - state.watermark)
+        failing = state is not None and bool(state.last_error_kind or state.last_error)
+        out.add("ingest_failing", labels, 1 if failing else 0)
+        out.add("ingest_records", labels, state.records_total if state is not None else 0)
+        out.add("ingest_quarantined_records", labels, int(quarantined.get(cluster, 0)))
+    for cluster, kind, count in errors:
+        out.add("ingest_errors", (cluster, kind), int(count))
+
+
+def _reconciliation(out: Samples, uow: Any, conn: Connection, pools: Sequence[Pool]) -> None:
+    """Lines per status and the difference, per pool with a statement, for the last closed
+    period."""
+    closes = conn.execute(select(t.PeriodCloseRow.period, t.PeriodCloseRow.closed_at)).all()
+    if not closes:
+        return
+    period, closed_at = max(closes, key=lambda row: (period_of(row[0]).end, row[1]))
+    out.add("period_closed_timestamp_seconds", (period,), closed_at.timestamp())
+    S = t.StatementRow
+    with_statement = set(conn.scalars(select(S.pool_id).where(S.period == period)).all())
+    if not with_statement:
+        return  # nothing to reconcile against
+    consumed = by_project_on(conn, period, sorted(with_statement))
+    for pool in pools:
+        if pool.id not in with_statement:
+            continue
+        rec = reconciliation(uow, SYSTEM, pool.id, period, consumed=consumed)
+        counts = dict.fromkeys(Status, 0)
+        for line in rec.lines:
+            counts[line.status] += 1
+        for status, n in counts.items():
+            out.add("reconciliation_lines", (pool.id, period, status.value), n)
+        difference = sum(line.difference for line in rec.lines)
+        out.add("reconciliation_difference_gpu_seconds", (pool.id, period), difference)
+
+
+# --- collectors --------------------------------------------------------------------------------
+
+
+class DatabaseCollector(Collector):
+    """The database-derived families, collected at most once per ``cache_seconds``.
+
+    When the database cannot be read, they are left out (and the error logged) until a later
+    collection succeeds: the scrape still answers with the process-local families.
+    """
+
+    def __init__(self, services: Services, cache_seconds: float | None = None) -> None:
+        self.services = services
+        self.cache_seconds = (
+            services.settings.metrics_cache_seconds if cache_seconds is None else cache_seconds
+        )
+        self._lock = threading.Lock()
+        self._samples = Samples()
+        self._text = ""
+        self._duration = 0.0
+        self._at: float | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not query the database
+
+    def _fresh(self) -> tuple[Samples, str, float]:
+        """The samples and their exposition (with the collection time): collected now unless
+        a collection younger than ``cache_seconds`` is kept."""
+        with self._lock:  # one collection at a time; the others wait and reuse it
+            if self._at is None or time.monotonic() - self._at >= self.cache_seconds:
+                started = time.perf_counter()
+                try:
+                    samples = collect_database(self.services, self.services.clock())
+                except Exception:  # the database is down or not migrated: the rest still serves
+                    log.exception("metrics: the database-derived families are left out")
+                    samples = Samples()
+                text = samples.render()
+                duration = time.perf_counter() - started
+                self._samples, self._duration = samples, duration
+                self._text = (
+                    f"{text}# HELP {DURATION} {DURATION_HELP}\n# TYPE {DURATION} gauge\n"
+                    f"{DURATION} {duration}\n"
+                )
+                self._at = time.monotonic()
+            return self._samples, self._text, self._duration
+
+    def render(self) -> str:
+        return self._fresh()[1]
+
+    def collect(self) -> Iterator[Metric]:
+        samples, _text, duration = self._fresh()
+        yield from samples.families()
+        yield GaugeMetricFamily(DURATION, DURATION_HELP, value=duration)
+
+
+class SchedulerCollector(Collector):
+    """Whether this process leads the scheduler, and when each job last succeeded."""
+
+    def __init__(self, services: Services) -> None:
+        self.status = services.scheduler_status
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            PREFIX + "scheduler_leader",
+            "1 on the process that runs the scheduled jobs.",
+            value=1 if self.status.leader else 0,
+        )
+        family = GaugeMetricFamily(
+            PREFIX + "scheduler_job_last_success_timestamp_seconds",
+            "Last successful run of a scheduled job, by job id.",
+            labels=["task"],
+        )
+        for task, at in sorted(dict(self.status.last_success).items()):
+            family.add_metric([task], at)
+        yield family
+
+
+# --- HTTP latency -----------------------------------------------------------------------------
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The ``route`` label of requests no route matches (404s): one value, whatever the path.
+UNMATCHED = "<unmatched>"
+
+
+class RequestDuration:
+    """ASGI middleware: observes each HTTP request's duration by method, route template (never
+    the raw path) and status code."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram, routes: Callable[[], Sequence[Any]]):
+        self.app = app
+        self.histogram = histogram
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.histogram.labels(scope["method"], self.template(scope), str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    def template(self, scope: Scope) -> str:
+        route = scope.get("route")  # set by FastAPI's routes
+        if route is None:  # Starlette's own routes (the OpenAPI document, the docs)
+            from starlette.routing import Match
+
+            route = next((r for r in self.routes() if r.matches(scope)[0] is not Match.NONE), None)
+        path = getattr(route, "path", None)
+        return path if isinstance(path, str) else UNMATCHED
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Metrics:
+    """The registries of one app or worker."""
+
+    database: DatabaseCollector
+    #: The process-local families: HTTP latency, scheduler, process, platform, GC.
+    process: CollectorRegistry
+    #: Everything, for any ``prometheus_client`` consumer (``start_http_server``).
+    registry: CollectorRegistry
+
+    def exposition(self) -> bytes:
+        """The text exposition of everything (the database part rendered by the collector)."""
+        return self.database.render().encode() + generate_latest(self.process)
+
+
+def build_metrics(services: Services, cache_seconds: float | None = None) -> Metrics:
+    # No `_created` series: they are not in the contract.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    process = CollectorRegistry()
+    process.register(SchedulerCollector(services))
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        process.register(collector)
+    database = DatabaseCollector(services, cache_seconds)
+    registry = CollectorRegistry()
+    registry.register(database)
+    registry.register(process)  # a registry is a collector of its collectors' families
+    return Metrics(database, process, registry)
+
+
+def install(app: FastAPI, services: Services) -> Metrics:
+    """``GET /metrics`` (no authentication, not in the OpenAPI document) and the latency
+    middleware, on registries of the app's own."""
+    metrics = build_metrics(services)
+    app.state.metrics = metrics
+    histogram = Histogram(
+        PREFIX + "http_request_duration_seconds",
+        "HTTP request latency by method, route template and status code.",
+        ["method", "route", "code"],
+        registry=metrics.process,
+    )
+    app.add_middleware(RequestDuration, histogram=histogram, routes=lambda: app.router.routes)
+
+    @app.get("/metrics", include_in_schema=False)
+    def scrape() -> Response:
+        """The Prometheus text exposition (``dashboards/METRICS.md``)."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+def serve_metrics(services: Services, port: int, host: str) -> Callable[[], None]:
+    """Serve ``/metrics`` of a process without an API (``gpuhours worker``) on ``host:port``
+    in a background thread (``prometheus_client.start_http_server``); returns the function
+    that stops it."""
+    server, thread = start_http_server(port, addr=host, registry=build_metrics(services).registry)
+    log.info("metrics: http://%s:%d/metrics", host, port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
