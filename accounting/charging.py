@@ -64,10 +64,10 @@ Charges for records that never started, have no GPUs or no elapsed time: none.
 from __future__ import annotations
 
 from bisect import bisect_right
-from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
 

@@ -196,9 +196,7 @@ def ingest(
                 else None
             )
             advance_to = (
-                window.end
-                if advance and (watermark is None or window.end > watermark)
-                else None
+                window.end if advance and (watermark is None or window.end > watermark) else None
             )
             try:
                 result = store.store_window(cluster, window, batch, now, advance_to)

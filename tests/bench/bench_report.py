@@ -287,9 +287,8 @@ def main() -> None:
             statuses[r.status] = statuses.get(r.status, 0) + 1
     print(f"report: {len(result.rows)} rows, {projects} project lines, statuses {statuses}")
     report(uow, ADMIN, "2026Q4")  # warm
-    print(
-        f"report (rollup)               {summary(timed(lambda: report(uow, ADMIN, '2026Q4'), args.runs))}"
-    )
+    runs = timed(lambda: report(uow, ADMIN, "2026Q4"), args.runs)
+    print(f"report (rollup)               {summary(runs)}")
 
     def naive_usage() -> None:
         with engine.connect() as conn:
