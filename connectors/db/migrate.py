@@ -8,9 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: PostgreSQL advisory lock key that serialises concurrent upgrades ("gpuhmigr" in ASCII);
+#: distinct from the scheduler's leader lock (``connectors.scheduler.LOCK_KEY``, "gpuhours").
+MIGRATION_LOCK_KEY = 0x6770_7568_6D69_6772
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -22,8 +25,19 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock (``MIGRATION_LOCK_KEY``,
+    released at commit or rollback): replicas that start at once on a new database upgrade
+    one after the other, and the later ones find the schema at head and do nothing. SQLite
+    has a single writer anyway.
+    """
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

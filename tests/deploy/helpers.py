@@ -41,6 +41,8 @@ OWN_FILES = sorted(
 
 #: The one port of the API, everywhere (Settings' default too).
 API_PORT = 8000
+#: The port of the worker's /metrics (GPUHOURS_METRICS_PORT), everywhere.
+WORKER_METRICS_PORT = 9100
 #: The image's fixed non-root uid/gid.
 IMAGE_UID = 10001
 

@@ -25,6 +25,7 @@ from tests.deploy.helpers import (
     COMPOSE_FILE,
     DEPLOY,
     ROOT,
+    WORKER_METRICS_PORT,
     check_cli,
     interpolate,
     settings_env_names,
@@ -161,6 +162,9 @@ def test_environment_is_settings_and_builds_them(
         )
         assert settings.port == API_PORT
         assert settings.host == "0.0.0.0"
+        # Only the worker serves /metrics on a port of its own (the API on its API port).
+        expected_metrics_port = WORKER_METRICS_PORT if name == "worker" else None
+        assert settings.metrics_port == expected_metrics_port, name
         assert settings.clusters, "the example clusters file configures no cluster"
         # The database is the postgres service, as its own environment creates it.
         url = make_url(settings.database_url)
@@ -226,6 +230,8 @@ def test_published_ports_are_local_and_the_api_port_is_the_settings_port(
         for mapping in service.get("ports", []):
             assert interpolate(mapping).startswith("127.0.0.1:"), (name, mapping)
     assert [container_port(p) for p in services(compose)["api"]["ports"]] == [API_PORT]
+    # The worker's /metrics is for Prometheus on the compose network, not for the host.
+    assert "ports" not in services(compose)["worker"]
 
 
 def bind(service: dict[str, Any], target: str) -> dict[str, Any]:
@@ -245,7 +251,9 @@ def metrics_path_of_the_contract() -> str:
     return path
 
 
-def test_prometheus_scrapes_the_api_and_loads_the_alert_rules(compose: dict[str, Any]) -> None:
+def test_prometheus_scrapes_the_api_and_the_worker_and_loads_the_alert_rules(
+    compose: dict[str, Any],
+) -> None:
     prometheus = services(compose)["prometheus"]
     (flag,) = [f for f in prometheus["command"] if f.startswith("--config.file=")]
     config_mount = bind(prometheus, flag.partition("=")[2])
@@ -266,8 +274,17 @@ def test_prometheus_scrapes_the_api_and_loads_the_alert_rules(compose: dict[str,
     (sd,) = api_job["dns_sd_configs"]
     assert sd["names"] == ["api"] and sd["type"] == "A"
     assert sd["port"] == API_PORT
-    # The worker serves no HTTP (no /metrics): no job may point at it.
-    assert "worker" not in json.dumps(config["scrape_configs"])
+
+    # Every worker (leader and standbys) on the port its GPUHOURS_METRICS_PORT sets: the
+    # scheduler leader gauge and the last success per task exist there only.
+    worker_env = gpuhours_env(services(compose)["worker"])
+    worker_job = jobs["gpuhours-worker"]
+    assert worker_job["metrics_path"] == "/metrics"
+    (sd,) = worker_job["dns_sd_configs"]
+    assert sd["names"] == ["worker"] and sd["type"] == "A"
+    assert sd["port"] == int(worker_env["GPUHOURS_METRICS_PORT"]) == WORKER_METRICS_PORT
+    assert worker_env["GPUHOURS_HOST"] == "0.0.0.0"  # reachable from the Prometheus container
+    assert set(jobs) == {"gpuhours-api", "gpuhours-worker", "prometheus"}
 
 
 def test_alert_rules_file_if_present_is_a_rules_file() -> None:

@@ -20,6 +20,7 @@ from tests.deploy.helpers import (
     API_PORT,
     IMAGE_UID,
     K8S_DIR,
+    WORKER_METRICS_PORT,
     check_cli,
     load_yaml_documents,
     settings_env_names,
@@ -140,10 +141,9 @@ def test_replicas_and_probes(resources: dict[tuple[str, str], Resource]) -> None
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    # The worker serves no HTTP: an HTTP probe would kill it.
-    assert (
-        not {"readinessProbe", "livenessProbe", "startupProbe", "ports"} & container(worker).keys()
-    )
+    # The worker's only HTTP is /metrics (a database read): no probe may kill it over that.
+    assert not {"readinessProbe", "livenessProbe", "startupProbe"} & container(worker).keys()
+    assert container(worker)["ports"] == [{"name": "metrics", "containerPort": WORKER_METRICS_PORT}]
     job = resources["Job", "gpuhours-migrate"]
     assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
     assert job["spec"]["backoffLimit"] >= 1
@@ -175,7 +175,7 @@ def test_service_and_disruption_budgets_select_the_right_pods(
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels[name].items()
 
 
-def test_prometheus_annotations_on_the_api_pods_only(
+def test_prometheus_annotations_on_the_api_and_worker_pods(
     resources: dict[tuple[str, str], Resource],
 ) -> None:
     api = resources["Deployment", "gpuhours-api"]
@@ -185,9 +185,19 @@ def test_prometheus_annotations_on_the_api_pods_only(
         "prometheus.io/port": str(API_PORT),
         "prometheus.io/path": "/metrics",
     }
-    for name in ("gpuhours-worker", "gpuhours-migrate"):
-        meta = workloads(resources)[name]["spec"]["template"]["metadata"]
-        assert "prometheus.io/scrape" not in meta.get("annotations", {}), name
+    # The worker: scraped at the port its GPUHOURS_METRICS_PORT opens, on 0.0.0.0.
+    worker = resources["Deployment", "gpuhours-worker"]
+    env = env_of(resources, worker)
+    (port,) = container(worker)["ports"]
+    assert worker["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": env["GPUHOURS_METRICS_PORT"],
+        "prometheus.io/path": "/metrics",
+    }
+    assert int(env["GPUHOURS_METRICS_PORT"]) == port["containerPort"] == WORKER_METRICS_PORT
+    assert env["GPUHOURS_HOST"] == "0.0.0.0"
+    meta = workloads(resources)["gpuhours-migrate"]["spec"]["template"]["metadata"]
+    assert "prometheus.io/scrape" not in meta.get("annotations", {})
 
 
 def test_pods_run_restricted(resources: dict[tuple[str, str], Resource]) -> None:
@@ -227,6 +237,8 @@ def test_every_config_map_and_secret_reference_resolves(
         for source in c.get("envFrom", []):
             assert source["configMapRef"]["name"] in config_maps, name
         for var in c.get("env", []):
+            if "value" in var:  # a literal (GPUHOURS_METRICS_PORT of the worker)
+                continue
             ref = var["valueFrom"]["secretKeyRef"]
             assert ref["key"] in secrets[ref["name"]], (name, var["name"])
         mounted = {m["name"] for m in c["volumeMounts"]}
@@ -244,6 +256,9 @@ def env_of(resources: dict[tuple[str, str], Resource], workload: Resource) -> di
     for source in c.get("envFrom", []):
         env.update(resources["ConfigMap", source["configMapRef"]["name"]]["data"])
     for var in c.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+            continue
         ref = var["valueFrom"]["secretKeyRef"]
         (example,) = [
             d
@@ -280,6 +295,8 @@ def test_environment_is_settings_and_builds_them(
         )
         assert settings.database_url.startswith("postgresql+psycopg://")
         assert settings.port == API_PORT
+        expected_metrics_port = WORKER_METRICS_PORT if name == "gpuhours-worker" else None
+        assert settings.metrics_port == expected_metrics_port, name
 
 
 def test_the_slurm_key_is_mounted_in_the_worker_where_the_clusters_file_says(

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from tests.deploy.helpers import (
     API_PORT,
     SYSTEMD_DIR,
+    WORKER_METRICS_PORT,
     Unit,
     check_cli,
     exec_start_args,
@@ -120,6 +121,9 @@ def test_environment_file_example_holds_settings_that_parse(
         {**env, "GPUHOURS_CLUSTERS_FILE": str(tmp_path / "clusters.json")}, monkeypatch
     )
     assert settings.port == API_PORT
+    # The worker's /metrics, local by default like the API (set GPUHOURS_HOST to widen both).
+    assert settings.metrics_port == WORKER_METRICS_PORT
+    assert settings.host == "127.0.0.1"
     url = make_url(settings.database_url)
     assert url.drivername == "postgresql+psycopg"
     assert url.password is None  # peer authentication over the socket: no password at all
