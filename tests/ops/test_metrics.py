@@ -650,6 +650,16 @@ def test_a_real_prometheus_answers_every_dashboard_and_alert_expression(
                 empty.append(f"{e.source}: {e.expr}")
         assert failed == []
         assert empty == []
+        # An alert expression answers only while its alert fires (the promtool unit tests in
+        # test_alerts.py make each one fire on crafted series); here every series it reads
+        # must have data from the running gpuhours, so each alert can see what it watches.
+        inputs_without_data = [
+            f"{e.source}: {name}"
+            for e in promql.alert_expressions()
+            for name in sorted(promql.metric_names(e.expr))
+            if not query(base, name)["data"]["result"]
+        ]
+        assert inputs_without_data == []
 
         groups = json.loads(get(f"{base}/api/v1/rules"))["data"]["groups"]
         rules = {
