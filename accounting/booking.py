@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from accounting.charging import DAY, AmbiguousRoute, Charge, RateNotFound, charge, route
+from accounting.charging import DAY, Charge, RateNotFound, charge, route
 from accounting.usage import UsageRecord
 from allocator.model import MILLI, Pool, PoolKind, Rate
 from allocator.periods import PeriodScheme
 
-__all__ = ["Booking", "JobKey", "Totals3", "book", "settle_closed"]
+__all__ = ["UNROUTED", "Booking", "JobKey", "Totals3", "book", "settle_closed"]
 
 JobKey = tuple[str, int, int]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -155,7 +155,8 @@ def settle_closed(
     account, gpu_type)`` for closed origins (frozen rows and earlier late rows together).
     Rows in open periods pass unchanged; rows in closed periods are replaced by one late row
     per group carrying the difference, booked in ``next_open(origin_period)``. Differences
-    of zero book nothing; so does a group that vanished (it is booked as a negative late row).
+    of zero book nothing; a group booked before and absent now is booked back as a negative
+    late row (when the record still has rows to take its job key from).
     """
     kept = [r for r in rows if r.period not in closed]
     if not closed:
@@ -194,6 +195,3 @@ def settle_closed(
             )
         )
     return kept
-
-
-__all__ += ["UNROUTED", "AmbiguousRoute"]

@@ -23,17 +23,22 @@ DAY = 86400
 WINDOWS = (7, 30)
 
 
-def burn_rate(daily: Mapping[int, int], now: int, window_days: int) -> float:
-    """Unit-seconds consumed per second over the last ``window_days`` days up to ``now``."""
+def rate_over(used: int, now: int, window_days: int) -> float:
+    """Unit-seconds per second when ``used`` was consumed over the last ``window_days`` days
+    up to ``now`` (the days ``today - window_days + 1 .. today``)."""
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    today = now // DAY
-    first = today - window_days + 1
-    elapsed = now - first * DAY
+    elapsed = now - (now // DAY - window_days + 1) * DAY
     if elapsed <= 0:
         return 0.0
-    used = sum(v for day, v in daily.items() if first <= day <= today)
     return max(used, 0) / elapsed
+
+
+def burn_rate(daily: Mapping[int, int], now: int, window_days: int) -> float:
+    """Unit-seconds consumed per second over the last ``window_days`` days up to ``now``."""
+    today = now // DAY
+    first = today - window_days + 1
+    return rate_over(sum(v for day, v in daily.items() if first <= day <= today), now, window_days)
 
 
 def projected_exhaustion(remaining: int, rate: float, now: int) -> int | None:
@@ -50,7 +55,17 @@ class Burn:
     exhaustion: int | None
 
 
-def burn(daily: Mapping[int, int], now: int, remaining: int, allocated: int) -> Burn:
-    r7, r30 = (burn_rate(daily, now, w) for w in WINDOWS)
+def burn_of(used_7d: int, used_30d: int, now: int, remaining: int, allocated: int) -> Burn:
+    """The burn of a project that consumed ``used_7d`` and ``used_30d`` unit-seconds over the
+    two windows of :data:`WINDOWS`."""
+    short, long = WINDOWS
+    r7 = rate_over(used_7d, now, short)
     exhaustion = projected_exhaustion(remaining, r7, now) if allocated > 0 else None
-    return Burn(r7, r30, exhaustion)
+    return Burn(r7, rate_over(used_30d, now, long), exhaustion)
+
+
+def burn(daily: Mapping[int, int], now: int, remaining: int, allocated: int) -> Burn:
+    today = now // DAY
+    short, long = WINDOWS
+    used = [sum(v for day, v in daily.items() if today - w < day <= today) for w in (short, long)]
+    return burn_of(used[0], used[1], now, remaining, allocated)

@@ -22,14 +22,17 @@ when it changes something or tells someone something.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from allocator.model import AuditEvent, Role, User
-from allocator.periods import PeriodScheme, period_containing, period_of
+from allocator.periods import PeriodScheme, period_containing, period_of, scheme_of
 from connectors.db import tables as t
 from connectors.db.uow import SqlUnitOfWork
+from connectors.db.usage_store import PERIOD_KEY, ROLLUP_KEY
 from connectors.quarter import UNRESOLVED, close_period, report
 
 log = logging.getLogger(__name__)
@@ -37,101 +40,62 @@ SYSTEM = User("gpuhours-scheduler", Role.ADMIN)
 DAY = 86400
 
 
+def _journal_sums(
+    conn: Connection, names: Sequence[str], *where: Any
+) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """``charges`` summed by the columns ``names``: (GPU-seconds, units, rows) per key."""
+    C = t.ChargeRow
+    key = [getattr(C, name) for name in names]
+    query = select(*key, func.sum(C.gpu_seconds), func.sum(C.units), func.count())
+    return {
+        tuple(r[:-3]): (int(r[-3]), int(r[-2]), int(r[-1]))
+        for r in conn.execute(query.where(*where).group_by(*key))
+    }
+
+
+def _rows(
+    names: Sequence[str], sums: dict[tuple[Any, ...], tuple[int, int, int]]
+) -> list[dict[str, Any]]:
+    return [
+        {**dict(zip(names, k, strict=True)), "gpu_seconds": v[0], "units": v[1], "rows": v[2]}
+        for k, v in sums.items()
+    ]
+
+
 def check_rollups(engine: Engine, now: datetime, days: int = 3) -> int:
     """Verify (and repair) the daily and period rollups of the last ``days`` days; prune
     zero rows. Returns the number of rows repaired."""
     C, D, P = t.ChargeRow, t.UsageDailyRow, t.UsagePeriodRow
     since = int(now.timestamp()) // DAY - days
-    key = (
-        C.period,
-        C.pool_id,
-        C.cluster,
-        C.account,
-        C.day,
-        C.gpu_type,
-        C.provisional,
-        C.late,
-        C.priced,
-    )
     repaired = 0
     with engine.begin() as conn:
-        truth = {
-            tuple(r[:-3]): tuple(int(v) for v in r[-3:])
-            for r in conn.execute(
-                select(*key, func.sum(C.gpu_seconds), func.sum(C.units), func.count())
-                .where(C.day >= since)
-                .group_by(*key)
-            )
-        }
+        truth = _journal_sums(conn, ROLLUP_KEY, C.day >= since)
         stored = {
-            (
-                r.period,
-                r.pool_id,
-                r.cluster,
-                r.account,
-                r.day,
-                r.gpu_type,
-                r.provisional,
-                r.late,
-                r.priced,
-            ): (
-                r.gpu_seconds,
-                r.units,
-                r.rows,
-            )
-            for r in conn.execute(select(D).where(D.day >= since))
-        }
-        touched_periods = set()
-        for k in truth.keys() | stored.keys():
-            want = truth.get(k, (0, 0, 0))
-            if stored.get(k, (0, 0, 0)) == want:
-                continue
-            repaired += 1
-            touched_periods.add(k[0])
-            where = [getattr(D, name) == value for name, value in zip(_DAILY_KEY, k, strict=True)]
-            conn.execute(delete(D).where(*where))
-            if want != (0, 0, 0):
-                conn.execute(
-                    insert(D).values(
-                        {
-                            **dict(zip(_DAILY_KEY, k, strict=True)),
-                            "gpu_seconds": want[0],
-                            "units": want[1],
-                            "rows": want[2],
-                        }
-                    )
+            tuple(r[:-3]): tuple(r[-3:])
+            for r in conn.execute(
+                select(*[getattr(D, n) for n in ROLLUP_KEY], D.gpu_seconds, D.units, D.rows).where(
+                    D.day >= since
                 )
-        for period in touched_periods:
+            )
+        }
+        none = (0, 0, 0)
+        wrong = [
+            k for k in truth.keys() | stored.keys() if truth.get(k, none) != stored.get(k, none)
+        ]
+        repaired = len(wrong)
+        for k in wrong:
+            conn.execute(
+                delete(D).where(*[getattr(D, n) == v for n, v in zip(ROLLUP_KEY, k, strict=True)])
+            )
+        fixed = {k: truth[k] for k in wrong if k in truth}
+        if fixed:
+            conn.execute(insert(D), _rows(ROLLUP_KEY, fixed))
+        for period in {k[0] for k in wrong}:
             # rebuild that period's period rollup from the journal
             conn.execute(delete(P).where(P.period == period))
-            pkey = (
-                C.period,
-                C.pool_id,
-                C.cluster,
-                C.account,
-                C.gpu_type,
-                C.provisional,
-                C.late,
-                C.priced,
-            )
-            rows = conn.execute(
-                select(*pkey, func.sum(C.gpu_seconds), func.sum(C.units), func.count())
-                .where(C.period == period)
-                .group_by(*pkey)
-            ).all()
-            if rows:
-                conn.execute(
-                    insert(P),
-                    [
-                        dict(
-                            zip(_PERIOD_KEY, r[:-3], strict=True),
-                            gpu_seconds=r[-3],
-                            units=r[-2],
-                            rows=r[-1],
-                        )
-                        for r in rows
-                    ],
-                )
+            sums = _journal_sums(conn, PERIOD_KEY, C.period == period)
+            if sums:
+                conn.execute(insert(P), _rows(PERIOD_KEY, sums))
         conn.execute(delete(D).where(D.gpu_seconds == 0, D.units == 0, D.rows == 0))
         conn.execute(delete(P).where(P.gpu_seconds == 0, P.units == 0, P.rows == 0))
         if repaired:
@@ -147,29 +111,6 @@ def check_rollups(engine: Engine, now: datetime, days: int = 3) -> int:
     if repaired:
         log.error("rollups: %d row(s) differed from the charges journal; rebuilt", repaired)
     return repaired
-
-
-_DAILY_KEY = (
-    "period",
-    "pool_id",
-    "cluster",
-    "account",
-    "day",
-    "gpu_type",
-    "provisional",
-    "late",
-    "priced",
-)
-_PERIOD_KEY = (
-    "period",
-    "pool_id",
-    "cluster",
-    "account",
-    "gpu_type",
-    "provisional",
-    "late",
-    "priced",
-)
 
 
 def _already(uow: SqlUnitOfWork, action: str, subject: str, since: datetime | None = None) -> bool:
@@ -226,14 +167,7 @@ def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 
 
 
 def _previous_label(label: str) -> str:
-    p = period_of(label)
-    return period_containing(p.start - timedelta(seconds=1), _scheme_of(label)).label
-
-
-def _scheme_of(label: str) -> PeriodScheme:
-    from allocator.periods import scheme_of
-
-    return scheme_of(label)
+    return period_containing(period_of(label).start - timedelta(seconds=1), scheme_of(label)).label
 
 
 def auto_close(

@@ -46,7 +46,7 @@ from collections.abc import (
 )
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Response
@@ -65,7 +65,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, or_, select
 
-from accounting.burn import WINDOWS, burn_rate, projected_exhaustion
+from accounting.burn import WINDOWS, burn_of
 from accounting.reconcile import Status
 from allocator.ledger import (
     Flows,
@@ -75,10 +75,17 @@ from allocator.ledger import (
     pool_capacity,
 )
 from allocator.model import EntryKind, Role, User
-from allocator.periods import PeriodScheme, next_period, period_containing, period_of
+from allocator.periods import PeriodScheme, period_containing, period_of
 from connectors.bootstrap import Services
 from connectors.db import tables as t
-from connectors.db.consumption import Consumed, by_project_on
+from connectors.db.consumption import (
+    Consumed,
+    WindowSums,
+    account_projects,
+    by_project_on,
+    window_sums,
+    windows_by_project,
+)
 from connectors.quarter import reconciliation
 
 log = logging.getLogger(__name__)
@@ -285,41 +292,13 @@ def _usage_by_period(conn: Connection) -> list[tuple[str, str, str, str, int, in
     ]
 
 
-WindowSums = list[tuple[str, str, str, int, int]]
 #: (pool, chair, project, remaining, allocated, label string without the period, with it)
 BurnInput = tuple[str, str, str, int, int, str, str]
 
 
-def _window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSums:
-    """``(pool, cluster, account, units of the last 7 days, of the last 30 days)`` from the
-    daily rollup, late rows excluded, as ``connectors.quarter.daily_by_project`` reads them
-    for ``accounting.burn``."""
-    short, long = WINDOWS
-    today = epoch // DAY
-    first = today - long + 1
-    periods = []
-    period = period_containing(datetime.fromtimestamp(first * DAY, UTC), scheme)
-    while int(period.start.timestamp()) <= epoch:
-        periods.append(period.label)
-        period = next_period(period)
-    query = (
-        select(
-            D.pool_id,
-            D.cluster,
-            D.account,
-            # bigint, not numeric: the driver then makes ints, not Decimals
-            func.sum(case((D.day >= today - short + 1, D.units), else_=0)).cast(BigInteger),
-            func.sum(D.units).cast(BigInteger),
-        )
-        .where(D.period.in_(periods), D.day >= first, D.day <= today, ~D.late)
-        .group_by(D.pool_id, D.cluster, D.account)
-    )
-    return [tuple(row) for row in conn.execute(query)]
-
-
 def _window_sums_apart(engine: Engine, epoch: int, scheme: PeriodScheme) -> WindowSums:
     with engine.connect() as conn:
-        return _window_sums(conn, epoch, scheme)
+        return window_sums(conn, epoch, scheme)
 
 
 def _consumed_apart(engine: Engine, period: str) -> dict[tuple[str, str], Consumed]:
@@ -374,20 +353,9 @@ def collect_database(services: Services, now: datetime) -> Samples:
         _grants(out, conn, pools, by_period)
         _ingestion(out, conn, services, epoch)
         _reconciliation(out, uow, conn, pools)
-        A = t.SlurmAccountRow
-        accounts: dict[tuple[str, str], str] = {
-            (cluster, account): project
-            for cluster, account, project in conn.execute(
-                select(A.cluster, A.account, A.project_id)
-            )
-        }
-        sums = apart.result() if apart is not None else _window_sums(conn, epoch, scheme)
-    windows: dict[tuple[str, str], list[int]] = {}
-    for pool_id, cluster, account, week, month in sums:
-        w = windows.setdefault((accounts.get((cluster, account), ""), pool_id), [0, 0])
-        w[0] += week
-        w[1] += month
-    _burns(out, epoch, burn_input, windows)
+        accounts = account_projects(conn)
+        sums = apart.result() if apart is not None else window_sums(conn, epoch, scheme)
+    _burns(out, epoch, burn_input, windows_by_project(sums, accounts))
     out.add("period_start_timestamp_seconds", (period,), current.start.timestamp())
     out.add("period_end_timestamp_seconds", (period,), current.end.timestamp())
     return out
@@ -471,11 +439,9 @@ def _burns(
     out: Samples,
     epoch: int,
     projects: Sequence[BurnInput],
-    windows: Mapping[tuple[str, str], list[int]],
+    windows: Mapping[tuple[str, str], tuple[int, int]],
 ) -> None:
-    """``accounting.burn.burn`` of each project, from its usage over the two windows: a
-    window's sum booked on today gives ``burn_rate`` the same total over the same days."""
-    today = epoch // DAY
+    """``accounting.burn.burn_of`` of each project, from its usage over the two windows."""
     short, long = WINDOWS
     rates = out.rows["project_burn_rate"]
     exhaustions = out.rows["project_projected_exhaustion_timestamp_seconds"]
@@ -484,19 +450,15 @@ def _burns(
     nothing = (0, 0)
     for pool, chair, project, remaining, allocated, base, text in projects:
         u7, u30 = windows.get((project, pool), nothing)
-        # burn_rate of nothing is 0.0, and nothing burnt never runs out
-        r7 = burn_rate({today: u7}, epoch, short) if u7 else 0.0
-        r30 = burn_rate({today: u30}, epoch, long) if u30 else 0.0
+        b = burn_of(u7, u30, epoch, remaining, allocated)
         text7 = f'{{{base},window="{w7}"}}'
         text30 = f'{{{base},window="{w30}"}}'
         values[text7] = (pool, chair, project, w7)
         values[text30] = (pool, chair, project, w30)
-        rates.append((text7, r7))
-        rates.append((text30, r30))
-        if r7 and allocated > 0:
-            exhaustion = projected_exhaustion(remaining, r7, epoch)
-            if exhaustion is not None:
-                exhaustions.append((text, exhaustion))
+        rates.append((text7, b.rate_7d))
+        rates.append((text30, b.rate_30d))
+        if b.exhaustion is not None:
+            exhaustions.append((text, b.exhaustion))
 
 
 def _grants(

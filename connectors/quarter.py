@@ -10,15 +10,15 @@ rejected file, a refused decision or a failed close leaves nothing behind.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, func, insert, select
+from sqlalchemy import Engine, Integer, func, insert, select
 
 from accounting import report as rpt
 from accounting.booking import UNROUTED
-from accounting.burn import Burn, burn
+from accounting.burn import Burn, burn_of
 from accounting.closing import close_plan, outcome
 from accounting.errors import PeriodClosed
 from accounting.reconcile import Decision, Line, Ours, Status, Theirs, Tolerance, reconcile
@@ -43,10 +43,16 @@ from allocator.ledger import (
     project_balance,
 )
 from allocator.model import AuditEvent, Pool, Role, User
-from allocator.periods import next_period, period_of
+from allocator.periods import PeriodScheme, next_period, period_of
 from allocator.services import get_pool, get_project
 from connectors.db import tables as t
-from connectors.db.consumption import Consumed, by_project_on
+from connectors.db.consumption import (
+    Consumed,
+    account_projects,
+    by_project_on,
+    window_sums,
+    windows_by_project,
+)
 from connectors.db.uow import SqlUnitOfWork
 
 FORMATS = (NATIONAL_CSV, SREPORT, MAPPED_CSV)
@@ -82,16 +88,6 @@ def _info(row: t.StatementRow, created: bool) -> StatementInfo:
         row.imported_at,
         created,
     )
-
-
-def _account_projects(uow: SqlUnitOfWork) -> dict[tuple[str, str], str]:
-    A = t.SlurmAccountRow
-    return {
-        (cluster, account): project_id
-        for cluster, account, project_id in uow.session.execute(
-            select(A.cluster, A.account, A.project_id)
-        )
-    }
 
 
 def _pool_clusters(pool: Pool) -> set[str]:
@@ -153,7 +149,7 @@ def import_statement(
             return _info(existing, created=False)
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
-        accounts = _account_projects(uow)
+        accounts = account_projects(uow.session.connection())
         check_accounts(
             statement,
             lambda account: any(
@@ -246,7 +242,7 @@ def _theirs(
     statement_id: int,
     accounts: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Theirs]:
-    accounts = _account_projects(uow) if accounts is None else accounts
+    accounts = account_projects(uow.session.connection()) if accounts is None else accounts
     L = t.StatementLineRow
     sums: dict[str, Theirs] = {}
     for number, cluster, account, units, gpu_seconds in uow.session.execute(
@@ -474,7 +470,7 @@ def _live_report(
         pid: _ProjectRef(chair)
         for pid, chair in uow.session.execute(select(t.ProjectRow.id, t.ProjectRow.chair_id))
     }
-    accounts = _account_projects(uow)
+    accounts = account_projects(uow.session.connection())
     pool_rows: list[rpt.Row] = []
     chair_rows: list[rpt.Row] = []
     project_rows: list[rpt.Row] = []
@@ -662,34 +658,17 @@ def period_state(uow: SqlUnitOfWork, period: str) -> PeriodState:
 # --- burn rates -------------------------------------------------------------------------------
 
 
-def daily_by_project(
-    engine: object, since_day: int, pool_ids: Iterable[str] | None = None
-) -> dict[tuple[str, str], dict[int, int]]:
-    """``(project, pool) -> {day: units}`` from ``since_day`` on (late rows excluded: they are
-    old usage, not burn)."""
-    D, A = t.UsageDailyRow, t.SlurmAccountRow
-    project = func.coalesce(A.project_id, "")
-    query = (
-        select(project, D.pool_id, D.day, func.sum(D.units))
-        .select_from(D)
-        .outerjoin(A, (A.cluster == D.cluster) & (A.account == D.account))
-        .where(D.day >= since_day, ~D.late)
-        .group_by(project, D.pool_id, D.day)
-    )
-    if pool_ids is not None:
-        query = query.where(D.pool_id.in_(list(pool_ids)))
-    out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    with engine.connect() as conn:  # type: ignore[attr-defined]
-        for proj, pool, day, units in conn.execute(query):
-            out[(proj, pool)][day] = int(units)
-    return dict(out)
-
-
 def burns(
-    engine: object, now: int, remaining: Mapping[tuple[str, str], tuple[int, int]]
+    engine: Engine,
+    now: int,
+    remaining: Mapping[tuple[str, str], tuple[int, int]],
+    scheme: PeriodScheme,
 ) -> dict[tuple[str, str], Burn]:
-    """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``."""
-    daily = daily_by_project(engine, now // 86400 - 30)
+    """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
+    from the same window sums as ``/metrics``."""
+    with engine.connect() as conn:
+        windows = windows_by_project(window_sums(conn, now, scheme), account_projects(conn))
     return {
-        key: burn(daily.get(key, {}), now, rem, alloc) for key, (rem, alloc) in remaining.items()
+        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc)
+        for key, (rem, alloc) in remaining.items()
     }

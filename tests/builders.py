@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import (
     MILLI,
@@ -28,6 +29,28 @@ ADMIN = User("admin", Role.ADMIN)
 ENGINEER = User("eng", Role.ENGINEER)
 ALICE = User("alice", Role.RESEARCHER)
 BOB = User("bob", Role.RESEARCHER)
+
+
+def usage_record(start: int, elapsed: int, gpus: int = 1, **fields: object) -> UsageRecord:
+    """A finished job of ``gpus`` A100s from ``start`` for ``elapsed`` seconds; any field of
+    :class:`UsageRecord` can be given."""
+    values: dict[str, object] = {
+        "cluster": "enact-dev",
+        "job_id": 1,
+        "submit": start - 10,
+        "account": "acct",
+        "user": "alice",
+        "partition": "gpu",
+        "qos": "normal",
+        "state": "COMPLETED",
+        "start": start,
+        "end": start + elapsed,
+        "elapsed": elapsed,
+        "gpus": gpus,
+        "gpus_by_type": (("a100", gpus),),
+    }
+    values.update(fields)
+    return UsageRecord(**values)  # type: ignore[arg-type]
 
 
 def national_pool(**overrides: object) -> Pool:

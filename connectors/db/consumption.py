@@ -9,12 +9,15 @@ of the period they are booked in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select
 
+from accounting.burn import DAY, WINDOWS
+from allocator.periods import PeriodScheme, next_period, period_containing
 from connectors.db import tables as t
 
 D = t.UsagePeriodRow
@@ -52,15 +55,10 @@ class SqlConsumption:
 
     def consumed(self, project_id: str, pool_id: str, period: str) -> tuple[int, int]:
         """(final, provisional) unit-seconds: what balances need."""
-        query = (
-            select(*_sums())
-            .select_from(D)
-            .join(A, _joined())
-            .where(D.period == period, D.pool_id == pool_id, A.project_id == project_id)
+        c = consumption_by_project(self.engine, period, [pool_id]).get(
+            (project_id, pool_id), Consumed()
         )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).one()
-        return int(row[0] or 0), int(row[1] or 0)
+        return c.final, c.provisional
 
     def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
         """A ``consumed`` for use inside ``uow``'s transaction (one connection: SQLite allows
@@ -76,13 +74,6 @@ class SqlConsumption:
             return c.final, c.provisional
 
         return consumed
-
-    def by_project(
-        self, period: str, pool_ids: Iterable[str] | None = None
-    ) -> dict[tuple[str, str], Consumed]:
-        """``(project_id, pool_id) -> Consumed`` for a period, in one query; unmapped
-        accounts are summed under project ``""``."""
-        return consumption_by_project(self.engine, period, pool_ids)
 
 
 def consumption_by_project(
@@ -108,4 +99,56 @@ def by_project_on(
     return {
         (p, pool): Consumed(*(int(v or 0) for v in values))
         for p, pool, *values in conn.execute(query)
+    }
+
+
+#: ``(pool, cluster, account, units of the last 7 days, of the last 30 days)``
+WindowSums = list[tuple[str, str, str, int, int]]
+
+
+def window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSums:
+    """Usage over the two burn-rate windows (``accounting.burn.WINDOWS``) up to ``epoch``,
+    from the daily rollup, late rows excluded (old usage is not burn). The period filter
+    keeps the scan on the rollup's key."""
+    DD = t.UsageDailyRow
+    short, long = WINDOWS
+    today = epoch // DAY
+    first = today - long + 1
+    periods = []
+    period = period_containing(datetime.fromtimestamp(first * DAY, UTC), scheme)
+    while int(period.start.timestamp()) <= epoch:
+        periods.append(period.label)
+        period = next_period(period)
+    query = (
+        select(
+            DD.pool_id,
+            DD.cluster,
+            DD.account,
+            # bigint, not numeric: the driver then makes ints, not Decimals
+            func.sum(case((DD.day >= today - short + 1, DD.units), else_=0)).cast(BigInteger),
+            func.sum(DD.units).cast(BigInteger),
+        )
+        .where(DD.period.in_(periods), DD.day >= first, DD.day <= today, ~DD.late)
+        .group_by(DD.pool_id, DD.cluster, DD.account)
+    )
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def windows_by_project(
+    sums: WindowSums, accounts: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """``(project, pool) -> (7-day, 30-day units)``; unmapped accounts under project ``""``."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for pool_id, cluster, account, week, month in sums:
+        key = (accounts.get((cluster, account), ""), pool_id)
+        w7, w30 = out.get(key, (0, 0))
+        out[key] = (w7 + week, w30 + month)
+    return out
+
+
+def account_projects(conn: Connection) -> dict[tuple[str, str], str]:
+    """``(cluster, account) -> project`` of every mapped Slurm account."""
+    return {
+        (cluster, account): project
+        for cluster, account, project in conn.execute(select(A.cluster, A.account, A.project_id))
     }

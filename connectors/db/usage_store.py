@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from accounting.booking import Booking, JobKey, book, settle_closed
 from accounting.errors import UsageSourceError
@@ -47,6 +48,7 @@ from accounting.usage import UsageRecord
 from allocator.model import Pool
 from allocator.periods import PeriodScheme, next_period, period_of
 from connectors.db import tables as t
+from connectors.db.repositories import SqlPools
 
 U = t.Base.metadata.tables["usage_records"]
 C = t.Base.metadata.tables["charges"]
@@ -231,14 +233,32 @@ class BookingContext:
 
 
 def load_context(conn: Connection, scheme: PeriodScheme) -> BookingContext:
-    from sqlalchemy.orm import Session
-
-    from connectors.db.repositories import SqlPools
-
     with Session(bind=conn) as session:
         pools = SqlPools(session).list()
     closed = conn.scalars(select(t.PeriodCloseRow.period)).all()
     return BookingContext(pools, scheme, closed)
+
+
+def copy_rows(
+    conn: Connection,
+    target: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    """Binary ``COPY target (columns) FROM STDIN`` of ``rows`` on the connection's
+    transaction (PostgreSQL)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(list(types))
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -497,16 +517,7 @@ class SqlUsageStore:
                 "(LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
         )
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cur,
-            cur.copy(f"COPY usage_staging ({QUOTED_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(COPY_TYPES)
-            write_row = copy.write_row
-            for r in records:
-                write_row(row_of(r, now))
+        copy_rows(conn, "usage_staging", COLUMNS, COPY_TYPES, (row_of(r, now) for r in records))
         staging = table("usage_staging", *[column(c) for c in COLUMNS])
         base = pg_insert(U).from_select(COLUMNS, select(*[staging.c[c] for c in COLUMNS]))
         upserted = base.on_conflict_do_update(
@@ -635,17 +646,13 @@ class SqlUsageStore:
                 [dict(zip(CHARGE_COLUMNS, charge_row(b, now), strict=True)) for b in bookings],
             )
             return
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        names = ", ".join(f'"{c}"' for c in CHARGE_COLUMNS)
-        with (
-            raw.cursor() as cur,
-            cur.copy(f"COPY charges ({names}) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(_CHARGE_COPY_TYPES)
-            write_row = copy.write_row
-            for b in bookings:
-                write_row(charge_row(b, now))
+        copy_rows(
+            conn,
+            "charges",
+            CHARGE_COLUMNS,
+            _CHARGE_COPY_TYPES,
+            (charge_row(b, now) for b in bookings),
+        )
 
     def _apply_rollup(self, conn: Connection, deltas: dict[RollupKey, list[int]]) -> None:
         """Move ``usage_daily`` and ``usage_period`` (the same without the day) by the deltas."""
@@ -681,17 +688,8 @@ class SqlUsageStore:
                     f"(LIKE {target.name}) ON COMMIT DELETE ROWS"
                 )
             )
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            quoted = ", ".join(f'"{n}"' for n in names)
             types = [_COPY_TYPE_NAMES[type(c.type)] for c in target.columns]
-            with (
-                raw.cursor() as cur,
-                cur.copy(f"COPY {staging_name} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(types)
-                for key, d in items:
-                    copy.write_row((*key, *d))
+            copy_rows(conn, staging_name, names, types, ((*key, *d) for key, d in items))
             staging = table(staging_name, *[column(n) for n in names])
             base = pg_insert(target).from_select(names, select(*[staging.c[n] for n in names]))
             conn.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email import policy
@@ -80,19 +80,7 @@ class StatementOut(BaseModel):
 
     @classmethod
     def of(cls, i: quarter.StatementInfo) -> StatementOut:
-        return cls(
-            id=i.id,
-            pool_id=i.pool_id,
-            period=i.period,
-            format=i.format,
-            origin=i.origin,
-            file_name=i.file_name,
-            sha256=i.sha256,
-            lines=i.lines,
-            imported_by=i.imported_by,
-            imported_at=i.imported_at,
-            created=i.created,
-        )
+        return cls(**asdict(i))
 
 
 class ToleranceOut(BaseModel):
@@ -556,7 +544,7 @@ def burn_rows(
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
-    burns = quarter.burns(services.engine, epoch, remaining)
+    burns = quarter.burns(services.engine, epoch, remaining, services.settings.period_scheme)
     out = []
     for b in balances:
         burn = burns[(b.project_id, b.pool_id)]

@@ -22,30 +22,14 @@ from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
 from connectors.quarter import close_period, report
-from tests.builders import ADMIN, EPOCH, H, seed_world
+from tests.builders import ADMIN, EPOCH, H, seed_world, usage_record
 
 Q3_END = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
 
 
 def rec(job_id: int, start: int, elapsed: int, gpus: int = 1, **kw: object) -> UsageRecord:
-    values: dict[str, object] = {
-        "cluster": "enact-dev",
-        "job_id": job_id,
-        "submit": start - 10,
-        "account": "acct-p1",
-        "user": "alice",
-        "partition": "gpu",
-        "qos": "normal",
-        "state": "COMPLETED",
-        "start": start,
-        "end": start + elapsed,
-        "elapsed": elapsed,
-        "gpus": gpus,
-        "gpus_by_type": (("a100", gpus),),
-    }
-    values.update(kw)
-    return UsageRecord(**values)  # type: ignore[arg-type]
+    return usage_record(start, elapsed, gpus, **{"job_id": job_id, "account": "acct-p1", **kw})
 
 
 def store(engine: Engine, records: list[UsageRecord], now: int) -> None:

@@ -12,29 +12,14 @@ from accounting.ingestion import Quarantined, UsageBatch, Window, ingest
 from accounting.usage import UsageRecord
 from connectors.db import tables as t
 from connectors.db.usage_store import SqlUsageStore
+from tests.builders import usage_record
 
 T0 = 1_795_200_000  # 2026-11-19T...
 DAY = 86400
 
 
 def job(job_id: int, start: int, elapsed: int, gpus: int = 1, **kw: object) -> UsageRecord:
-    values: dict[str, object] = {
-        "cluster": "c1",
-        "job_id": job_id,
-        "submit": start - 10,
-        "account": "acct",
-        "user": "alice",
-        "partition": "gpu",
-        "qos": "normal",
-        "state": "COMPLETED",
-        "start": start,
-        "end": start + elapsed,
-        "elapsed": elapsed,
-        "gpus": gpus,
-        "gpus_by_type": (("a100", gpus),),
-    }
-    values.update(kw)
-    return UsageRecord(**values)  # type: ignore[arg-type]
+    return usage_record(start, elapsed, gpus, **{"cluster": "c1", "job_id": job_id, **kw})
 
 
 class FakeSlurm:

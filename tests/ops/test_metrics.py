@@ -37,7 +37,6 @@ from accounting.errors import UsageSourceError
 from accounting.ingestion import Quarantined, UsageBatch, Window
 from accounting.reconcile import Status
 from accounting.statements import NATIONAL_CSV
-from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import Role, User
 from allocator.periods import period_containing
@@ -52,6 +51,7 @@ from connectors.http.app import create_app
 from connectors.quarter import burns, close_period, import_statement, reconciliation
 from connectors.scheduler import FileLeader, JobSpec, SchedulerService
 from connectors.settings import Settings
+from tests.builders import usage_record
 from tests.conftest import NOW, FixedClock
 from tests.ops import promql
 from tests.ops.conftest import Promtool
@@ -66,25 +66,20 @@ H = 3600
 
 
 def record(cluster: str, job_id: int, account: str, start: int, hours: float, **kw: Any) -> Any:
-    elapsed = int(hours * H)
     gpu_type, gpus = kw.pop("gpu", ("a100", 1))
-    values: dict[str, Any] = {
-        "cluster": cluster,
-        "job_id": job_id,
-        "submit": start - 60,
-        "account": account,
-        "user": "alice",
-        "partition": "gpu",
-        "qos": "normal",
-        "state": "COMPLETED",
-        "start": start,
-        "end": start + elapsed,
-        "elapsed": elapsed,
-        "gpus": gpus,
-        "gpus_by_type": ((gpu_type, gpus),),
-    }
-    values.update(kw)
-    return UsageRecord(**values)
+    return usage_record(
+        start,
+        int(hours * H),
+        gpus,
+        **{
+            "cluster": cluster,
+            "job_id": job_id,
+            "submit": start - 60,
+            "account": account,
+            "gpus_by_type": ((gpu_type, gpus),),
+            **kw,
+        },
+    )
 
 
 def populate(sv: Services, now: datetime) -> None:
@@ -276,7 +271,10 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     remaining = by_labels(found, "gpuhours_project_remaining_gpu_seconds", "project", "pool")
     allocated = by_labels(found, "gpuhours_project_allocated_gpu_seconds", "project", "pool")
     expected = burns(
-        services.engine, epoch, {k: (int(remaining[k]), int(allocated[k])) for k in remaining}
+        services.engine,
+        epoch,
+        {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
+        services.settings.period_scheme,
     )
     rates = by_labels(found, "gpuhours_project_burn_rate", "project", "pool", "window")
     exhaustion = by_labels(

@@ -18,30 +18,14 @@ from accounting.reconcile import Decision, Ours, Status, Theirs, Tolerance, reco
 from accounting.usage import UsageRecord
 from allocator.ledger import ProjectBalance
 from allocator.model import ClosePolicy, EntryKind, PoolKind
-from tests.builders import H, local_pool, national_pool
+from tests.builders import H, local_pool, national_pool, usage_record
 
 DAY = 86400
 Q4 = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 
 
 def rec(start: int, elapsed: int, gpus: int = 1, **kw: object) -> UsageRecord:
-    values: dict[str, object] = {
-        "cluster": "enact-dev",
-        "job_id": 1,
-        "submit": start,
-        "account": "acct",
-        "user": "u",
-        "partition": "gpu",
-        "qos": "normal",
-        "state": "COMPLETED",
-        "start": start,
-        "end": start + elapsed,
-        "elapsed": elapsed,
-        "gpus": gpus,
-        "gpus_by_type": (("a100", gpus),),
-    }
-    values.update(kw)
-    return UsageRecord(**values)  # type: ignore[arg-type]
+    return usage_record(start, elapsed, gpus, **{"submit": start, "user": "u", **kw})
 
 
 # --- booking --------------------------------------------------------------------------------
