@@ -1,7 +1,11 @@
 """Accounting periods: calendar quarters by default, months or years when configured.
 
-A period is a half-open UTC interval ``[start, end)`` with a stable label: ``2026Q3``,
-``2026-07`` or ``2026``. Labels sort in time order within one scheme.
+A period is a half-open interval ``[start, end)`` of UTC instants with a stable label:
+``2026Q3``, ``2026-07`` or ``2026``. Labels sort in time order within one scheme.
+
+A :class:`Calendar` is how a site counts time: one period scheme and one time zone (an IANA
+name). Its periods and days begin at local midnight: with ``Europe/Paris``, 2027Q1 begins at
+``2026-12-31 23:00 UTC``. The module-level functions are the UTC calendar of any scheme.
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from allocator.errors import InvalidInput
 
@@ -57,10 +63,10 @@ class Period:
         return self.label
 
 
-def _month_start(year: int, month: int) -> datetime:
+def _month_start(year: int, month: int, zone: tzinfo = UTC) -> datetime:
     year += (month - 1) // 12
     month = (month - 1) % 12 + 1
-    return datetime(year, month, 1, tzinfo=UTC)
+    return datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
 
 
 #: Years a period may lie in: every period of them starts and ends inside ``datetime``'s range.
@@ -116,3 +122,127 @@ def periods_between(
     while current.start < end:
         yield current
         current = next_period(current)
+
+
+# --- the site's calendar ----------------------------------------------------------------------
+
+_EXAMPLES = {
+    PeriodScheme.QUARTER: "2026Q3",
+    PeriodScheme.MONTH: "2026-07",
+    PeriodScheme.YEAR: "2026",
+}
+_PATTERNS = {PeriodScheme.QUARTER: _QUARTER, PeriodScheme.MONTH: _MONTH, PeriodScheme.YEAR: _YEAR}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=64)
+def zone_of(name: str, field: str = "time_zone") -> ZoneInfo:
+    """The IANA time zone ``name`` (``Europe/Paris``), or :class:`InvalidInput`."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(field, f"{name!r} is not an IANA time zone (e.g. Europe/Paris)") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """A site's periods and days: one scheme, one time zone, a sane range of years.
+
+    ``check`` is the one gate every period label given by a person goes through: a label of
+    another scheme, or one outside ``years_back``/``years_ahead`` around today, is refused.
+    """
+
+    scheme: PeriodScheme = PeriodScheme.QUARTER
+    zone_name: str = "UTC"
+    years_back: int = 5
+    years_ahead: int = 5
+
+    def __post_init__(self) -> None:
+        zone_of(self.zone_name)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_of(self.zone_name)
+
+    @property
+    def example(self) -> str:
+        return _EXAMPLES[self.scheme]
+
+    def period(self, label: str, field: str = "period") -> Period:
+        """The period of a label of this calendar's scheme (any year); no range check."""
+        m = _PATTERNS[self.scheme].fullmatch(label) if isinstance(label, str) else None
+        if m is None:
+            raise InvalidInput(
+                field,
+                f"{label!r} is not a period of this site: periods are {self.scheme.value}s,"
+                f" labelled like {self.example}",
+            )
+        year = int(m.group(1))
+        if not MIN_YEAR < year < MAX_YEAR:  # a day of margin for any time zone's offset
+            raise InvalidInput(field, f"{label!r} is out of range")
+        if self.scheme is PeriodScheme.QUARTER:
+            first, months = 3 * int(m.group(2)) - 2, 3
+        elif self.scheme is PeriodScheme.MONTH:
+            first, months = int(m.group(2)), 1
+        else:
+            first, months = 1, 12
+        return Period(
+            _month_start(year, first, self.zone),
+            _month_start(year, first + months, self.zone),
+            label,
+        )
+
+    def check(self, label: str, now: datetime, field: str = "period") -> Period:
+        """:meth:`period`, refused unless it lies within the sane range around ``now``."""
+        period = self.period(label, field)
+        first, last = self.bounds(now)
+        if period.start < first.start or period.end > last.end:
+            raise InvalidInput(
+                field, f"{label!r} is out of range: periods run from {first} to {last}"
+            )
+        return period
+
+    def bounds(self, now: datetime) -> tuple[Period, Period]:
+        """The first and last period :meth:`check` accepts at ``now``."""
+        year = self.local(now).year
+        first = self.containing(_month_start(year - self.years_back, 1, self.zone))
+        last = self.containing(_month_start(year + self.years_ahead + 1, 1, self.zone) - _SECOND)
+        return first, last
+
+    def containing(self, moment: datetime) -> Period:
+        local = self.local(moment)
+        if self.scheme is PeriodScheme.QUARTER:
+            return self.period(f"{local.year}Q{(local.month - 1) // 3 + 1}")
+        if self.scheme is PeriodScheme.MONTH:
+            return self.period(f"{local.year}-{local.month:02d}")
+        return self.period(f"{local.year}")
+
+    def next(self, period: Period) -> Period:
+        return self.containing(period.end)
+
+    def previous(self, period: Period) -> Period:
+        return self.containing(period.start - _SECOND)
+
+    def between(self, start: datetime, end: datetime) -> Iterator[Period]:
+        """Every period that overlaps ``[start, end)``, in order."""
+        if end <= start:
+            return
+        current = self.containing(start)
+        while current.start < end:
+            yield current
+            current = self.next(current)
+
+    def local(self, moment: datetime) -> datetime:
+        return require_utc(moment).astimezone(self.zone)
+
+    def day_of(self, moment: datetime) -> int:
+        """The local day of ``moment``: days since 1970-01-01 in the site's calendar."""
+        return self.local(moment).date().toordinal() - _EPOCH_ORDINAL
+
+    def day_start(self, day: int) -> datetime:
+        """The UTC instant at which local day ``day`` begins (days last 23, 24 or 25 hours)."""
+        local = date.fromordinal(day + _EPOCH_ORDINAL)
+        return datetime(local.year, local.month, local.day, tzinfo=self.zone).astimezone(UTC)
+
+
+_SECOND = timedelta(seconds=1)

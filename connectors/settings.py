@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from allocator.periods import PeriodScheme
+from allocator.errors import InvalidInput
+from allocator.periods import Calendar, PeriodScheme
 
 
 class ClusterConfig(BaseModel):
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
     period_scheme: PeriodScheme = PeriodScheme.QUARTER
+    #: The site's time zone (IANA name): periods and days begin at its midnight.
+    time_zone: str = "UTC"
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
@@ -85,9 +88,18 @@ class Settings(BaseSettings):
         names = [c.name for c in self.clusters]
         if len(names) != len(set(names)):
             raise ValueError("clusters: a cluster name appears twice")
+        try:
+            self.calendar  # noqa: B018 (validates the time zone once, at start)
+        except InvalidInput as exc:
+            raise ValueError(f"time_zone: {exc.reason}") from exc
         if self.demo_admin_token and not self.demo:
             raise ValueError("GPUHOURS_DEMO_ADMIN_TOKEN is only allowed with GPUHOURS_DEMO=1")
         return self
+
+    @property
+    def calendar(self) -> Calendar:
+        """The site's periods and days (scheme and time zone), built from these settings."""
+        return Calendar(self.period_scheme, self.time_zone)
 
     def cluster(self, name: str) -> ClusterConfig:
         for cluster in self.clusters:
