@@ -11,7 +11,7 @@ from sqlalchemy import text
 from connectors import metrics
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
-from connectors.http import errors, quarter_routes, usage_routes
+from connectors.http import errors, openapi, quarter_routes, usage_routes
 from connectors.http.deps import reject_nul_characters
 from connectors.http.routes import router
 from connectors.settings import Settings
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         docs_url="/api/v1/docs",
         redoc_url=None,
         dependencies=[Depends(reject_nul_characters)],
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.services = services
     metrics.install(app, services)  # GET /metrics and the request latency histogram
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
+
+    _document_links(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -62,6 +65,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return {"status": "ready", "revision": current}
 
     return app
+
+
+def _document_links(app: FastAPI) -> None:
+    """The generated document, with the links between operations, built once."""
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.add_links(generate())
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

@@ -1,0 +1,145 @@
+"""The OpenAPI document's own words: readable operation ids and the links between operations.
+
+Operation ids are what a generated client names its methods: ``listPools``, ``createPool``,
+``approveRequest``, never FastAPI's ``list_pools_api_v1_pools_get``. Links say which answer
+feeds which next call (create -> read -> act), so a client, a reader and a stateful fuzzer can
+follow a pool from its creation to its grants and balances, a request from its submission to
+its decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+#: Route function names whose camelCase alone would not say what the operation does.
+_NAMED = {
+    "me": "getMe",
+    "balances": "listBalances",
+    "journal": "listJournal",
+    "audit": "listAudit",
+    "comment": "commentRequest",
+    "approve": "approveRequest",
+    "reject": "rejectRequest",
+    "withdraw": "withdrawRequest",
+    "transfer": "transferHours",
+    "adjust": "adjustHours",
+    "allocate_chair": "allocateToChair",
+    "allocate_project": "allocateToProject",
+    "map_account": "mapSlurmAccount",
+    "unmap_account": "unmapSlurmAccount",
+    "pool_balance": "getPoolBalances",
+    "chair_balance": "getChairBalances",
+    "project_balances": "getProjectBalances",
+    "clusters": "listClusters",
+    "account_usage": "listAccountUsage",
+    "quarantine": "listQuarantine",
+    "reconciliation": "getReconciliation",
+    "reconciliation_jobs": "listReconciliationJobs",
+    "decide": "decideReconciliation",
+    "report": "getReport",
+    "period_state": "getPeriod",
+    "burn": "listBurn",
+    "healthz": "getHealth",
+    "readyz": "getReadiness",
+    "scrape": "getMetrics",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """``list_pools`` -> ``listPools``; a few names are spelled out (:data:`_NAMED`)."""
+    if route.name in _NAMED:
+        return _NAMED[route.name]
+    head, *rest = route.name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _link(operation: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation, "parameters": parameters}
+
+
+_POOL = "$response.body#/id"
+_PROJECT = "$response.body#/id"
+_REQUEST = "$response.body#/id"
+
+#: ``(operation, status) -> {link name: link}``: what each answer leads to.
+LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("createUser", "201"): {
+        "CreateToken": _link("createToken", username="$response.body#/username"),
+    },
+    ("createPool", "201"): {
+        "GetPool": _link("getPool", pool_id=_POOL),
+        "AddGrant": _link("addGrant", pool_id=_POOL),
+        "AddRate": _link("addRate", pool_id=_POOL),
+        "SetOvercommit": _link("setOvercommit", pool_id=_POOL),
+        "GetPoolBalances": _link("getPoolBalances", pool_id=_POOL),
+        "ListBurn": _link("listBurn", pool_id=_POOL),
+    },
+    ("getPool", "200"): {
+        "AddGrant": _link("addGrant", pool_id=_POOL),
+        "GetPoolBalances": _link("getPoolBalances", pool_id=_POOL),
+    },
+    ("createChair", "201"): {
+        "GetChairBalances": _link("getChairBalances", chair_id="$response.body#/id"),
+        "ListProjects": _link("listProjects", chair_id="$response.body#/id"),
+    },
+    ("createProject", "201"): {
+        "GetProject": _link("getProject", project_id=_PROJECT),
+        "AddMember": _link("addMember", project_id=_PROJECT),
+        "MapSlurmAccount": _link("mapSlurmAccount", project_id=_PROJECT),
+        "GetProjectBalances": _link("getProjectBalances", project_id=_PROJECT),
+    },
+    ("getProject", "200"): {
+        "GetProjectBalances": _link("getProjectBalances", project_id=_PROJECT),
+        "MapSlurmAccount": _link("mapSlurmAccount", project_id=_PROJECT),
+    },
+    ("mapSlurmAccount", "200"): {
+        "UnmapSlurmAccount": _link(
+            "unmapSlurmAccount",
+            project_id="$request.path.project_id",
+            cluster="$request.body#/cluster",
+            account="$request.body#/account",
+        ),
+    },
+    ("submitRequest", "201"): {
+        "GetRequest": _link("getRequest", request_id=_REQUEST),
+        "CommentRequest": _link("commentRequest", request_id=_REQUEST),
+        "ApproveRequest": _link("approveRequest", request_id=_REQUEST),
+        "RejectRequest": _link("rejectRequest", request_id=_REQUEST),
+        "WithdrawRequest": _link("withdrawRequest", request_id=_REQUEST),
+    },
+    ("approveRequest", "200"): {
+        "ListJournal": _link("listJournal", request_id="$request.path.request_id"),
+    },
+    ("importStatement", "201"): {
+        "GetReconciliation": _link(
+            "getReconciliation",
+            pool_id="$request.query.pool_id",
+            period="$request.query.period",
+        ),
+        "ListStatements": _link("listStatements", pool_id="$request.query.pool_id"),
+    },
+    ("closePeriod", "200"): {
+        "GetPeriod": _link("getPeriod", period="$request.path.period"),
+        "GetReport": _link("getReport", period="$request.path.period"),
+    },
+}
+
+
+def add_links(spec: dict[str, Any]) -> dict[str, Any]:
+    """Attach :data:`LINKS` to the responses of ``spec`` (in place); unknown ids are an error."""
+    operations = {
+        op["operationId"]: op
+        for methods in spec.get("paths", {}).values()
+        for op in methods.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    for (source, status), links in LINKS.items():
+        targets = [link["operationId"] for link in links.values()]
+        missing = [name for name in (source, *targets) if name not in operations]
+        if missing:
+            raise LookupError(f"OpenAPI links name unknown operations: {missing}")
+        response = operations[source]["responses"].setdefault(status, {"description": ""})
+        response.setdefault("links", {}).update(links)
+    return spec

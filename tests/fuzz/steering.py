@@ -1,0 +1,50 @@
+"""Steering for schemathesis: swap known ids into generated requests.
+
+Generated ids are almost never ones the database knows, so every call would stop at a 404;
+half of the generated bodies, paths and queries get known values swapped in instead, to reach
+the allocator's rules (over-commit, transitions, validity windows, closed periods). Used by the
+bounded in-process test (``tests/api/test_schemathesis.py``, the seeded test world) and by the
+long run against a real server (``tests/fuzz/run_schemathesis.py``, the demo organisation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+#: Known values of the seeded test world (``tests/builders.py``).
+WORLD: dict[str, list[Any]] = {
+    "pool_id": ["nat", "loc"],
+    "chair_id": ["chair-a", "chair-b"],
+    "project_id": ["p1", "p1b", "p2"],
+    "from_project": ["p1", "p1b", "p2"],
+    "to_project": ["p1", "p1b", "p2"],
+    "username": ["alice", "bob", "eng"],
+    "request_id": [1, 2, 3],
+    "period": ["2026Q4", "2027Q1", "2028Q1"],
+    "hours": [1, "2.5", 2500, 1_000_000],
+}
+
+#: Known values of the demo organisation (``connectors/demo.py``).
+DEMO: dict[str, list[Any]] = {
+    "pool_id": ["ai2f-jz", "enact-local"],
+    "chair_id": ["chair-nlp", "chair-health", "chair-vision"],
+    "project_id": ["proj-thesis-01", "proj-nlp-rnd", "proj-rnd-01"],
+    "from_project": ["proj-thesis-01", "proj-nlp-rnd"],
+    "to_project": ["proj-thesis-02", "proj-rnd-01"],
+    "username": ["alice", "bob", "admin"],
+    "request_id": [1, 2, 3, 4, 5],
+    "period": ["2026Q3", "2026Q4", "2027Q1"],
+    "hours": [1, "2.5", 2500, 1_000_000],
+}
+
+
+def steer(value: Any, known: dict[str, list[Any]]) -> st.SearchStrategy[Any]:
+    """``value`` as generated, or with its known keys set to known values (half and half)."""
+    if not isinstance(value, dict):
+        return st.just(value)
+    swaps = {key: st.sampled_from(known[key]) for key in value if key in known}
+    if not swaps:
+        return st.just(value)
+    return st.one_of(st.just(value), st.fixed_dictionaries(swaps).map(lambda s: {**value, **s}))
