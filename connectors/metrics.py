@@ -31,7 +31,6 @@ global ``prometheus_client.REGISTRY``, so several apps in one process (tests) do
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
@@ -48,9 +47,7 @@ from collections.abc import (
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from socketserver import ThreadingMixIn
 from typing import Any, NamedTuple
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -89,6 +86,8 @@ from connectors.db.consumption import (
     windows_by_project,
 )
 from connectors.quarter import reconciliation
+from connectors.scrape import Refused, audience, refusal
+from connectors.scrape import serve_metrics as _serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -748,52 +747,6 @@ class Metrics:
         return self.database.render().encode() + generate_latest(self.process)
 
 
-#: Roles whose bearer token reads the business series of ``/metrics``.
-SCRAPER_ROLES = frozenset({Role.ADMIN, Role.ENGINEER, Role.SCRAPER})
-
-
-class Refused(Exception):
-    """A scrape refused: 401 (a token that is not valid) or 403 (a role that may not)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def audience(services: Services, authorization: str | None) -> str:
-    """Who scrapes: ``anonymous`` without an ``Authorization`` header, ``scraper`` with the
-    bearer token of an admin, engineer or scraper; :class:`Refused` otherwise (a wrong token is
-    an error, not a silent anonymous scrape, so a misconfigured Prometheus shows up)."""
-    if not authorization:
-        return "anonymous"
-    scheme, _, credentials = authorization.partition(" ")
-    user = None
-    if scheme.lower() == "bearer" and credentials.strip():
-        user = services.authenticator.authenticate(credentials.strip())
-    if user is None:
-        raise Refused(401, "a valid bearer token is required")
-    if user.role not in SCRAPER_ROLES:
-        raise Refused(
-            403,
-            f"forbidden: {user.username} is {user.role.value}; /metrics needs"
-            " admin, engineer or scraper",
-        )
-    return "scraper"
-
-
-def _refusal(exc: Refused) -> tuple[bytes, dict[str, str]]:
-    body = {
-        "error": {
-            "code": "unauthenticated" if exc.status == 401 else "forbidden",
-            "field": None,
-            "message": exc.message,
-        }
-    }
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-    return json.dumps(body).encode(), headers
-
-
 def build_metrics(services: Services, cache_seconds: float | None = None) -> Metrics:
     # No `_created` series: they are not in the contract.
     disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -828,7 +781,7 @@ def install(app: FastAPI, services: Services) -> Metrics:
         try:
             who = audience(services, request.headers.get("authorization"))
         except Refused as exc:
-            body, headers = _refusal(exc)
+            body, headers = refusal(exc)
             return Response(body, exc.status, headers, media_type="application/json")
         return Response(metrics.exposition(who), media_type=CONTENT_TYPE_LATEST)
 
@@ -836,44 +789,6 @@ def install(app: FastAPI, services: Services) -> Metrics:
 
 
 def serve_metrics(services: Services, port: int, host: str) -> Callable[[], None]:
-    """Serve ``/metrics`` of a process without an API (``gpuhours worker``) on ``host:port``
-    in a background thread, with the API's rule (:func:`audience`); returns the function that
-    stops it."""
-    metrics = build_metrics(services)
-
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        if environ.get("PATH_INFO", "/") not in ("/metrics", "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not found: /metrics only\n"]
-        try:
-            who = audience(services, environ.get("HTTP_AUTHORIZATION"))
-        except Refused as exc:
-            body, headers = _refusal(exc)
-            status = "401 Unauthorized" if exc.status == 401 else "403 Forbidden"
-            start_response(status, [("Content-Type", "application/json"), *headers.items()])
-            return [body]
-        start_response(
-            "200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Cache-Control", "no-store")]
-        )
-        return [metrics.exposition(who)]
-
-    server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="gpuhours-metrics")
-    thread.start()
-    log.info("metrics: http://%s:%d/metrics", host, port)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return stop
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    """``/metrics`` of a process without an API (``gpuhours worker``): see
+    :func:`connectors.scrape.serve_metrics`."""
+    return _serve_metrics(services, build_metrics(services), port, host)

