@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from html import escape
@@ -203,38 +204,52 @@ def _pct(permille: int | None) -> str:
     return "" if permille is None else f"{permille // 10}.{permille % 10}"
 
 
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> str:
+    """A CSV cell a spreadsheet will not run (OWASP CSV injection): a text cell beginning with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``; plain numbers (``-1.5``)
+    stay numbers."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(_FORMULA_START) and _PLAIN_NUMBER.fullmatch(text) is None:
+        return "'" + text
+    return text
+
+
 def to_csv(report: Report) -> str:
+    """The report as CSV; every cell through :func:`spreadsheet_safe`."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in report.rows:
-        w.writerow(
-            [
-                report.period,
-                r.level,
-                r.pool,
-                r.chair,
-                r.project,
-                r.unit,
-                hours(r.capacity) if r.level == "pool" else "",
-                hours(r.allocated),
-                hours(r.adjustments),
-                hours(r.consumed),
-                hours(r.provisional),
-                hours(r.late),
-                hours(r.remaining),
-                _pct(r.utilisation_permille),
-                hours(r.gpu_seconds),
-                hours(r.unpriced_gpu_seconds),
-                hours(r.statement),
-                r.basis,
-                hours(r.difference),
-                r.status,
-                hours(r.expired),
-                hours(r.carried),
-                hours(r.returned),
-            ]
-        )
+        cells = [
+            report.period,
+            r.level,
+            r.pool,
+            r.chair,
+            r.project,
+            r.unit,
+            hours(r.capacity) if r.level == "pool" else "",
+            hours(r.allocated),
+            hours(r.adjustments),
+            hours(r.consumed),
+            hours(r.provisional),
+            hours(r.late),
+            hours(r.remaining),
+            _pct(r.utilisation_permille),
+            hours(r.gpu_seconds),
+            hours(r.unpriced_gpu_seconds),
+            hours(r.statement),
+            r.basis,
+            hours(r.difference),
+            r.status,
+            hours(r.expired),
+            hours(r.carried),
+            hours(r.returned),
+        ]
+        w.writerow([spreadsheet_safe(cell) for cell in cells])
     return buf.getvalue()
 
 

@@ -20,6 +20,8 @@ class Role(StrEnum):
     RESEARCHER = "researcher"
     ENGINEER = "engineer"
     ADMIN = "admin"
+    #: Prometheus: reads ``/metrics`` (the business series too) and nothing else.
+    SCRAPER = "scraper"
 
 
 class PoolKind(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 
 from allocator.errors import Forbidden, InvalidInput, InvalidTransition, OutsideValidity
@@ -99,6 +99,41 @@ def check_pool_definition(pool: Pool) -> None:
     for rate in pool.rates:
         if not 0 < rate.rate_milli <= 1000 * MILLI:
             raise InvalidInput("rates", f"{rate.gpu_type}: rate must be in (0, 1000]")
+    no_duplicates("inventory", [(i.gpu_type, f"gpu_type {i.gpu_type!r}") for i in pool.inventory])
+    no_duplicates(
+        "rates",
+        [
+            ((r.gpu_type, r.effective_from), f"{r.gpu_type!r} from {r.effective_from.isoformat()}")
+            for r in pool.rates
+        ],
+    )
+    no_duplicates(
+        "routes",
+        [((r.cluster, r.partition), _route_name(r.cluster, r.partition)) for r in pool.routes],
+    )
+    no_duplicates("node_shapes", [(p, f"partition {p!r}") for p, _shape in pool.node_shapes])
+
+
+def _route_name(cluster: str, partition: str) -> str:
+    return f"cluster {cluster!r} partition {partition!r}" if partition else f"cluster {cluster!r}"
+
+
+def no_duplicates(field: str, items: Iterable[tuple[Hashable, str]]) -> None:
+    """Refuse a list naming one key twice (``items``: key, and how to name it)."""
+    seen: set[Hashable] = set()
+    for key, name in items:
+        if key in seen:
+            raise InvalidInput(field, f"{name} appears twice")
+        seen.add(key)
+
+
+def check_project_lists(project: Project) -> None:
+    """Members and Slurm accounts each name a key once."""
+    no_duplicates("members", [(m, f"member {m!r}") for m in project.members])
+    no_duplicates(
+        "slurm_accounts",
+        [((a.cluster, a.account), f"{a.account}@{a.cluster}") for a in project.slurm_accounts],
+    )
 
 
 # --- requests -----------------------------------------------------------------------------

@@ -128,10 +128,21 @@ def create_pool(uow: UnitOfWork, actor: User, now: datetime, pool: Pool) -> Pool
     with uow:
         if uow.pools.get(pool.id) is not None:
             raise AlreadyExists("pool", pool.id, field="id")
+        _check_routes_free(uow, pool)
         uow.pools.add(pool)
         _audit(uow, actor, now, "pool.created", f"pool:{pool.id}", f"{pool.kind.value} {pool.unit}")
         uow.commit()
     return pool
+
+
+def _check_routes_free(uow: UnitOfWork, pool: Pool) -> None:
+    """A cluster/partition draws from one pool only."""
+    taken = {(r.cluster, r.partition): p.id for p in uow.pools.list() for r in p.routes}
+    for route in pool.routes:
+        owner = taken.get((route.cluster, route.partition))
+        if owner is not None:
+            where = route.cluster + (f"/{route.partition}" if route.partition else "")
+            raise AlreadyExists("route", f"{where} (drawn by pool {owner})", field="routes")
 
 
 def add_grant(
@@ -305,11 +316,14 @@ def create_project(uow: UnitOfWork, actor: User, now: datetime, project: Project
         raise InvalidInput("id", "must not be empty")
     if project.start and project.end and project.end <= project.start:
         raise InvalidInput("end", "must be after start")
+    rules.check_project_lists(project)
     with uow:
         get_chair(uow, project.chair_id)
         if uow.projects.get(project.id) is not None:
             raise AlreadyExists("project", project.id, field="id")
-        for username in (project.pi, *project.members):
+        if uow.users.get(project.pi) is None:
+            raise NotFound("user", project.pi, field="pi")
+        for username in project.members:
             if uow.users.get(username) is None:
                 raise NotFound("user", username, field="members")
         for mapping in project.slurm_accounts:
@@ -729,8 +743,9 @@ def submit_request(
         seen.add(label)
     with uow:
         project = get_project(uow, project_id, actor)
-        if actor.role is Role.RESEARCHER and not project.has_member(actor.username):
-            raise Forbidden("only members of the project may request hours for it")
+        member = project.has_member(actor.username)
+        if not member and actor.role is not Role.ADMIN:
+            raise Forbidden("only members of the project (or an admin) may request hours for it")
         pool = get_pool(uow, pool_id)
         if gpu_type is not None and gpu_type not in pool.gpu_types():
             raise InvalidInput("gpu_type", f"{gpu_type!r} is not a GPU type of pool {pool.id!r}")
@@ -754,7 +769,8 @@ def submit_request(
             now,
             "request.submitted",
             f"request:{request.id}",
-            f"{project.id} asks {request.requested_total}s of {pool.id}",
+            f"{project.id} asks {request.requested_total}s of {pool.id}"
+            + ("" if member else f" (submitted by {actor.username} on behalf of {project.id})"),
         )
         uow.commit()
     return request

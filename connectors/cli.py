@@ -77,11 +77,19 @@ def emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def _reason(exc: pydantic.ValidationError) -> str:
+    message = str(exc.errors()[0].get("msg", ""))
+    return message.removeprefix("Value error, ")
+
+
 def hours_arg(value: str, field: str = "hours") -> int:
+    """Positive hours as the API takes them (``allocator.hours``: the same rule)."""
     try:
-        return s.to_seconds(s.TypeAdapterHours.validate_python(Decimal(value)))
-    except (InvalidOperation, pydantic.ValidationError) as exc:
-        raise InvalidInput(field, f"{value!r} is not a positive number of hours") from exc
+        return s.to_seconds(s.TypeAdapterHours.validate_python(value))
+    except pydantic.ValidationError as exc:
+        raise InvalidInput(
+            field, f"{value!r} is not a positive number of hours ({_reason(exc)})"
+        ) from exc
 
 
 class OneLineGroup(click.Group):
@@ -182,10 +190,11 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level=sv.settings.log_level,
+                server_header=False,
             )
             return
         app = create_app(services=sv)
-        uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level)
+        uvicorn.run(app, host=host, port=port, log_level=sv.settings.log_level, server_header=False)
     finally:
         if scheduler is not None:
             scheduler.stop()
@@ -477,10 +486,12 @@ def requests_approve(request_id: int, grants: tuple[str, ...], reason: str) -> N
             if not sep:
                 raise InvalidInput("grant", f"{g!r} is not PERIOD=HOURS")
             try:
-                zero = Decimal(value) == 0
-            except InvalidOperation:  # not a number: hours_arg says so, naming the field
-                zero = False
-            granted.append((period, 0 if zero else hours_arg(value, "grant")))
+                seconds = s.to_seconds(pydantic.TypeAdapter(s.HoursOrZero).validate_python(value))
+            except pydantic.ValidationError as exc:
+                raise InvalidInput(
+                    "grant", f"{value!r} is not a positive number of hours ({_reason(exc)})"
+                ) from exc
+            granted.append((period, seconds))
     r = svc.approve_request(sv.uow(), cli_actor(), sv.clock(), request_id, granted, reason)
     emit(s.RequestOut.of(r).model_dump(mode="json"))
 
@@ -671,9 +682,11 @@ def usage_quarantine(cluster: str | None) -> None:
 
 def _signed_hours(value: str) -> Decimal:
     try:
-        return pydantic.TypeAdapter(s.SignedHours).validate_python(Decimal(value))
-    except (InvalidOperation, pydantic.ValidationError) as exc:
-        raise InvalidInput("hours", f"{value!r} is not a signed number of hours") from exc
+        return pydantic.TypeAdapter(s.SignedHours).validate_python(value)
+    except pydantic.ValidationError as exc:
+        raise InvalidInput(
+            "hours", f"{value!r} is not a signed number of hours ({_reason(exc)})"
+        ) from exc
 
 
 def _tolerance(seconds: int, percent: str) -> Any:

@@ -22,7 +22,7 @@ label set's string built once; the cyclic GC waits until the collection is done;
 collector renders its text exposition itself (``prometheus_client``'s ``generate_latest``
 spends about 10 µs a sample). ``collect()`` still yields ordinary
 ``GaugeMetricFamily``/``CounterMetricFamily`` for any other consumer of the registry
-(``gpuhours worker``'s ``start_http_server``).
+(``gpuhours worker``'s metrics server).
 
 Every app gets registries of its own (:func:`build_metrics`): nothing is registered on the
 global ``prometheus_client.REGISTRY``, so several apps in one process (tests) do not clash.
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -59,7 +59,6 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
-    start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -87,6 +86,8 @@ from connectors.db.consumption import (
     windows_by_project,
 )
 from connectors.quarter import reconciliation
+from connectors.scrape import Refused, audience, refusal
+from connectors.scrape import serve_metrics as _serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -671,11 +672,24 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: The ``route`` label of requests no route matches (404s): one value, whatever the path.
 UNMATCHED = "<unmatched>"
+#: The ``method`` label takes these; any other method a client sends is ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else OTHER
+
+
+def code_label(status: int) -> str:
+    """The status code, or ``other`` outside 100..599 (bounded whatever an app sends)."""
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class RequestDuration:
-    """ASGI middleware: observes each HTTP request's duration by method, route template (never
-    the raw path) and status code."""
+    """ASGI middleware: observes each HTTP request's duration by method (a known one, else
+    ``other``), route template (never the raw path; ``<unmatched>`` for every unknown path) and
+    status code: every label is bounded, whatever clients send."""
 
     def __init__(self, app: ASGIApp, histogram: Histogram, routes: Callable[[], Sequence[Any]]):
         self.app = app
@@ -698,9 +712,8 @@ class RequestDuration:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.histogram.labels(scope["method"], self.template(scope), str(status)).observe(
-                time.perf_counter() - started
-            )
+            labels = (method_label(scope["method"]), self.template(scope), code_label(status))
+            self.histogram.labels(*labels).observe(time.perf_counter() - started)
 
     def template(self, scope: Scope) -> str:
         route = scope.get("route")  # set by FastAPI's routes
@@ -722,11 +735,15 @@ class Metrics:
     database: DatabaseCollector
     #: The process-local families: HTTP latency, scheduler, process, platform, GC.
     process: CollectorRegistry
-    #: Everything, for any ``prometheus_client`` consumer (``start_http_server``).
+    #: Everything, for any ``prometheus_client`` consumer.
     registry: CollectorRegistry
 
-    def exposition(self) -> bytes:
-        """The text exposition of everything (the database part rendered by the collector)."""
+    def exposition(self, audience: str = "scraper") -> bytes:
+        """The text exposition for an ``audience``: ``scraper`` (an authenticated scraper)
+        gets everything (the database part rendered by the collector); ``anonymous`` only the
+        process-local families (process, HTTP latency, scheduler), never the database's."""
+        if audience == "anonymous":
+            return generate_latest(self.process)
         return self.database.render().encode() + generate_latest(self.process)
 
 
@@ -745,8 +762,8 @@ def build_metrics(services: Services, cache_seconds: float | None = None) -> Met
 
 
 def install(app: FastAPI, services: Services) -> Metrics:
-    """``GET /metrics`` (no authentication, not in the OpenAPI document) and the latency
-    middleware, on registries of the app's own."""
+    """``GET /metrics`` (not in the OpenAPI document; the business series for a scraper's
+    token, see :func:`audience`) and the latency middleware, on registries of the app's own."""
     metrics = build_metrics(services)
     app.state.metrics = metrics
     histogram = Histogram(
@@ -758,23 +775,20 @@ def install(app: FastAPI, services: Services) -> Metrics:
     app.add_middleware(RequestDuration, histogram=histogram, routes=lambda: app.router.routes)
 
     @app.get("/metrics", include_in_schema=False)
-    def scrape() -> Response:
-        """The Prometheus text exposition (``dashboards/METRICS.md``)."""
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    def scrape(request: Request) -> Response:
+        """The Prometheus text exposition (``dashboards/METRICS.md``): everything for a
+        scraper's bearer token, the process-local families without one."""
+        try:
+            who = audience(services, request.headers.get("authorization"))
+        except Refused as exc:
+            body, headers = refusal(exc)
+            return Response(body, exc.status, headers, media_type="application/json")
+        return Response(metrics.exposition(who), media_type=CONTENT_TYPE_LATEST)
 
     return metrics
 
 
 def serve_metrics(services: Services, port: int, host: str) -> Callable[[], None]:
-    """Serve ``/metrics`` of a process without an API (``gpuhours worker``) on ``host:port``
-    in a background thread (``prometheus_client.start_http_server``); returns the function
-    that stops it."""
-    server, thread = start_http_server(port, addr=host, registry=build_metrics(services).registry)
-    log.info("metrics: http://%s:%d/metrics", host, port)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return stop
+    """``/metrics`` of a process without an API (``gpuhours worker``): see
+    :func:`connectors.scrape.serve_metrics`."""
+    return _serve_metrics(services, build_metrics(services), port, host)

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from connectors import metrics
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
-from connectors.http import errors, openapi, quarter_routes, usage_routes
+from connectors.http import errors, faults, openapi, quarter_routes, usage_routes
 from connectors.http.deps import reject_nul_characters
+from connectors.http.headers import SecurityHeaders
 from connectors.http.routes import router
 from connectors.settings import Settings
 
@@ -36,7 +37,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.services = services
+    # Middleware, innermost first: database faults as JSON answers (retrying a lost connection
+    # once), the latency histogram (which then sees their status), the security headers.
+    faults.track_commits(services.engine)
+    app.add_middleware(faults.DatabaseFaults)
     metrics.install(app, services)  # GET /metrics and the request latency histogram
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(router)
     app.include_router(usage_routes.router)
@@ -51,16 +57,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
     def readyz() -> Any:
-        """The database answers and its schema is at the newest migration."""
+        """The database answers and its schema is at the newest migration; otherwise 503 with
+        ``Retry-After`` and the reason (``"the database refuses connections"``, ...)."""
+        retry = {"Retry-After": str(faults.RETRY_AFTER)}
         try:
             with services.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             current, head = current_revision(services.engine), head_revision(services.engine)
         except Exception as exc:  # the database is the thing being probed
-            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+            body = {"status": "unavailable", "reason": faults.why_unavailable(exc)}
+            return JSONResponse(body, 503, headers=retry)
         if current != head:
             return JSONResponse(
-                {"status": "migrations pending", "current": current, "head": head}, 503
+                {"status": "migrations pending", "current": current, "head": head}, 503, retry
             )
         return {"status": "ready", "revision": current}
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from allocator.errors import InvalidInput
-from allocator.model import User
+from allocator.errors import Forbidden, InvalidInput
+from allocator.model import Role, User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 
@@ -55,6 +55,8 @@ async def get_actor(
     user = services.authenticator.authenticate(credentials.credentials)
     if user is None:
         raise unauthorized
+    if user.role is Role.SCRAPER:
+        raise Forbidden(f"{user.username} is scraper; a scrape token reads /metrics only")
     return user
 
 

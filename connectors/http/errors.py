@@ -99,6 +99,19 @@ def install(app: FastAPI) -> None:
         ]
         return JSONResponse(body, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's error middleware calls this (outside every other middleware), logs the
+        # exception and re-raises it after the answer: the client still gets the JSON body.
+        from connectors.http.headers import secure
+
+        response = JSONResponse(
+            error_body("internal_error", "internal error; it has been logged", None),
+            status_code=500,
+        )
+        secure(response.raw_headers, request.url.path, "authorization" in request.headers)
+        return response
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {

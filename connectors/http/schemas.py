@@ -13,9 +13,13 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
     field_validator,
 )
 
+from allocator import hours as hours_rule
 from allocator.ledger import ChairBalance, PoolBalance, ProjectBalance
 from allocator.model import (
     MILLI,
@@ -39,19 +43,53 @@ PeriodLabel = Annotated[str, Field(pattern=r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$",
 
 def _whole_seconds(hours: Decimal) -> Decimal:
     if hours * SECONDS_PER_HOUR != (hours * SECONDS_PER_HOUR).to_integral_value():
-        raise ValueError("must be a whole number of seconds (at most 1/3600 h precision)")
+        raise ValueError(
+            "must be a whole number of seconds (0.005 h = 18 s is; 0.001 h = 3.6 s is not)"
+        )
     return hours
+
+
+def _written_as_hours(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
+    """The value's checks (bounds, whole seconds) first, then how it is written
+    (``allocator.hours``: ASCII, at most 3 decimals)."""
+    result: Decimal = handler(value)
+    hours_rule.check_form(value)
+    return result
+
+
+def _hours_schema(pattern: str, minimum: dict[str, int]) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", **minimum, "maximum": MAX_HOURS},
+                {"type": "string", "pattern": pattern},
+            ],
+            "description": hours_rule.RULE,
+        }
+    )
 
 
 Hours = Annotated[
     Decimal,
     Field(gt=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
     AfterValidator(_whole_seconds),
+    WrapValidator(_written_as_hours),
+    _hours_schema(hours_rule.PATTERN, {"exclusiveMinimum": 0}),
 ]
 SignedHours = Annotated[
     Decimal,
     Field(ge=-MAX_HOURS, le=MAX_HOURS, max_digits=20, decimal_places=6),
     AfterValidator(_whole_seconds),
+    WrapValidator(_written_as_hours),
+    _hours_schema(hours_rule.SIGNED_PATTERN, {"minimum": -MAX_HOURS}),
+]
+#: Hours that may be zero (a partial approval granting nothing for one period).
+HoursOrZero = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
+    AfterValidator(_whole_seconds),
+    WrapValidator(_written_as_hours),
+    _hours_schema(hours_rule.PATTERN, {"minimum": 0}),
 ]
 TypeAdapterHours: TypeAdapter[Decimal] = TypeAdapter(Hours)
 
@@ -250,11 +288,7 @@ class RequestIn(Strict):
 
 class GrantedIn(Strict):
     period: PeriodLabel
-    hours: Annotated[
-        Decimal,
-        Field(ge=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
-        AfterValidator(_whole_seconds),
-    ]
+    hours: HoursOrZero
 
 
 class ApproveIn(Strict):

@@ -108,6 +108,10 @@ LOCAL_POOL = {
     "kind": "local",
     "inventory": [{"gpu_type": "a100", "count": 1}],
 }
+NEW_PROJECT = {"id": "p9", "chair_id": "chair-a", "name": "Project 9", "pi": "alice"}
+RATE = {"gpu_type": "a100", "rate": 1, "effective_from": "2026-01-01T00:00:00Z"}
+SHAPE = {"partition": "gpu", "gpus": 4, "cpus": 64, "mem_mb": 512_000}
+ACCOUNT = {"cluster": "enact-dev", "account": "acct-p9"}
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,38 @@ CASES = [
         422,
         "periods.0.hours",
         "whole number of seconds",
+    ),
+    # hours are ASCII decimals with at most 3 decimals (allocator/hours.py), strings and numbers
+    post("hours-underscore", A, {**CHAIR, "hours": "1_000"}, 422, "hours", "not written as hours"),
+    post(
+        "hours-arabic-indic-digits",
+        A,
+        {**CHAIR, "hours": "\u0661\u0662"},
+        422,
+        "hours",
+        "not written as hours",
+    ),
+    post("hours-surrounding-spaces", A, {**CHAIR, "hours": " 1 "}, 422, "hours", "not written"),
+    post("hours-exponent-string", A, {**CHAIR, "hours": "1e1"}, 422, "hours", "not written"),
+    post("hours-plus-sign", A, {**CHAIR, "hours": "+1"}, 422, "hours", "not written as hours"),
+    post("hours-four-decimals", A, {**CHAIR, "hours": "0.0025"}, 422, "hours", "3 decimals"),
+    post("hours-four-decimals-number", A, {**CHAIR, "hours": 0.0025}, 422, "hours", "3 decimals"),
+    post(
+        "hours-underscore-request",
+        R,
+        {**REQUEST, "periods": [{"period": "2026Q4", "hours": "1_0"}]},
+        422,
+        "periods.0.hours",
+        "not written as hours",
+    ),
+    post("hours-spaces-adjustment", ADJ, {**ADJUST, "hours": " -1"}, 422, "hours", "not written"),
+    post(
+        "hours-arabic-indic-grant",
+        "/api/v1/pools/nat/grants",
+        {"hours": "\u0665", "reason": "x"},
+        422,
+        "hours",
+        "not written as hours",
     ),
     # unknown things
     post("unknown-pool", A, {**CHAIR, "pool_id": "nope"}, 404, "pool_id", "unknown pool"),
@@ -573,6 +609,78 @@ CASES = [
         "a local pool has no grant",
     ),
     post(
+        "pool-inventory-gpu-type-twice",
+        "/api/v1/pools",
+        {**LOCAL_POOL, "inventory": [{"gpu_type": "a100", "count": 1}] * 2},
+        422,
+        "inventory",
+        "gpu_type 'a100' appears twice",
+    ),
+    post(
+        "pool-rate-twice",
+        "/api/v1/pools",
+        {**LOCAL_POOL, "rates": [RATE, RATE]},
+        422,
+        "rates",
+        "'a100' from 2026-01-01T00:00:00+00:00 appears twice",
+    ),
+    post(
+        "pool-route-twice",
+        "/api/v1/pools",
+        {**LOCAL_POOL, "routes": [{"cluster": "lab", "partition": "gpu"}] * 2},
+        422,
+        "routes",
+        "cluster 'lab' partition 'gpu' appears twice",
+    ),
+    post(
+        "pool-route-of-another-pool",
+        "/api/v1/pools",
+        {**LOCAL_POOL, "routes": [{"cluster": "enact-dev"}]},
+        409,
+        "routes",
+        "enact-dev (drawn by pool loc)",
+    ),
+    post(
+        "pool-node-shape-twice",
+        "/api/v1/pools",
+        {**LOCAL_POOL, "node_shapes": [SHAPE, SHAPE]},
+        422,
+        "node_shapes",
+        "partition 'gpu' appears twice",
+    ),
+    post(
+        "project-member-twice",
+        "/api/v1/projects",
+        {**NEW_PROJECT, "members": ["bob", "bob"]},
+        422,
+        "members",
+        "member 'bob' appears twice",
+    ),
+    post(
+        "project-slurm-account-twice",
+        "/api/v1/projects",
+        {**NEW_PROJECT, "slurm_accounts": [ACCOUNT, ACCOUNT]},
+        422,
+        "slurm_accounts",
+        "acct-p9@enact-dev appears twice",
+    ),
+    post(
+        "project-unknown-pi",
+        "/api/v1/projects",
+        {**NEW_PROJECT, "pi": "nobody"},
+        404,
+        "pi",
+        "unknown user 'nobody'",
+    ),
+    post(
+        "project-unknown-member",
+        "/api/v1/projects",
+        {**NEW_PROJECT, "members": ["nobody"]},
+        404,
+        "members",
+        "unknown user 'nobody'",
+    ),
+    post(
         "pool-id-taken", "/api/v1/pools", {**LOCAL_POOL, "id": "loc"}, 409, "id", "already exists"
     ),
     post(
@@ -646,6 +754,15 @@ FORBIDDEN = [
         "only the requester or an admin",
         user="eng",
         setup=submitted,
+    ),
+    post(
+        "engineer-requests-hours-for-a-project-not-theirs",
+        R,
+        REQUEST,
+        403,
+        None,
+        "only members of the project (or an admin) may request hours",
+        user="eng",
     ),
     get(
         "researcher-reads-the-journal",

@@ -56,6 +56,7 @@ from allocator.model import (
     project_account,
 )
 from allocator.periods import period_containing
+from connectors.auth import mint_token
 from connectors.bootstrap import build, utc_now
 from connectors.db import tables as t
 from connectors.db.migrate import upgrade
@@ -225,9 +226,9 @@ def seed(url: str, projects: int, days: int, now: datetime) -> None:
     engine.dispose()
 
 
-def scrape(client: TestClient) -> tuple[float, str]:
+def scrape(client: TestClient, token: str) -> tuple[float, str]:
     started = time.perf_counter()
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     elapsed = (time.perf_counter() - started) * 1000
     response.raise_for_status()
     return elapsed, response.text
@@ -255,9 +256,14 @@ def run(url: str, scrapes: int, cache: float) -> tuple[list[float], list[float],
     sv = build(Settings(database_url=url, metrics_cache_seconds=cache))
     engine = sv.engine
     times, collection, body = [], [], ""
+    with sv.uow() as uow:  # the scraper, as Prometheus scrapes (the business series)
+        if uow.users.get("prometheus") is None:
+            uow.users.add(User("prometheus", Role.SCRAPER))
+            uow.commit()
+    token = mint_token(sv.session_factory, "prometheus", utc_now())
     with TestClient(create_app(services=sv)) as client:
         for _ in range(scrapes):
-            ms, body = scrape(client)
+            ms, body = scrape(client, token)
             times.append(ms)
             collection.append(collector_ms(body))
     engine.dispose()

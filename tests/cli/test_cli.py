@@ -169,6 +169,19 @@ def test_token_for_an_existing_user_with_another_role_is_refused(demo: Cli) -> N
     assert demo.state() == before
 
 
+def test_a_scrape_token_reads_metrics_and_nothing_else(empty: Cli) -> None:
+    token = empty.ok("token", "create", "--user", "prometheus", "--role", "scraper").strip()
+    services = build(Settings(database_url=empty.url))
+    try:
+        with TestClient(create_app(services=services)) as client:
+            h = {"Authorization": f"Bearer {token}"}
+            assert client.get("/metrics", headers=h).status_code == 200
+            r = client.get("/api/v1/me", headers=h)
+            assert r.status_code == 403, r.text
+    finally:
+        services.engine.dispose()
+
+
 # --- refused commands: one line naming the field, nothing changed ---------------------------------
 
 TO_CHAIR = ("allocate", "chair", "--pool", "enact-local", "--chair", "chair-nlp")
@@ -188,6 +201,31 @@ BAD = [
         [*TO_CHAIR, "--hours", "1e12"],
         "hours: '1e12' is not a positive number of hours",
         id="allocate-absurd-hours",
+    ),
+    pytest.param(
+        [*TO_CHAIR, "--hours", "1_000"],
+        "hours: '1_000' is not a positive number of hours ('1_000' is not written as hours",
+        id="allocate-hours-with-underscore",
+    ),
+    pytest.param(
+        [*TO_CHAIR, "--hours", " 1 "],
+        "hours: ' 1 ' is not a positive number of hours",
+        id="allocate-hours-with-spaces",
+    ),
+    pytest.param(
+        [*TO_CHAIR, "--hours", "\u0661\u0662"],
+        "is not a positive number of hours",
+        id="allocate-arabic-indic-hours",
+    ),
+    pytest.param(
+        [*TO_CHAIR, "--hours", "0.0025"],
+        "hours: '0.0025' is not a positive number of hours ('0.0025' has more than 3 decimals)",
+        id="allocate-hours-with-four-decimals",
+    ),
+    pytest.param(
+        ["requests", "approve", "2", "--grant", "2026Q4= 0"],
+        "grant: ' 0' is not a positive number of hours",
+        id="approve-grant-with-a-space",
     ),
     pytest.param(
         [*TO_CHAIR, "--hours", "lots"],

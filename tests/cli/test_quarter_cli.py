@@ -134,6 +134,8 @@ def test_import_list_reconcile_decide(
         (("adjust",), "hours: an adjustment needs a non-zero"),
         (("adjust", "--hours", "lots"), "hours: 'lots' is not a signed number of hours"),
         (("adjust", "--hours", "0.0001"), "hours: '0.0001' is not a signed number of hours"),
+        (("adjust", "--hours", "-1_0"), "hours: '-1_0' is not a signed number of hours"),
+        (("adjust", "--hours", "-\u0661"), "is not a signed number of hours"),
     ]:
         line = one_error_line(cli("decide", *args, *Q4, "--project", "nlp", "--reason", "checked"))
         assert message in line, line

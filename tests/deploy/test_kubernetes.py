@@ -29,7 +29,7 @@ from tests.deploy.helpers import (
 
 #: The Kubernetes version the manifests are validated for.
 KUBERNETES_VERSION = "1.31.0"
-EXAMPLES = {"secret.example.yaml"}
+EXAMPLES = {"secret.example.yaml", "prometheus-scrape.example.yaml"}
 KUBECTL = shutil.which("kubectl")
 
 Resource = dict[str, Any]

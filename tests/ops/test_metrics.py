@@ -127,6 +127,21 @@ def populate(sv: Services, now: datetime) -> None:
 # --- scrapes -------------------------------------------------------------------------------------
 
 
+def scrape_token(sv: Services, role: Role = Role.SCRAPER, username: str = "prometheus") -> str:
+    """A bearer token of ``username`` (created with ``role`` if absent): what Prometheus sends
+    with its ``authorization`` scrape option."""
+    with sv.uow() as uow:
+        if uow.users.get(username) is None:
+            uow.users.add(User(username, role))
+            uow.commit()
+    return mint_token(sv.session_factory, username, NOW)
+
+
+def scrape(c: TestClient, sv: Services) -> Any:
+    """``GET /metrics`` as the authenticated scraper (every family)."""
+    return c.get("/metrics", headers={"Authorization": f"Bearer {scrape_token(sv)}"})
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
@@ -181,7 +196,7 @@ def test_promtool_check_metrics_finds_no_problem_in_a_scrape(
     sqlite_services.scheduler_status.last_success["ingest:enact-dev"] = NOW.timestamp()
     with TestClient(create_app(services=sqlite_services)) as c:
         c.get("/healthz")
-        response = c.get("/metrics")
+        response = scrape(c, sqlite_services)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     result = promtool("check", "metrics", stdin=response.text)
@@ -194,7 +209,7 @@ def test_the_scrape_has_every_family_of_the_contract_with_its_labels(
     sqlite_services.scheduler_status.last_success["ingest:enact-dev"] = NOW.timestamp()
     with TestClient(create_app(services=sqlite_services)) as c:
         c.get("/healthz")
-        text = c.get("/metrics").text
+        text = scrape(c, sqlite_services).text
     contract = promql.contract()
     found: dict[str, set[frozenset[str]]] = {}
     for s in samples(text):
@@ -206,9 +221,11 @@ def test_the_scrape_has_every_family_of_the_contract_with_its_labels(
     assert wrong == {}
 
 
-def test_metrics_is_not_in_the_openapi_document_and_needs_no_token(client: TestClient) -> None:
+def test_metrics_is_not_in_the_openapi_document_and_answers_without_a_token(
+    client: TestClient,
+) -> None:
     assert "/metrics" not in client.get("/api/v1/openapi.json").json()["paths"]
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics").status_code == 200  # the anonymous families, see below
 
 
 def test_the_balance_families_equal_the_api_balances(
@@ -225,7 +242,7 @@ def test_the_balance_families_equal_the_api_balances(
     assert any(b["consumed_provisional_seconds"] for b in rows.values())
     assert any(b["adjustments_seconds"] for b in rows.values())
 
-    found = samples(client.get("/metrics").text)
+    found = samples(scrape(client, services).text)
     allocated = series(found, "gpuhours_project_allocated_gpu_seconds")
     consumed = series(found, "gpuhours_project_consumed_gpu_seconds")
     provisional = series(found, "gpuhours_project_consumed_provisional_gpu_seconds")
@@ -262,7 +279,7 @@ def by_labels(found: list[Sample], name: str, *keys: str) -> dict[tuple[str, ...
 def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     services: Services, client: TestClient
 ) -> None:
-    found = samples(client.get("/metrics").text)
+    found = samples(scrape(client, services).text)
     epoch = int(NOW.timestamp())
     period = period_containing(NOW)
     previous = period_containing(period.start - timedelta(days=1)).label
@@ -371,7 +388,9 @@ def test_the_exposition_equals_prometheus_clients_rendering_of_the_same_registry
 def test_the_cache_reuses_a_collection_for_a_few_seconds(sqlite_services: Services) -> None:
     sqlite_services.settings.metrics_cache_seconds = 60
     with TestClient(create_app(services=sqlite_services)) as c:
-        before = series(samples(c.get("/metrics").text), "gpuhours_pool_consumed_gpu_seconds")
+        before = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
         SqlUsageStore(sqlite_services.engine).store_window(
             "enact-dev",
             Window(int(NOW.timestamp()) - 86400, int(NOW.timestamp())),
@@ -379,10 +398,14 @@ def test_the_cache_reuses_a_collection_for_a_few_seconds(sqlite_services: Servic
             int(NOW.timestamp()),
             None,
         )
-        cached = series(samples(c.get("/metrics").text), "gpuhours_pool_consumed_gpu_seconds")
+        cached = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
     assert cached == before
     with TestClient(create_app(services=sqlite_services)) as c:  # a new app, a new cache
-        after = series(samples(c.get("/metrics").text), "gpuhours_pool_consumed_gpu_seconds")
+        after = series(
+            samples(scrape(c, sqlite_services).text), "gpuhours_pool_consumed_gpu_seconds"
+        )
     assert after[("enact-local",)] == before[("enact-local",)] + 8 * H
 
 
@@ -403,6 +426,78 @@ def test_http_latency_is_labelled_by_route_template(sqlite_services: Services) -
         ("GET", "<unmatched>", "404"): 1,
         ("GET", "/api/v1/openapi.json", "200"): 1,
     }
+
+
+BUSINESS_LABELS = {"project", "chair", "pool", "account"}
+
+
+def test_an_anonymous_scrape_gets_only_the_process_and_health_families(
+    sqlite_services: Services,
+) -> None:
+    with TestClient(create_app(services=sqlite_services)) as c:
+        c.get("/healthz")
+        anonymous = samples(c.get("/metrics").text)
+        full = samples(scrape(c, sqlite_services).text)
+    assert [s for s in anonymous if BUSINESS_LABELS & set(s.labels)] == []
+    names = {s.name for s in anonymous}
+    assert "gpuhours_http_request_duration_seconds_count" in names
+    assert "gpuhours_scheduler_leader" in names
+    assert "process_cpu_seconds_total" in names
+    assert not {n for n in names if n.startswith(("gpuhours_project_", "gpuhours_pool_"))}
+    assert "gpuhours_project_allocated_gpu_seconds" in {s.name for s in full}
+    assert any(BUSINESS_LABELS & set(s.labels) for s in full)
+
+
+def test_who_may_scrape_the_business_families(sqlite_services: Services) -> None:
+    sv = sqlite_services
+    with TestClient(create_app(services=sv)) as c:
+        for role, username in [(Role.SCRAPER, "prometheus"), (Role.ENGINEER, "eng-1")]:
+            token = scrape_token(sv, role, username)
+            r = c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, (role, r.text)
+            assert "gpuhours_project_allocated_gpu_seconds" in r.text, role
+            assert r.headers["cache-control"] == "no-store"
+        researcher = scrape_token(sv, Role.RESEARCHER, "res-1")
+        r = c.get("/metrics", headers={"Authorization": f"Bearer {researcher}"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden")
+        assert "gpuhours_" not in r.text
+        for wrong in ("Bearer gph_not-a-token", "Basic cHJvbTpwcm9t", "Bearer "):
+            r = c.get("/metrics", headers={"Authorization": wrong})
+            assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthenticated"), wrong
+            assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_made_up_methods_and_paths_add_no_series(sqlite_services: Services) -> None:
+    """Every label of the latency histogram is bounded, whatever clients send."""
+
+    def histogram_series(c: TestClient) -> set[tuple[str, ...]]:
+        return {
+            tuple(sorted(s.labels.items()))
+            for s in samples(c.get("/metrics").text)
+            if s.name.startswith("gpuhours_http_request_duration_seconds")
+        }
+
+    with TestClient(create_app(services=sqlite_services)) as c:
+        c.request("FOO", "/healthz")
+        c.request("FOO", "/no/such/path")
+        c.get("/no/such/path")
+        c.get("/metrics")
+        before = histogram_series(c)
+        for i in range(300):
+            c.request(f"X{i}METHOD", "/healthz")
+            c.request(f"Y{i}", f"/no/such/path/{i}")
+            c.get(f"/random/{i}/{'a' * (i % 50)}")
+        after = histogram_series(c)
+        counts = {
+            (s.labels["method"], s.labels["route"], s.labels["code"]): s.value
+            for s in samples(c.get("/metrics").text)
+            if s.name == "gpuhours_http_request_duration_seconds_count"
+        }
+    assert after == before
+    assert counts[("other", "/healthz", "405")] == 301
+    assert counts[("other", "<unmatched>", "404")] == 301
+    assert counts[("GET", "<unmatched>", "404")] == 301
+    assert {m for m, _r, _c in counts} <= {"GET", "other"}
 
 
 # --- the scheduler's families ------------------------------------------------------------------
@@ -462,8 +557,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(url: str, timeout: float = 2.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def get(url: str, timeout: float = 2.0, token: str | None = None) -> str:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
         return str(r.read().decode())
 
 
@@ -528,13 +624,15 @@ def gpuhours_env(url: str, fake: FakeSlurmrestd, **extra: str) -> dict[str, str]
     }
 
 
-def populated_database(tmp_path: Path, now: datetime) -> str:
+def populated_database(tmp_path: Path, now: datetime) -> tuple[str, str]:
+    """The database URL, and a scrape token (role ``scraper``) minted in it."""
     url = f"sqlite:///{tmp_path / 'gpuhours.db'}"
     sv = build(Settings(database_url=url))
     upgrade(sv.engine)
     populate(sv, now)
+    token = scrape_token(sv)
     sv.engine.dispose()
-    return url
+    return url, token
 
 
 @pytest.mark.slow
@@ -542,7 +640,7 @@ def test_the_worker_serves_its_metrics_on_the_metrics_port(
     tmp_path: Path,
     slurmrestd: FakeSlurmrestd,  # noqa: F811
 ) -> None:
-    url = populated_database(tmp_path, datetime.now(UTC))
+    url, token = populated_database(tmp_path, datetime.now(UTC))
     port = free_port()
     env = gpuhours_env(url, slurmrestd, GPUHOURS_METRICS_PORT=str(port))
     worker = start([sys.executable, "-m", "connectors.cli", "worker"], env, tmp_path / "w.log")
@@ -558,8 +656,13 @@ def test_the_worker_serves_its_metrics_on_the_metrics_port(
             )
 
         wait_for(leads_and_ran, 20, "the worker's metrics", worker.output)
-        names = {s.name for s in samples(get(scrape))}
+        anonymous = samples(get(scrape))
+        assert [s for s in anonymous if BUSINESS_LABELS & set(s.labels)] == []
+        names = {s.name for s in samples(get(scrape, token=token))}
         assert "gpuhours_project_allocated_gpu_seconds" in names  # the database families too
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(scrape, token="gph_not-a-token")
+        assert refused.value.code == 401
     finally:
         worker.stop()
     assert worker.process.returncode == 0, worker.output()
@@ -585,7 +688,9 @@ def test_a_real_prometheus_answers_every_dashboard_and_alert_expression(
     prometheus_binary: str,
     slurmrestd: FakeSlurmrestd,  # noqa: F811
 ) -> None:
-    url = populated_database(tmp_path, datetime.now(UTC))
+    url, token = populated_database(tmp_path, datetime.now(UTC))
+    credentials = tmp_path / "gpuhours-scrape-token"
+    credentials.write_text(token + "\n")
     port, prom_port = free_port(), free_port()
     env = gpuhours_env(url, slurmrestd, GPUHOURS_METRICS_CACHE_SECONDS="0")
     server = start(
@@ -603,6 +708,8 @@ def test_a_real_prometheus_answers_every_dashboard_and_alert_expression(
                     {
                         "job_name": "gpuhours",
                         "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+                        # the scrape token, as deploy/*/prometheus configs send it
+                        "authorization": {"credentials_file": str(credentials)},
                     }
                 ],
             }

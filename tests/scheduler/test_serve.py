@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def healthy(port: int, timeout: float = 15.0) -> bool:
     return False
 
 
+def answer_headers(port: int, path: str) -> dict[str, str]:
+    """The headers of the answer to ``GET path`` (an error status too)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return {k.lower(): v for k, v in r.headers.items()}
+    except urllib.error.HTTPError as exc:
+        return {k.lower(): v for k, v in exc.headers.items()}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler", [True, False], ids=["serve", "serve-no-scheduler"])
 def test_serve_schedules_unless_told_not_to(
@@ -47,6 +57,11 @@ def test_serve_schedules_unless_told_not_to(
     server = start_worker("serve", worker_env(url, slurmrestd), tmp_path, args)
     try:
         assert healthy(port), server.output()
+        for path in ("/healthz", "/api/v1/pools", "/no/such/path"):  # 200, 401, 404
+            headers = answer_headers(port, path)
+            assert "server" not in headers, headers  # no uvicorn banner
+            assert headers["x-content-type-options"] == "nosniff", headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], headers
         first = slurmrestd.wait_for("serve", 0.0, timeout=3 * INTERVAL)
         assert (first is not None) == scheduler, server.output()
         server.process.send_signal(signal.SIGTERM)
