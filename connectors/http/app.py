@@ -11,7 +11,7 @@ from sqlalchemy import text
 from connectors import metrics
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
-from connectors.http import errors, quarter_routes, usage_routes
+from connectors.http import access_log, errors, quarter_routes, token_routes, usage_routes
 from connectors.http.deps import reject_nul_characters
 from connectors.http.routes import router
 from connectors.settings import Settings
@@ -35,9 +35,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         dependencies=[Depends(reject_nul_characters)],
     )
     app.state.services = services
+    access_log.install()  # no credential-carrying query string in uvicorn's access log
     metrics.install(app, services)  # GET /metrics and the request latency histogram
     errors.install(app)
     app.include_router(router)
+    app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
 
