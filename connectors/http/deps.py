@@ -60,8 +60,7 @@ async def authenticate(request: Request, services: Services, credentials: str | 
         raise RequestRefused(
             429,
             "authorization",
-            f"authorization: too many failed authentications from this address;"
-            f" retry in {wait} s",
+            f"authorization: too many failed authentications from this address; retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
     user = await run_in_threadpool(services.authenticator.authenticate, credentials)
@@ -80,7 +79,8 @@ async def get_actor(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    return await authenticate(request, services, credentials and credentials.credentials)
+    token = credentials.credentials if credentials is not None else None
+    return await authenticate(request, services, token)
 
 
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]

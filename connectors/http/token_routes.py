@@ -69,4 +69,3 @@ def revoke_token(
     reason = body.reason if body is not None else ""
     info = tokens.revoke(services.session_factory, actor, token_id, now, reason)
     return TokenInfoOut.of(info, now)
-

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
 from pydantic import BaseModel, Field
 
 from allocator.errors import InvalidInput
-
 from connectors.http.schemas import Strict, UtcDatetime
 from connectors.tokens import MAX_DAYS, TokenInfo, TokenState
 

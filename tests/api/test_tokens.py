@@ -213,7 +213,9 @@ def test_an_admin_revokes_anyones_token_a_researcher_only_their_own(
 
 
 def _token_events(client: TestClient, world: World, username: str) -> list[dict[str, Any]]:
-    r = client.get(f"{API}/audit", params={"subject": f"user:{username}"}, headers=auth(world, "admin"))
+    r = client.get(
+        f"{API}/audit", params={"subject": f"user:{username}"}, headers=auth(world, "admin")
+    )
     assert r.status_code == 200, r.text
     return [e for e in r.json() if e["action"].startswith("token.")]
 
@@ -224,7 +226,9 @@ def test_minting_and_revoking_are_audited_without_the_secret(
     before = _token_events(client, world, "alice")
     minted = mint(client, world, "alice", note="ci", expires_in_days=10)
     client.post(
-        f"{API}/tokens/{minted['id']}/revoke", headers=auth(world, "admin"), json={"reason": "rotated"}
+        f"{API}/tokens/{minted['id']}/revoke",
+        headers=auth(world, "admin"),
+        json={"reason": "rotated"},
     )
     events = _token_events(client, world, "alice")[len(before) :]
     assert [(e["action"], e["actor"]) for e in events] == [
