@@ -70,10 +70,11 @@ class TokenAuthenticator:
         self.engine = engine
         # Core, not an ORM session (a quarter of the cost, measured in tests/bench/bench_auth);
         # on PostgreSQL in autocommit: one round trip, no BEGIN/ROLLBACK around one SELECT.
-        if engine.dialect.name == "postgresql":
-            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            self._reader = engine
+        self._reader: Engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     def authenticate(self, credentials: str) -> User | None:
         if not credentials.startswith(TOKEN_PREFIX) or len(credentials) > MAX_TOKEN_LENGTH:
