@@ -14,6 +14,7 @@ from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.consumption import SqlConsumption
 from connectors.db.engine import make_engine, make_session_factory
 from connectors.db.uow import SqlUnitOfWork
+from connectors.http.throttle import AuthThrottle
 from connectors.settings import Settings
 
 
@@ -50,6 +51,8 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
     _sources: dict[str, Any] = field(default_factory=dict, repr=False)
     scheduler_status: SchedulerStatus = field(default_factory=SchedulerStatus, repr=False)
+    #: Failed authentications per client address (HTTP edge; per process, in memory).
+    auth_throttle: AuthThrottle = field(default_factory=AuthThrottle, repr=False)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
@@ -75,4 +78,8 @@ class Services:
 def build(settings: Settings, engine: Engine | None = None) -> Services:
     engine = engine or make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    return Services(settings, engine, factory, TokenAuthenticator(factory), SqlConsumption(engine))
+    # The authenticator reads the services' clock when called: tests replace ``clock``.
+    authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())
+    services = Services(settings, engine, factory, authenticator, SqlConsumption(engine))
+    services.auth_throttle = AuthThrottle(settings.auth_failures, settings.auth_window_seconds)
+    return services

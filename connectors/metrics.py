@@ -779,7 +779,8 @@ def install(app: FastAPI, services: Services) -> Metrics:
         """The Prometheus text exposition (``dashboards/METRICS.md``): everything for a
         scraper's bearer token, the process-local families without one."""
         try:
-            who = audience(services, request.headers.get("authorization"))
+            client = request.client.host if request.client else None
+            who = audience(services, request.headers.get("authorization"), client)
         except Refused as exc:
             body, headers = refusal(exc)
             return Response(body, exc.status, headers, media_type="application/json")

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from allocator.model import Role
 from connectors.bootstrap import Services
+from connectors.http.throttle import client_key
 
 if TYPE_CHECKING:
     from connectors.metrics import Metrics
@@ -34,25 +35,33 @@ SCRAPER_ROLES = frozenset({Role.ADMIN, Role.ENGINEER, Role.SCRAPER})
 
 
 class Refused(Exception):
-    """A scrape refused: 401 (a token that is not valid) or 403 (a role that may not)."""
+    """A scrape refused: 401 (a token that is not valid), 403 (a role that may not) or 429
+    (too many failed tokens from the address)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
-def audience(services: Services, authorization: str | None) -> str:
+def audience(services: Services, authorization: str | None, client: str | None = None) -> str:
     """Who scrapes: ``anonymous`` without an ``Authorization`` header, ``scraper`` with the
     bearer token of an admin, engineer or scraper; :class:`Refused` otherwise (a wrong token is
-    an error, not a silent anonymous scrape, so a misconfigured Prometheus shows up)."""
+    an error, not a silent anonymous scrape, so a misconfigured Prometheus shows up). Failed
+    tokens count against the client's address like the API's (429 once throttled)."""
     if not authorization:
         return "anonymous"
+    key = client_key(client)
+    wait = services.auth_throttle.retry_after(key)
+    if wait is not None:
+        raise Refused(429, "too many failed authentications from this address", wait)
     scheme, _, credentials = authorization.partition(" ")
     user = None
     if scheme.lower() == "bearer" and credentials.strip():
         user = services.authenticator.authenticate(credentials.strip())
     if user is None:
+        services.auth_throttle.failed(key)
         raise Refused(401, "a valid bearer token is required")
     if user.role not in SCRAPER_ROLES:
         raise Refused(
@@ -66,13 +75,18 @@ def audience(services: Services, authorization: str | None) -> str:
 def refusal(exc: Refused) -> tuple[bytes, dict[str, str]]:
     body = {
         "error": {
-            "code": "unauthenticated" if exc.status == 401 else "forbidden",
+            "code": _CODES.get(exc.status, "forbidden"),
             "field": None,
             "message": exc.message,
         }
     }
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(exc.retry_after)}
     return json.dumps(body).encode(), headers
+
+
+_CODES = {401: "unauthenticated", 403: "forbidden", 429: "too_many_requests"}
 
 
 def serve_metrics(services: Services, metrics: Metrics, port: int, host: str) -> Callable[[], None]:
@@ -85,10 +99,10 @@ def serve_metrics(services: Services, metrics: Metrics, port: int, host: str) ->
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: /metrics only\n"]
         try:
-            who = audience(services, environ.get("HTTP_AUTHORIZATION"))
+            who = audience(services, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR"))
         except Refused as exc:
             body, headers = refusal(exc)
-            status = "401 Unauthorized" if exc.status == 401 else "403 Forbidden"
+            status = _STATUS_LINES[exc.status]
             start_response(status, [("Content-Type", "application/json"), *headers.items()])
             return [body]
         start_response(
@@ -107,6 +121,9 @@ def serve_metrics(services: Services, metrics: Metrics, port: int, host: str) ->
         thread.join(timeout=5)
 
     return stop
+
+
+_STATUS_LINES = {401: "401 Unauthorized", 403: "403 Forbidden", 429: "429 Too Many Requests"}
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     #: Seed admin token for demo mode only; outside demo mode there is no default secret.
     demo_admin_token: str = ""
     scheduler: bool = True
+    #: Days a newly minted API token is valid when no expiry is given (CLI ``--expires``, API
+    #: ``expires_at`` or ``expires_in_days``).
+    token_days: int = Field(default=90, ge=1, le=3650)
+    #: Refused credentials from one client address before it gets 429 for the rest of the
+    #: window (``auth_window_seconds``); per API process.
+    auth_failures: int = Field(default=10, ge=1, le=10_000)
+    auth_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
     #: Seconds between two tries of a standby replica to become the scheduler leader; the
     #: leader checks its lock connection as often.
     leader_retry_seconds: float = Field(default=5.0, gt=0)

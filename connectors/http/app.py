@@ -11,7 +11,15 @@ from sqlalchemy import text
 from connectors import metrics
 from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
-from connectors.http import errors, faults, openapi, quarter_routes, usage_routes
+from connectors.http import (
+    access_log,
+    errors,
+    faults,
+    openapi,
+    quarter_routes,
+    token_routes,
+    usage_routes,
+)
 from connectors.http.deps import reject_nul_characters
 from connectors.http.headers import SecurityHeaders
 from connectors.http.routes import router
@@ -37,6 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         generate_unique_id_function=openapi.operation_id,
     )
     app.state.services = services
+    access_log.install()  # no credential-carrying query string in uvicorn's access log
     # Middleware, innermost first: database faults as JSON answers (retrying a lost connection
     # once), the latency histogram (which then sees their status), the security headers.
     faults.track_commits(services.engine)
@@ -45,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(router)
+    app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
 

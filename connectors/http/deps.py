@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import Forbidden, InvalidInput
 from allocator.model import Role, User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
+from connectors.http.errors import RequestRefused
+from connectors.http.throttle import client_key
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `gpuhours token create`")
 
@@ -40,21 +43,44 @@ async def get_now(services: ServicesDep) -> datetime:
     return services.clock()
 
 
-# Async on purpose: FastAPI would run a sync dependency in the thread pool, one hop each.
-# The token check is a dictionary look-up; only a cache miss (every ``ttl`` seconds per
-# token) costs one indexed query.
+async def authenticate(request: Request, services: Services, credentials: str | None) -> User:
+    """The user behind a bearer token, for any route (the API's, ``/metrics``).
+
+    A client address with too many recent failures gets 429 before any look-up
+    (``connectors.http.throttle``); the look-up itself (one indexed query, no cache, so a
+    revocation holds at once on every replica) runs in the thread pool, off the event loop.
+    """
+    if credentials is None:
+        raise HTTPException(
+            401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    client = client_key(request.client.host if request.client else None)
+    wait = services.auth_throttle.retry_after(client)
+    if wait is not None:
+        raise RequestRefused(
+            429,
+            "authorization",
+            f"authorization: too many failed authentications from this address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    user = await run_in_threadpool(services.authenticator.authenticate, credentials)
+    if user is None:
+        services.auth_throttle.failed(client)
+        raise HTTPException(
+            401,
+            "a valid bearer token is required (unknown, expired or revoked)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
 async def get_actor(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    unauthorized = HTTPException(
-        401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-    )
-    if credentials is None:
-        raise unauthorized
-    user = services.authenticator.authenticate(credentials.credentials)
-    if user is None:
-        raise unauthorized
+    token = credentials.credentials if credentials is not None else None
+    user = await authenticate(request, services, token)
     if user.role is Role.SCRAPER:
         raise Forbidden(f"{user.username} is scraper; a scrape token reads /metrics only")
     return user

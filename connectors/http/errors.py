@@ -35,10 +35,12 @@ def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
 
 
 class RequestRefused(StarletteHTTPException):
-    """A refusal at the HTTP level that still names the field (413 body too large, 415)."""
+    """A refusal at the HTTP level that still names the field (413 body too large, 415, 429)."""
 
-    def __init__(self, status_code: int, field: str, message: str) -> None:
-        super().__init__(status_code, message)
+    def __init__(
+        self, status_code: int, field: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, message, headers=headers)
         self.field = field
 
 
@@ -121,6 +123,7 @@ def install(app: FastAPI) -> None:
             405: "method_not_allowed",
             413: "payload_too_large",
             415: "unsupported_media_type",
+            429: "too_many_requests",
         }
         field = exc.field if isinstance(exc, RequestRefused) else None
         return JSONResponse(

@@ -24,7 +24,6 @@ from allocator.model import (
     User,
 )
 from allocator.rules import require_role
-from connectors.auth import mint_token
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 
@@ -43,7 +42,7 @@ def _user(u: User) -> s.UserOut:
     return s.UserOut(username=u.username, role=u.role, full_name=u.full_name, email=u.email)
 
 
-# --- users and tokens ----------------------------------------------------------------------
+# --- users ------------------------------------------------------------------------------
 
 
 @router.get("/users", tags=["users"])
@@ -57,15 +56,6 @@ def list_users(uow: UowDep, actor: ActorDep) -> list[s.UserOut]:
 def create_user(body: s.UserIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.UserOut:
     user = User(body.username, body.role, body.full_name, body.email)
     return _user(svc.create_user(uow, actor, now, user))
-
-
-@router.post("/users/{username}/tokens", status_code=201, tags=["users"])
-def create_token(
-    username: str, body: s.TokenIn, services: ServicesDep, actor: ActorDep, now: NowDep
-) -> s.TokenOut:
-    require_role(actor, Role.ADMIN)
-    token = mint_token(services.session_factory, username, now, body.note)
-    return s.TokenOut(username=username, token=token)
 
 
 # --- pools ----------------------------------------------------------------------------------

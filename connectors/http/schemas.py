@@ -308,10 +308,6 @@ class CommentIn(Strict):
     text: str = Field(min_length=1, max_length=10_000)
 
 
-class TokenIn(Strict):
-    note: str = Field(default="", max_length=200)
-
-
 # --- outputs ------------------------------------------------------------------------------
 
 
@@ -320,11 +316,6 @@ class UserOut(BaseModel):
     role: Role
     full_name: str
     email: str
-
-
-class TokenOut(BaseModel):
-    username: str
-    token: str
 
 
 class RateOut(BaseModel):
