@@ -313,10 +313,10 @@ class LocalDays:
     1970-01-01 in the site's zone, :meth:`Calendar.day_of`); in UTC it is ``seconds // 86400``
     and no table is kept."""
 
-    __slots__ = ("_calendar", "_starts", "utc")
+    __slots__ = ("_starts", "calendar", "utc")
 
     def __init__(self, calendar: Calendar) -> None:
-        self._calendar = calendar
+        self.calendar = calendar
         self._starts: dict[int, int] = {}
         self.utc = calendar.zone_name in _UTC_NAMES
 
@@ -326,7 +326,7 @@ class LocalDays:
             return day * DAY
         found = self._starts.get(day)
         if found is None:
-            found = self._starts[day] = _epoch(self._calendar.day_start(day))
+            found = self._starts[day] = _epoch(self.calendar.day_start(day))
         return found
 
     def of(self, seconds: int) -> int:
@@ -353,16 +353,18 @@ def local_days(calendar: Calendar) -> LocalDays:
 
 
 @lru_cache(maxsize=4096)
-def _periods(
-    first_day: int, last_day: int, calendar: Calendar
-) -> tuple[tuple[str, ...], list[int]]:
+def _span(
+    first_day: int, last_day: int, days: LocalDays
+) -> tuple[tuple[str, ...], list[int], tuple[int, ...]]:
     """Labels and start instants (epoch seconds) of the periods meeting local days
-    ``first_day`` to ``last_day``; cached, as most jobs of a chunk share their days."""
-    days = local_days(calendar)
+    ``first_day`` to ``last_day``, and the midnights between those days; cached, as most jobs
+    of a chunk share their days."""
+    calendar = days.calendar
     periods = list(
         calendar.between(_moment(days.start(first_day)), _moment(days.start(last_day + 1)))
     )
-    return tuple(p.label for p in periods), [_epoch(p.start) for p in periods]
+    labels = tuple(p.label for p in periods)
+    return labels, [_epoch(p.start) for p in periods], tuple(days.midnights(first_day, last_day))
 
 
 def charge(
@@ -400,10 +402,11 @@ def charge(
     provisional = clipped or not record.final
 
     days = local_days(calendar)
-    first_day = days.of(begin)
-    last_day = days.of(finish - 1)
-    labels, period_starts = _periods(first_day, last_day, calendar)
-    midnights = days.midnights(first_day, last_day)
+    if days.utc:
+        first_day, last_day = begin // DAY, (finish - 1) // DAY
+    else:
+        first_day, last_day = days.of(begin), days.of(finish - 1)
+    labels, period_starts, midnights = _span(first_day, last_day, days)
     charges: list[Charge] = []
     for gpu_type, count in gpus:
         cuts = {begin, finish, *period_starts[1:]}
