@@ -90,7 +90,7 @@ def test_the_period_scheme_is_fixed_the_same_way(engine: Engine) -> None:
     sv = services(engine, "UTC")
     seed_world(sv.uow(), NOW)
     book_usage(sv)
-    with pytest.raises(CalendarMismatch, match="^period_scheme: .*PERIOD_SCHEME=quarter"):
+    with pytest.raises(CalendarMismatch, match=r"^period_scheme: .*PERIOD_SCHEME=quarter"):
         services(engine, "UTC", "month")
 
 
