@@ -20,6 +20,7 @@ from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
 from connectors.housekeeping import check_rollups
+from connectors.metrics import PoolInfo, _grant_days
 from tests.builders import H, seed_world, usage_record
 from tests.db.test_accounting import rollup_matches_charges
 
@@ -117,3 +118,11 @@ def test_burn_over_paris_days_counts_the_short_day_as_23_hours(engine: Engine) -
     # the 30-day window (from 1 March) holds the whole job, 7 Paris days of 2 GPUs, over
     # 29 Paris days of which one lasted 23 hours
     assert burn.rate_30d == 2 * (7 * 24 - 1) * H / (29 * 24 * H - H)
+
+
+def test_a_grant_from_may_to_may_in_paris_covers_paris_days_in_metrics() -> None:
+    grant = PoolInfo(
+        "nat", datetime(2026, 5, 1, tzinfo=PARIS_TIME), datetime(2027, 5, 1, tzinfo=PARIS_TIME)
+    )
+    # 1 May 2026 00:00 in Paris is 30 April 22:00 UTC: the grant's first day is still 1 May
+    assert _grant_days(grant, PARIS) == (utc(2026, 5, 1) // DAY, utc(2027, 5, 1) // DAY)
