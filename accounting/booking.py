@@ -2,9 +2,10 @@
 
 Pure. :func:`book` turns one :class:`~accounting.usage.UsageRecord` into :class:`Booking` rows:
 the record's :func:`~accounting.charging.charge` to the pool its ``(cluster, partition)``
-routes to, cut by period, GPU type, rate **and UTC day** (for the daily rollups and the burn
-rates). Storage keeps, per record key, exactly the rows of its latest version; a newer version
-of the record replaces them (never adds), so re-ingesting changes nothing.
+routes to, cut by period, GPU type, rate **and local day** of the site's calendar (for the
+daily rollups and the burn rates). Storage keeps, per record key, exactly the rows of its
+latest version; a newer version of the record replaces them (never adds), so re-ingesting
+changes nothing.
 
 What cannot be priced is still counted
     A job no pool routes is booked to pool ``""`` with its GPU-seconds and no units; a part of a
@@ -30,10 +31,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from accounting.charging import DAY, Charge, RateNotFound, charge, route
+from accounting.charging import UTC_QUARTERS, Charge, RateNotFound, charge, route
 from accounting.usage import UsageRecord
 from allocator.model import MILLI, Pool, PoolKind, Rate
-from allocator.periods import PeriodScheme
+from allocator.periods import Calendar
 
 __all__ = ["UNROUTED", "Booking", "JobKey", "Totals3", "book", "settle_closed"]
 
@@ -48,7 +49,8 @@ class Booking:
     """One row of the charges journal.
 
     ``period`` is where the row counts; ``origin_period`` the period the usage happened in
-    (they differ only for ``late`` rows). ``day`` is the UTC day (epoch days) of the usage.
+    (they differ only for ``late`` rows). ``day`` is the local day of the usage (days since
+    1970-01-01 in the site's time zone; epoch days in UTC).
     """
 
     cluster: str
@@ -96,7 +98,7 @@ def _rows(
             pool_id,
             c.period,
             c.period,
-            c.start // DAY,
+            c.day,
             c.gpu_type,
             c.rate_milli,
             c.gpu_seconds,
@@ -111,7 +113,7 @@ def _rows(
 def book(
     record: UsageRecord,
     pools: Sequence[Pool],
-    scheme: PeriodScheme = PeriodScheme.QUARTER,
+    calendar: Calendar = UTC_QUARTERS,
     now: datetime | None = None,
 ) -> list[Booking]:
     """The rows one record books, before closed periods are settled (see :func:`settle_closed`).
@@ -126,16 +128,16 @@ def book(
     if pool_id is None:
         # Unrouted: GPU-seconds kept, no pool, no units.
         bare = Pool(id=UNROUTED, name="unrouted", kind=PoolKind.LOCAL, unit="gpu-hours")
-        charges = charge(record, _unpriced_pool(bare, record), scheme, now, split_days=True)
+        charges = charge(record, _unpriced_pool(bare, record), calendar, now, split_days=True)
         return _rows(record, UNROUTED, charges, lambda _c: True)
     pool = next(p for p in pools if p.id == pool_id)
     try:
         return _rows(
-            record, pool_id, charge(record, pool, scheme, now, split_days=True), lambda _c: False
+            record, pool_id, charge(record, pool, calendar, now, split_days=True), lambda _c: False
         )
     except RateNotFound:
         padded = _unpriced_pool(pool, record)
-        charges = charge(record, padded, scheme, now, split_days=True)
+        charges = charge(record, padded, calendar, now, split_days=True)
 
         def unpriced(c: Charge) -> bool:
             return pool.rate_at(c.gpu_type, datetime.fromtimestamp(c.start, UTC)) is None

@@ -1,14 +1,17 @@
 """Burn rates and projected exhaustion, from daily consumption.
 
-Pure. ``daily`` maps a UTC day (epoch days, ``seconds // 86400``) to the unit-seconds consumed
-that day (final and provisional together: a running job burns too).
+Pure. ``daily`` maps a local day of the site's calendar (days since 1970-01-01 in its time
+zone; in UTC ``seconds // 86400``) to the unit-seconds consumed that day (final and provisional
+together: a running job burns too).
 
 The burn rate over a window of ``w`` days at ``now`` is the consumption of the days
 ``today - w + 1 .. today`` divided by the seconds elapsed since the first of them began
-(``(w - 1)`` whole days plus the part of today gone by): unit-seconds per second, i.e. the
-number of the pool's units busy on average. Example: 7 days of 2 GPUs busy all day at rate 1
-give 7 x 172 800 units over 7 x 86 400 s (at midnight the elapsed part of today is 0 and today
-has consumed 0) -> 6 x 172 800 / (6 x 86 400) = **2.0**.
+(``w - 1`` whole local days, which last 23, 24 or 25 hours, plus the part of today gone by):
+unit-seconds per second, i.e. the number of the pool's units busy on average. Example: 7 days
+of 2 GPUs busy all day at rate 1 give 7 x 172 800 units over 7 x 86 400 s (at midnight the
+elapsed part of today is 0 and today has consumed 0) -> 6 x 172 800 / (6 x 86 400) = **2.0**.
+In Paris, at midnight after the 23-hour day of 29 March, the same 2 GPUs give
+5 x 172 800 + 165 600 units over 5 x 86 400 + 82 800 s: still exactly **2.0**.
 
 Projected exhaustion: when ``remaining`` units run out at that rate, ``now + remaining / rate``;
 ``None`` when nothing remains, nothing is burnt or nothing was allocated.
@@ -19,26 +22,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DAY = 86400
+from accounting.charging import UTC_QUARTERS, local_days
+from allocator.periods import Calendar
+
 WINDOWS = (7, 30)
 
 
-def rate_over(used: int, now: int, window_days: int) -> float:
-    """Unit-seconds per second when ``used`` was consumed over the last ``window_days`` days
-    up to ``now`` (the days ``today - window_days + 1 .. today``)."""
+def window_of(now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> tuple[int, int]:
+    """The local days ``(first, today)`` of the window of ``window_days`` days ending at
+    ``now`` (epoch seconds)."""
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    elapsed = now - (now // DAY - window_days + 1) * DAY
+    today = local_days(calendar).of(now)
+    return today - window_days + 1, today
+
+
+def rate_over(used: int, now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> float:
+    """Unit-seconds per second when ``used`` was consumed over the last ``window_days`` days
+    up to ``now`` (the days ``today - window_days + 1 .. today``)."""
+    first, _today = window_of(now, window_days, calendar)
+    elapsed = now - local_days(calendar).start(first)
     if elapsed <= 0:
         return 0.0
     return max(used, 0) / elapsed
 
 
-def burn_rate(daily: Mapping[int, int], now: int, window_days: int) -> float:
+def burn_rate(
+    daily: Mapping[int, int], now: int, window_days: int, calendar: Calendar = UTC_QUARTERS
+) -> float:
     """Unit-seconds consumed per second over the last ``window_days`` days up to ``now``."""
-    today = now // DAY
-    first = today - window_days + 1
-    return rate_over(sum(v for day, v in daily.items() if first <= day <= today), now, window_days)
+    first, today = window_of(now, window_days, calendar)
+    used = sum(v for day, v in daily.items() if first <= day <= today)
+    return rate_over(used, now, window_days, calendar)
 
 
 def projected_exhaustion(remaining: int, rate: float, now: int) -> int | None:
@@ -55,17 +70,31 @@ class Burn:
     exhaustion: int | None
 
 
-def burn_of(used_7d: int, used_30d: int, now: int, remaining: int, allocated: int) -> Burn:
+def burn_of(
+    used_7d: int,
+    used_30d: int,
+    now: int,
+    remaining: int,
+    allocated: int,
+    calendar: Calendar = UTC_QUARTERS,
+) -> Burn:
     """The burn of a project that consumed ``used_7d`` and ``used_30d`` unit-seconds over the
     two windows of :data:`WINDOWS`."""
     short, long = WINDOWS
-    r7 = rate_over(used_7d, now, short)
+    r7 = rate_over(used_7d, now, short, calendar)
     exhaustion = projected_exhaustion(remaining, r7, now) if allocated > 0 else None
-    return Burn(r7, rate_over(used_30d, now, long), exhaustion)
+    return Burn(r7, rate_over(used_30d, now, long, calendar), exhaustion)
 
 
-def burn(daily: Mapping[int, int], now: int, remaining: int, allocated: int) -> Burn:
-    today = now // DAY
-    short, long = WINDOWS
-    used = [sum(v for day, v in daily.items() if today - w < day <= today) for w in (short, long)]
-    return burn_of(used[0], used[1], now, remaining, allocated)
+def burn(
+    daily: Mapping[int, int],
+    now: int,
+    remaining: int,
+    allocated: int,
+    calendar: Calendar = UTC_QUARTERS,
+) -> Burn:
+    used = []
+    for w in WINDOWS:
+        first, today = window_of(now, w, calendar)
+        used.append(sum(v for day, v in daily.items() if first <= day <= today))
+    return burn_of(used[0], used[1], now, remaining, allocated, calendar)

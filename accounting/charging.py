@@ -41,7 +41,8 @@ Run interval: ``[start, start + elapsed)``
     charged (a record ahead of the clock) and a clipped charge is provisional too.
 
 Splitting and rounding
-    The interval is cut at period boundaries and at the instants the GPU type's rate changes
+    The interval is cut at period boundaries (local midnights, see below) and at the instants
+    the GPU type's rate changes
     (a rate effective at a fractional second applies from the next whole second, as
     :meth:`Pool.rate_at` would say for that second); each part is charged at the rate in force
     at its start. Units are floored once for the whole job and type, never per part: with
@@ -57,6 +58,26 @@ Splitting and rounding
     * A 1-GPU job at rate 0.5 running 1 s each side of a quarter boundary: exactly 1 unit.
       Flooring each part would give 0 + 0 and lose it; the cumulative floor gives the first
       quarter 0 and the second 1.
+
+Periods and days in the site's time zone
+    Periods and days are those of the site's :class:`~allocator.periods.Calendar`: they begin
+    at local midnight of its IANA zone, as ``sreport`` and the national centre count. Day
+    numbers (``Charge.day``, the daily rollups, burn rates) are local days since 1970-01-01;
+    in UTC they are ``seconds // 86400``. A local day lasts 24 hours, or 23 and 25 on the days
+    daylight saving time begins and ends; nothing assumes 86 400 s. With ``Europe/Paris``:
+
+    * 2027Q1 begins at midnight in Paris, ``2026-12-31 23:00 UTC`` (UTC+1 in winter). A 1-GPU
+      job running 22:30-23:30 UTC on 31 December 2026 books **1 800 GPU-s in 2026Q4 and
+      1 800 GPU-s in 2027Q1** (in UTC the whole hour would be 2026Q4's). 2026Q4 itself begins
+      at ``2026-09-30 22:00 UTC`` (UTC+2 in summer): it lasts 92 days and 1 hour.
+    * 29 March 2026 (clocks go 02:00 -> 03:00) lasts 23 hours, from ``03-28 23:00 UTC`` to
+      ``03-29 22:00 UTC``: a 2-GPU job running from the Saturday noon to the Monday noon, local
+      time, books 2 x 12 h, **2 x 23 h = 165 600 GPU-s** and 2 x 12 h on its three days.
+    * 25 October 2026 (03:00 -> 02:00) lasts 25 hours, from ``10-24 22:00 UTC`` to
+      ``10-25 23:00 UTC``: the same job books **2 x 25 h = 180 000 GPU-s** on that Sunday.
+
+    Each local midnight is one more cut: the cumulative floor above still gives the job's
+    parts exactly its whole charge (property-tested at local boundaries, DST days included).
 
 Charges for records that never started, have no GPUs or no elapsed time: none.
 """
@@ -74,11 +95,36 @@ from typing import NamedTuple
 from accounting.errors import AccountingError
 from accounting.usage import UsageRecord
 from allocator.model import MILLI, BillingMode, NodeShape, Pool
-from allocator.periods import PeriodScheme, periods_between, require_utc
+from allocator.periods import Calendar, require_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Seconds in a (UTC) day.
+#: Seconds in a UTC day (a local day lasts 23, 24 or 25 hours).
 DAY = 86400
+#: The calendar of a site that sets none: quarters, UTC.
+UTC_QUARTERS = Calendar()
+#: Zones whose days are UTC days (the arithmetic fast path).
+_UTC_NAMES = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "Etc/UCT",
+        "UCT",
+        "Etc/Universal",
+        "Universal",
+        "Etc/Zulu",
+        "Zulu",
+        "GMT",
+        "Etc/GMT",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "Etc/GMT0",
+        "GMT0",
+        "GMT+0",
+        "GMT-0",
+        "Etc/Greenwich",
+        "Greenwich",
+    }
+)
 
 
 class RateNotFound(AccountingError):
@@ -115,7 +161,8 @@ class Charge:
 
     ``[start, end)`` (epoch seconds) is the part of the run it covers; ``gpu_seconds`` is the
     billed GPUs of the type x ``end - start``; ``units`` its cost in pool unit-seconds at
-    ``rate_milli``. ``provisional`` charges will change (the job still runs).
+    ``rate_milli``. ``provisional`` charges will change (the job still runs). ``day`` is the
+    local day (days since 1970-01-01 in the calendar's zone) in which the part begins.
     """
 
     period: str
@@ -126,6 +173,7 @@ class Charge:
     start: int
     end: int
     rate_milli: int
+    day: int
 
 
 class Totals(NamedTuple):
@@ -259,29 +307,80 @@ def _moment(seconds: int) -> datetime:
     return _EPOCH + timedelta(seconds=seconds)
 
 
+class LocalDays:
+    """A calendar's local midnights as epoch seconds, cached: the charging hot path asks for
+    the same few days again and again. Day ``d`` is the calendar's local day number (days since
+    1970-01-01 in the site's zone, :meth:`Calendar.day_of`); in UTC it is ``seconds // 86400``
+    and no table is kept."""
+
+    __slots__ = ("_starts", "calendar", "utc")
+
+    def __init__(self, calendar: Calendar) -> None:
+        self.calendar = calendar
+        self._starts: dict[int, int] = {}
+        self.utc = calendar.zone_name in _UTC_NAMES
+
+    def start(self, day: int) -> int:
+        """The epoch second at which local day ``day`` begins."""
+        if self.utc:
+            return day * DAY
+        found = self._starts.get(day)
+        if found is None:
+            found = self._starts[day] = _epoch(self.calendar.day_start(day))
+        return found
+
+    def of(self, seconds: int) -> int:
+        """The local day of an epoch second."""
+        if self.utc:
+            return seconds // DAY
+        day = seconds // DAY  # a zone is less than a day away from UTC: d - 1, d or d + 1
+        if seconds >= self.start(day + 1):
+            return day + 1
+        return day if seconds >= self.start(day) else day - 1
+
+    def midnights(self, first: int, last: int) -> list[int]:
+        """The starts of local days ``first + 1 .. last``: the midnights inside days
+        ``first .. last``."""
+        if self.utc:
+            return list(range((first + 1) * DAY, (last + 1) * DAY, DAY))
+        return [self.start(day) for day in range(first + 1, last + 1)]
+
+
+@lru_cache(maxsize=64)
+def local_days(calendar: Calendar) -> LocalDays:
+    """The (shared, cached) :class:`LocalDays` of ``calendar``."""
+    return LocalDays(calendar)
+
+
 @lru_cache(maxsize=4096)
-def _periods(
-    first_day: int, last_day: int, scheme: PeriodScheme
-) -> tuple[tuple[str, ...], list[int]]:
-    """Labels and start instants (epoch seconds) of the periods meeting days ``first_day`` to
-    ``last_day``; cached, as most jobs of a chunk share their days."""
-    periods = list(periods_between(_moment(first_day * DAY), _moment((last_day + 1) * DAY), scheme))
-    return tuple(p.label for p in periods), [_epoch(p.start) for p in periods]
+def _span(
+    first_day: int, last_day: int, days: LocalDays
+) -> tuple[tuple[str, ...], list[int], tuple[int, ...]]:
+    """Labels and start instants (epoch seconds) of the periods meeting local days
+    ``first_day`` to ``last_day``, and the midnights between those days; cached, as most jobs
+    of a chunk share their days."""
+    calendar = days.calendar
+    periods = list(
+        calendar.between(_moment(days.start(first_day)), _moment(days.start(last_day + 1)))
+    )
+    labels = tuple(p.label for p in periods)
+    return labels, [_epoch(p.start) for p in periods], tuple(days.midnights(first_day, last_day))
 
 
 def charge(
     record: UsageRecord,
     pool: Pool,
-    scheme: PeriodScheme = PeriodScheme.QUARTER,
+    calendar: Calendar = UTC_QUARTERS,
     now: datetime | None = None,
     *,
     split_days: bool = False,
 ) -> list[Charge]:
     """The charges of one record to ``pool``, by period, GPU type and rate, in time order.
 
-    With ``split_days`` the parts are also cut at every UTC midnight, so that each charge lies
-    within one day (``start // 86400``): what the daily rollups and burn rates need. The
-    cumulative floor is the same, so the parts still sum to the same job total.
+    Periods are ``calendar``'s (its scheme, cut at its local midnights). With ``split_days``
+    the parts are also cut at every local midnight, so that each charge lies within one local
+    day (``Charge.day``): what the daily rollups and burn rates need. The cumulative floor is
+    the same, so the parts still sum to the same job total.
 
     Raises :class:`RateNotFound` if a billed GPU type has no rate in force for part of the run.
     """
@@ -302,12 +401,17 @@ def charge(
         return []
     provisional = clipped or not record.final
 
-    labels, period_starts = _periods(begin // DAY, (finish - 1) // DAY, scheme)
+    days = local_days(calendar)
+    if days.utc:
+        first_day, last_day = begin // DAY, (finish - 1) // DAY
+    else:
+        first_day, last_day = days.of(begin), days.of(finish - 1)
+    labels, period_starts, midnights = _span(first_day, last_day, days)
     charges: list[Charge] = []
     for gpu_type, count in gpus:
         cuts = {begin, finish, *period_starts[1:]}
         if split_days:
-            cuts.update(range((begin // DAY + 1) * DAY, finish, DAY))
+            cuts.update(midnights)
         cuts.update(
             at
             for rate in pool.rates
@@ -321,6 +425,7 @@ def charge(
             if rate is None:
                 raise RateNotFound(pool.id, gpu_type, _moment(a))
             label = labels[bisect_right(period_starts, a) - 1]
+            day = first_day + bisect_right(midnights, a)
             before, accrued = accrued, accrued + count * (b - a) * rate
             units = accrued // MILLI - before // MILLI
             last = pieces[-1] if pieces else None
@@ -328,7 +433,7 @@ def charge(
                 last is not None
                 and last.period == label
                 and last.rate_milli == rate
-                and (not split_days or last.start // DAY == a // DAY)
+                and (not split_days or last.day == day)
             ):
                 pieces[-1] = Charge(
                     label,
@@ -339,10 +444,11 @@ def charge(
                     last.start,
                     b,
                     rate,
+                    last.day,
                 )
             else:
                 pieces.append(
-                    Charge(label, gpu_type, count * (b - a), units, provisional, a, b, rate)
+                    Charge(label, gpu_type, count * (b - a), units, provisional, a, b, rate, day)
                 )
         charges.extend(pieces)
     charges.sort(key=lambda c: (c.start, c.gpu_type))

@@ -58,7 +58,10 @@ sreport (:func:`parse_sreport`, origin ``sreport:<file name>``)
 
     - banner lines before the header (the first line with a ``|``) are allowed. When present,
       ``Usage reported in … Seconds`` is required (``-t Minutes`` would be 60× off) and the
-      reported window, read as wall-clock time, must lie inside the period being imported;
+      reported window, read as wall-clock time of the site's time zone (``sreport`` prints
+      local time), must lie inside the period being imported: with ``Europe/Paris``,
+      ``2027-01-01T00:00:00 - 2027-03-31T23:59:59`` is 2027Q1, which begins at
+      ``2026-12-31 23:00 UTC``;
     - columns ``Account``, ``Login``, ``TRES Name`` and ``Used`` are required, ``Cluster``
       is used when present, others (``Proper Name``) are ignored; ``-p``'s trailing ``|`` is
       accepted;
@@ -93,9 +96,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from accounting.charging import UTC_QUARTERS
 from accounting.errors import StatementError
 from allocator.errors import InvalidInput
-from allocator.periods import Period, period_of
+from allocator.periods import Calendar, Period
 
 __all__ = [
     "MAPPED_CSV",
@@ -195,9 +199,11 @@ class ColumnMapping:
 # public entry points
 
 
-def parse_national_csv(data: bytes, *, period: str, file_name: str) -> Statement:
+def parse_national_csv(
+    data: bytes, *, period: str, file_name: str, calendar: Calendar = UTC_QUARTERS
+) -> Statement:
     """Parse a national-centre CSV statement of ``period`` (format in the module docstring)."""
-    _require_period(period)
+    _require_period(period, calendar)
     table = _read_csv(_decode(data), delimiters=(",", ";"), delimiter=None)
     columns = _national_columns(table)
     decimal_comma = table.delimiter != ","
@@ -216,15 +222,23 @@ def parse_national_csv(data: bytes, *, period: str, file_name: str) -> Statement
     return _statement(NATIONAL_CSV, file_name, data, period, lines)
 
 
-def parse_sreport(data: bytes, *, period: str, file_name: str, per_user: bool = False) -> Statement:
+def parse_sreport(
+    data: bytes,
+    *,
+    period: str,
+    file_name: str,
+    per_user: bool = False,
+    calendar: Calendar = UTC_QUARTERS,
+) -> Statement:
     """Parse ``sreport -P -t Seconds cluster AccountUtilizationByUser --tres=gres/gpu`` output.
 
     Only rows with a Login (direct usage) are counted; account-total rows (empty Login, child
     accounts included) are checked, then ignored. Lines are the direct usage summed per
     (cluster, account, GPU type), each at the line of its first row; with ``per_user`` one line
-    per (cluster, account, GPU type, login) instead.
+    per (cluster, account, GPU type, login) instead. The banner's window is read in the
+    ``calendar``'s time zone, as ``sreport`` prints it.
     """
-    table = _read_sreport(_decode(data), _require_period(period))
+    table = _read_sreport(_decode(data), _require_period(period, calendar), calendar)
     columns = _required(table, ("Account", "Login", "TRES Name", "Used"), optional=("Cluster",))
     seen: dict[tuple[str, ...], int] = {}
     sums: dict[tuple[str, str, str, str], StatementLine] = {}
@@ -256,10 +270,15 @@ def parse_sreport(data: bytes, *, period: str, file_name: str, per_user: bool = 
 
 
 def parse_mapped_csv(
-    data: bytes, *, period: str, file_name: str, mapping: ColumnMapping
+    data: bytes,
+    *,
+    period: str,
+    file_name: str,
+    mapping: ColumnMapping,
+    calendar: Calendar = UTC_QUARTERS,
 ) -> Statement:
     """Parse any CSV whose columns ``mapping`` declares; unmapped columns are ignored."""
-    _require_period(period)
+    _require_period(period, calendar)
     separators = (",", ";", "\t", "|")
     table = _read_csv(_decode(data), delimiters=separators, delimiter=mapping.delimiter)
     optional = (mapping.gpu_type, mapping.period, mapping.gpu_seconds, mapping.hours)
@@ -435,7 +454,7 @@ _WINDOW = re.compile(
 _REPORTED_IN = re.compile(r"Usage reported in (.*)")
 
 
-def _read_sreport(text: str, period: Period) -> _Table:
+def _read_sreport(text: str, period: Period, calendar: Calendar) -> _Table:
     lines = _physical_lines(text)
     end = len(lines) + 1
     header: tuple[str, ...] | None = None
@@ -446,7 +465,7 @@ def _read_sreport(text: str, period: Period) -> _Table:
         if not line.strip():
             continue
         if header is None and "|" not in line:
-            _check_banner(number, line, period)
+            _check_banner(number, line, period, calendar)
             continue
         cells = line.split("|")
         if header is None:
@@ -468,7 +487,7 @@ def _read_sreport(text: str, period: Period) -> _Table:
     return _Table("|", header_line, header, tuple(rows), end)
 
 
-def _check_banner(number: int, line: str, period: Period) -> None:
+def _check_banner(number: int, line: str, period: Period, calendar: Calendar) -> None:
     _check_utf8(number, [line], None)
     if (m := _REPORTED_IN.search(line)) and not m.group(1).strip().endswith("Seconds"):
         raise StatementError(
@@ -476,7 +495,8 @@ def _check_banner(number: int, line: str, period: Period) -> None:
         )
     if m := _WINDOW.search(line):
         first, last = (datetime.fromisoformat(m.group(i)) for i in (1, 2))
-        start, stop = (period.start.replace(tzinfo=None), period.end.replace(tzinfo=None))
+        # sreport prints local wall-clock time: the period's bounds in the site's zone
+        start, stop = (calendar.local(at).replace(tzinfo=None) for at in (period.start, period.end))
         if not (start <= first <= last < stop):
             raise StatementError(
                 f"the report covers {m.group(1)} - {m.group(2)}, not inside {period.label} "
@@ -608,9 +628,9 @@ def _once(
         raise row.error(column, f"duplicate row: same {what} ({shown}) as line {first}")
 
 
-def _require_period(label: str) -> Period:
+def _require_period(label: str, calendar: Calendar) -> Period:
     try:
-        return period_of(label)
+        return calendar.period(label)
     except InvalidInput as exc:
         raise StatementError(f"period: {exc.reason}") from None
 

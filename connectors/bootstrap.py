@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.consumption import SqlConsumption
 from connectors.db.engine import make_engine, make_session_factory
+from connectors.db.migrate import upgrade
+from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.throttle import AuthThrottle
 from connectors.settings import Settings
@@ -57,10 +59,16 @@ class Services:
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
 
+    def migrate(self) -> None:
+        """Bring the schema to head, then check (or, on first use, record) the site's calendar
+        against the one the data was booked with (:mod:`connectors.db.site`)."""
+        upgrade(self.engine)
+        check_calendar(self.engine, self.settings.calendar, self.clock())
+
     def usage_store(self) -> Any:
         from connectors.db.usage_store import SqlUsageStore
 
-        return SqlUsageStore(self.engine, self.settings.period_scheme)
+        return SqlUsageStore(self.engine, self.settings.calendar)
 
     def usage_source(self, cluster: str) -> Any:
         """The cluster's usage source, built once and reused (one HTTP client, one discovery).
@@ -76,7 +84,11 @@ class Services:
 
 
 def build(settings: Settings, engine: Engine | None = None) -> Services:
+    """The services of ``settings``. Refused (:class:`~connectors.db.site.CalendarMismatch`,
+    a ``ValueError``) when the database's data was booked with another time zone or period
+    scheme; a database not migrated yet is checked by :meth:`Services.migrate`."""
     engine = engine or make_engine(settings.database_url)
+    check_calendar(engine, settings.calendar, utc_now())
     factory = make_session_factory(engine)
     # The authenticator reads the services' clock when called: tests replace ``clock``.
     authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())

@@ -23,7 +23,6 @@ from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, SlurmAccount, User
 from allocator.periods import period_of
 from connectors.bootstrap import Services, build
-from connectors.db.migrate import upgrade
 from connectors.http import schemas as s
 from connectors.http.token_schemas import TokenInfoOut
 from connectors.settings import Settings
@@ -122,7 +121,7 @@ def main() -> None:
 @one_line_errors
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    upgrade(services().engine)
+    services().migrate()
     click.echo("database at head")
 
 
@@ -133,9 +132,9 @@ def demo() -> None:
     from connectors.demo import seed, seed_usage
 
     sv = services()
-    upgrade(sv.engine)
-    seed(sv.uow(), sv.clock())
-    jobs = seed_usage(sv.usage_store(), sv.clock())
+    sv.migrate()
+    seed(sv.uow(), sv.clock(), sv.settings.calendar)
+    jobs = seed_usage(sv.usage_store(), sv.clock(), sv.settings.calendar)
     click.echo(f"demo data seeded ({jobs} demo jobs)")
 
 
@@ -155,7 +154,7 @@ def serve(
     from connectors.http.app import create_app
 
     sv = services()
-    upgrade(sv.engine)
+    sv.migrate()
     host = host or sv.settings.host
     port = port or sv.settings.port
     if with_demo:
@@ -165,8 +164,8 @@ def serve(
         with sv.uow() as uow:
             empty = not uow.pools.list()
         if empty:
-            seed(sv.uow(), sv.clock())
-            jobs = seed_usage(sv.usage_store(), sv.clock())
+            seed(sv.uow(), sv.clock(), sv.settings.calendar)
+            jobs = seed_usage(sv.usage_store(), sv.clock(), sv.settings.calendar)
             click.echo(f"demo data seeded ({jobs} demo jobs)")
         # A fresh admin token at each start; the previous demo token is revoked (audited).
         token = mint_demo_admin_token(sv.session_factory, sv.clock(), sv.settings.token_days)
@@ -215,7 +214,7 @@ def worker() -> None:
 
     sv = services()
     logging.basicConfig(level=sv.settings.log_level.upper(), format=LOG_FORMAT)
-    upgrade(sv.engine)
+    sv.migrate()
     run_worker(sv)
 
 
@@ -616,7 +615,7 @@ def ingest(cluster: str, since: str | None, until: str | None, from_file: Path |
     from connectors.ingest import import_file, run_ingest
 
     sv = services()
-    upgrade(sv.engine)
+    sv.migrate()
     store = sv.usage_store()
     if from_file is not None:
         result, warnings = import_file(store, cluster, from_file, sv.clock())
@@ -824,6 +823,7 @@ def statements_import(
         file.read_bytes(),
         file_name or file.name,
         mapping,
+        sv.settings.calendar,
     )
     emit(StatementOut.of(info).model_dump(mode="json"))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from accounting.charging import UTC_QUARTERS
 from accounting.ingestion import UsageBatch, UsageStore, Window
 from accounting.usage import UsageRecord
 from allocator import services as svc
@@ -31,7 +32,7 @@ from allocator.model import (
     SlurmAccount,
     User,
 )
-from allocator.periods import next_period, period_containing
+from allocator.periods import Calendar
 from allocator.ports import UnitOfWork
 
 H = SECONDS_PER_HOUR
@@ -240,8 +241,9 @@ PROJECTS = [
 ]
 
 
-def seed(uow: UnitOfWork, now: datetime) -> None:
-    """Seed the demo organisation. Refuses to run on a non-empty database."""
+def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> None:
+    """Seed the demo organisation in the site's ``calendar`` (the demo runs in
+    ``Europe/Paris``). Refuses to run on a non-empty database."""
     with uow:
         if uow.pools.list():
             raise RuntimeError("the database already has pools; demo data is seeded only once")
@@ -249,9 +251,13 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
             uow.users.add(user)
         uow.commit()
 
-    current = period_containing(now)
-    upcoming = next_period(current)
-    grant_start = datetime(now.year if now.month >= 5 else now.year - 1, 5, 1, tzinfo=UTC)
+    current = calendar.containing(now)
+    upcoming = calendar.next(current)
+    local_now = calendar.local(now)
+    year = local_now.year if local_now.month >= 5 else local_now.year - 1
+    grant_start = datetime(year, 5, 1, tzinfo=calendar.zone)  # midnight, local time
+    grant_end = grant_start.replace(year=year + 1).astimezone(UTC)
+    grant_start = grant_start.astimezone(UTC)
     epoch = datetime(2020, 1, 1, tzinfo=UTC)
     national = Pool(
         id="ai2f-jz",
@@ -259,7 +265,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         kind=PoolKind.NATIONAL,
         unit="normalised-gpu-hour",
         valid_from=grant_start,
-        valid_until=grant_start.replace(year=grant_start.year + 1),
+        valid_until=grant_end,
         billing_mode=BillingMode.RESERVED,
         close_policy=ClosePolicy.CARRY_OVER,
         carryover_cap_milli=250,
@@ -430,13 +436,15 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
     svc.withdraw_request(uow, alice, now, r.id, "moved to the national pool")
 
 
-def demo_usage(now: datetime, jobs_per_account: int = 24) -> dict[str, list[UsageRecord]]:
+def demo_usage(
+    now: datetime, jobs_per_account: int = 24, calendar: Calendar = UTC_QUARTERS
+) -> dict[str, list[UsageRecord]]:
     """Synthetic Slurm usage of the demo projects over the last three weeks of the current
     period (deterministic), per cluster: finished jobs, a few still running, and one account
     mapped to no project (so reports show unmapped usage instead of hiding it)."""
     rnd = random.Random(42)
     end = int(now.timestamp())
-    begin = max(int(period_containing(now).start.timestamp()), end - 21 * 86400)
+    begin = max(int(calendar.containing(now).start.timestamp()), end - 21 * 86400)
     out: dict[str, list[UsageRecord]] = {LOCAL_CLUSTER: [], NATIONAL_CLUSTER: []}
     job_id = 1000
     accounts = [(LOCAL_CLUSTER, p[6]) for p in PROJECTS if p[6]] + [
@@ -481,11 +489,11 @@ def demo_usage(now: datetime, jobs_per_account: int = 24) -> dict[str, list[Usag
     return out
 
 
-def seed_usage(store: UsageStore, now: datetime) -> int:
+def seed_usage(store: UsageStore, now: datetime, calendar: Calendar = UTC_QUARTERS) -> int:
     """Store the demo usage as an ingestion of each demo cluster would (watermark at now)."""
     end = int(now.timestamp())
     total = 0
-    for cluster, records in demo_usage(now).items():
+    for cluster, records in demo_usage(now, calendar=calendar).items():
         result = store.store_window(
             cluster, Window(end - 22 * 86400, end), UsageBatch(records), end, end
         )

@@ -28,8 +28,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
+from accounting.charging import UTC_QUARTERS, local_days
 from allocator.model import AuditEvent, Role, User
-from allocator.periods import PeriodScheme, period_containing, period_of, scheme_of
+from allocator.periods import Calendar, Period
 from connectors.db import tables as t
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import PERIOD_KEY, ROLLUP_KEY
@@ -37,7 +38,6 @@ from connectors.quarter import UNRESOLVED, close_period, report
 
 log = logging.getLogger(__name__)
 SYSTEM = User("gpuhours-scheduler", Role.ADMIN)
-DAY = 86400
 
 
 def _journal_sums(
@@ -62,11 +62,13 @@ def _rows(
     ]
 
 
-def check_rollups(engine: Engine, now: datetime, days: int = 3) -> int:
-    """Verify (and repair) the daily and period rollups of the last ``days`` days; prune
-    zero rows. Returns the number of rows repaired."""
+def check_rollups(
+    engine: Engine, now: datetime, days: int = 3, calendar: Calendar = UTC_QUARTERS
+) -> int:
+    """Verify (and repair) the daily and period rollups of the last ``days`` local days of
+    ``calendar``; prune zero rows. Returns the number of rows repaired."""
     C, D, P = t.ChargeRow, t.UsageDailyRow, t.UsagePeriodRow
-    since = int(now.timestamp()) // DAY - days
+    since = local_days(calendar).of(int(now.timestamp())) - days
     repaired = 0
     with engine.begin() as conn:
         truth = _journal_sums(conn, ROLLUP_KEY, C.day >= since)
@@ -121,10 +123,12 @@ def _already(uow: SqlUnitOfWork, action: str, subject: str, since: datetime | No
     return uow.session.scalar(query.limit(1)) is not None
 
 
-def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 14) -> list[str]:
-    """Period-end reminders (audit events); returns what was said."""
+def remind(
+    uow: SqlUnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS, days: int = 14
+) -> list[str]:
+    """Period-end reminders (audit events); returns what was said. Dates are the site's."""
     said: list[str] = []
-    current = period_containing(now, scheme)
+    current = calendar.containing(now)
     with uow:
         if current.end - now <= timedelta(days=days) and not _already(
             uow, "period.reminder", f"period:{current.label}"
@@ -141,7 +145,7 @@ def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 
                 }
             )
             text = (
-                f"{current.label} ends {current.end.date().isoformat()}: "
+                f"{current.label} ends {_end_date(calendar, current)}: "
                 f"{len(idle)} project(s) have used less than half of their allocation"
                 + (f" ({', '.join(idle[:20])}{'...' if len(idle) > 20 else ''})" if idle else "")
             )
@@ -149,11 +153,11 @@ def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 
                 AuditEvent(SYSTEM.username, now, "period.reminder", f"period:{current.label}", text)
             )
             said.append(text)
-        previous = period_of(_previous_label(current.label))
+        previous = calendar.previous(current)
         if not uow.ledger.is_closed(previous.label) and not _already(
             uow, "period.unclosed", f"period:{previous.label}", now - timedelta(days=1)
         ):
-            text = f"{previous.label} ended {previous.end.date().isoformat()} and is not closed"
+            text = f"{previous.label} ended {_end_date(calendar, previous)} and is not closed"
             uow.audit.append(
                 AuditEvent(
                     SYSTEM.username, now, "period.unclosed", f"period:{previous.label}", text
@@ -166,18 +170,18 @@ def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 
     return said
 
 
-def _previous_label(label: str) -> str:
-    return period_containing(period_of(label).start - timedelta(seconds=1), scheme_of(label)).label
+def _end_date(calendar: Calendar, period: Period) -> str:
+    """The local date on which ``period`` ends (the next period begins at its midnight)."""
+    return calendar.local(period.end).date().isoformat()
 
 
 def auto_close(
-    uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, after_days: int | None
+    uow: SqlUnitOfWork, now: datetime, calendar: Calendar, after_days: int | None
 ) -> str | None:
     """Close the previous period ``after_days`` after its end if nothing is unresolved."""
     if after_days is None:
         return None
-    current = period_containing(now, scheme)
-    previous = period_of(_previous_label(current.label))
+    previous = calendar.previous(calendar.containing(now))
     if now < previous.end + timedelta(days=after_days):
         return None
     with uow:

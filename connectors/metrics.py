@@ -65,6 +65,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, or_, select
 
 from accounting.burn import WINDOWS, burn_of
+from accounting.charging import local_days
 from accounting.reconcile import Status
 from allocator.ledger import (
     Flows,
@@ -74,7 +75,7 @@ from allocator.ledger import (
     pool_capacity,
 )
 from allocator.model import EntryKind, Role, User
-from allocator.periods import PeriodScheme, period_containing, period_of
+from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db import tables as t
 from connectors.db.consumption import (
@@ -94,7 +95,6 @@ log = logging.getLogger(__name__)
 #: The actor of the reconciliation reads behind ``gpuhours_reconciliation_*``.
 SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")
 PREFIX = "gpuhours_"
-DAY = 86400
 
 POOL = ("pool", "period")
 CHAIR = ("pool", "chair", "period")
@@ -267,12 +267,13 @@ class PoolInfo(NamedTuple):
     valid_until: datetime | None
 
 
-def _grant_days(pool: PoolInfo) -> tuple[int, int] | None:
-    """The UTC days of a pool's validity ``[first, last)``, or ``None`` without one."""
+def _grant_days(pool: PoolInfo, calendar: Calendar) -> tuple[int, int] | None:
+    """The local days of a pool's validity ``[first, last)``, or ``None`` without one."""
     if pool.valid_from is None or pool.valid_until is None:
         return None
-    first = int(pool.valid_from.timestamp()) // DAY
-    last = -(-int(pool.valid_until.timestamp()) // DAY)  # every day that begins before the end
+    days = local_days(calendar)
+    first = days.of(int(pool.valid_from.timestamp()))
+    last = days.of(int(pool.valid_until.timestamp()) - 1) + 1  # days beginning before the end
     return first, last
 
 
@@ -297,9 +298,9 @@ def _usage_by_period(conn: Connection) -> list[tuple[str, str, str, str, int, in
 BurnInput = tuple[str, str, str, int, int, str, str]
 
 
-def _window_sums_apart(engine: Engine, epoch: int, scheme: PeriodScheme) -> WindowSums:
+def _window_sums_apart(engine: Engine, epoch: int, calendar: Calendar) -> WindowSums:
     with engine.connect() as conn:
-        return window_sums(conn, epoch, scheme)
+        return window_sums(conn, epoch, calendar)
 
 
 def _consumed_apart(engine: Engine, period: str) -> dict[tuple[str, str], Consumed]:
@@ -318,15 +319,15 @@ _APART = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpuhours-metrics"
 
 def collect_database(services: Services, now: datetime) -> Samples:
     """Every database-derived family at ``now``."""
-    scheme = services.settings.period_scheme
-    current = period_containing(now, scheme)
+    calendar = services.settings.calendar
+    current = calendar.containing(now)
     period = current.label
     epoch = int(now.timestamp())
     out = Samples()
     apart: Future[WindowSums] | None = None
     apart_consumed: Future[dict[tuple[str, str], Consumed]] | None = None
     if services.engine.dialect.name == "postgresql":
-        apart = _APART.submit(_window_sums_apart, services.engine, epoch, scheme)
+        apart = _APART.submit(_window_sums_apart, services.engine, epoch, calendar)
         apart_consumed = _APART.submit(_consumed_apart, services.engine, period)
     with services.uow() as uow:
         conn = uow.session.connection()
@@ -351,12 +352,12 @@ def collect_database(services: Services, now: datetime) -> Samples:
             counter[(pool_id, cluster, gpu_type)] += final
         for (pool_id, cluster, gpu_type), seconds in sorted(counter.items()):
             out.add("consumed_gpu_seconds", (pool_id, cluster, gpu_type), seconds)
-        _grants(out, conn, pools, by_period)
+        _grants(out, conn, pools, by_period, calendar)
         _ingestion(out, conn, services, epoch)
-        _reconciliation(out, uow, conn, pools)
+        _reconciliation(out, uow, conn, pools, calendar)
         accounts = account_projects(conn)
-        sums = apart.result() if apart is not None else window_sums(conn, epoch, scheme)
-    _burns(out, epoch, burn_input, windows_by_project(sums, accounts))
+        sums = apart.result() if apart is not None else window_sums(conn, epoch, calendar)
+    _burns(out, epoch, burn_input, windows_by_project(sums, accounts), calendar)
     out.add("period_start_timestamp_seconds", (period,), current.start.timestamp())
     out.add("period_end_timestamp_seconds", (period,), current.end.timestamp())
     return out
@@ -441,6 +442,7 @@ def _burns(
     epoch: int,
     projects: Sequence[BurnInput],
     windows: Mapping[tuple[str, str], tuple[int, int]],
+    calendar: Calendar,
 ) -> None:
     """``accounting.burn.burn_of`` of each project, from its usage over the two windows."""
     short, long = WINDOWS
@@ -451,7 +453,7 @@ def _burns(
     nothing = (0, 0)
     for pool, chair, project, remaining, allocated, base, text in projects:
         u7, u30 = windows.get((project, pool), nothing)
-        b = burn_of(u7, u30, epoch, remaining, allocated)
+        b = burn_of(u7, u30, epoch, remaining, allocated, calendar)
         text7 = f'{{{base},window="{w7}"}}'
         text30 = f'{{{base},window="{w30}"}}'
         values[text7] = (pool, chair, project, w7)
@@ -467,11 +469,12 @@ def _grants(
     conn: Connection,
     pools: Sequence[PoolInfo],
     by_period: Sequence[tuple[str, str, str, str, int, int]],
+    calendar: Calendar,
 ) -> None:
     """Pools with a validity window: the capacity deposited in the periods it overlaps, and
     the units charged over it (whole periods from the period rollup, the days of a period
     it only partly covers from the daily one)."""
-    granted = {p.id: p for p in pools if _grant_days(p) is not None}
+    granted = {p.id: p for p in pools if _grant_days(p, calendar) is not None}
     if not granted:
         return
     E = t.LedgerEntryRow
@@ -494,11 +497,11 @@ def _grants(
     for (label, pool_id), units in sorted(charged.items()):
         pool = granted[pool_id]
         assert pool.valid_from is not None and pool.valid_until is not None
-        span = period_of(label)
+        span = calendar.period(label)
         if pool.valid_from <= span.start and span.end <= pool.valid_until:
             used[pool_id] += units
         elif span.start < pool.valid_until and pool.valid_from < span.end:
-            first, last = _grant_days(pool) or (0, 0)
+            first, last = _grant_days(pool, calendar) or (0, 0)
             partial.append(
                 and_(D.period == label, D.pool_id == pool_id, D.day >= first, D.day < last)
             )
@@ -511,7 +514,7 @@ def _grants(
         assert pool.valid_from is not None and pool.valid_until is not None
         total = 0
         for (p, label), f in capacity.items():
-            span = period_of(label)
+            span = calendar.period(label)
             if p == pool_id and span.start < pool.valid_until and pool.valid_from < span.end:
                 total += pool_capacity(f, pool_id)
         labels = (pool_id,)
@@ -552,13 +555,15 @@ def _ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -
         out.add("ingest_errors", (cluster, kind), int(count))
 
 
-def _reconciliation(out: Samples, uow: Any, conn: Connection, pools: Sequence[PoolInfo]) -> None:
+def _reconciliation(
+    out: Samples, uow: Any, conn: Connection, pools: Sequence[PoolInfo], calendar: Calendar
+) -> None:
     """Lines per status and the difference, per pool with a statement, for the last closed
     period."""
     closes = conn.execute(select(t.PeriodCloseRow.period, t.PeriodCloseRow.closed_at)).all()
     if not closes:
         return
-    period, closed_at = max(closes, key=lambda row: (period_of(row[0]).end, row[1]))
+    period, closed_at = max(closes, key=lambda row: (calendar.period(row[0]).end, row[1]))
     out.add("period_closed_timestamp_seconds", (period,), closed_at.timestamp())
     S = t.StatementRow
     with_statement = set(conn.scalars(select(S.pool_id).where(S.period == period)).all())

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Integer, func, insert, select
 from accounting import report as rpt
 from accounting.booking import UNROUTED
 from accounting.burn import Burn, burn_of
+from accounting.charging import UTC_QUARTERS
 from accounting.closing import close_plan, outcome
 from accounting.errors import PeriodClosed
 from accounting.reconcile import Decision, Line, Ours, Status, Theirs, Tolerance, reconcile
@@ -43,7 +44,7 @@ from allocator.ledger import (
     project_balance,
 )
 from allocator.model import AuditEvent, Pool, Role, User
-from allocator.periods import PeriodScheme, next_period, period_of
+from allocator.periods import Calendar, next_period, period_of
 from allocator.services import get_pool, get_project
 from connectors.db import tables as t
 from connectors.db.consumption import (
@@ -106,16 +107,23 @@ def _project_of(
 
 
 def parse(
-    fmt: str, data: bytes, period: str, file_name: str, mapping: ColumnMapping | None = None
+    fmt: str,
+    data: bytes,
+    period: str,
+    file_name: str,
+    mapping: ColumnMapping | None = None,
+    calendar: Calendar = UTC_QUARTERS,
 ) -> Statement:
     if fmt == NATIONAL_CSV:
-        return parse_national_csv(data, period=period, file_name=file_name)
+        return parse_national_csv(data, period=period, file_name=file_name, calendar=calendar)
     if fmt == SREPORT:
-        return parse_sreport(data, period=period, file_name=file_name)
+        return parse_sreport(data, period=period, file_name=file_name, calendar=calendar)
     if fmt == MAPPED_CSV:
         if mapping is None:
             raise InvalidInput("mapping", "a mapped-csv import needs a column mapping")
-        return parse_mapped_csv(data, period=period, file_name=file_name, mapping=mapping)
+        return parse_mapped_csv(
+            data, period=period, file_name=file_name, mapping=mapping, calendar=calendar
+        )
     raise InvalidInput("format", f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -129,15 +137,17 @@ def import_statement(
     data: bytes,
     file_name: str,
     mapping: ColumnMapping | None = None,
+    calendar: Calendar = UTC_QUARTERS,
 ) -> StatementInfo:
-    """Parse, check and store a statement, all or nothing; the same file again is a no-op."""
+    """Parse, check and store a statement, all or nothing; the same file again is a no-op.
+    ``calendar``: the site's (an sreport's window is local time)."""
     rules.require_role(actor, Role.ADMIN)
     period_of(period)
     if not file_name.strip() or len(file_name) > 255:
         raise InvalidInput("file_name", "must be 1 to 255 characters")
     with uow:
         pool = get_pool(uow, pool_id)
-        statement = parse(fmt, data, period, file_name, mapping)
+        statement = parse(fmt, data, period, file_name, mapping, calendar)
         existing = uow.session.scalars(
             select(t.StatementRow).where(
                 t.StatementRow.pool_id == pool_id,
@@ -662,13 +672,13 @@ def burns(
     engine: Engine,
     now: int,
     remaining: Mapping[tuple[str, str], tuple[int, int]],
-    scheme: PeriodScheme,
+    calendar: Calendar,
 ) -> dict[tuple[str, str], Burn]:
     """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
-    from the same window sums as ``/metrics``."""
+    from the same window sums as ``/metrics`` (local days of ``calendar``)."""
     with engine.connect() as conn:
-        windows = windows_by_project(window_sums(conn, now, scheme), account_projects(conn))
+        windows = windows_by_project(window_sums(conn, now, calendar), account_projects(conn))
     return {
-        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc)
+        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc, calendar)
         for key, (rem, alloc) in remaining.items()
     }

@@ -199,7 +199,9 @@ def rollup_check() -> bool:
     """Job ``rollup``: verify (and repair) the recent daily and period rollups."""
     from connectors.housekeeping import check_rollups
 
-    return _housekeeping("rollup", lambda sv: check_rollups(sv.engine, sv.clock()))
+    return _housekeeping(
+        "rollup", lambda sv: check_rollups(sv.engine, sv.clock(), calendar=sv.settings.calendar)
+    )
 
 
 def period_reminders() -> bool:
@@ -208,7 +210,7 @@ def period_reminders() -> bool:
 
     return _housekeeping(
         "remind",
-        lambda sv: remind(sv.uow(), sv.clock(), sv.settings.period_scheme, sv.settings.remind_days),
+        lambda sv: remind(sv.uow(), sv.clock(), sv.settings.calendar, sv.settings.remind_days),
     )
 
 
@@ -219,7 +221,7 @@ def period_close() -> bool:
     return _housekeeping(
         "close",
         lambda sv: auto_close(
-            sv.uow(), sv.clock(), sv.settings.period_scheme, sv.settings.auto_close_days
+            sv.uow(), sv.clock(), sv.settings.calendar, sv.settings.auto_close_days
         ),
     )
 

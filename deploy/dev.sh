@@ -32,6 +32,8 @@ case "${1:-}" in
     setup
     shift
     export GPUHOURS_DATA_DIR=${GPUHOURS_DATA_DIR:-$ROOT/data}
+    # ENACT counts in Paris time (a database seeded in another zone is refused: see README)
+    export GPUHOURS_TIME_ZONE=${GPUHOURS_TIME_ZONE:-Europe/Paris}
     exec "$VENV/bin/gpuhours" serve --demo "$@"
     ;;
   test)

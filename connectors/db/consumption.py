@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select
 
-from accounting.burn import DAY, WINDOWS
-from allocator.periods import PeriodScheme, next_period, period_containing
+from accounting.burn import WINDOWS, window_of
+from accounting.charging import UTC_QUARTERS, local_days
+from allocator.periods import Calendar
 from connectors.db import tables as t
 
 D = t.UsagePeriodRow
@@ -106,26 +107,29 @@ def by_project_on(
 WindowSums = list[tuple[str, str, str, int, int]]
 
 
-def window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSums:
+def window_sums(conn: Connection, epoch: int, calendar: Calendar = UTC_QUARTERS) -> WindowSums:
     """Usage over the two burn-rate windows (``accounting.burn.WINDOWS``) up to ``epoch``,
-    from the daily rollup, late rows excluded (old usage is not burn). The period filter
-    keeps the scan on the rollup's key."""
+    from the daily rollup (local days of ``calendar``), late rows excluded (old usage is not
+    burn). The period filter keeps the scan on the rollup's key."""
     DD = t.UsageDailyRow
     short, long = WINDOWS
-    today = epoch // DAY
-    first = today - long + 1
-    periods = []
-    period = period_containing(datetime.fromtimestamp(first * DAY, UTC), scheme)
-    while int(period.start.timestamp()) <= epoch:
-        periods.append(period.label)
-        period = next_period(period)
+    first, today = window_of(epoch, long, calendar)
+    week, _ = window_of(epoch, short, calendar)
+    days = local_days(calendar)
+    periods = [
+        p.label
+        for p in calendar.between(
+            datetime.fromtimestamp(days.start(first), UTC),
+            datetime.fromtimestamp(days.start(today + 1), UTC),
+        )
+    ]
     query = (
         select(
             DD.pool_id,
             DD.cluster,
             DD.account,
             # bigint, not numeric: the driver then makes ints, not Decimals
-            func.sum(case((DD.day >= today - short + 1, DD.units), else_=0)).cast(BigInteger),
+            func.sum(case((DD.day >= week, DD.units), else_=0)).cast(BigInteger),
             func.sum(DD.units).cast(BigInteger),
         )
         .where(DD.period.in_(periods), DD.day >= first, DD.day <= today, ~DD.late)

@@ -446,3 +446,13 @@ class PeriodCloseRow(Base):
     closed_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     report_json: Mapped[str] = mapped_column(Text)
+
+
+class SiteSettingRow(Base):
+    """A setting the stored data depends on, as it was when the data was booked
+    (``time_zone``, ``period_scheme``): ``connectors.db.site`` refuses to run with another."""
+
+    __tablename__ = "site_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())

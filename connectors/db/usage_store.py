@@ -42,11 +42,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from accounting.booking import Booking, JobKey, book, settle_closed
+from accounting.charging import UTC_QUARTERS
 from accounting.errors import UsageSourceError
 from accounting.ingestion import IngestState, StoreResult, UsageBatch, Window
 from accounting.usage import UsageRecord
 from allocator.model import Pool
-from allocator.periods import PeriodScheme, next_period, period_of
+from allocator.periods import Calendar
 from connectors.db import tables as t
 from connectors.db.repositories import SqlPools
 
@@ -215,28 +216,29 @@ def rollup_key(b: Any) -> RollupKey:
 
 class BookingContext:
     """What booking needs, read once per stored chunk in its transaction: the pools (routes,
-    rates, node shapes), the period scheme and the closed periods."""
+    rates, node shapes), the site's calendar (period scheme, time zone) and the closed
+    periods."""
 
-    def __init__(self, pools: Sequence[Pool], scheme: PeriodScheme, closed: Iterable[str]):
+    def __init__(self, pools: Sequence[Pool], calendar: Calendar, closed: Iterable[str]):
         self.pools = list(pools)
-        self.scheme = scheme
+        self.calendar = calendar
         self.closed = frozenset(closed)
-        ends = [period_of(p).end for p in self.closed]
+        ends = [calendar.period(p).end for p in self.closed]
         #: Records that started at or after this cannot touch a closed period.
         self.closed_until = int(max(ends).timestamp()) if ends else None
 
     def next_open(self, label: str) -> str:
-        period = next_period(period_of(label))
+        period = self.calendar.next(self.calendar.period(label))
         while period.label in self.closed:
-            period = next_period(period)
+            period = self.calendar.next(period)
         return period.label
 
 
-def load_context(conn: Connection, scheme: PeriodScheme) -> BookingContext:
+def load_context(conn: Connection, calendar: Calendar) -> BookingContext:
     with Session(bind=conn) as session:
         pools = SqlPools(session).list()
     closed = conn.scalars(select(t.PeriodCloseRow.period)).all()
-    return BookingContext(pools, scheme, closed)
+    return BookingContext(pools, calendar, closed)
 
 
 def copy_rows(
@@ -269,9 +271,9 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
 class SqlUsageStore:
     """Usage records, their charges and the daily rollup, changed together per chunk."""
 
-    def __init__(self, engine: Engine, scheme: PeriodScheme = PeriodScheme.QUARTER) -> None:
+    def __init__(self, engine: Engine, calendar: Calendar = UTC_QUARTERS) -> None:
         self.engine = engine
-        self.scheme = scheme
+        self.calendar = calendar
         self.postgres = engine.dialect.name == "postgresql"
 
     # --- reads -----------------------------------------------------------------------------
@@ -550,7 +552,7 @@ class SqlUsageStore:
         difference, in the caller's transaction. Returns the number of bookings written."""
         if not new and not changed:
             return 0
-        ctx = load_context(conn, self.scheme)
+        ctx = load_context(conn, self.calendar)
         todo = [
             r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed
         ]
@@ -558,7 +560,7 @@ class SqlUsageStore:
         frozen = self._frozen(conn, ctx, todo)
         bookings: list[Booking] = []
         for r in todo:
-            rows = book(r, ctx.pools, ctx.scheme, moment)
+            rows = book(r, ctx.pools, ctx.calendar, moment)
             key = (r.cluster, r.job_id, r.submit)
             if ctx.closed and (rows or key in frozen):
                 rows = settle_closed(rows, ctx.closed, frozen.get(key, {}), ctx.next_open)

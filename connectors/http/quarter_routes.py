@@ -346,6 +346,7 @@ def _map_q() -> Any:
 def import_statement(
     response: Response,
     upload: UploadDep,
+    services: ServicesDep,
     uow: UowDep,
     actor: ActorDep,
     now: NowDep,
@@ -382,6 +383,7 @@ def import_statement(
         upload.data,
         _file_name(file_name, upload),
         mapping,
+        services.settings.calendar,
     )
     if not info.created:
         response.status_code = 200
@@ -544,7 +546,7 @@ def burn_rows(
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
-    burns = quarter.burns(services.engine, epoch, remaining, services.settings.period_scheme)
+    burns = quarter.burns(services.engine, epoch, remaining, services.settings.calendar)
     out = []
     for b in balances:
         burn = burns[(b.project_id, b.pool_id)]

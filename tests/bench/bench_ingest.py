@@ -2,7 +2,7 @@
 
 A script, not a test:
     .venv/bin/python -m tests.bench.bench_ingest [--jobs 1000000] [--version v0.0.38|v0.0.43|both]
-        [--per-window 20000] [--chunk 86400] [--compact] [--profile]
+        [--per-window 20000] [--chunk 86400] [--compact] [--profile] [--time-zone Europe/Paris]
 
 It creates (drops first) the database ``gpuhours_bench_ingest`` through the ``postgres`` admin
 database (``GPUHOURS_BENCH_ADMIN_URL``), migrates it, and synthesises ``--jobs`` job records in
@@ -61,6 +61,7 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from accounting.ingestion import IngestReport, plan_windows
+from allocator.periods import Calendar
 from connectors.db.engine import make_engine
 from connectors.db.migrate import upgrade
 from connectors.db.usage_store import COPY_TYPES, QUOTED_COLUMNS, SqlUsageStore, row_of
@@ -275,6 +276,7 @@ def one_pass(
     now: datetime,
     profile: bool,
     url: str,
+    calendar: Calendar,
 ) -> tuple[float, IngestReport]:
     server = ReplyServer(version, windows)
     client = SlurmRestClient(
@@ -289,7 +291,7 @@ def one_pass(
         name=shape.cluster, url=BASE_URL, api_version=version, chunk_seconds=chunk
     )
     source = RestUsageSource(config, client)
-    store = SqlUsageStore(engine)
+    store = SqlUsageStore(engine, calendar)
     since = datetime.fromtimestamp(windows[0][0], UTC)
     until = datetime.fromtimestamp(windows[-1][1], UTC)
     jobs = sum(w[3] for w in windows)
@@ -406,6 +408,7 @@ def run_version(args: argparse.Namespace, version: str) -> None:
             datetime.fromtimestamp(end, UTC),
             args.profile,
             url,
+            Calendar(zone_name=args.time_zone),
         )
         assert r1.inserted == args.jobs and r1.updated == r1.unchanged == 0, r1
         assert usage_rows(engine) == args.jobs
@@ -420,6 +423,7 @@ def run_version(args: argparse.Namespace, version: str) -> None:
             datetime.fromtimestamp(end + 3600, UTC),
             args.profile,
             url,
+            Calendar(zone_name=args.time_zone),
         )
         assert r2.unchanged == args.jobs and r2.inserted == r2.updated == 0, r2
         assert usage_rows(engine) == args.jobs
@@ -456,6 +460,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=86_400, help="window length, seconds")
     parser.add_argument("--compact", action="store_true", help="compact JSON, not pretty")
     parser.add_argument("--profile", action="store_true", help="cProfile both passes")
+    parser.add_argument("--time-zone", default="UTC", help="site time zone (charges' days)")
     args = parser.parse_args()
     if args.version == "both":  # one process per version: each peak RSS is its own
         for version in TEMPLATES:

@@ -90,7 +90,7 @@ def populate(sv: Services, now: datetime) -> None:
     current = period_containing(now, sv.settings.period_scheme)
     previous = period_containing(current.start - timedelta(days=1), sv.settings.period_scheme)
     q3 = int(previous.start.timestamp()) + 10 * 86400
-    store = SqlUsageStore(sv.engine, sv.settings.period_scheme)
+    store = SqlUsageStore(sv.engine, sv.settings.calendar)
     month = Window(t - 90 * 86400, t)
     local = [
         record("enact-dev", 1, "proj-thesis-01", t - 3 * 86400, 6, gpu=("a100", 2)),
@@ -291,7 +291,7 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
         services.engine,
         epoch,
         {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
-        services.settings.period_scheme,
+        services.settings.calendar,
     )
     rates = by_labels(found, "gpuhours_project_burn_rate", "project", "pool", "window")
     exhaustion = by_labels(

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select, update
 
 from accounting.ingestion import UsageBatch, Window, ingest
 from allocator import services as svc
-from allocator.periods import PeriodScheme
+from allocator.periods import Calendar
 from connectors.db import tables as t
 from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
@@ -61,15 +61,15 @@ def test_the_rollup_check_rebuilds_a_drifted_row_from_the_journal_and_says_so(
 def test_a_reminder_is_written_once_per_period_before_its_end(engine: Engine) -> None:
     org(engine)
     early = datetime(2026, 11, 1, tzinfo=UTC)
-    said = remind(SqlUnitOfWork(make_session_factory(engine)), early, PeriodScheme.QUARTER, 14)
+    said = remind(SqlUnitOfWork(make_session_factory(engine)), early, Calendar(), 14)
     # 2026Q4 is more than 14 days away; 2026Q3 ended and is not closed
     assert said == ["2026Q3 ended 2026-10-01 and is not closed"]
     late = datetime(2026, 12, 20, tzinfo=UTC)
     uow = SqlUnitOfWork(make_session_factory(engine))
-    said = remind(uow, late, PeriodScheme.QUARTER, 14)
+    said = remind(uow, late, Calendar(), 14)
     assert said[0].startswith("2026Q4 ends 2027-01-01: 1 project(s) have used less than half")
     assert "p1" in said[0]
-    assert remind(uow, late, PeriodScheme.QUARTER, 14) == []  # once per period / per day
+    assert remind(uow, late, Calendar(), 14) == []  # once per period / per day
     assert len(audits(engine, "period.reminder")) == 1
 
 
@@ -78,9 +78,9 @@ def test_auto_close_is_off_by_default_and_waits_for_unresolved_differences(
 ) -> None:
     uow = org(engine)
     after = datetime(2026, 10, 20, tzinfo=UTC)
-    assert auto_close(uow, after, PeriodScheme.QUARTER, None) is None
-    assert auto_close(uow, datetime(2026, 10, 3, tzinfo=UTC), PeriodScheme.QUARTER, 7) is None
-    assert auto_close(uow, after, PeriodScheme.QUARTER, 7) == "2026Q3"
+    assert auto_close(uow, after, Calendar(), None) is None
+    assert auto_close(uow, datetime(2026, 10, 3, tzinfo=UTC), Calendar(), 7) is None
+    assert auto_close(uow, after, Calendar(), 7) == "2026Q3"
     with uow:
         assert uow.ledger.is_closed("2026Q3")
     # p1 had 50 h allocated and used none; the local pool's policy (expire) expired them
@@ -91,7 +91,7 @@ def test_auto_close_is_off_by_default_and_waits_for_unresolved_differences(
             )
         )
     assert expired == 50 * H
-    assert auto_close(uow, after, PeriodScheme.QUARTER, 7) is None  # already closed
+    assert auto_close(uow, after, Calendar(), 7) is None  # already closed
 
 
 def test_the_accrual_refresh_never_moves_the_watermark(engine: Engine) -> None:

@@ -33,7 +33,7 @@ from allocator.model import (
     PoolKind,
     Rate,
 )
-from allocator.periods import PeriodScheme, period_containing
+from allocator.periods import Calendar, PeriodScheme, period_containing
 
 H = 3600
 DAY = 24 * H
@@ -139,7 +139,7 @@ def test_a_job_across_new_year_is_split_by_time_and_the_parts_sum_to_the_whole()
 def test_a_job_over_several_months_is_split_by_month_when_the_scheme_is_monthly() -> None:
     """1 A100 from 30 Jan 12:00 to 2 Mar 12:00 (2027, not a leap year): 36 h, 28 d, 36 h."""
     record = job(at(2027, 1, 30, 12), 31 * DAY)
-    charges = charge(record, pool(), PeriodScheme.MONTH)
+    charges = charge(record, pool(), Calendar(PeriodScheme.MONTH))
     assert [(c.period, c.gpu_seconds, c.units) for c in charges] == [
         ("2027-01", 36 * H, 72 * H),
         ("2027-02", 28 * DAY, 56 * DAY),
@@ -544,7 +544,7 @@ def test_charges_split_by_period_and_rate_sum_to_the_whole_job_with_no_second_lo
     expected: dict[str, Totals] = {}
     for record in jobs:
         charges = charge(record, the_pool)
-        monthly = charge(record, the_pool, PeriodScheme.MONTH)
+        monthly = charge(record, the_pool, Calendar(PeriodScheme.MONTH))
         everything.extend(charges)
         billed = billed_gpus(record, the_pool)
         if record.gpus == 0 or record.elapsed == 0:

@@ -27,6 +27,7 @@ from accounting.statements import (
     parse_national_csv,
     parse_sreport,
 )
+from allocator.periods import Calendar
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "statements"
 H = 3600
@@ -125,6 +126,26 @@ def test_sreport_of_a_whole_quarter_in_local_time_is_inside_the_quarter():
     )
     statement = parse_sreport(quarter.encode(), period=Q4, file_name="q4.psv")
     assert {x.account: x.gpu_seconds for x in statement.lines} == DIRECT
+
+
+def test_sreport_windows_are_read_in_the_site_time_zone():
+    """sreport prints local time: in Paris 2026Q4 runs to 2026-12-31T23:59:59 local, which is
+    22:59:59 UTC, and the next hour is 2027Q1's."""
+    paris = Calendar(zone_name="Europe/Paris")
+    quarter = SREPORT_TEXT.replace(
+        "2026-11-21T07:00:00 - 2026-11-21T07:59:59 (3600 secs)",
+        "2026-10-01T00:00:00 - 2026-12-31T23:59:59 (7956000 secs)",
+    )
+    statement = parse_sreport(quarter.encode(), period=Q4, file_name="q4.psv", calendar=paris)
+    assert {x.account: x.gpu_seconds for x in statement.lines} == DIRECT
+    new_year = SREPORT_TEXT.replace(
+        "2026-11-21T07:00:00 - 2026-11-21T07:59:59 (3600 secs)",
+        "2027-01-01T00:00:00 - 2027-01-01T00:59:59 (3600 secs)",
+    )
+    assert parse_sreport(new_year.encode(), period="2027Q1", file_name="h.psv", calendar=paris)
+    with pytest.raises(StatementError, match="not inside 2026Q4") as caught:
+        parse_sreport(new_year.encode(), period=Q4, file_name="h.psv", calendar=paris)
+    rejected(caught, 2, None)
 
 
 def sreport_with(line_number: int, new: str) -> bytes:
@@ -369,7 +390,7 @@ def test_blank_lines_and_rows_of_separators_are_skipped_but_keep_their_numbers()
 
 
 def test_the_requested_period_must_be_a_period_label():
-    with pytest.raises(StatementError, match="not a period label") as caught:
+    with pytest.raises(StatementError, match="not a period of this site") as caught:
         parse_national_csv(national(), period="2026-Q3", file_name="x.csv")
     rejected(caught, None, None)
 
