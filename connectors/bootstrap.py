@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.auth import Authenticator, TokenAuthenticator
@@ -18,6 +20,8 @@ from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.throttle import AuthThrottle
 from connectors.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -88,7 +92,12 @@ def build(settings: Settings, engine: Engine | None = None) -> Services:
     a ``ValueError``) when the database's data was booked with another time zone or period
     scheme; a database not migrated yet is checked by :meth:`Services.migrate`."""
     engine = engine or make_engine(settings.database_url)
-    check_calendar(engine, settings.calendar, utc_now())
+    try:
+        check_calendar(engine, settings.calendar, utc_now())
+    except OperationalError:
+        # The database is down: the API still starts and answers 503 until it is back;
+        # ``serve`` and ``migrate`` check the calendar again (Services.migrate) before use.
+        log.warning("database unavailable at start: site calendar not checked yet")
     factory = make_session_factory(engine)
     # The authenticator reads the services' clock when called: tests replace ``clock``.
     authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())

@@ -1,6 +1,6 @@
 """token lifecycle: expiry, last use, who minted and who revoked
 
-Revision ID: 2026_12_04_0004
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-04 10:00:00
 
@@ -15,7 +15,7 @@ from alembic import op
 
 import connectors.db.tables
 
-revision: str = "2026_12_04_0004"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """site calendar: the time zone and period scheme the data was booked with
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04 16:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import connectors.db.tables
 
 
-revision: str = '0008'
-down_revision: str | None = '0003'
+revision: str = '0005'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
