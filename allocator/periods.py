@@ -189,7 +189,7 @@ class Calendar:
         if m is None:
             raise InvalidInput(
                 field,
-                f"{label!r} is not a period of this site: periods are {self.scheme.value}s,"
+                f"{label!r} is not a period label of this site: periods are {self.scheme.value}s,"
                 f" labelled like {self.example}",
             )
         if self.scheme is PeriodScheme.QUARTER:

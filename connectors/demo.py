@@ -31,7 +31,7 @@ from allocator.model import (
     SlurmAccount,
     User,
 )
-from allocator.periods import next_period, period_containing
+from allocator.periods import Calendar, period_containing
 from allocator.ports import UnitOfWork
 
 H = SECONDS_PER_HOUR
@@ -240,8 +240,9 @@ PROJECTS = [
 ]
 
 
-def seed(uow: UnitOfWork, now: datetime) -> None:
+def seed(uow: UnitOfWork, now: datetime, calendar: Calendar | None = None) -> None:
     """Seed the demo organisation. Refuses to run on a non-empty database."""
+    calendar = calendar or Calendar()
     with uow:
         if uow.pools.list():
             raise RuntimeError("the database already has pools; demo data is seeded only once")
@@ -249,8 +250,8 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
             uow.users.add(user)
         uow.commit()
 
-    current = period_containing(now)
-    upcoming = next_period(current)
+    current = calendar.containing(now)
+    upcoming = calendar.next(current)
     grant_start = datetime(now.year if now.month >= 5 else now.year - 1, 5, 1, tzinfo=UTC)
     epoch = datetime(2020, 1, 1, tzinfo=UTC)
     national = Pool(
@@ -286,7 +287,9 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         description="Université de Lorraine / Strasbourg cluster: 4 A100 + 4 H100, 90 % available.",
     )
     svc.create_pool(uow, SEEDER, now, national)
-    svc.add_grant(uow, SEEDER, now, national.id, 400_000 * H, "GENCI AD011234 grant")
+    svc.add_grant(
+        uow, SEEDER, now, national.id, 400_000 * H, "GENCI AD011234 grant", calendar=calendar
+    )
     svc.create_pool(uow, SEEDER, now, local)
 
     for chair_id, name, institution in CHAIRS:
@@ -326,6 +329,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
                 period,
                 (1500 + 50 * i) * H,
                 "quarterly chair budget",
+                calendar=calendar,
             )
             svc.allocate_to_chair(
                 uow,
@@ -336,6 +340,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
                 period,
                 (6000 + 500 * i) * H,
                 "quarterly share of the AI2F grant",
+                calendar=calendar,
             )
         for n, (pid, *_rest) in enumerate(PROJECTS):
             svc.allocate_to_project(
@@ -347,6 +352,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
                 period,
                 (300 + 20 * n) * H,
                 "quarterly project budget",
+                calendar=calendar,
             )
     for pid, *_rest, national_acct in PROJECTS:
         if national_acct:
@@ -359,6 +365,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
                 current.label,
                 2000 * H,
                 "national hours for the quarter",
+                calendar=calendar,
             )
 
     alice = USERS[3]
@@ -374,6 +381,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         local.id,
         [(upcoming.label, 200 * H)],
         "Final thesis experiments before defence",
+        calendar=calendar,
     )
     svc.comment_request(uow, marie, now, r.id, "Usage so far matches the plan; looks fine.")
 
@@ -386,8 +394,11 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         [(current.label, 1500 * H), (upcoming.label, 1500 * H)],
         "Pre-training a 7B model on legal corpora",
         gpu_type="h100",
+        calendar=calendar,
     )
-    svc.approve_request(uow, admin, now, r.id, None, "approved by the steering committee")
+    svc.approve_request(
+        uow, admin, now, r.id, None, "approved by the steering committee", calendar=calendar
+    )
 
     r = svc.submit_request(
         uow,
@@ -397,6 +408,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         local.id,
         [(current.label, 400 * H), (upcoming.label, 400 * H)],
         "Hyper-parameter sweep for the ICU model",
+        calendar=calendar,
     )
     svc.approve_request(
         uow,
@@ -405,6 +417,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         r.id,
         [(current.label, 250 * H), (upcoming.label, 0)],
         "partial: the cluster is busy this quarter",
+        calendar=calendar,
     )
 
     r = svc.submit_request(
@@ -415,6 +428,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         national.id,
         [(upcoming.label, 50_000 * H)],
         "Train everything from scratch",
+        calendar=calendar,
     )
     svc.reject_request(uow, admin, now, r.id, "far above the chair's share; resubmit with a plan")
 
@@ -426,6 +440,7 @@ def seed(uow: UnitOfWork, now: datetime) -> None:
         local.id,
         [(current.label, 100 * H)],
         "Summariser fine-tuning",
+        calendar=calendar,
     )
     svc.withdraw_request(uow, alice, now, r.id, "moved to the national pool")
 

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from allocator.model import AuditEvent, Role, User
-from allocator.periods import PeriodScheme, period_containing, period_of, scheme_of
+from allocator.periods import Calendar, PeriodScheme, period_containing, period_of, scheme_of
 from connectors.db import tables as t
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import PERIOD_KEY, ROLLUP_KEY
@@ -183,7 +183,7 @@ def auto_close(
     with uow:
         if uow.ledger.is_closed(previous.label):
             return None
-        live = report(uow, SYSTEM, previous.label)
+        live = report(uow, SYSTEM, previous.label, now=now, calendar=Calendar(scheme))
     unresolved = [r for r in live.rows if r.level == "project" and r.status in UNRESOLVED]
     if unresolved:
         log.warning(
@@ -198,6 +198,7 @@ def auto_close(
         now,
         previous.label,
         f"closed automatically {after_days} day(s) after its end (no unresolved difference)",
+        calendar=Calendar(scheme),
     )
     log.info("auto-close: %s closed", previous.label)
     return previous.label

@@ -48,6 +48,7 @@ from accounting.usage import UsageRecord
 from allocator.model import Pool
 from allocator.periods import PeriodScheme, next_period, period_of
 from connectors.db import tables as t
+from connectors.db.locks import hold_close_lock
 from connectors.db.repositories import SqlPools
 
 U = t.Base.metadata.tables["usage_records"]
@@ -233,6 +234,9 @@ class BookingContext:
 
 
 def load_context(conn: Connection, scheme: PeriodScheme) -> BookingContext:
+    # The closed set is read under the close lock (shared, to the end of the chunk's
+    # transaction): a close waits for this chunk, or this chunk sees the close.
+    hold_close_lock(conn)
     with Session(bind=conn) as session:
         pools = SqlPools(session).list()
     closed = conn.scalars(select(t.PeriodCloseRow.period)).all()

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from allocator.errors import InvalidInput
 from allocator.model import User
+from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 
@@ -40,6 +41,11 @@ async def get_now(services: ServicesDep) -> datetime:
     return services.clock()
 
 
+async def get_calendar(services: ServicesDep) -> Calendar:
+    """The site's periods: every period label a request gives is checked against it."""
+    return services.settings.calendar
+
+
 # Async on purpose: FastAPI would run a sync dependency in the thread pool, one hop each.
 # The token check is a dictionary look-up; only a cache miss (every ``ttl`` seconds per
 # token) costs one indexed query.
@@ -60,4 +66,5 @@ async def get_actor(
 
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 NowDep = Annotated[datetime, Depends(get_now)]
+CalendarDep = Annotated[Calendar, Depends(get_calendar)]
 ActorDep = Annotated[User, Depends(get_actor)]
