@@ -814,12 +814,16 @@ def reconcile(
 
     tolerance = _tolerance(tolerance_seconds, tolerance_percent)
     sv = services()
-    site = {"now": sv.clock(), "calendar": sv.settings.calendar}
+    now, calendar = sv.clock(), sv.settings.calendar
     if jobs_of is not None:
-        jobs = quarter.jobs_behind(sv.uow(), cli_actor(), pool_id, period, jobs_of, **site)
+        jobs = quarter.jobs_behind(
+            sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
+        )
         emit([JobOut.of(j).model_dump(mode="json") for j in jobs])
         return
-    rec = quarter.reconciliation(sv.uow(), cli_actor(), pool_id, period, tolerance, **site)
+    rec = quarter.reconciliation(
+        sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
+    )
     emit(ReconciliationOut.of(rec).model_dump(mode="json"))
 
 

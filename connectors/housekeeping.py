@@ -129,7 +129,7 @@ def remind(uow: SqlUnitOfWork, now: datetime, scheme: PeriodScheme, days: int = 
         if current.end - now <= timedelta(days=days) and not _already(
             uow, "period.reminder", f"period:{current.label}"
         ):
-            live = report(uow, SYSTEM, current.label)
+            live = report(uow, SYSTEM, current.label, now=now, calendar=Calendar(scheme))
             idle = sorted(
                 {
                     r.project

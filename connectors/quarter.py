@@ -308,8 +308,22 @@ def reconciliation(
     now: datetime,
     calendar: Calendar,
 ) -> Reconciliation:
-    rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    """Our consumption against the latest statement of a period a person named."""
     calendar.check(period, now)
+    return reconcile_period(uow, actor, pool_id, period, tolerance, consumed)
+
+
+def reconcile_period(
+    uow: SqlUnitOfWork,
+    actor: User,
+    pool_id: str,
+    period: str,
+    tolerance: Tolerance | None = None,
+    consumed: Mapping[tuple[str, str], Consumed] | None = None,
+) -> Reconciliation:
+    """:func:`reconciliation` of a period the system names (the last closed one, for
+    ``/metrics``), without the range check of labels given by people."""
+    rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
     with uow:
         pool = get_pool(uow, pool_id)
         if consumed is None:
