@@ -19,18 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+import pytest
 from sqlalchemy import Engine
 
 from accounting.ingestion import UsageBatch, Window
 from accounting.report import Report
 from accounting.usage import UsageRecord
 from allocator import services as svc
-from allocator.errors import Conflict
-from allocator.model import PoolKind
+from allocator.errors import Conflict, PeriodIsClosed
+from allocator.model import ClosePolicy, PoolKind
 from connectors import quarter
 from connectors.bootstrap import Services, build
 from connectors.settings import Settings
-from tests.builders import ADMIN, CAL, H, seed_world
+from tests.builders import ADMIN, CAL, H, local_pool, seed_world
 from tests.conftest import NOW
 
 PERIOD = "2026Q3"
@@ -242,3 +243,28 @@ def test_writers_of_every_kind_racing_a_close_never_change_the_closed_period(
 ) -> None:
     services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
     _check(race_close(services, writers=20 if engine.dialect.name == "postgresql" else 8))
+
+
+def test_a_close_that_would_carry_hours_into_a_closed_period_is_refused(engine: Engine) -> None:
+    """Closing 2026Q2 after 2026Q3 would post its unused hours into 2026Q3 (the return
+    policy): the close is refused naming 2026Q3, and 2026Q2 stays open and unchanged."""
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    seed_world(services.uow(), NOW)
+    svc.create_pool(
+        services.uow(),
+        ADMIN,
+        NOW,
+        local_pool(id="ret", close_policy=ClosePolicy.RETURN_TO_CHAIR, routes=()),
+    )
+    svc.allocate_to_project(
+        services.uow(), ADMIN, NOW, "ret", "p1", "2026Q2", 10 * H, "q2", True, calendar=CAL
+    )
+    quarter.close_period(services.uow(), ADMIN, NOW, PERIOD, "q3", force=True, calendar=CAL)
+    with services.uow() as uow:
+        before = list(uow.ledger.entries())
+    with pytest.raises(PeriodIsClosed) as err:
+        quarter.close_period(services.uow(), ADMIN, NOW, "2026Q2", "q2", force=True, calendar=CAL)
+    assert err.value.period == PERIOD
+    with services.uow() as uow:
+        assert list(uow.ledger.entries()) == before
+    assert not quarter.period_state(services.uow(), "2026Q2", now=NOW, calendar=CAL).closed

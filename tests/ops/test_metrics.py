@@ -356,7 +356,14 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     assert quarantined == {("enact-dev",): 1, ("jean-zay",): 0, ("other",): 0}
 
     # Reconciliation of the last closed period.
-    rec = reconciliation(services.uow(), ADMIN, "ai2f-jz", previous)
+    rec = reconciliation(
+        services.uow(),
+        ADMIN,
+        "ai2f-jz",
+        previous,
+        now=services.clock(),
+        calendar=services.settings.calendar,
+    )
     lines = by_labels(found, "gpuhours_reconciliation_lines", "pool", "period", "status")
     assert lines == {
         ("ai2f-jz", previous, status.value): sum(ln.status is status for ln in rec.lines)
