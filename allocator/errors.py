@@ -52,8 +52,10 @@ class Conflict(AllocatorError):
 class PeriodIsClosed(Conflict):
     """The period was closed: its ledger and figures never change again."""
 
-    def __init__(self, period: str) -> None:
-        super().__init__(f"{period} is closed; its figures never change", field="period")
+    def __init__(self, period: str, *, field: str = "period", hint: str = "") -> None:
+        message = f"{period} is closed; its figures never change"
+        super().__init__(f"{message}: {hint}" if hint else message, field=field)
+        self.period = period
 
 
 class OverCommit(Conflict):

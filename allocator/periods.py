@@ -170,37 +170,51 @@ class Calendar:
 
     def period(self, label: str, field: str = "period") -> Period:
         """The period of a label of this calendar's scheme (any year); no range check."""
-        m = _PATTERNS[self.scheme].fullmatch(label) if isinstance(label, str) else None
-        if m is None:
+        year, first, months = self._parse(label, field)
+        if not MIN_YEAR < year < MAX_YEAR:  # a day of margin for any time zone's offset
             raise InvalidInput(
                 field,
-                f"{label!r} is not a period of this site: periods are {self.scheme.value}s,"
-                f" labelled like {self.example}",
+                f"{label!r} is out of range of {self.scheme.value}s"
+                f" ({MIN_YEAR + 1}..{MAX_YEAR - 1})",
             )
-        year = int(m.group(1))
-        if not MIN_YEAR < year < MAX_YEAR:  # a day of margin for any time zone's offset
-            raise InvalidInput(field, f"{label!r} is out of range")
-        if self.scheme is PeriodScheme.QUARTER:
-            first, months = 3 * int(m.group(2)) - 2, 3
-        elif self.scheme is PeriodScheme.MONTH:
-            first, months = int(m.group(2)), 1
-        else:
-            first, months = 1, 12
         return Period(
             _month_start(year, first, self.zone),
             _month_start(year, first + months, self.zone),
             label,
         )
 
-    def check(self, label: str, now: datetime, field: str = "period") -> Period:
-        """:meth:`period`, refused unless it lies within the sane range around ``now``."""
-        period = self.period(label, field)
-        first, last = self.bounds(now)
-        if period.start < first.start or period.end > last.end:
+    def _parse(self, label: str, field: str) -> tuple[int, int, int]:
+        """``(year, first month, months)`` of a label of this scheme, or :class:`InvalidInput`."""
+        m = _PATTERNS[self.scheme].fullmatch(label) if isinstance(label, str) else None
+        if m is None:
             raise InvalidInput(
-                field, f"{label!r} is out of range: periods run from {first} to {last}"
+                field,
+                f"{label!r} is not a period label of this site: periods are {self.scheme.value}s,"
+                f" labelled like {self.example}",
             )
-        return period
+        if self.scheme is PeriodScheme.QUARTER:
+            return int(m.group(1)), 3 * int(m.group(2)) - 2, 3
+        if self.scheme is PeriodScheme.MONTH:
+            return int(m.group(1)), int(m.group(2)), 1
+        return int(m.group(1)), 1, 12
+
+    def check(self, label: str, now: datetime, field: str = "period") -> Period:
+        """:meth:`period`, refused unless it lies within the sane range around ``now``.
+
+        The one gate for a period label given by a person (API field, query or path parameter,
+        CLI option): another scheme's label, or a year more than ``years_back`` before or
+        ``years_ahead`` after the current one, is :class:`InvalidInput` naming ``field``, the
+        scheme and an example (or the range)."""
+        year = self._parse(label, field)[0]
+        current = self.local(now).year
+        if not current - self.years_back <= year <= current + self.years_ahead:
+            first, last = self.bounds(now)
+            raise InvalidInput(
+                field,
+                f"{label!r} is out of range: this site's {self.scheme.value}s run from {first}"
+                f" to {last} ({self.years_back} years back, {self.years_ahead} ahead)",
+            )
+        return self.period(label, field)
 
     def bounds(self, now: datetime) -> tuple[Period, Period]:
         """The first and last period :meth:`check` accepts at ``now``."""

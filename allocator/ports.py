@@ -90,6 +90,13 @@ class LedgerRepository(Protocol):
         """True once the period was closed: no entry may be added to it any more."""
         ...
 
+    def lock_closing(self, exclusive: bool = False) -> None:
+        """The close lock, held to the end of the transaction: shared by every write of an
+        amount into a period (taken after the pool's lock, before reading ``is_closed``),
+        exclusive for a close (after every pool's lock). A close therefore waits for the
+        writes in flight, and a write that waited for a close sees it."""
+        ...
+
 
 class AuditRepository(Protocol):
     def append(self, event: AuditEvent) -> None: ...

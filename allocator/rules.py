@@ -17,7 +17,7 @@ from allocator.model import (
     Role,
     User,
 )
-from allocator.periods import Period, PeriodScheme, periods_between
+from allocator.periods import Calendar, Period
 
 #: Refuse amounts above this many hours in one operation: 10^9 hours is far beyond any grant
 #: and keeps every sum well inside a signed 64-bit integer of seconds.
@@ -49,10 +49,11 @@ def local_capacity(pool: Pool, period: Period) -> int:
 
 
 def split_pro_rata(
-    amount: int, start: datetime, end: datetime, scheme: PeriodScheme
+    amount: int, start: datetime, end: datetime, calendar: Calendar
 ) -> list[tuple[Period, int]]:
-    """Split ``amount`` over the periods of ``[start, end)`` by time; the parts sum to it."""
-    periods = list(periods_between(start, end, scheme))
+    """Split ``amount`` over the site's periods of ``[start, end)`` by time; the parts sum to
+    it."""
+    periods = list(calendar.between(start, end))
     if not periods:
         raise InvalidInput("end", "must be after start")
     total_seconds = int((end - start).total_seconds())

@@ -55,7 +55,7 @@ from allocator.model import (
     pool_account,
     project_account,
 )
-from allocator.periods import PeriodScheme, period_of, require_utc
+from allocator.periods import Calendar, Period, require_utc
 from allocator.ports import UnitOfWork
 
 ADMIN = (Role.ADMIN,)
@@ -152,11 +152,17 @@ def add_grant(
     pool_id: str,
     amount: int,
     reason: str,
-    scheme: PeriodScheme = PeriodScheme.QUARTER,
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
+    calendar: Calendar,
 ) -> list[LedgerEntry]:
-    """Deposit a national grant, split by time over the periods of its window."""
+    """Deposit a national grant, split by time over the site's periods of its window.
+
+    A window that covers a closed period is refused whole (409 naming the period): a grant is
+    what the centre granted for its window, and depositing only the open periods' share would
+    silently drop hours; the administrator gives a window that starts after the close.
+    """
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
     with uow:
@@ -171,10 +177,18 @@ def add_grant(
         ):
             raise InvalidInput("start", "the grant window must lie inside the pool's validity")
         uow.pools.lock(pool_id)
+        parts = [(p, n) for p, n in rules.split_pro_rata(amount, start, end, calendar) if n]
+        uow.ledger.lock_closing()  # as in _require_open: "closed" is read under the lock
+        closed = [p for p, _ in parts if uow.ledger.is_closed(p.label)]
+        if closed:
+            raise PeriodIsClosed(
+                closed[0].label,
+                field="start",
+                hint="a grant's window must not cover a closed period; start it at"
+                f" {closed[-1].end.isoformat()} or later",
+            )
         entries = []
-        for period, share in rules.split_pro_rata(amount, start, end, scheme):
-            if share == 0:
-                continue
+        for period, share in parts:
             entries.append(
                 uow.ledger.append(
                     LedgerEntry(
@@ -195,27 +209,35 @@ def add_grant(
 
 
 def open_period(
-    uow: UnitOfWork, actor: User, now: datetime, pool_id: str, period_label: str
+    uow: UnitOfWork,
+    actor: User,
+    now: datetime,
+    pool_id: str,
+    period_label: str,
+    *,
+    calendar: Calendar,
 ) -> LedgerEntry | None:
     """Deposit a local pool's capacity for a period (once; later calls change nothing)."""
     rules.require_role(actor, *ADMIN)
+    period = calendar.check(period_label, now)
     with uow:
         pool = get_pool(uow, pool_id)
-        rules.check_period_in_pool(pool, period_of(period_label))
-        entry = _ensure_local_capacity(uow, actor, now, pool, period_label)
+        rules.check_period_in_pool(pool, period)
+        uow.pools.lock(pool.id)
+        _require_open(uow, period.label)
+        entry = _ensure_local_capacity(uow, actor, now, pool, period)
         uow.commit()
     return entry
 
 
 def _ensure_local_capacity(
-    uow: UnitOfWork, actor: User, now: datetime, pool: Pool, period_label: str
+    uow: UnitOfWork, actor: User, now: datetime, pool: Pool, period: Period
 ) -> LedgerEntry | None:
+    """A local pool's capacity deposit for the period, the first time it is used; called under
+    the pool's lock, the period checked open (``_prepare_period``)."""
     if pool.kind is not PoolKind.LOCAL:
         return None
-    period = period_of(period_label)
-    rules.check_period_in_pool(pool, period)
     reference = f"capacity:{period.label}"
-    uow.pools.lock(pool.id)
     if uow.ledger.has_reference(pool.id, period.label, reference):
         return None
     capacity = rules.local_capacity(pool, period)
@@ -233,6 +255,19 @@ def _ensure_local_capacity(
             reference=reference,
         )
     )
+
+
+def _require_open(uow: UnitOfWork, period: str, field: str = "period", hint: str = "") -> None:
+    """Refuse a write into a closed period.
+
+    "Closed" is read under the close lock, held to the end of the transaction: a close (which
+    takes that lock exclusively) either waits for this write, or this write sees the close.
+    Locks are taken in one order everywhere — the pool's, then the close lock — so writers and
+    a close never deadlock.
+    """
+    uow.ledger.lock_closing()
+    if uow.ledger.is_closed(period):
+        raise PeriodIsClosed(period, field=field, hint=hint)
 
 
 def set_rate(uow: UnitOfWork, actor: User, now: datetime, pool_id: str, rate: Rate) -> Pool:
@@ -442,11 +477,15 @@ def _entry(
     )
 
 
-def _prepare_period(uow: UnitOfWork, actor: User, now: datetime, pool: Pool, period: str) -> None:
-    rules.check_period_in_pool(pool, period_of(period))
-    if uow.ledger.is_closed(period):
-        raise PeriodIsClosed(period)
+def _prepare_period(
+    uow: UnitOfWork, actor: User, now: datetime, pool: Pool, period: Period
+) -> None:
+    """Before an amount moves in a pool and period: the period lies in the pool's validity, the
+    pool is locked, the period is open (and stays so until commit), a local pool has its
+    capacity deposited."""
+    rules.check_period_in_pool(pool, period)
     uow.pools.lock(pool.id)
+    _require_open(uow, period.label)
     _ensure_local_capacity(uow, actor, now, pool, period)
 
 
@@ -491,13 +530,16 @@ def allocate_to_chair(
     period: str,
     amount: int,
     reason: str,
+    *,
+    calendar: Calendar,
 ) -> LedgerEntry:
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
+    checked = calendar.check(period, now)
     with uow:
         pool = get_pool(uow, pool_id)
         get_chair(uow, chair_id)
-        _prepare_period(uow, actor, now, pool, period)
+        _prepare_period(uow, actor, now, pool, checked)
         entry = _draw_to_chair(uow, actor, now, pool, period, chair_id, amount, reason)
         uow.commit()
     return entry
@@ -572,13 +614,16 @@ def allocate_to_project(
     amount: int,
     reason: str,
     draw_from_pool: bool = False,
+    *,
+    calendar: Calendar,
 ) -> list[LedgerEntry]:
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
+    checked = calendar.check(period, now)
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)
-        _prepare_period(uow, actor, now, pool, period)
+        _prepare_period(uow, actor, now, pool, checked)
         entries = _allocate_project(
             uow, actor, now, pool, period, project, amount, reason, draw_from_pool=draw_from_pool
         )
@@ -595,14 +640,17 @@ def release(
     period: str,
     amount: int,
     reason: str,
+    *,
+    calendar: Calendar,
 ) -> LedgerEntry:
     """A project hands unused hours back to its chair."""
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
+    checked = calendar.check(period, now)
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)
-        _prepare_period(uow, actor, now, pool, period)
+        _prepare_period(uow, actor, now, pool, checked)
         acct = project_account(project.id)
         held = balance(uow.ledger.flows(pool.id, period), acct)
         if amount > held:
@@ -636,10 +684,13 @@ def transfer(
     to_project: str,
     amount: int,
     reason: str,
+    *,
+    calendar: Calendar,
 ) -> LedgerEntry:
     """Move hours between two projects of one chair."""
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
+    checked = calendar.check(period, now)
     if not reason.strip():
         raise InvalidInput("reason", "a transfer needs a reason")
     with uow:
@@ -650,7 +701,7 @@ def transfer(
             raise InvalidInput("to_project", "must differ from from_project")
         if source.chair_id != target.chair_id:
             raise InvalidInput("to_project", "transfers stay inside one chair")
-        _prepare_period(uow, actor, now, pool, period)
+        _prepare_period(uow, actor, now, pool, checked)
         held = balance(uow.ledger.flows(pool.id, period), project_account(source.id))
         if amount > held:
             raise OverCommit(
@@ -684,16 +735,19 @@ def adjust(
     reason: str,
     reference: str = "",
     kind: EntryKind = EntryKind.ADJUSTMENT,
+    *,
+    calendar: Calendar,
 ) -> LedgerEntry:
     """A signed correction: positive credits the project, negative debits it."""
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount, allow_negative=True)
+    checked = calendar.check(period, now)
     if not reason.strip():
         raise InvalidInput("reason", "an adjustment needs a reason")
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)
-        _prepare_period(uow, actor, now, pool, period)
+        _prepare_period(uow, actor, now, pool, checked)
         acct = project_account(project.id)
         source, target = (ADJUSTMENTS, acct) if amount > 0 else (acct, ADJUSTMENTS)
         entry = uow.ledger.append(
@@ -726,6 +780,8 @@ def submit_request(
     amounts: Sequence[tuple[str, int]],
     justification: str,
     gpu_type: str | None = None,
+    *,
+    calendar: Calendar,
 ) -> AllocationRequest:
     """A project member asks for hours (pool unit-seconds per period)."""
     if not amounts:
@@ -735,8 +791,9 @@ def submit_request(
     if len(justification) > 10_000:
         raise InvalidInput("justification", "must be at most 10000 characters")
     seen = set()
+    periods = []
     for label, amount in amounts:
-        period_of(label, "periods")
+        periods.append(calendar.check(label, now, "periods"))
         rules.check_amount(amount, "hours")
         if label in seen:
             raise InvalidInput("periods", f"{label} appears twice")
@@ -749,8 +806,10 @@ def submit_request(
         pool = get_pool(uow, pool_id)
         if gpu_type is not None and gpu_type not in pool.gpu_types():
             raise InvalidInput("gpu_type", f"{gpu_type!r} is not a GPU type of pool {pool.id!r}")
-        for label, _ in amounts:
-            rules.check_period_in_pool(pool, period_of(label), "periods")
+        for period in periods:
+            rules.check_period_in_pool(pool, period, "periods")
+            if uow.ledger.is_closed(period.label):  # it could never be approved
+                raise PeriodIsClosed(period.label, field="periods")
         request = uow.requests.add(
             AllocationRequest(
                 0,
@@ -798,9 +857,13 @@ def approve_request(
     request_id: int,
     granted: Sequence[tuple[str, int]] | None = None,
     reason: str = "",
+    *,
+    calendar: Calendar,
 ) -> AllocationRequest:
     """Approve in full (``granted`` None) or partially; allocations are created atomically."""
     rules.require_role(actor, *ADMIN)
+    for label, _ in granted or ():
+        calendar.check(label, now, "granted")
     with uow:
         request = get_request(uow, request_id, actor)
         rules.check_transition(request, "approved")
@@ -824,7 +887,7 @@ def approve_request(
         for label in sorted(grant):
             if grant[label] == 0:
                 continue
-            _prepare_period(uow, actor, now, pool, label)
+            _prepare_period(uow, actor, now, pool, calendar.check(label, now))
             _allocate_project(
                 uow,
                 actor,
@@ -909,6 +972,25 @@ def _end_request(
 # --- reads ---------------------------------------------------------------------------------------
 
 
+def journal(
+    uow: UnitOfWork,
+    actor: User,
+    pool_id: str | None = None,
+    period: str | None = None,
+    account: str | None = None,
+    request_id: int | None = None,
+    *,
+    now: datetime,
+    calendar: Calendar,
+) -> Sequence[LedgerEntry]:
+    """Ledger entries, oldest first, filtered (engineers and admins)."""
+    rules.require_role(actor, *STAFF)
+    if period is not None:
+        calendar.check(period, now)
+    with uow:
+        return uow.ledger.entries(pool_id, period, account, request_id)
+
+
 def list_projects(uow: UnitOfWork, actor: User, chair_id: str | None = None) -> list[Project]:
     with uow:
         return rules.visible_projects(actor, uow.projects.list(chair_id))
@@ -933,17 +1015,32 @@ def list_requests(
         return list(uow.requests.list(ids, state))
 
 
-def pool_balances(uow: UnitOfWork, actor: User, pool_id: str, period: str) -> PoolBalance:
-    period_of(period)
+def pool_balances(
+    uow: UnitOfWork,
+    actor: User,
+    pool_id: str,
+    period: str,
+    *,
+    now: datetime,
+    calendar: Calendar,
+) -> PoolBalance:
+    calendar.check(period, now)
     with uow:
         get_pool(uow, pool_id)
         return pool_balance(uow.ledger.flows(pool_id, period), pool_id, period)
 
 
 def chair_balances(
-    uow: UnitOfWork, actor: User, chair_id: str, pool_id: str, period: str
+    uow: UnitOfWork,
+    actor: User,
+    chair_id: str,
+    pool_id: str,
+    period: str,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> ChairBalance:
-    period_of(period)
+    calendar.check(period, now)
     with uow:
         get_chair(uow, chair_id)
         get_pool(uow, pool_id)
@@ -962,9 +1059,19 @@ def project_balances(
     period: str,
     consumed: int = 0,
     consumed_provisional: int = 0,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> ProjectBalance:
     return project_balances_in(
-        uow, actor, project_id, period, [pool_id], lambda *_: (consumed, consumed_provisional)
+        uow,
+        actor,
+        project_id,
+        period,
+        [pool_id],
+        lambda *_: (consumed, consumed_provisional),
+        now=now,
+        calendar=calendar,
     )[0]
 
 
@@ -975,9 +1082,23 @@ def project_balances_in(
     period: str,
     pool_ids: Sequence[str] | None,
     consumption: Callable[[str, str, str], tuple[int, int]],
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> list[ProjectBalance]:
     """A project's balance in each of ``pool_ids`` (every pool when ``None``)."""
-    period_of(period)
+    calendar.check(period, now)
+    return _project_balances_in(uow, actor, project_id, period, pool_ids, consumption)
+
+
+def _project_balances_in(
+    uow: UnitOfWork,
+    actor: User,
+    project_id: str,
+    period: str,
+    pool_ids: Sequence[str] | None,
+    consumption: Callable[[str, str, str], tuple[int, int]],
+) -> list[ProjectBalance]:
     with uow:
         if not uow.projects.visible(project_id, actor.username, rules.can_read_everything(actor)):
             raise NotFound("project", project_id, field="project_id")
@@ -1005,13 +1126,17 @@ def visible_balances(
     pool_ids: Sequence[str] | None,
     consumption: Callable[[str, str, str], tuple[int, int]],
     include_empty: bool = False,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> list[ProjectBalance]:
     """Balances of every project the actor may see, sorted by pool then project."""
+    calendar.check(period, now)
     with uow:
         rows = [
             b
             for project in list_projects(uow, actor)
-            for b in project_balances_in(uow, actor, project.id, period, pool_ids, consumption)
+            for b in _project_balances_in(uow, actor, project.id, period, pool_ids, consumption)
             if include_empty or not b.is_empty
         ]
     return sorted(rows, key=lambda b: (b.pool_id, b.project_id))

@@ -21,7 +21,6 @@ from accounting.ingestion import StoreResult, Window
 from allocator import services as svc
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, SlurmAccount, User
-from allocator.periods import period_of
 from connectors.bootstrap import Services, build
 from connectors.http import schemas as s
 from connectors.http.token_schemas import TokenInfoOut
@@ -353,7 +352,7 @@ def pools_create(definition: Path) -> None:
                 pool.id,
                 s.to_seconds(body.grant_hours),
                 "initial grant",
-                sv.settings.period_scheme,
+                calendar=sv.settings.calendar,
             )
         uow.commit()
     emit(s.PoolOut.of(pool).model_dump(mode="json"))
@@ -374,7 +373,7 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
         pool_id,
         hours_arg(hours),
         reason,
-        sv.settings.period_scheme,
+        calendar=sv.settings.calendar,
     )
     emit([s.EntryOut.of(e).model_dump(mode="json") for e in entries])
 
@@ -385,11 +384,10 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
 @one_line_errors
 def pools_balance(pool_id: str, period: str) -> None:
     sv = services()
-    emit(
-        s.PoolBalanceOut.of(svc.pool_balances(sv.uow(), cli_actor(), pool_id, period)).model_dump(
-            mode="json"
-        )
+    balance = svc.pool_balances(
+        sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
     )
+    emit(s.PoolBalanceOut.of(balance).model_dump(mode="json"))
 
 
 @main.group()
@@ -445,11 +443,16 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
 @one_line_errors
 def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
-    period_of(period)  # refused even when there is nothing to show
     sv = services()
     uow = sv.uow()
-    rows = svc.visible_balances(
-        uow, cli_actor(), period, [pool_id] if pool_id else None, sv.consumption.within(uow)
+    rows = svc.visible_balances(  # the period is refused even when there is nothing to show
+        uow,
+        cli_actor(),
+        period,
+        [pool_id] if pool_id else None,
+        sv.consumption.within(uow),
+        now=sv.clock(),
+        calendar=sv.settings.calendar,
     )
     emit([s.ProjectBalanceOut.of(b).model_dump(mode="json") for b in rows])
 
@@ -469,7 +472,15 @@ def allocate() -> None:
 def allocate_chair(pool_id: str, chair_id: str, period: str, hours: str, reason: str) -> None:
     sv = services()
     entry = svc.allocate_to_chair(
-        sv.uow(), cli_actor(), sv.clock(), pool_id, chair_id, period, hours_arg(hours), reason
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        pool_id,
+        chair_id,
+        period,
+        hours_arg(hours),
+        reason,
+        calendar=sv.settings.calendar,
     )
     emit(s.EntryOut.of(entry).model_dump(mode="json"))
 
@@ -496,6 +507,7 @@ def allocate_project(
         hours_arg(hours),
         reason,
         draw_from_pool,
+        calendar=sv.settings.calendar,
     )
     emit([s.EntryOut.of(e).model_dump(mode="json") for e in entries])
 
@@ -552,7 +564,18 @@ def requests_approve(request_id: int, grants: tuple[str, ...], reason: str) -> N
                     "grant", f"{value!r} is not a positive number of hours ({_reason(exc)})"
                 ) from exc
             granted.append((period, seconds))
-    r = svc.approve_request(sv.uow(), cli_actor(), sv.clock(), request_id, granted, reason)
+    try:
+        r = svc.approve_request(
+            sv.uow(),
+            cli_actor(),
+            sv.clock(),
+            request_id,
+            granted,
+            reason,
+            calendar=sv.settings.calendar,
+        )
+    except InvalidInput as exc:  # the API's "granted" is the CLI's --grant
+        raise (InvalidInput("grant", exc.reason) if exc.field == "granted" else exc) from None
     emit(s.RequestOut.of(r).model_dump(mode="json"))
 
 
@@ -573,13 +596,17 @@ def requests_reject(request_id: int, reason: str) -> None:
 @one_line_errors
 def journal(pool_id: str | None, period: str | None, account: str | None) -> None:
     """The append-only journal."""
-    with services().uow() as uow:
-        emit(
-            [
-                s.EntryOut.of(e).model_dump(mode="json")
-                for e in uow.ledger.entries(pool_id, period, account)
-            ]
-        )
+    sv = services()
+    entries = svc.journal(
+        sv.uow(),
+        cli_actor(),
+        pool_id,
+        period,
+        account,
+        now=sv.clock(),
+        calendar=sv.settings.calendar,
+    )
+    emit([s.EntryOut.of(e).model_dump(mode="json") for e in entries])
 
 
 # --- usage ingestion ------------------------------------------------------------------------
@@ -823,7 +850,7 @@ def statements_import(
         file.read_bytes(),
         file_name or file.name,
         mapping,
-        sv.settings.calendar,
+        calendar=sv.settings.calendar,
     )
     emit(StatementOut.of(info).model_dump(mode="json"))
 
@@ -836,12 +863,11 @@ def statements_list(pool_id: str | None, period: str | None) -> None:
     from connectors import quarter
     from connectors.http.quarter_routes import StatementOut
 
-    emit(
-        [
-            StatementOut.of(i).model_dump(mode="json")
-            for i in quarter.statements(services().uow(), cli_actor(), pool_id, period)
-        ]
+    sv = services()
+    infos = quarter.statements(
+        sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
     )
+    emit([StatementOut.of(i).model_dump(mode="json") for i in infos])
 
 
 @main.command()
@@ -859,14 +885,18 @@ def reconcile(
     from connectors import quarter
     from connectors.http.quarter_routes import JobOut, ReconciliationOut
 
-    period_of(period)
     tolerance = _tolerance(tolerance_seconds, tolerance_percent)
     sv = services()
+    now, calendar = sv.clock(), sv.settings.calendar
     if jobs_of is not None:
-        jobs = quarter.jobs_behind(sv.uow(), cli_actor(), pool_id, period, jobs_of)
+        jobs = quarter.jobs_behind(
+            sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
+        )
         emit([JobOut.of(j).model_dump(mode="json") for j in jobs])
         return
-    rec = quarter.reconciliation(sv.uow(), cli_actor(), pool_id, period, tolerance)
+    rec = quarter.reconciliation(
+        sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
+    )
     emit(ReconciliationOut.of(rec).model_dump(mode="json"))
 
 
@@ -888,7 +918,16 @@ def decide(
     amount = decision_amount(action, _signed_hours(hours))
     sv = services()
     rec = quarter.decide(
-        sv.uow(), cli_actor(), sv.clock(), pool_id, period, project_id, action, amount, reason
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        pool_id,
+        period,
+        project_id,
+        action,
+        amount,
+        reason,
+        calendar=sv.settings.calendar,
     )
     emit(ReconciliationOut.of(rec).model_dump(mode="json"))
 
@@ -908,7 +947,9 @@ def report(period: str, fmt: str, output: Path | None) -> None:
     from connectors import quarter
 
     sv = services()
-    rendered = quarter.report(sv.uow(), cli_actor(), period)
+    rendered = quarter.report(
+        sv.uow(), cli_actor(), period, now=sv.clock(), calendar=sv.settings.calendar
+    )
     text = {"json": rpt.to_json, "csv": rpt.to_csv, "html": rpt.to_html}[fmt](rendered)
     if output is None:
         click.echo(text, nl=False)
@@ -928,7 +969,16 @@ def close(period: str, reason: str, force: bool) -> None:
     from connectors import quarter
 
     sv = services()
-    signed = quarter.close_period(sv.uow(), cli_actor(), sv.clock(), period, reason, force)
+    signed = quarter.close_period(
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        period,
+        reason,
+        force,
+        calendar=sv.settings.calendar,
+        clock=sv.clock,
+    )
     click.echo(rpt.to_json(signed), nl=False)
 
 
@@ -940,7 +990,6 @@ def burn(period: str, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
     from connectors.http.quarter_routes import burn_rows
 
-    period_of(period)
     sv = services()
     rows = burn_rows(sv, sv.uow(), cli_actor(), sv.clock(), period, pool_id)
     emit([r.model_dump(mode="json") for r in rows])

@@ -292,7 +292,9 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         description="Université de Lorraine / Strasbourg cluster: 4 A100 + 4 H100, 90 % available.",
     )
     svc.create_pool(uow, SEEDER, now, national)
-    svc.add_grant(uow, SEEDER, now, national.id, 400_000 * H, "GENCI AD011234 grant")
+    svc.add_grant(
+        uow, SEEDER, now, national.id, 400_000 * H, "GENCI AD011234 grant", calendar=calendar
+    )
     svc.create_pool(uow, SEEDER, now, local)
 
     for chair_id, name, institution in CHAIRS:
@@ -332,6 +334,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
                 period,
                 (1500 + 50 * i) * H,
                 "quarterly chair budget",
+                calendar=calendar,
             )
             svc.allocate_to_chair(
                 uow,
@@ -342,6 +345,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
                 period,
                 (6000 + 500 * i) * H,
                 "quarterly share of the AI2F grant",
+                calendar=calendar,
             )
         for n, (pid, *_rest) in enumerate(PROJECTS):
             svc.allocate_to_project(
@@ -353,6 +357,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
                 period,
                 (300 + 20 * n) * H,
                 "quarterly project budget",
+                calendar=calendar,
             )
     for pid, *_rest, national_acct in PROJECTS:
         if national_acct:
@@ -365,6 +370,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
                 current.label,
                 2000 * H,
                 "national hours for the quarter",
+                calendar=calendar,
             )
 
     alice = USERS[3]
@@ -380,6 +386,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         local.id,
         [(upcoming.label, 200 * H)],
         "Final thesis experiments before defence",
+        calendar=calendar,
     )
     svc.comment_request(uow, marie, now, r.id, "Usage so far matches the plan; looks fine.")
 
@@ -392,8 +399,11 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         [(current.label, 1500 * H), (upcoming.label, 1500 * H)],
         "Pre-training a 7B model on legal corpora",
         gpu_type="h100",
+        calendar=calendar,
     )
-    svc.approve_request(uow, admin, now, r.id, None, "approved by the steering committee")
+    svc.approve_request(
+        uow, admin, now, r.id, None, "approved by the steering committee", calendar=calendar
+    )
 
     r = svc.submit_request(
         uow,
@@ -403,6 +413,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         local.id,
         [(current.label, 400 * H), (upcoming.label, 400 * H)],
         "Hyper-parameter sweep for the ICU model",
+        calendar=calendar,
     )
     svc.approve_request(
         uow,
@@ -411,6 +422,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         r.id,
         [(current.label, 250 * H), (upcoming.label, 0)],
         "partial: the cluster is busy this quarter",
+        calendar=calendar,
     )
 
     r = svc.submit_request(
@@ -421,6 +433,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         national.id,
         [(upcoming.label, 50_000 * H)],
         "Train everything from scratch",
+        calendar=calendar,
     )
     svc.reject_request(uow, admin, now, r.id, "far above the chair's share; resubmit with a plan")
 
@@ -432,6 +445,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         local.id,
         [(current.label, 100 * H)],
         "Summariser fine-tuning",
+        calendar=calendar,
     )
     svc.withdraw_request(uow, alice, now, r.id, "moved to the national pool")
 

@@ -133,7 +133,7 @@ def remind(
         if current.end - now <= timedelta(days=days) and not _already(
             uow, "period.reminder", f"period:{current.label}"
         ):
-            live = report(uow, SYSTEM, current.label)
+            live = report(uow, SYSTEM, current.label, now=now, calendar=calendar)
             idle = sorted(
                 {
                     r.project
@@ -187,7 +187,7 @@ def auto_close(
     with uow:
         if uow.ledger.is_closed(previous.label):
             return None
-        live = report(uow, SYSTEM, previous.label)
+        live = report(uow, SYSTEM, previous.label, now=now, calendar=calendar)
     unresolved = [r for r in live.rows if r.level == "project" and r.status in UNRESOLVED]
     if unresolved:
         log.warning(
@@ -202,6 +202,7 @@ def auto_close(
         now,
         previous.label,
         f"closed automatically {after_days} day(s) after its end (no unresolved difference)",
+        calendar=calendar,
     )
     log.info("auto-close: %s closed", previous.label)
     return previous.label

@@ -86,7 +86,7 @@ from connectors.db.consumption import (
     window_sums,
     windows_by_project,
 )
-from connectors.quarter import reconciliation
+from connectors.quarter import reconcile_period
 from connectors.scrape import Refused, audience, refusal
 from connectors.scrape import serve_metrics as _serve_metrics
 
@@ -573,7 +573,7 @@ def _reconciliation(
     for pool in pools:
         if pool.id not in with_statement:
             continue
-        rec = reconciliation(uow, SYSTEM, pool.id, period, consumed=consumed)
+        rec = reconcile_period(uow, SYSTEM, pool.id, period, consumed=consumed)
         counts = dict.fromkeys(Status, 0)
         for line in rec.lines:
             counts[line.status] += 1

@@ -44,7 +44,8 @@ from allocator.ledger import (
     project_balance,
 )
 from allocator.model import AuditEvent, Pool, Role, User
-from allocator.periods import Calendar, next_period, period_of
+from allocator.periods import Calendar
+from allocator.ports import Clock
 from allocator.services import get_pool, get_project
 from connectors.db import tables as t
 from connectors.db.consumption import (
@@ -137,12 +138,13 @@ def import_statement(
     data: bytes,
     file_name: str,
     mapping: ColumnMapping | None = None,
-    calendar: Calendar = UTC_QUARTERS,
+    *,
+    calendar: Calendar,
 ) -> StatementInfo:
     """Parse, check and store a statement, all or nothing; the same file again is a no-op.
     ``calendar``: the site's (an sreport's window is local time)."""
     rules.require_role(actor, Role.ADMIN)
-    period_of(period)
+    calendar.check(period, now)
     if not file_name.strip() or len(file_name) > 255:
         raise InvalidInput("file_name", "must be 1 to 255 characters")
     with uow:
@@ -157,6 +159,7 @@ def import_statement(
         ).first()
         if existing is not None:
             return _info(existing, created=False)
+        uow.ledger.lock_closing()  # a close waits for this import, or it sees the close
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
         accounts = account_projects(uow.session.connection())
@@ -213,9 +216,17 @@ def import_statement(
 
 
 def statements(
-    uow: SqlUnitOfWork, actor: User, pool_id: str | None, period: str | None
+    uow: SqlUnitOfWork,
+    actor: User,
+    pool_id: str | None,
+    period: str | None,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> list[StatementInfo]:
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    if period is not None:
+        calendar.check(period, now)
     with uow:
         query = select(t.StatementRow).order_by(t.StatementRow.id)
         if pool_id is not None:
@@ -302,9 +313,26 @@ def reconciliation(
     period: str,
     tolerance: Tolerance | None = None,
     consumed: Mapping[tuple[str, str], Consumed] | None = None,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> Reconciliation:
+    """Our consumption against the latest statement of a period a person named."""
+    calendar.check(period, now)
+    return reconcile_period(uow, actor, pool_id, period, tolerance, consumed)
+
+
+def reconcile_period(
+    uow: SqlUnitOfWork,
+    actor: User,
+    pool_id: str,
+    period: str,
+    tolerance: Tolerance | None = None,
+    consumed: Mapping[tuple[str, str], Consumed] | None = None,
+) -> Reconciliation:
+    """:func:`reconciliation` of a period the system names (the last closed one, for
+    ``/metrics``), without the range check of labels given by people."""
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
-    period_of(period)
     with uow:
         pool = get_pool(uow, pool_id)
         if consumed is None:
@@ -340,10 +368,19 @@ class JobCharge:
 
 
 def jobs_behind(
-    uow: SqlUnitOfWork, actor: User, pool_id: str, period: str, project_id: str, limit: int = 1000
+    uow: SqlUnitOfWork,
+    actor: User,
+    pool_id: str,
+    period: str,
+    project_id: str,
+    limit: int = 1000,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> list[JobCharge]:
     """The jobs whose charges make up a project's consumption in a pool and period."""
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    calendar.check(period, now)
     C, A = t.ChargeRow, t.SlurmAccountRow
     with uow:
         get_pool(uow, pool_id)
@@ -388,11 +425,14 @@ def decide(
     action: str,
     amount: int,
     reason: str,
+    *,
+    calendar: Calendar,
 ) -> Reconciliation:
     """Accept a line's difference or post a signed adjustment (journaled, with the reason)."""
     from allocator.services import adjust
 
     rules.require_role(actor, Role.ADMIN)
+    calendar.check(period, now)
     if action not in ("accept", "adjust"):
         raise InvalidInput("action", "must be 'accept' or 'adjust'")
     if not reason.strip():
@@ -404,7 +444,7 @@ def decide(
     # One transaction: the adjustment and its decision are written together, or neither (the
     # nested use cases join it; their own commits are deferred to the one below).
     with uow:
-        current = reconciliation(uow, actor, pool_id, period)
+        current = reconciliation(uow, actor, pool_id, period, now=now, calendar=calendar)
         if current.statement is None:
             raise Conflict(f"no statement imported for {pool_id} {period}", field="period")
         line = next((ln for ln in current.lines if ln.project_id == project_id), None)
@@ -426,8 +466,10 @@ def decide(
                 amount,
                 reason,
                 reference=f"reconciliation:{period}:statement-{current.statement.id}",
+                calendar=calendar,
             )
             entry_id = entry.id
+        uow.ledger.lock_closing()  # an acceptance too is checked open under the close lock
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
         uow.session.add(
@@ -457,7 +499,7 @@ def decide(
             )
         )
         uow.commit()
-    return reconciliation(uow, actor, pool_id, period)
+    return reconciliation(uow, actor, pool_id, period, now=now, calendar=calendar)
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -582,10 +624,12 @@ def _live_report(
     return rpt.assemble(period, pool_rows, chair_rows, project_rows), balances
 
 
-def report(uow: SqlUnitOfWork, actor: User, period: str) -> rpt.Report:
+def report(
+    uow: SqlUnitOfWork, actor: User, period: str, *, now: datetime, calendar: Calendar
+) -> rpt.Report:
     """A closed period's signed-off report, or the live figures of an open one."""
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
-    period_of(period)
+    calendar.check(period, now)
     with uow:
         closed = uow.session.get(t.PeriodCloseRow, period)
         if closed is not None:
@@ -594,11 +638,25 @@ def report(uow: SqlUnitOfWork, actor: User, period: str) -> rpt.Report:
 
 
 def close_period(
-    uow: SqlUnitOfWork, actor: User, now: datetime, period: str, reason: str, force: bool = False
+    uow: SqlUnitOfWork,
+    actor: User,
+    now: datetime,
+    period: str,
+    reason: str,
+    force: bool = False,
+    *,
+    calendar: Calendar,
+    clock: Clock | None = None,
 ) -> rpt.Report:
-    """Close a period: policy entries, the signed-off report, and no change ever after."""
+    """Close a period: policy entries, the signed-off report, and no change ever after.
+
+    Every pool is locked (in id order), then the close lock is taken exclusively: the writes
+    in flight into the period finish first and the later ones see it closed. The close is
+    stamped with ``clock()`` read once every lock is held (``now`` without a clock), so every
+    entry the signed report includes is dated before ``closed_at`` and none after it.
+    """
     rules.require_role(actor, Role.ADMIN)
-    p = period_of(period)
+    p = calendar.check(period, now)
     if not reason.strip():
         raise InvalidInput("reason", "closing a period needs a reason")
     if now < p.end:
@@ -606,8 +664,10 @@ def close_period(
     with uow:
         for pool_id in uow.pools.ids():
             uow.pools.lock(pool_id)
+        uow.ledger.lock_closing(exclusive=True)
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
+        now = clock() if clock is not None else now
         live, balances = _live_report(uow, period)
         if not force:
             for row in live.rows:
@@ -617,7 +677,7 @@ def close_period(
                         f"is {row.status} (difference {row.difference}): adjust or accept it first",
                         field="period",
                     )
-        nxt = next_period(p).label
+        nxt = calendar.next(p).label
         for pool in uow.pools.list():
             for entry in close_plan(
                 pool, period, nxt, balances.get(pool.id, []), actor.username, now
@@ -650,9 +710,11 @@ class PeriodState:
     closed_by: str | None
 
 
-def period_state(uow: SqlUnitOfWork, period: str) -> PeriodState:
+def period_state(
+    uow: SqlUnitOfWork, period: str, *, now: datetime, calendar: Calendar
+) -> PeriodState:
     """A period's bounds and whether (when, by whom) it was closed."""
-    p = period_of(period)
+    p = calendar.check(period, now)
     with uow:
         row = uow.session.get(t.PeriodCloseRow, period)
         return PeriodState(

@@ -21,9 +21,12 @@ from allocator.model import (
     SlurmAccount,
     User,
 )
+from allocator.periods import Calendar
 from allocator.ports import UnitOfWork
 
 H = 3600
+#: The calendar of the tests' site: quarters in UTC (the default settings).
+CAL = Calendar()
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 ADMIN = User("admin", Role.ADMIN)
 ENGINEER = User("eng", Role.ENGINEER)
@@ -93,14 +96,16 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-def seed_world(uow: UnitOfWork, now: datetime, grant_hours: int = 10_000) -> World:
+def seed_world(
+    uow: UnitOfWork, now: datetime, grant_hours: int = 10_000, calendar: Calendar = CAL
+) -> World:
     with uow:
         for user in (ADMIN, ENGINEER, ALICE, BOB):
             uow.users.add(user)
         uow.commit()
     national = svc.create_pool(uow, ADMIN, now, national_pool())
     local = svc.create_pool(uow, ADMIN, now, local_pool())
-    svc.add_grant(uow, ADMIN, now, national.id, grant_hours * H, "test grant")
+    svc.add_grant(uow, ADMIN, now, national.id, grant_hours * H, "test grant", calendar=calendar)
     svc.create_chair(uow, ADMIN, now, Chair("chair-a", "Chair A"))
     svc.create_chair(uow, ADMIN, now, Chair("chair-b", "Chair B"))
     svc.create_project(

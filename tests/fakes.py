@@ -8,6 +8,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
+from allocator.errors import PeriodIsClosed
 from allocator.ledger import Flows, flows_of
 from allocator.model import (
     AllocationRequest,
@@ -48,9 +49,10 @@ class FakeUsers:
 
 
 class FakePools:
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: _Store, events: list[tuple[str, str]]) -> None:
         self.s = store
         self.locked: list[str] = []
+        self.events = events
 
     def get(self, pool_id: str) -> Pool | None:
         return self.s.pools.get(pool_id)
@@ -72,6 +74,7 @@ class FakePools:
 
     def lock(self, pool_id: str) -> None:
         self.locked.append(pool_id)
+        self.events.append(("pool_lock", pool_id))
 
 
 class FakeChairs:
@@ -144,10 +147,21 @@ class FakeRequests:
 
 
 class FakeLedger:
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: _Store, events: list[tuple[str, str]]) -> None:
         self.s = store
+        self.events = events
+        self.close_lock = ""
+
+    def lock_closing(self, exclusive: bool = False) -> None:
+        if self.close_lock != "exclusive":
+            self.close_lock = "exclusive" if exclusive else "shared"
+        self.events.append(("close_lock", "exclusive" if exclusive else "shared"))
 
     def append(self, entry: LedgerEntry) -> LedgerEntry:
+        # The SQL ledger's safety net: no entry lands in a closed period, nor without the lock.
+        if entry.period in self.s.closed:
+            raise PeriodIsClosed(entry.period)
+        assert self.close_lock, f"an entry into {entry.period} without the close lock"
         stored = replace(entry, id=len(self.s.ledger) + 1)
         self.s.ledger.append(stored)
         return stored
@@ -178,6 +192,7 @@ class FakeLedger:
         )
 
     def is_closed(self, period: str) -> bool:
+        self.events.append(("is_closed", period))
         return period in self.s.closed
 
 
@@ -199,16 +214,18 @@ class FakeUnitOfWork:
         self.committed_store = _Store()
         self.commits = 0
         self._depth = 0
+        #: ("pool_lock", id), ("close_lock", mode), ("is_closed", period), in call order
+        self.events: list[tuple[str, str]] = []
 
     def __enter__(self) -> Self:
         if self._depth == 0:
             self._work = copy.deepcopy(self.committed_store)
             self.users = FakeUsers(self._work)
-            self.pools = FakePools(self._work)
+            self.pools = FakePools(self._work, self.events)
             self.chairs = FakeChairs(self._work)
             self.projects = FakeProjects(self._work)
             self.requests = FakeRequests(self._work)
-            self.ledger = FakeLedger(self._work)
+            self.ledger = FakeLedger(self._work, self.events)
             self.audit = FakeAudit(self._work)
         self._depth += 1
         return self

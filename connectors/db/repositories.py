@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from allocator.errors import PeriodIsClosed
 from allocator.ledger import Flows
 from allocator.model import (
     AllocationRequest,
@@ -33,6 +34,7 @@ from allocator.model import (
     User,
 )
 from connectors.db import tables as t
+from connectors.db.locks import hold_close_lock
 
 
 class SqlUsers:
@@ -425,8 +427,26 @@ class SqlRequests:
 class SqlLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.forget_locks()
+
+    def forget_locks(self) -> None:
+        """The transaction ended (commit or rollback): its locks are gone."""
+        self._close_lock = ""
+        self._open: set[str] = set()  # periods read as open under the close lock
+
+    def lock_closing(self, exclusive: bool = False) -> None:
+        if self._close_lock == "exclusive" or (self._close_lock and not exclusive):
+            return
+        hold_close_lock(self.session.connection(), exclusive=exclusive)
+        self._close_lock = "exclusive" if exclusive else "shared"
 
     def append(self, entry: LedgerEntry) -> LedgerEntry:
+        # Safety net under every use case: no entry lands in a period not read as open under
+        # the close lock in this transaction (the use cases check it first, naming the field).
+        if entry.period not in self._open:
+            self.lock_closing()
+            if self.is_closed(entry.period):
+                raise PeriodIsClosed(entry.period)
         row = t.LedgerEntryRow(
             kind=entry.kind.value,
             pool_id=entry.pool_id,
@@ -482,7 +502,10 @@ class SqlLedger:
         return found is not None
 
     def is_closed(self, period: str) -> bool:
-        return self.session.get(t.PeriodCloseRow, period) is not None
+        closed = self.session.get(t.PeriodCloseRow, period) is not None
+        if self._close_lock and not closed:
+            self._open.add(period)  # and it stays open until this transaction ends
+        return closed
 
 
 def _entry(row: t.LedgerEntryRow) -> LedgerEntry:

@@ -54,6 +54,8 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         if self._depth <= 1:
             self.session.commit()
+            self.ledger.forget_locks()
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.ledger.forget_locks()

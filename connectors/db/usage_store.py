@@ -49,6 +49,7 @@ from accounting.usage import UsageRecord
 from allocator.model import Pool
 from allocator.periods import Calendar
 from connectors.db import tables as t
+from connectors.db.locks import hold_close_lock
 from connectors.db.repositories import SqlPools
 
 U = t.Base.metadata.tables["usage_records"]
@@ -235,6 +236,9 @@ class BookingContext:
 
 
 def load_context(conn: Connection, calendar: Calendar) -> BookingContext:
+    # The closed set is read under the close lock (shared, to the end of the chunk's
+    # transaction): a close waits for this chunk, or this chunk sees the close.
+    hold_close_lock(conn)
     with Session(bind=conn) as session:
         pools = SqlPools(session).list()
     closed = conn.scalars(select(t.PeriodCloseRow.period)).all()

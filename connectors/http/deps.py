@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from allocator.errors import Forbidden, InvalidInput
 from allocator.model import Role, User
+from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.errors import RequestRefused
@@ -74,6 +75,11 @@ async def authenticate(request: Request, services: Services, credentials: str | 
     return user
 
 
+async def get_calendar(services: ServicesDep) -> Calendar:
+    """The site's periods: every period label a request gives is checked against it."""
+    return services.settings.calendar
+
+
 async def get_actor(
     request: Request,
     services: ServicesDep,
@@ -88,4 +94,5 @@ async def get_actor(
 
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 NowDep = Annotated[datetime, Depends(get_now)]
+CalendarDep = Annotated[Calendar, Depends(get_calendar)]
 ActorDep = Annotated[User, Depends(get_actor)]

@@ -33,9 +33,9 @@ from connectors import quarter
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.errors import RequestRefused
-from connectors.http.routes import PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
+from connectors.http.routes import PERIOD_DOC, PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
 
 router = APIRouter(prefix="/api/v1", tags=["accounting"])
 
@@ -45,7 +45,7 @@ RAW_MEDIA = ("text/csv", "text/plain", "application/octet-stream", "text/tab-sep
 MULTIPART = "multipart/form-data"
 DAY, HOUR = 86400, 3600
 
-PeriodPath = Path(pattern=PERIOD_PATTERN, description="2026Q3, 2026-07, 2026")
+PeriodPath = Path(pattern=PERIOD_PATTERN, description=PERIOD_DOC)
 PoolQ = Query(max_length=64)
 OptionalPoolQ = Query(default=None, max_length=64)
 
@@ -350,6 +350,7 @@ def import_statement(
     uow: UowDep,
     actor: ActorDep,
     now: NowDep,
+    calendar: CalendarDep,
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     fmt: StatementFormat = Query(alias="format"),
@@ -383,7 +384,7 @@ def import_statement(
         upload.data,
         _file_name(file_name, upload),
         mapping,
-        services.settings.calendar,
+        calendar=calendar,
     )
     if not info.created:
         response.status_code = 200
@@ -394,10 +395,13 @@ def import_statement(
 def list_statements(
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     pool_id: str | None = OptionalPoolQ,
     period: str | None = OptionalPeriodQ,
 ) -> list[StatementOut]:
-    return [StatementOut.of(i) for i in quarter.statements(uow, actor, pool_id, period)]
+    infos = quarter.statements(uow, actor, pool_id, period, now=now, calendar=calendar)
+    return [StatementOut.of(i) for i in infos]
 
 
 # --- reconciliation -------------------------------------------------------------------------
@@ -409,6 +413,8 @@ _DEFAULT = Tolerance()
 def reconciliation(
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     tolerance_seconds: int = Query(default=_DEFAULT.absolute, ge=0, le=10**12),
@@ -419,20 +425,25 @@ def reconciliation(
     """Our consumption against the latest statement, per project: a line matches within
     ``max(tolerance_seconds, tolerance_percent of the larger figure)``."""
     tolerance = Tolerance(tolerance_seconds, int(tolerance_percent * 10))
-    return ReconciliationOut.of(quarter.reconciliation(uow, actor, pool_id, period, tolerance))
+    rec = quarter.reconciliation(uow, actor, pool_id, period, tolerance, now=now, calendar=calendar)
+    return ReconciliationOut.of(rec)
 
 
 @router.get("/reconciliation/jobs")
 def reconciliation_jobs(
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     project_id: str = Query(default="", max_length=64, description='"" = unmapped accounts'),
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> list[JobOut]:
     """The jobs whose charges make up a reconciliation line."""
-    jobs = quarter.jobs_behind(uow, actor, pool_id, period, project_id, limit)
+    jobs = quarter.jobs_behind(
+        uow, actor, pool_id, period, project_id, limit, now=now, calendar=calendar
+    )
     return [JobOut.of(j) for j in jobs]
 
 
@@ -448,7 +459,9 @@ def decision_amount(action: str, hours: Decimal) -> int:
 
 
 @router.post("/reconciliation/decisions")
-def decide(body: DecisionIn, uow: UowDep, actor: ActorDep, now: NowDep) -> ReconciliationOut:
+def decide(
+    body: DecisionIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> ReconciliationOut:
     """Accept a line's difference, or post a signed adjustment; both journaled with the reason.
     Answers the updated reconciliation."""
     require_role(actor, Role.ADMIN)
@@ -463,6 +476,7 @@ def decide(body: DecisionIn, uow: UowDep, actor: ActorDep, now: NowDep) -> Recon
         body.action,
         amount,
         body.reason,
+        calendar=calendar,
     )
     return ReconciliationOut.of(rec)
 
@@ -494,11 +508,13 @@ _REPORT: dict[int | str, dict[str, Any]] = {
 def report(
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     period: str = PeriodPath,
     fmt: ReportFormat = Query(default=ReportFormat.JSON, alias="format"),
 ) -> Response:
     """Per pool, chair and project: allocated, consumed, remaining, statement, status."""
-    return render(quarter.report(uow, actor, period), fmt)
+    return render(quarter.report(uow, actor, period, now=now, calendar=calendar), fmt)
 
 
 @router.post(
@@ -507,17 +523,36 @@ def report(
     responses={200: {"description": "the signed report", "content": {"application/json": {}}}},
 )
 def close_period(
-    body: CloseIn, uow: UowDep, actor: ActorDep, now: NowDep, period: str = PeriodPath
+    body: CloseIn,
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    period: str = PeriodPath,
 ) -> Response:
     """Close an ended period: the pools' close policies are applied, the report is signed off,
-    and the period's figures never change again (late usage is booked in the next period)."""
-    signed = quarter.close_period(uow, actor, now, period, body.reason, body.force)
+    and the period's figures never change again (late usage is booked in the next period).
+    Writes racing the close either land before it (and are in the signed report) or are
+    refused with a 409."""
+    signed = quarter.close_period(
+        uow,
+        actor,
+        now,
+        period,
+        body.reason,
+        body.force,
+        calendar=calendar,
+        clock=services.clock,
+    )
     return render(signed, ReportFormat.JSON)
 
 
 @router.get("/periods/{period}")
-def period_state(uow: UowDep, actor: ActorDep, period: str = PeriodPath) -> PeriodOut:
-    p = quarter.period_state(uow, period)
+def period_state(
+    uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep, period: str = PeriodPath
+) -> PeriodOut:
+    p = quarter.period_state(uow, period, now=now, calendar=calendar)
     return PeriodOut(
         period=p.period,
         start=p.start,
@@ -542,7 +577,13 @@ def burn_rows(
     """Per visible project x pool: balance, burn rates (hours per day) and exhaustion."""
     consumption: Callable[[str, str, str], tuple[int, int]] = services.consumption.within(uow)
     balances = svc.visible_balances(
-        uow, actor, period, None if pool_id is None else [pool_id], consumption
+        uow,
+        actor,
+        period,
+        None if pool_id is None else [pool_id],
+        consumption,
+        now=now,
+        calendar=services.settings.calendar,
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}

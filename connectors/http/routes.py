@@ -25,12 +25,15 @@ from allocator.model import (
 )
 from allocator.rules import require_role
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 
 router = APIRouter(prefix="/api/v1")
-PERIOD_PATTERN = r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$"
-PeriodQ = Query(pattern=PERIOD_PATTERN, description="2026Q3, 2026-07, 2026")
-OptionalPeriodQ = Query(default=None, pattern=PERIOD_PATTERN, description="2026Q3, 2026-07")
+#: The shape of any period label; the use cases then accept only the site's scheme (a 422
+#: naming the field, the scheme and an example), within a few years of today.
+PERIOD_PATTERN = s.PERIOD_PATTERN
+PERIOD_DOC = s.PERIOD_DOC
+PeriodQ = Query(pattern=PERIOD_PATTERN, description=PERIOD_DOC)
+OptionalPeriodQ = Query(default=None, pattern=PERIOD_PATTERN, description=PERIOD_DOC)
 
 
 @router.get("/me", tags=["users"])
@@ -92,7 +95,7 @@ def list_pools(uow: UowDep, actor: ActorDep) -> list[s.PoolOut]:
 
 @router.post("/pools", status_code=201, tags=["pools"])
 def create_pool(
-    body: s.PoolIn, services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
+    body: s.PoolIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> s.PoolOut:
     if body.grant_hours is not None and body.kind is PoolKind.LOCAL:
         raise InvalidInput("grant_hours", "a local pool has no grant; its capacity is its GPUs")
@@ -106,7 +109,7 @@ def create_pool(
                 pool.id,
                 s.to_seconds(body.grant_hours),
                 "initial grant",
-                services.settings.period_scheme,
+                calendar=calendar,
             )
         uow.commit()
     return s.PoolOut.of(pool)
@@ -122,11 +125,13 @@ def get_pool(pool_id: str, uow: UowDep, actor: ActorDep) -> s.PoolOut:
 def add_grant(
     pool_id: str,
     body: s.GrantIn,
-    services: ServicesDep,
     uow: UowDep,
     actor: ActorDep,
     now: NowDep,
+    calendar: CalendarDep,
 ) -> list[s.EntryOut]:
+    """Deposit a grant, split pro rata over the site's periods of its window (default: the
+    pool's validity). A window that covers a closed period is refused (409, ``start``)."""
     entries = svc.add_grant(
         uow,
         actor,
@@ -134,9 +139,9 @@ def add_grant(
         pool_id,
         s.to_seconds(body.hours),
         body.reason,
-        services.settings.period_scheme,
         body.start,
         body.end,
+        calendar=calendar,
     )
     return [s.EntryOut.of(e) for e in entries]
 
@@ -157,17 +162,23 @@ def set_overcommit(
 
 @router.post("/pools/{pool_id}/periods/{period}/open", tags=["pools"])
 def open_period(
-    pool_id: str, period: str, uow: UowDep, actor: ActorDep, now: NowDep
+    pool_id: str, period: str, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> list[s.EntryOut]:
-    entry = svc.open_period(uow, actor, now, pool_id, period)
+    entry = svc.open_period(uow, actor, now, pool_id, period, calendar=calendar)
     return [] if entry is None else [s.EntryOut.of(entry)]
 
 
 @router.get("/pools/{pool_id}/balances", tags=["balances"])
 def pool_balance(
-    pool_id: str, uow: UowDep, actor: ActorDep, period: str = PeriodQ
+    pool_id: str,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    period: str = PeriodQ,
 ) -> s.PoolBalanceOut:
-    return s.PoolBalanceOut.of(svc.pool_balances(uow, actor, pool_id, period))
+    balance = svc.pool_balances(uow, actor, pool_id, period, now=now, calendar=calendar)
+    return s.PoolBalanceOut.of(balance)
 
 
 # --- chairs and projects --------------------------------------------------------------------
@@ -189,10 +200,13 @@ def chair_balance(
     chair_id: str,
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     pool_id: str = Query(max_length=64),
     period: str = PeriodQ,
 ) -> s.ChairBalanceOut:
-    return s.ChairBalanceOut.of(svc.chair_balances(uow, actor, chair_id, pool_id, period))
+    balance = svc.chair_balances(uow, actor, chair_id, pool_id, period, now=now, calendar=calendar)
+    return s.ChairBalanceOut.of(balance)
 
 
 @router.get("/projects", tags=["projects"])
@@ -253,6 +267,8 @@ def project_balances(
     services: ServicesDep,
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     period: str = PeriodQ,
     pool_id: str | None = Query(default=None, max_length=64),
 ) -> list[s.ProjectBalanceOut]:
@@ -263,6 +279,8 @@ def project_balances(
         period,
         None if pool_id is None else [pool_id],
         services.consumption.within(uow),
+        now=now,
+        calendar=calendar,
     )
     return [s.ProjectBalanceOut.of(b) for b in rows]
 
@@ -272,6 +290,8 @@ def balances(
     services: ServicesDep,
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     period: str = PeriodQ,
     pool_id: str | None = Query(default=None, max_length=64),
     include_empty: bool = False,
@@ -284,6 +304,8 @@ def balances(
         None if pool_id is None else [pool_id],
         services.consumption.within(uow),
         include_empty,
+        now=now,
+        calendar=calendar,
     )
     return [s.ProjectBalanceOut.of(b) for b in rows]
 
@@ -293,7 +315,7 @@ def balances(
 
 @router.post("/allocations/chairs", status_code=201, tags=["allocations"])
 def allocate_chair(
-    body: s.ChairAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep
+    body: s.ChairAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> s.EntryOut:
     entry = svc.allocate_to_chair(
         uow,
@@ -304,13 +326,14 @@ def allocate_chair(
         body.period,
         s.to_seconds(body.hours),
         body.reason,
+        calendar=calendar,
     )
     return s.EntryOut.of(entry)
 
 
 @router.post("/allocations/projects", status_code=201, tags=["allocations"])
 def allocate_project(
-    body: s.ProjectAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep
+    body: s.ProjectAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> list[s.EntryOut]:
     entries = svc.allocate_to_project(
         uow,
@@ -322,12 +345,15 @@ def allocate_project(
         s.to_seconds(body.hours),
         body.reason,
         body.draw_from_pool,
+        calendar=calendar,
     )
     return [s.EntryOut.of(e) for e in entries]
 
 
 @router.post("/transfers", status_code=201, tags=["allocations"])
-def transfer(body: s.TransferIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.EntryOut:
+def transfer(
+    body: s.TransferIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> s.EntryOut:
     entry = svc.transfer(
         uow,
         actor,
@@ -338,15 +364,26 @@ def transfer(body: s.TransferIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s
         body.to_project,
         s.to_seconds(body.hours),
         body.reason,
+        calendar=calendar,
     )
     return s.EntryOut.of(entry)
 
 
 @router.post("/adjustments", status_code=201, tags=["allocations"])
-def adjust(body: s.AdjustmentIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.EntryOut:
+def adjust(
+    body: s.AdjustmentIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> s.EntryOut:
     seconds = s.to_seconds(abs(body.hours)) * (1 if body.hours >= 0 else -1)
     entry = svc.adjust(
-        uow, actor, now, body.pool_id, body.project_id, body.period, seconds, body.reason
+        uow,
+        actor,
+        now,
+        body.pool_id,
+        body.project_id,
+        body.period,
+        seconds,
+        body.reason,
+        calendar=calendar,
     )
     return s.EntryOut.of(entry)
 
@@ -355,14 +392,17 @@ def adjust(body: s.AdjustmentIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s
 def journal(
     uow: UowDep,
     actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
     pool_id: str | None = Query(default=None, max_length=64),
     period: str | None = OptionalPeriodQ,
     account: str | None = Query(default=None, max_length=100),
     request_id: int | None = Query(default=None, ge=1, le=2**31),
 ) -> list[s.EntryOut]:
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    with uow:
-        return [s.EntryOut.of(e) for e in uow.ledger.entries(pool_id, period, account, request_id)]
+    entries = svc.journal(
+        uow, actor, pool_id, period, account, request_id, now=now, calendar=calendar
+    )
+    return [s.EntryOut.of(e) for e in entries]
 
 
 @router.get("/audit", tags=["allocations"])
@@ -395,10 +435,20 @@ def list_requests(
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
-def submit_request(body: s.RequestIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.RequestOut:
+def submit_request(
+    body: s.RequestIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> s.RequestOut:
     amounts = [(p.period, s.to_seconds(p.hours)) for p in body.periods]
     request = svc.submit_request(
-        uow, actor, now, body.project_id, body.pool_id, amounts, body.justification, body.gpu_type
+        uow,
+        actor,
+        now,
+        body.project_id,
+        body.pool_id,
+        amounts,
+        body.justification,
+        body.gpu_type,
+        calendar=calendar,
     )
     return s.RequestOut.of(request)
 
@@ -420,13 +470,21 @@ def comment(
 
 @router.post("/requests/{request_id}/approve", tags=["requests"])
 def approve(
-    request_id: int, body: s.ApproveIn, uow: UowDep, actor: ActorDep, now: NowDep
+    request_id: int,
+    body: s.ApproveIn,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
 ) -> s.RequestOut:
     _check_id(request_id)
     granted = None
     if body.granted is not None:
         granted = [(g.period, s.to_seconds(g.hours)) for g in body.granted]
-    return s.RequestOut.of(svc.approve_request(uow, actor, now, request_id, granted, body.reason))
+    request = svc.approve_request(
+        uow, actor, now, request_id, granted, body.reason, calendar=calendar
+    )
+    return s.RequestOut.of(request)
 
 
 @router.post("/requests/{request_id}/reject", tags=["requests"])

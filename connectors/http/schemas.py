@@ -38,7 +38,15 @@ from allocator.model import (
 from allocator.rules import MAX_HOURS
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
-PeriodLabel = Annotated[str, Field(pattern=r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$", max_length=7)]
+#: The shape of a period label of any scheme; the use cases accept only the site's scheme
+#: (``GPUHOURS_PERIOD_SCHEME``), within a few years of today, and refuse the rest with a 422
+#: naming the field, the scheme and an example.
+PERIOD_PATTERN = r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$"
+PERIOD_DOC = (
+    "a period of the site's scheme (GPUHOURS_PERIOD_SCHEME): 2026Q3 (quarter, the default),"
+    " 2026-07 (month) or 2026 (year), at most 5 years from the current one"
+)
+PeriodLabel = Annotated[str, Field(pattern=PERIOD_PATTERN, max_length=7, description=PERIOD_DOC)]
 
 
 def _whole_seconds(hours: Decimal) -> Decimal:

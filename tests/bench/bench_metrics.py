@@ -55,7 +55,7 @@ from allocator.model import (
     chair_account,
     project_account,
 )
-from allocator.periods import period_containing
+from allocator.periods import Calendar, period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import build, utc_now
 from connectors.db import tables as t
@@ -64,6 +64,7 @@ from connectors.http.app import create_app
 from connectors.settings import Settings
 
 H = SECONDS_PER_HOUR
+CAL = Calendar()
 DB = "gpuhours_bench_metrics"
 ADMIN = User("bench", Role.ADMIN)
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
@@ -122,14 +123,22 @@ def seed(url: str, projects: int, days: int, now: datetime) -> None:
         )
         svc.create_pool(sv.uow(), ADMIN, now, pool)
         if national:
-            svc.add_grant(sv.uow(), ADMIN, now, pool_id, 40_000_000 * H, "grant")
+            svc.add_grant(sv.uow(), ADMIN, now, pool_id, 40_000_000 * H, "grant", calendar=CAL)
         else:
-            svc.open_period(sv.uow(), ADMIN, now, pool_id, current.label)
+            svc.open_period(sv.uow(), ADMIN, now, pool_id, current.label, calendar=CAL)
     for chair in CHAIRS:
         svc.create_chair(sv.uow(), ADMIN, now, Chair(chair, chair))
         for pool_id, _cluster, _types in POOLS:
             svc.allocate_to_chair(
-                sv.uow(), ADMIN, now, pool_id, chair, current.label, 30_000 * H, "share"
+                sv.uow(),
+                ADMIN,
+                now,
+                pool_id,
+                chair,
+                current.label,
+                30_000 * H,
+                "share",
+                calendar=CAL,
             )
 
     ids = [f"proj-{i:04d}" for i in range(projects)]

@@ -49,6 +49,7 @@ from allocator.model import (
     SlurmAccount,
     User,
 )
+from allocator.periods import Calendar
 from connectors.db.engine import make_engine, make_session_factory
 from connectors.db.migrate import upgrade
 from connectors.db.uow import SqlUnitOfWork
@@ -65,6 +66,8 @@ Q4_START = int(Q4.timestamp())
 Q4_END = int(datetime(2027, 1, 1, tzinfo=UTC).timestamp())
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 H = 3600
+LATER = datetime(2027, 1, 3, tzinfo=UTC)
+CAL = Calendar()
 
 
 def fresh_database() -> str:
@@ -110,7 +113,7 @@ def seed(uow: SqlUnitOfWork, projects: int) -> None:
             routes=(ClusterRoute("jean-zay", ""),),
         ),
     )
-    svc.add_grant(uow, ADMIN, now, "national", 40_000_000 * H, "bench grant")
+    svc.add_grant(uow, ADMIN, now, "national", 40_000_000 * H, "bench grant", calendar=CAL)
     for c in range(18):
         svc.create_chair(uow, ADMIN, now, Chair(f"chair-{c:02d}", f"Chair {c}"))
     for p in range(projects):
@@ -132,11 +135,11 @@ def seed(uow: SqlUnitOfWork, projects: int) -> None:
     for pool in ("local", "national"):
         for c in range(18):
             svc.allocate_to_chair(
-                uow, ADMIN, now, pool, f"chair-{c:02d}", "2026Q4", per_chair, "bench"
+                uow, ADMIN, now, pool, f"chair-{c:02d}", "2026Q4", per_chair, "bench", calendar=CAL
             )
         for p in range(projects):
             svc.allocate_to_project(
-                uow, ADMIN, now, pool, f"proj-{p:04d}", "2026Q4", 2_000 * H, "bench"
+                uow, ADMIN, now, pool, f"proj-{p:04d}", "2026Q4", 2_000 * H, "bench", calendar=CAL
             )
 
 
@@ -262,6 +265,7 @@ def main() -> None:
                 "national-csv",
                 statement_csv(engine, pool),
                 f"{pool}-2026Q4.csv",
+                calendar=CAL,
             )
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -279,15 +283,15 @@ def main() -> None:
         print(f"  usage_daily rows for 2026Q4: {rollup_q4:,}")
 
     uow = SqlUnitOfWork(make_session_factory(engine))
-    result = report(uow, ADMIN, "2026Q4")
+    result = report(uow, ADMIN, "2026Q4", now=LATER, calendar=CAL)
     projects = sum(1 for r in result.rows if r.level == "project")
     statuses: dict[str, int] = {}
     for r in result.rows:
         if r.level == "project":
             statuses[r.status] = statuses.get(r.status, 0) + 1
     print(f"report: {len(result.rows)} rows, {projects} project lines, statuses {statuses}")
-    report(uow, ADMIN, "2026Q4")  # warm
-    runs = timed(lambda: report(uow, ADMIN, "2026Q4"), args.runs)
+    report(uow, ADMIN, "2026Q4", now=LATER, calendar=CAL)  # warm
+    runs = timed(lambda: report(uow, ADMIN, "2026Q4", now=LATER, calendar=CAL), args.runs)
     print(f"report (rollup)               {summary(runs)}")
 
     def naive_usage() -> None:

@@ -22,7 +22,7 @@ from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
 from connectors.quarter import close_period, report
-from tests.builders import ADMIN, EPOCH, H, seed_world, usage_record
+from tests.builders import ADMIN, CAL, EPOCH, H, seed_world, usage_record
 
 Q3_END = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
 NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
@@ -102,8 +102,12 @@ def world(engine: Engine) -> SqlUnitOfWork:
     now = datetime(2026, 7, 1, tzinfo=UTC)
     seed_world(uow, now)
     for period in ("2026Q3", "2026Q4"):
-        svc.allocate_to_chair(uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share")
-        svc.allocate_to_project(uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis")
+        svc.allocate_to_chair(
+            uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share", calendar=CAL
+        )
+        svc.allocate_to_project(
+            uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis", calendar=CAL
+        )
     return uow
 
 
@@ -202,8 +206,10 @@ def test_usage_arriving_after_the_close_is_booked_late_in_the_next_period(engine
         Q3_END,
     )
     closed_at = datetime(2026, 10, 2, tzinfo=UTC)
-    before = report(uow, ADMIN, "2026Q3")
-    signed = close_period(uow, ADMIN, closed_at, "2026Q3", "Q3 reconciled", force=True)
+    before = report(uow, ADMIN, "2026Q3", now=closed_at, calendar=CAL)
+    signed = close_period(
+        uow, ADMIN, closed_at, "2026Q3", "Q3 reconciled", force=True, calendar=CAL
+    )
     assert signed.rows == before.rows
     q3 = SqlConsumption(engine).consumed("p1", "loc", "2026Q3")
     assert q3 == (3600, 600)  # job 11 was running at the close: 600 s of it in Q3
@@ -230,7 +236,7 @@ def test_usage_arriving_after_the_close_is_booked_late_in_the_next_period(engine
     # storing the same again books nothing more
     store(engine, [late, rec(11, Q3_END - 600, 7200)], NOV + 100)
     assert consumption_by_project(engine, "2026Q4")[("p1", "loc")] == q4
-    assert report(uow, ADMIN, "2026Q3") == signed
+    assert report(uow, ADMIN, "2026Q3", now=closed_at, calendar=CAL) == signed
     rollup_matches_charges(engine)
 
 
@@ -238,7 +244,9 @@ def test_a_changed_record_of_a_closed_period_books_only_the_difference(engine: E
     uow = world(engine)
     sept = Q3_END - 86400 * 3
     store(engine, [rec(20, sept, 1000, state="RUNNING", end=None)], sept + 1000)
-    close_period(uow, ADMIN, datetime(2026, 10, 2, tzinfo=UTC), "2026Q3", "close", force=True)
+    close_period(
+        uow, ADMIN, datetime(2026, 10, 2, tzinfo=UTC), "2026Q3", "close", force=True, calendar=CAL
+    )
     store(engine, [rec(20, sept, 1500)], NOV)  # final: 500 s more than booked in Q3
     store(engine, [rec(20, sept, 1500)], NOV + 10)
     with engine.connect() as conn:

@@ -14,7 +14,7 @@ from allocator.ledger import pool_balance
 from allocator.model import EntryKind, RequestState
 from connectors.bootstrap import build
 from connectors.settings import Settings
-from tests.builders import ADMIN, ALICE, H, seed_world
+from tests.builders import ADMIN, ALICE, CAL, H, seed_world
 from tests.conftest import NO_PG, PG_URL, FixedClock
 
 
@@ -33,7 +33,7 @@ def test_fifty_concurrent_approvals_never_over_commit(engine: Engine, clock: Fix
     per_request = 100 * H
     requests = [
         svc.submit_request(
-            services.uow(), ALICE, now, "p1", "nat", [(period, per_request)], f"r{i}"
+            services.uow(), ALICE, now, "p1", "nat", [(period, per_request)], f"r{i}", calendar=CAL
         )
         for i in range(50)
     ]
@@ -45,7 +45,7 @@ def test_fifty_concurrent_approvals_never_over_commit(engine: Engine, clock: Fix
     def approve(request_id: int) -> str:
         barrier.wait()
         try:
-            svc.approve_request(services.uow(), ADMIN, now, request_id)
+            svc.approve_request(services.uow(), ADMIN, now, request_id, calendar=CAL)
             return "approved"
         except OverCommit:
             return "refused"

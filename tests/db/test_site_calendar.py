@@ -81,7 +81,17 @@ def test_ledger_entries_alone_fix_the_zone(engine: Engine) -> None:
     sv = services(engine, "UTC")
     seed_world(sv.uow(), NOW)
     # a local pool's capacity deposit is its inventory x the period's length: zone-dependent
-    svc.allocate_to_chair(sv.uow(), ADMIN, NOW, "loc", "chair-a", "2026Q4", 10 * H, "share")
+    svc.allocate_to_chair(
+        sv.uow(),
+        ADMIN,
+        NOW,
+        "loc",
+        "chair-a",
+        "2026Q4",
+        10 * H,
+        "share",
+        calendar=sv.settings.calendar,
+    )
     with pytest.raises(CalendarMismatch, match="GPUHOURS_TIME_ZONE=UTC, but it is now Europe"):
         services(engine, "Europe/Paris")
 

@@ -85,7 +85,7 @@ def record(cluster: str, job_id: int, account: str, start: int, hours: float, **
 def populate(sv: Services, now: datetime) -> None:
     """Demo data and at least one series of every family of the contract (except the
     scheduler's, which need a running scheduler)."""
-    seed(sv.uow(), now)
+    seed(sv.uow(), now, sv.settings.calendar)
     t = int(now.timestamp())
     current = period_containing(now, sv.settings.period_scheme)
     previous = period_containing(current.start - timedelta(days=1), sv.settings.period_scheme)
@@ -112,16 +112,40 @@ def populate(sv: Services, now: datetime) -> None:
     failure = UsageSourceError("timeout", "read timed out", transient=True)
     store.record_failure("other", Window(t, t + 600), failure, t)
     svc.adjust(
-        sv.uow(), ADMIN, now, "enact-local", "proj-thesis-01", current.label, 5 * H, "test credit"
+        sv.uow(),
+        ADMIN,
+        now,
+        "enact-local",
+        "proj-thesis-01",
+        current.label,
+        5 * H,
+        "test credit",
+        calendar=sv.settings.calendar,
     )
     statement = (
         "project_account,hardware,period,hours_consumed,normalised_hours\n"
         f"nlp1@a100,a100,{previous.label},30,60\n"
     )
     import_statement(
-        sv.uow(), ADMIN, now, "ai2f-jz", previous.label, NATIONAL_CSV, statement.encode(), "s.csv"
+        sv.uow(),
+        ADMIN,
+        now,
+        "ai2f-jz",
+        previous.label,
+        NATIONAL_CSV,
+        statement.encode(),
+        "s.csv",
+        calendar=sv.settings.calendar,
     )
-    close_period(sv.uow(), ADMIN, now, previous.label, "closed for the test", force=True)
+    close_period(
+        sv.uow(),
+        ADMIN,
+        now,
+        previous.label,
+        "closed for the test",
+        force=True,
+        calendar=sv.settings.calendar,
+    )
 
 
 # --- scrapes -------------------------------------------------------------------------------------
@@ -349,7 +373,14 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     assert quarantined == {("enact-dev",): 1, ("jean-zay",): 0, ("other",): 0}
 
     # Reconciliation of the last closed period.
-    rec = reconciliation(services.uow(), ADMIN, "ai2f-jz", previous)
+    rec = reconciliation(
+        services.uow(),
+        ADMIN,
+        "ai2f-jz",
+        previous,
+        now=services.clock(),
+        calendar=services.settings.calendar,
+    )
     lines = by_labels(found, "gpuhours_reconciliation_lines", "pool", "period", "status")
     assert lines == {
         ("ai2f-jz", previous, status.value): sum(ln.status is status for ln in rec.lines)

@@ -16,7 +16,7 @@ from connectors.db.usage_store import SqlUsageStore
 from connectors.housekeeping import auto_close, check_rollups, remind
 from connectors.scheduler import planned_jobs
 from connectors.settings import ClusterConfig, Settings
-from tests.builders import ADMIN, H, seed_world
+from tests.builders import ADMIN, CAL, H, seed_world
 from tests.db.test_accounting import rec, rollup_matches_charges, store
 
 NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
@@ -27,8 +27,12 @@ def org(engine: Engine) -> SqlUnitOfWork:
     now = datetime(2026, 7, 1, tzinfo=UTC)
     seed_world(uow, now)
     for period in ("2026Q3", "2026Q4"):
-        svc.allocate_to_chair(uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share")
-        svc.allocate_to_project(uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis")
+        svc.allocate_to_chair(
+            uow, ADMIN, now, "loc", "chair-a", period, 100 * H, "share", calendar=CAL
+        )
+        svc.allocate_to_project(
+            uow, ADMIN, now, "loc", "p1", period, 50 * H, "thesis", calendar=CAL
+        )
     return uow
 
 

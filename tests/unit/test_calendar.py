@@ -52,8 +52,10 @@ def test_labels_of_another_scheme_are_refused_naming_the_scheme_and_an_example(l
 
 @pytest.mark.parametrize("label", ["0001Q1", "1970Q1", "9999Q4", "2020Q4", "2032Q1"])
 def test_labels_far_from_today_are_refused(label: str) -> None:
-    with pytest.raises(InvalidInput, match="out of range"):
+    with pytest.raises(InvalidInput, match="out of range") as err:
         PARIS.check(label, TODAY)
+    assert err.value.field == "period"
+    assert "quarters run from 2021Q1 to 2031Q4" in err.value.reason
 
 
 def test_the_range_is_five_years_each_side_of_the_current_year() -> None:

@@ -20,7 +20,7 @@ from allocator.ledger import balance
 from allocator.model import MILLI, EntryKind, Rate, RequestState, SlurmAccount
 from allocator.periods import period_of
 from allocator.rules import local_capacity
-from tests.builders import ADMIN, ALICE, BOB, ENGINEER, H, World, seed_world
+from tests.builders import ADMIN, ALICE, BOB, CAL, ENGINEER, H, World, seed_world
 from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -50,8 +50,8 @@ class TestGrants:
     def test_local_capacity_is_gpus_times_hours_times_availability(
         self, uow: FakeUnitOfWork, world: World
     ) -> None:
-        svc.open_period(uow, ADMIN, NOW, "loc", "2026Q4")
-        svc.open_period(uow, ADMIN, NOW, "loc", "2026Q4")  # idempotent
+        svc.open_period(uow, ADMIN, NOW, "loc", "2026Q4", calendar=CAL)
+        svc.open_period(uow, ADMIN, NOW, "loc", "2026Q4", calendar=CAL)  # idempotent
         deposits = [e for e in uow.committed_store.ledger if e.pool_id == "loc"]
         assert [e.amount for e in deposits] == [2 * 92 * 24 * H]
         assert local_capacity(world.local, period_of("2026Q4")) == 2 * 92 * 24 * H
@@ -59,18 +59,26 @@ class TestGrants:
 
 class TestAllocations:
     def test_hours_flow_pool_to_chair_to_project(self, uow: FakeUnitOfWork, world: World) -> None:
-        svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", 500 * H, "budget")
-        svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 300 * H, "thesis")
-        b = svc.project_balances(uow, ADMIN, "p1", "nat", "2026Q4")
-        c = svc.chair_balances(uow, ADMIN, "chair-a", "nat", "2026Q4")
+        svc.allocate_to_chair(
+            uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", 500 * H, "budget", calendar=CAL
+        )
+        svc.allocate_to_project(
+            uow, ADMIN, NOW, "nat", "p1", "2026Q4", 300 * H, "thesis", calendar=CAL
+        )
+        b = svc.project_balances(uow, ADMIN, "p1", "nat", "2026Q4", now=NOW, calendar=CAL)
+        c = svc.chair_balances(uow, ADMIN, "chair-a", "nat", "2026Q4", now=NOW, calendar=CAL)
         assert (b.allocated, b.remaining) == (300 * H, 300 * H)
         assert (c.received, c.allocated_to_projects, c.unallocated) == (500 * H, 300 * H, 200 * H)
 
     def test_a_chair_cannot_give_more_than_it_has(self, uow: FakeUnitOfWork, world: World) -> None:
-        svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", 100 * H, "budget")
+        svc.allocate_to_chair(
+            uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", 100 * H, "budget", calendar=CAL
+        )
         before = list(uow.committed_store.ledger)
         with pytest.raises(OverCommit) as err:
-            svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 101 * H, "too much")
+            svc.allocate_to_project(
+                uow, ADMIN, NOW, "nat", "p1", "2026Q4", 101 * H, "too much", calendar=CAL
+            )
         assert err.value.available == 100 * H
         assert uow.committed_store.ledger == before
 
@@ -79,8 +87,12 @@ class TestAllocations:
     ) -> None:
         q4 = world.grant_seconds * 92 // 365
         with pytest.raises(OverCommit):
-            svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4 + 1, "x")
-        svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4, "all of it")
+            svc.allocate_to_chair(
+                uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4 + 1, "x", calendar=CAL
+            )
+        svc.allocate_to_chair(
+            uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4, "all of it", calendar=CAL
+        )
 
     def test_an_admin_over_commit_factor_is_journaled_and_honoured(
         self, uow: FakeUnitOfWork, world: World
@@ -89,9 +101,13 @@ class TestAllocations:
         with pytest.raises(InvalidInput):
             svc.set_overcommit(uow, ADMIN, NOW, "nat", 1250, " ")
         svc.set_overcommit(uow, ADMIN, NOW, "nat", 1250, "Jean Zay +25 % low-priority overdraft")
-        svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4 * 5 // 4, "overdraft")
+        svc.allocate_to_chair(
+            uow, ADMIN, NOW, "nat", "chair-a", "2026Q4", q4 * 5 // 4, "overdraft", calendar=CAL
+        )
         with pytest.raises(OverCommit):
-            svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-b", "2026Q4", H, "beyond")
+            svc.allocate_to_chair(
+                uow, ADMIN, NOW, "nat", "chair-b", "2026Q4", H, "beyond", calendar=CAL
+            )
         assert [e.action for e in uow.committed_store.audit if e.subject == "pool:nat"] == [
             "pool.created",
             "pool.overcommit_set",
@@ -101,26 +117,43 @@ class TestAllocations:
         self, uow: FakeUnitOfWork, world: World
     ) -> None:
         with pytest.raises(OutsideValidity) as err:
-            svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2028Q1", H, "x")
+            svc.allocate_to_chair(uow, ADMIN, NOW, "nat", "chair-a", "2028Q1", H, "x", calendar=CAL)
         assert "outside the validity" in str(err.value)
 
     def test_transfers_stay_inside_one_chair(self, uow: FakeUnitOfWork, world: World) -> None:
-        svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True)
-        svc.transfer(uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p1b", 4 * H, "rebalance")
-        assert svc.project_balances(uow, ADMIN, "p1b", "nat", "2026Q4").allocated == 4 * H
+        svc.allocate_to_project(
+            uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True, calendar=CAL
+        )
+        svc.transfer(
+            uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p1b", 4 * H, "rebalance", calendar=CAL
+        )
+        assert (
+            svc.project_balances(
+                uow, ADMIN, "p1b", "nat", "2026Q4", now=NOW, calendar=CAL
+            ).allocated
+            == 4 * H
+        )
         with pytest.raises(InvalidInput):
-            svc.transfer(uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p2", H, "other chair")
+            svc.transfer(
+                uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p2", H, "other chair", calendar=CAL
+            )
         with pytest.raises(OverCommit):
-            svc.transfer(uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p1b", 7 * H, "more than held")
+            svc.transfer(
+                uow, ADMIN, NOW, "nat", "2026Q4", "p1", "p1b", 7 * H, "more than held", calendar=CAL
+            )
 
     def test_corrections_are_new_entries_never_edits(
         self, uow: FakeUnitOfWork, world: World
     ) -> None:
-        svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True)
+        svc.allocate_to_project(
+            uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True, calendar=CAL
+        )
         first = list(uow.committed_store.ledger)
-        svc.adjust(uow, ADMIN, NOW, "nat", "p1", "2026Q4", -3 * H, "statement correction")
+        svc.adjust(
+            uow, ADMIN, NOW, "nat", "p1", "2026Q4", -3 * H, "statement correction", calendar=CAL
+        )
         assert uow.committed_store.ledger[: len(first)] == first
-        b = svc.project_balances(uow, ADMIN, "p1", "nat", "2026Q4")
+        b = svc.project_balances(uow, ADMIN, "p1", "nat", "2026Q4", now=NOW, calendar=CAL)
         assert (b.allocated, b.adjustments, b.remaining) == (10 * H, -3 * H, 7 * H)
 
     def test_rates_are_effective_dated_and_history_stays(
@@ -142,14 +175,21 @@ class TestAllocations:
 class TestRequests:
     def submit(self, uow: FakeUnitOfWork, hours: int = 100) -> int:
         return svc.submit_request(
-            uow, ALICE, NOW, "p1", "nat", [("2026Q4", hours * H), ("2027Q1", hours * H)], "thesis"
+            uow,
+            ALICE,
+            NOW,
+            "p1",
+            "nat",
+            [("2026Q4", hours * H), ("2027Q1", hours * H)],
+            "thesis",
+            calendar=CAL,
         ).id
 
     def test_full_approval_creates_the_allocations_atomically(
         self, uow: FakeUnitOfWork, world: World
     ) -> None:
         rid = self.submit(uow)
-        r = svc.approve_request(uow, ADMIN, NOW, rid)
+        r = svc.approve_request(uow, ADMIN, NOW, rid, calendar=CAL)
         assert r.state is RequestState.APPROVED
         entries = [e for e in uow.committed_store.ledger if e.request_id == rid]
         assert {(e.period, e.target, e.amount) for e in entries} == {
@@ -165,23 +205,25 @@ class TestRequests:
         rid = self.submit(uow, hours=10**6)  # far more than the grant
         before = list(uow.committed_store.ledger)
         with pytest.raises(OverCommit):
-            svc.approve_request(uow, ADMIN, NOW, rid)
+            svc.approve_request(uow, ADMIN, NOW, rid, calendar=CAL)
         assert uow.committed_store.ledger == before
         assert uow.committed_store.requests[rid].state is RequestState.SUBMITTED
-        r = svc.approve_request(uow, ADMIN, NOW, rid, [("2026Q4", 5 * H), ("2027Q1", 0)], "part")
+        r = svc.approve_request(
+            uow, ADMIN, NOW, rid, [("2026Q4", 5 * H), ("2027Q1", 0)], "part", calendar=CAL
+        )
         assert r.state is RequestState.PARTIALLY_APPROVED
         assert r.granted_total == 5 * H
 
     def test_states_and_transitions_are_explicit(self, uow: FakeUnitOfWork, world: World) -> None:
         rid = self.submit(uow)
         with pytest.raises(Forbidden):
-            svc.approve_request(uow, ALICE, NOW, rid)
+            svc.approve_request(uow, ALICE, NOW, rid, calendar=CAL)
         with pytest.raises(InvalidInput):
             svc.reject_request(uow, ADMIN, NOW, rid, "")
         svc.comment_request(uow, ENGINEER, NOW, rid, "looks reasonable")
         svc.reject_request(uow, ADMIN, NOW, rid, "no budget left")
         for action in (
-            lambda: svc.approve_request(uow, ADMIN, NOW, rid),
+            lambda: svc.approve_request(uow, ADMIN, NOW, rid, calendar=CAL),
             lambda: svc.withdraw_request(uow, ALICE, NOW, rid),
             lambda: svc.comment_request(uow, ENGINEER, NOW, rid, "late"),
         ):
@@ -199,7 +241,9 @@ class TestRequests:
     def test_researchers_only_see_their_projects(self, uow: FakeUnitOfWork, world: World) -> None:
         assert {p.id for p in svc.list_projects(uow, ALICE)} == {"p1", "p1b"}
         with pytest.raises(NotFound):
-            svc.submit_request(uow, ALICE, NOW, "p2", "nat", [("2026Q4", H)], "not mine")
+            svc.submit_request(
+                uow, ALICE, NOW, "p2", "nat", [("2026Q4", H)], "not mine", calendar=CAL
+            )
 
 
 class TestSlurmMappings:
@@ -214,7 +258,7 @@ class TestSlurmMappings:
 
 
 def test_balances_are_sums_of_the_journal(uow: FakeUnitOfWork, world: World) -> None:
-    svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True)
+    svc.allocate_to_project(uow, ADMIN, NOW, "nat", "p1", "2026Q4", 10 * H, "x", True, calendar=CAL)
     with uow:
         f = uow.ledger.flows("nat", "2026Q4")
     assert balance(f, "project:p1") == 10 * H

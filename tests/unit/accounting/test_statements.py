@@ -390,7 +390,7 @@ def test_blank_lines_and_rows_of_separators_are_skipped_but_keep_their_numbers()
 
 
 def test_the_requested_period_must_be_a_period_label():
-    with pytest.raises(StatementError, match="not a period of this site") as caught:
+    with pytest.raises(StatementError, match="not a period label of this site") as caught:
         parse_national_csv(national(), period="2026-Q3", file_name="x.csv")
     rejected(caught, None, None)
 
