@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from allocator.ports import ConsumptionLookup
 from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.consumption import SqlConsumption
 from connectors.db.engine import make_engine, make_session_factory
@@ -26,8 +27,8 @@ class ConsumptionReader(Protocol):
         """(final, provisional) unit-seconds charged to a project in a pool and period."""
         ...
 
-    def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
-        """The same, read inside ``uow``'s transaction."""
+    def within(self, uow: Any) -> ConsumptionLookup:
+        """Consumption of many projects and pools in one read, inside ``uow``'s transaction."""
         ...
 
 

@@ -9,7 +9,7 @@ of the period they are booked in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select
 
 from accounting.burn import DAY, WINDOWS
 from allocator.periods import PeriodScheme, next_period, period_containing
+from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
 
 D = t.UsagePeriodRow
@@ -60,18 +61,15 @@ class SqlConsumption:
         )
         return c.final, c.provisional
 
-    def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
-        """A ``consumed`` for use inside ``uow``'s transaction (one connection: SQLite allows
-        one writer, and a second connection would wait for the first). The first call for a
-        period reads the whole period in one query; later calls in the same unit of work are
-        dictionary lookups."""
-        cache: dict[str, dict[tuple[str, str], Consumed]] = {}
+    def within(self, uow: Any) -> ConsumptionLookup:
+        """The balances' consumption lookup, read inside ``uow``'s transaction (its snapshot,
+        and one connection): one query for any number of projects and pools."""
 
-        def consumed(project_id: str, pool_id: str, period: str) -> tuple[int, int]:
-            if period not in cache:
-                cache[period] = by_project_on(uow.session.connection(), period, None)
-            c = cache[period].get((project_id, pool_id), Consumed())
-            return c.final, c.provisional
+        def consumed(
+            period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+        ) -> dict[tuple[str, str], tuple[int, int]]:
+            rows = by_project_on(uow.session.connection(), period, pool_ids, project_ids)
+            return {key: (c.final, c.provisional) for key, c in rows.items()}
 
         return consumed
 
@@ -84,16 +82,20 @@ def consumption_by_project(
 
 
 def by_project_on(
-    conn: Connection, period: str, pool_ids: Iterable[str] | None
+    conn: Connection,
+    period: str,
+    pool_ids: Iterable[str] | None,
+    project_ids: Iterable[str] | None = None,
 ) -> dict[tuple[str, str], Consumed]:
+    """``(project, pool) -> Consumed`` in ``period`` (unmapped accounts under ``""``); only
+    the given pools and projects when given (then without the unmapped accounts)."""
     project = func.coalesce(A.project_id, "")
-    query = (
-        select(project, D.pool_id, *_sums())
-        .select_from(D)
-        .outerjoin(A, _joined())
-        .where(D.period == period)
-        .group_by(project, D.pool_id)
-    )
+    query = select(project, D.pool_id, *_sums()).select_from(D)
+    if project_ids is None:
+        query = query.outerjoin(A, _joined())
+    else:
+        query = query.join(A, _joined()).where(A.project_id.in_(list(project_ids)))
+    query = query.where(D.period == period).group_by(project, D.pool_id)
     if pool_ids is not None:
         query = query.where(D.pool_id.in_(list(pool_ids)))
     return {

@@ -8,7 +8,6 @@ alongside.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -538,9 +537,8 @@ def burn_rows(
     pool_id: str | None,
 ) -> list[BurnOut]:
     """Per visible project x pool: balance, burn rates (hours per day) and exhaustion."""
-    consumption: Callable[[str, str, str], tuple[int, int]] = services.consumption.within(uow)
     balances = svc.visible_balances(
-        uow, actor, period, None if pool_id is None else [pool_id], consumption
+        uow, actor, period, None if pool_id is None else [pool_id], services.consumption.within(uow)
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
