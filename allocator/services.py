@@ -953,7 +953,7 @@ def project_balances(
     consumed_provisional: int = 0,
 ) -> ProjectBalance:
     def consumption(
-        _period: str, _pools: Sequence[str], _projects: Sequence[str] | None
+        period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
     ) -> dict[tuple[str, str], tuple[int, int]]:
         return {(project_id, pool_id): (consumed, consumed_provisional)}
 
@@ -995,7 +995,8 @@ def visible_balances(
         every = rules.can_read_everything(actor)
         rows = _balances_of(uow, projects, pools, period, consumption, every_project=every)
     return sorted(
-        (b for b in rows if include_empty or not b.is_empty), key=lambda b: (b.pool_id, b.project_id)
+        (b for b in rows if include_empty or not b.is_empty),
+        key=lambda b: (b.pool_id, b.project_id),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from allocator.ports import ConsumptionLookup
 from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.consumption import SqlConsumption
-from connectors.db.engine import make_engine, make_session_factory
+from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.uow import SqlUnitOfWork
 from connectors.settings import Settings
 
@@ -51,9 +51,18 @@ class Services:
     clock: Callable[[], datetime] = field(default=utc_now)
     _sources: dict[str, Any] = field(default_factory=dict, repr=False)
     scheduler_status: SchedulerStatus = field(default_factory=SchedulerStatus, repr=False)
+    #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
+    reader: Engine = field(init=False, repr=False)
+    read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
 
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.session_factory)
+    def __post_init__(self) -> None:
+        self.reader = read_only(self.engine)
+        self.read_session_factory = make_session_factory(self.reader)
+
+    def uow(self, read_only: bool = False) -> SqlUnitOfWork:
+        """A unit of work; ``read_only`` ones (every GET) never take SQLite's write lock, and
+        the database refuses them any write."""
+        return SqlUnitOfWork(self.read_session_factory if read_only else self.session_factory)
 
     def usage_store(self) -> Any:
         from connectors.db.usage_store import SqlUsageStore
@@ -76,4 +85,6 @@ class Services:
 def build(settings: Settings, engine: Engine | None = None) -> Services:
     engine = engine or make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    return Services(settings, engine, factory, TokenAuthenticator(factory), SqlConsumption(engine))
+    # The token look-up only reads: it must not queue behind (nor block) SQLite's writer.
+    reads = make_session_factory(read_only(engine))
+    return Services(settings, engine, factory, TokenAuthenticator(reads), SqlConsumption(engine))

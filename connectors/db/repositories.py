@@ -91,12 +91,14 @@ class SqlPools:
         ):
             rates[r.pool_id].append(Rate(r.gpu_type, r.rate_milli, r.effective_from))
         routes: dict[str, list[ClusterRoute]] = defaultdict(list)
-        for r in s.scalars(
+        for route in s.scalars(
             select(t.PoolRouteRow)
             .where(t.PoolRouteRow.pool_id.in_(ids))
             .order_by(t.PoolRouteRow.cluster, t.PoolRouteRow.partition)
         ):
-            routes[r.pool_id].append(ClusterRoute(r.cluster, r.partition, r.gpu_type))
+            routes[route.pool_id].append(
+                ClusterRoute(route.cluster, route.partition, route.gpu_type)
+            )
         shapes: dict[str, list[tuple[str, NodeShape]]] = defaultdict(list)
         for n in s.scalars(
             select(t.PoolNodeShapeRow)
@@ -475,7 +477,7 @@ class SqlLedger:
     ) -> Mapping[str, Flows]:
         E = t.LedgerEntryRow
         out: dict[str, dict[tuple[str, str, EntryKind], int]] = {p: {} for p in pool_ids}
-        if not pool_ids or accounts is not None and not accounts:
+        if not pool_ids or (accounts is not None and not accounts):
             return out
         query = (
             select(E.pool_id, E.source, E.target, E.kind, func.sum(E.amount))

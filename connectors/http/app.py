@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def readyz() -> Any:
         """The database answers and its schema is at the newest migration."""
         try:
-            with services.engine.connect() as conn:
+            with services.reader.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            current, head = current_revision(services.engine), head_revision(services.engine)
+            current, head = current_revision(services.reader), head_revision(services.reader)
         except Exception as exc:  # the database is the thing being probed
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
         if current != head:

@@ -542,7 +542,7 @@ def burn_rows(
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
-    burns = quarter.burns(services.engine, epoch, remaining, services.settings.period_scheme)
+    burns = quarter.burns(services.reader, epoch, remaining, services.settings.period_scheme)
     out = []
     for b in balances:
         burn = burns[(b.project_id, b.pool_id)]

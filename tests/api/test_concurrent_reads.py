@@ -95,8 +95,7 @@ def test_twenty_readers_and_ten_writers_at_once_all_succeed_and_the_journal_adds
         with httpx.Client(base_url=base, headers=auth(world, who), timeout=60) as http:
             start.wait()
             return [
-                http.get(f"/api/v1/balances?period={PERIOD}").status_code
-                for _ in range(reads_each)
+                http.get(f"/api/v1/balances?period={PERIOD}").status_code for _ in range(reads_each)
             ]
 
     def write(_n: int) -> list[int]:
@@ -121,10 +120,10 @@ def test_twenty_readers_and_ten_writers_at_once_all_succeed_and_the_journal_adds
     assert [(r["project_id"], r["allocated_seconds"]) for r in rows] == [("p1", granted)]
     with services.uow() as uow:
         entries = uow.ledger.entries(pool_id="nat", period=PERIOD)
-        pool = pool_balance(uow.ledger.flows("nat", PERIOD), "nat", PERIOD)
+        nat = pool_balance(uow.ledger.flows("nat", PERIOD), "nat", PERIOD)
     allocations = [e for e in entries if e.kind is EntryKind.ALLOCATE]
     assert sum(e.amount for e in allocations if e.target == "project:p1") == granted
     assert sum(e.amount for e in allocations if e.source == "pool:nat") == granted
     assert len(allocations) == 2 * writers * writes_each  # pool -> chair, chair -> project
-    assert pool.allocated == granted
-    assert pool.unallocated == pool.capacity - granted >= 0
+    assert nat.allocated == granted
+    assert nat.unallocated == nat.capacity - granted >= 0

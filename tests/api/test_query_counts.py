@@ -130,7 +130,9 @@ def test_list_endpoints_read_in_a_constant_number_of_statements(
         assert (len(uow.pools.ids()), len(uow.projects.list())) == (9, 21)
     large = counts(client, world, statements)
     grown = {key: (small[key], large[key]) for key in small if large[key] != small[key]}
-    assert grown == {}, "\n".join(f"{who} {path}: {a} -> {b}" for (who, path), (a, b) in grown.items())
+    assert grown == {}, "\n".join(
+        f"{who} {path}: {a} -> {b}" for (who, path), (a, b) in grown.items()
+    )
 
 
 def test_balances_of_many_projects_are_the_balances_of_each(

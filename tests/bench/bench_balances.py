@@ -71,14 +71,18 @@ def fresh_database() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{DB}"
 
 
-def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8) -> None:
+def hey_command(*args: str) -> list[str]:
+    """``hey`` with ``args`` (installed with apt-get on first use)."""
     if shutil.which("hey") is None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "hey"], check=True, stdout=subprocess.DEVNULL
         )
+    return ["hey", *args]
+
+
+def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8) -> None:
     out = subprocess.run(
-        [
-            "hey",
+        hey_command(
             "-z",
             f"{seconds}s",
             "-c",
@@ -88,7 +92,7 @@ def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8)
             "-H",
             f"Authorization: Bearer {token}",
             url,
-        ],
+        ),
         check=True,
         capture_output=True,
         text=True,
