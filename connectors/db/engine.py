@@ -19,6 +19,8 @@ SQLite creates the ``-wal`` and ``-shm`` files with the database file's mode.
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +84,47 @@ def _private_database_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+class WriterQueue:
+    """The writers of one process take SQLite's write lock in turn, first come first served.
+
+    Without it they poll SQLite's busy handler, which sleeps up to 100 ms between tries, so a
+    newcomer keeps winning the lock over a writer that has waited for seconds. SQLite's own
+    lock still serialises writers of different processes. A writer that waits longer than
+    ``timeout`` gives up, as SQLite's busy timeout would.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(self.timeout):
+            return
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ended
+                return
+            self._waiting.remove(turn)
+        raise TimeoutError(f"waited {self.timeout:.0f} s for the database's write lock")
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # the lock passes straight to the next writer
+            else:
+                self._held = False
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
+    writers = WriterQueue(timeout=30)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy, not the driver, open transactions, so the BEGIN below holds.
@@ -101,9 +143,24 @@ def _sqlite_pragmas(engine: Engine) -> None:
         if info.get("query_only") != reading:
             connection.exec_driver_sql(f"PRAGMA query_only={'ON' if reading else 'OFF'}")
             info["query_only"] = reading
+        if reading:  # a deferred snapshot beside the writer (WAL)
+            connection.exec_driver_sql("BEGIN")
+            return
         # Writers: one at a time, from the start (a balance check then an append cannot race).
-        # Readers: a deferred snapshot beside the writer (WAL).
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        writers.acquire()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release()
+            raise
+        info["writing"] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Any) -> None:
+        info = connection.connection.info
+        if info.pop("writing", False):
+            writers.release()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from allocator.model import Role, User
 from connectors.bootstrap import build
-from connectors.db.engine import make_engine
+from connectors.db.engine import WriterQueue, make_engine
 from connectors.db.migrate import upgrade
 from connectors.settings import Settings
 
@@ -82,3 +84,36 @@ def test_an_existing_data_directory_keeps_its_mode_and_the_new_database_is_priva
     engine.dispose()
     assert oct(mode(data)) == oct(0o755)
     assert oct(mode(data / "gpuhours.db")) == oct(0o600)
+
+
+def test_writers_of_one_process_take_the_write_lock_in_their_order_of_arrival() -> None:
+    queue, order = WriterQueue(timeout=10), []
+    queue.acquire()
+
+    def writer(n: int) -> None:
+        queue.acquire()
+        order.append(n)
+        queue.release()
+
+    threads = []
+    for n in range(5):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        while len(queue._waiting) < n + 1:  # queued before the next one arrives
+            time.sleep(0.001)
+    queue.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == [0, 1, 2, 3, 4]
+    queue.acquire()  # free again
+    queue.release()
+
+
+def test_a_writer_gives_up_after_the_timeout_and_leaves_the_queue() -> None:
+    queue = WriterQueue(timeout=0.05)
+    queue.acquire()
+    with pytest.raises(TimeoutError):
+        queue.acquire()
+    assert not queue._waiting
+    queue.release()
+    queue.acquire()
