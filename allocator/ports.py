@@ -60,6 +60,10 @@ class ProjectRepository(Protocol):
         """Projects by id (of one chair; with ``member``, those whose PI or member it is)."""
         ...
 
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        """Project ids, sorted (with ``member``, of the projects whose PI or member it is)."""
+        ...
+
     def by_slurm_account(self, cluster: str, account: str) -> Project | None: ...
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         """Does the project exist and (unless ``everything``) is ``username`` its PI or member?"""

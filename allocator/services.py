@@ -926,7 +926,8 @@ def pool_balances(uow: UnitOfWork, actor: User, pool_id: str, period: str) -> Po
     period_of(period)
     with uow:
         get_pool(uow, pool_id)
-        return pool_balance(uow.ledger.flows(pool_id, period), pool_id, period)
+        flows = uow.ledger.flows_in([pool_id], period, [pool_account(pool_id)])[pool_id]
+        return pool_balance(flows, pool_id, period)
 
 
 def chair_balances(
@@ -940,7 +941,9 @@ def chair_balances(
             p.chair_id for p in list_projects(uow, actor)
         }:
             raise NotFound("chair", chair_id, field="chair_id")
-        return chair_balance(uow.ledger.flows(pool_id, period), chair_id, pool_id, period)
+        # only the chair's entries: what its balance needs, however many projects it funds
+        flows = uow.ledger.flows_in([pool_id], period, [chair_account(chair_id)])[pool_id]
+        return chair_balance(flows, chair_id, pool_id, period)
 
 
 def project_balances(
@@ -990,7 +993,7 @@ def visible_balances(
     number of projects and pools."""
     period_of(period)
     with uow:
-        projects = [p.id for p in list_projects(uow, actor)]
+        projects = uow.projects.ids(_mine(actor))
         pools = _balance_pools(uow, pool_ids)
         every = rules.can_read_everything(actor)
         rows = _balances_of(uow, projects, pools, period, consumption, every_project=every)

@@ -692,11 +692,14 @@ def burns(
     now: int,
     remaining: Mapping[tuple[str, str], tuple[int, int]],
     scheme: PeriodScheme,
+    projects: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], Burn]:
     """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
-    from the same window sums as ``/metrics``."""
+    from the same window sums as ``/metrics`` (only ``projects``' usage when given: a
+    researcher's burn reads her accounts, not the whole cluster's)."""
     with engine.connect() as conn:
-        windows = windows_by_project(window_sums(conn, now, scheme), account_projects(conn))
+        sums = window_sums(conn, now, scheme, projects)
+        windows = windows_by_project(sums, account_projects(conn, projects))
     return {
         key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc)
         for key, (rem, alloc) in remaining.items()

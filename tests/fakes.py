@@ -111,6 +111,9 @@ class FakeProjects:
             key=lambda p: p.id,
         )
 
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        return [p.id for p in self.list(None, member)]
+
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         project = self.s.projects.get(project_id)
         return project is not None and (everything or project.has_member(username))

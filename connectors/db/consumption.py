@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select, tuple_
 
 from accounting.burn import DAY, WINDOWS
 from allocator.periods import PeriodScheme, next_period, period_containing
@@ -68,8 +68,7 @@ class SqlConsumption:
         def consumed(
             period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
         ) -> dict[tuple[str, str], tuple[int, int]]:
-            rows = by_project_on(uow.session.connection(), period, pool_ids, project_ids)
-            return {key: (c.final, c.provisional) for key, c in rows.items()}
+            return balance_consumption(uow.session.connection(), period, pool_ids, project_ids)
 
         return consumed
 
@@ -82,20 +81,16 @@ def consumption_by_project(
 
 
 def by_project_on(
-    conn: Connection,
-    period: str,
-    pool_ids: Iterable[str] | None,
-    project_ids: Iterable[str] | None = None,
+    conn: Connection, period: str, pool_ids: Iterable[str] | None
 ) -> dict[tuple[str, str], Consumed]:
-    """``(project, pool) -> Consumed`` in ``period`` (unmapped accounts under ``""``); only
-    the given pools and projects when given (then without the unmapped accounts)."""
     project = func.coalesce(A.project_id, "")
-    query = select(project, D.pool_id, *_sums()).select_from(D)
-    if project_ids is None:
-        query = query.outerjoin(A, _joined())
-    else:
-        query = query.join(A, _joined()).where(A.project_id.in_(list(project_ids)))
-    query = query.where(D.period == period).group_by(project, D.pool_id)
+    query = (
+        select(project, D.pool_id, *_sums())
+        .select_from(D)
+        .outerjoin(A, _joined())
+        .where(D.period == period)
+        .group_by(project, D.pool_id)
+    )
     if pool_ids is not None:
         query = query.where(D.pool_id.in_(list(pool_ids)))
     return {
@@ -104,14 +99,35 @@ def by_project_on(
     }
 
 
+def balance_consumption(
+    conn: Connection, period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """``(project, pool) -> (final, provisional)`` units of mapped accounts: what balances
+    need of :func:`by_project_on`, in one lean query (every project when ``None``)."""
+    final = func.sum(case((~D.provisional, D.units), else_=0)).cast(BigInteger)
+    provisional = func.sum(case((D.provisional, D.units), else_=0)).cast(BigInteger)
+    query = (
+        select(A.project_id, D.pool_id, final, provisional)
+        .select_from(D)
+        .join(A, _joined())
+        .where(D.period == period, D.pool_id.in_(list(pool_ids)))
+        .group_by(A.project_id, D.pool_id)
+    )
+    if project_ids is not None:
+        query = query.where(A.project_id.in_(list(project_ids)))
+    return {(p, pool): (f, v) for p, pool, f, v in conn.execute(query)}
+
+
 #: ``(pool, cluster, account, units of the last 7 days, of the last 30 days)``
 WindowSums = list[tuple[str, str, str, int, int]]
 
 
-def window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSums:
+def window_sums(
+    conn: Connection, epoch: int, scheme: PeriodScheme, projects: Sequence[str] | None = None
+) -> WindowSums:
     """Usage over the two burn-rate windows (``accounting.burn.WINDOWS``) up to ``epoch``,
     from the daily rollup, late rows excluded (old usage is not burn). The period filter
-    keeps the scan on the rollup's key."""
+    keeps the scan on the rollup's key. With ``projects``, only their accounts' usage."""
     DD = t.UsageDailyRow
     short, long = WINDOWS
     today = epoch // DAY
@@ -133,6 +149,9 @@ def window_sums(conn: Connection, epoch: int, scheme: PeriodScheme) -> WindowSum
         .where(DD.period.in_(periods), DD.day >= first, DD.day <= today, ~DD.late)
         .group_by(DD.pool_id, DD.cluster, DD.account)
     )
+    if projects is not None:
+        mapped = select(A.cluster, A.account).where(A.project_id.in_(list(projects)))
+        query = query.where(tuple_(DD.cluster, DD.account).in_(mapped))
     return [tuple(row) for row in conn.execute(query)]
 
 
@@ -148,9 +167,11 @@ def windows_by_project(
     return out
 
 
-def account_projects(conn: Connection) -> dict[tuple[str, str], str]:
-    """``(cluster, account) -> project`` of every mapped Slurm account."""
-    return {
-        (cluster, account): project
-        for cluster, account, project in conn.execute(select(A.cluster, A.account, A.project_id))
-    }
+def account_projects(
+    conn: Connection, projects: Sequence[str] | None = None
+) -> dict[tuple[str, str], str]:
+    """``(cluster, account) -> project`` of every mapped Slurm account (of ``projects``)."""
+    query = select(A.cluster, A.account, A.project_id)
+    if projects is not None:
+        query = query.where(A.project_id.in_(list(projects)))
+    return {(cluster, account): project for cluster, account, project in conn.execute(query)}

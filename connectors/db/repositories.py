@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from allocator.ledger import Flows
@@ -307,15 +308,14 @@ class SqlProjects:
         s.flush()
 
     def list(self, chair_id: str | None = None, member: str | None = None) -> Sequence[Project]:
-        P, M = t.ProjectRow, t.ProjectMemberRow
-        query = select(P).order_by(P.id)
+        query = _of_member(select(t.ProjectRow).order_by(t.ProjectRow.id), member)
         if chair_id is not None:
-            query = query.where(P.chair_id == chair_id)
-        if member is not None:
-            query = query.where(
-                (P.pi == member) | P.id.in_(select(M.project_id).where(M.username == member))
-            )
+            query = query.where(t.ProjectRow.chair_id == chair_id)
         return self._load(list(self.session.scalars(query)))
+
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        query = _of_member(select(t.ProjectRow.id).order_by(t.ProjectRow.id), member)
+        return list(self.session.scalars(query))
 
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         P, M = t.ProjectRow, t.ProjectMemberRow
@@ -328,6 +328,16 @@ class SqlProjects:
     def by_slurm_account(self, cluster: str, account: str) -> Project | None:
         row = self.session.get(t.SlurmAccountRow, (cluster, account))
         return None if row is None else self.get(row.project_id)
+
+
+def _of_member(query: Select[Any], member: str | None) -> Select[Any]:
+    """Only the projects whose PI or member is ``member`` (all when ``None``)."""
+    if member is None:
+        return query
+    P, M = t.ProjectRow, t.ProjectMemberRow
+    return query.where(
+        (P.pi == member) | P.id.in_(select(M.project_id).where(M.username == member))
+    )
 
 
 class SqlRequests:
@@ -480,14 +490,16 @@ class SqlLedger:
         if not pool_ids or (accounts is not None and not accounts):
             return out
         query = (
-            select(E.pool_id, E.source, E.target, E.kind, func.sum(E.amount))
+            # bigint, not numeric: the driver then makes ints, not Decimals
+            select(E.pool_id, E.source, E.target, E.kind, func.sum(E.amount).cast(BigInteger))
             .where(E.pool_id.in_(list(pool_ids)), E.period == period)
             .group_by(E.pool_id, E.source, E.target, E.kind)
         )
         if accounts is not None:
             query = query.where(E.source.in_(list(accounts)) | E.target.in_(list(accounts)))
+        kinds = {k.value: k for k in EntryKind}
         for pool_id, source, target, kind, amount in self.session.execute(query):
-            out[pool_id][(source, target, EntryKind(kind))] = int(amount)
+            out[pool_id][(source, target, kinds[kind])] = amount
         return out
 
     def entries(

@@ -27,7 +27,7 @@ from accounting.statements import MAPPED_CSV, NATIONAL_CSV, SREPORT, ColumnMappi
 from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import Role, User
-from allocator.rules import require_role
+from allocator.rules import can_read_everything, require_role
 from connectors import quarter
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
@@ -542,7 +542,8 @@ def burn_rows(
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
-    burns = quarter.burns(services.reader, epoch, remaining, services.settings.period_scheme)
+    mine = None if can_read_everything(actor) else sorted({b.project_id for b in balances})
+    burns = quarter.burns(services.reader, epoch, remaining, services.settings.period_scheme, mine)
     out = []
     for b in balances:
         burn = burns[(b.project_id, b.pool_id)]
