@@ -43,6 +43,7 @@ from collections.abc import Iterator
 
 import httpx
 from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
 from allocator.model import Role, User
 from allocator.periods import period_containing
@@ -175,15 +176,21 @@ def demo(args: argparse.Namespace) -> None:
 
 def large(args: argparse.Namespace) -> None:
     now = utc_now()
-    url = bench_metrics.fresh_database()
-    bench_metrics.seed(url, args.projects, 20, now)
+    if args.reuse:  # the database of an earlier run
+        url = make_url(bench_metrics.server_url())
+        url = url.set(drivername="postgresql+psycopg", database=bench_metrics.DB)
+        url = url.render_as_string(hide_password=False)
+    else:
+        url = bench_metrics.fresh_database()
+        bench_metrics.seed(url, args.projects, 20, now)
     services = build(Settings(database_url=url))
-    with services.engine.begin() as conn:
-        conn.execute(insert(t.UserRow), [{"username": "ana", "role": Role.RESEARCHER.value}])
-        conn.execute(
-            insert(t.ProjectMemberRow),
-            [{"project_id": f"proj-{i:04d}", "username": "ana"} for i in (1, 2, 3)],
-        )
+    if not args.reuse:
+        with services.engine.begin() as conn:
+            conn.execute(insert(t.UserRow), [{"username": "ana", "role": Role.RESEARCHER.value}])
+            conn.execute(
+                insert(t.ProjectMemberRow),
+                [{"project_id": f"proj-{i:04d}", "username": "ana"} for i in (1, 2, 3)],
+            )
     admin = mint_token(services.session_factory, bench_metrics.ADMIN.username, now, "bench")
     ana = mint_token(services.session_factory, User("ana", Role.RESEARCHER).username, now, "b")
     services.engine.dispose()
@@ -226,6 +233,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--scenario", choices=("demo", "large", "both"), default="both")
     parser.add_argument("--projects", type=int, default=1000)
+    parser.add_argument("--reuse", action="store_true", help="large: the seeded database")
     args = parser.parse_args()
     if args.scenario in ("demo", "both"):
         demo(args)
