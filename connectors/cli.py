@@ -378,7 +378,7 @@ def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
     period_of(period)  # refused even when there is nothing to show
     sv = services()
-    uow = sv.uow()
+    uow = sv.uow(read_only=True)  # beside a running server's writer, never waiting for it
     rows = svc.visible_balances(
         uow, cli_actor(), period, [pool_id] if pool_id else None, sv.consumption.within(uow)
     )
