@@ -6,7 +6,7 @@ same protocols, and the same use-case tests run against both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -56,7 +56,14 @@ class ProjectRepository(Protocol):
     def get(self, project_id: str) -> Project | None: ...
     def add(self, project: Project) -> None: ...
     def update(self, project: Project) -> None: ...
-    def list(self, chair_id: str | None = None) -> Sequence[Project]: ...
+    def list(self, chair_id: str | None = None, member: str | None = None) -> Sequence[Project]:
+        """Projects by id (of one chair; with ``member``, those whose PI or member it is)."""
+        ...
+
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        """Project ids, sorted (with ``member``, of the projects whose PI or member it is)."""
+        ...
+
     def by_slurm_account(self, cluster: str, account: str) -> Project | None: ...
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         """Does the project exist and (unless ``everything``) is ``username`` its PI or member?"""
@@ -78,6 +85,13 @@ class RequestRepository(Protocol):
 class LedgerRepository(Protocol):
     def append(self, entry: LedgerEntry) -> LedgerEntry: ...
     def flows(self, pool_id: str, period: str) -> Flows: ...
+    def flows_in(
+        self, pool_ids: Sequence[str], period: str, accounts: Sequence[str] | None = None
+    ) -> Mapping[str, Flows]:
+        """The flows of several pools of one period, by pool, in one read. With ``accounts``,
+        only the entries from or to one of them: enough for those accounts' balances."""
+        ...
+
     def entries(
         self,
         pool_id: str | None = None,
@@ -95,6 +109,15 @@ class LedgerRepository(Protocol):
         amount into a period (taken after the pool's lock, before reading ``is_closed``),
         exclusive for a close (after every pool's lock). A close therefore waits for the
         writes in flight, and a write that waited for a close sees it."""
+        ...
+
+
+class ConsumptionLookup(Protocol):
+    def __call__(
+        self, period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+    ) -> Mapping[tuple[str, str], tuple[int, int]]:
+        """``(project, pool) -> (final, provisional)`` unit-seconds consumed in ``period``, for
+        the given pools and projects (every project when ``None``), in one read."""
         ...
 
 

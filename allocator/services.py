@@ -7,7 +7,7 @@ nothing is ever updated in place except a request's state (whose every transitio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -24,12 +24,12 @@ from allocator.ledger import (
     ChairBalance,
     PoolBalance,
     ProjectBalance,
+    all_project_balances,
     balance,
     chair_balance,
     headroom,
     pool_balance,
     pool_capacity,
-    project_balance,
     received,
 )
 from allocator.model import (
@@ -56,7 +56,7 @@ from allocator.model import (
     project_account,
 )
 from allocator.periods import Calendar, Period, require_utc
-from allocator.ports import UnitOfWork
+from allocator.ports import ConsumptionLookup, UnitOfWork
 
 ADMIN = (Role.ADMIN,)
 STAFF = (Role.ADMIN, Role.ENGINEER)
@@ -991,9 +991,14 @@ def journal(
         return uow.ledger.entries(pool_id, period, account, request_id)
 
 
+def _mine(actor: User) -> str | None:
+    """The member filter of project reads: ``None`` (every project) for staff."""
+    return None if rules.can_read_everything(actor) else actor.username
+
+
 def list_projects(uow: UnitOfWork, actor: User, chair_id: str | None = None) -> list[Project]:
     with uow:
-        return rules.visible_projects(actor, uow.projects.list(chair_id))
+        return rules.visible_projects(actor, uow.projects.list(chair_id, _mine(actor)))
 
 
 def list_chairs(uow: UnitOfWork, actor: User) -> list[Chair]:
@@ -1001,7 +1006,7 @@ def list_chairs(uow: UnitOfWork, actor: User) -> list[Chair]:
         chairs = list(uow.chairs.list())
         if rules.can_read_everything(actor):
             return chairs
-        mine = {p.chair_id for p in rules.visible_projects(actor, uow.projects.list())}
+        mine = {p.chair_id for p in list_projects(uow, actor)}
         return [c for c in chairs if c.id in mine]
 
 
@@ -1011,7 +1016,7 @@ def list_requests(
     with uow:
         if rules.can_read_everything(actor):
             return list(uow.requests.list(None, state))
-        ids = [p.id for p in rules.visible_projects(actor, uow.projects.list())]
+        ids = [p.id for p in list_projects(uow, actor)]
         return list(uow.requests.list(ids, state))
 
 
@@ -1027,7 +1032,8 @@ def pool_balances(
     calendar.check(period, now)
     with uow:
         get_pool(uow, pool_id)
-        return pool_balance(uow.ledger.flows(pool_id, period), pool_id, period)
+        flows = uow.ledger.flows_in([pool_id], period, [pool_account(pool_id)])[pool_id]
+        return pool_balance(flows, pool_id, period)
 
 
 def chair_balances(
@@ -1045,10 +1051,12 @@ def chair_balances(
         get_chair(uow, chair_id)
         get_pool(uow, pool_id)
         if not rules.can_read_everything(actor) and chair_id not in {
-            p.chair_id for p in rules.visible_projects(actor, uow.projects.list())
+            p.chair_id for p in list_projects(uow, actor)
         }:
             raise NotFound("chair", chair_id, field="chair_id")
-        return chair_balance(uow.ledger.flows(pool_id, period), chair_id, pool_id, period)
+        # only the chair's entries: what its balance needs, however many projects it funds
+        flows = uow.ledger.flows_in([pool_id], period, [chair_account(chair_id)])[pool_id]
+        return chair_balance(flows, chair_id, pool_id, period)
 
 
 def project_balances(
@@ -1063,15 +1071,13 @@ def project_balances(
     now: datetime,
     calendar: Calendar,
 ) -> ProjectBalance:
+    def consumption(
+        period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        return {(project_id, pool_id): (consumed, consumed_provisional)}
+
     return project_balances_in(
-        uow,
-        actor,
-        project_id,
-        period,
-        [pool_id],
-        lambda *_: (consumed, consumed_provisional),
-        now=now,
-        calendar=calendar,
+        uow, actor, project_id, period, [pool_id], consumption, now=now, calendar=calendar
     )[0]
 
 
@@ -1081,7 +1087,7 @@ def project_balances_in(
     project_id: str,
     period: str,
     pool_ids: Sequence[str] | None,
-    consumption: Callable[[str, str, str], tuple[int, int]],
+    consumption: ConsumptionLookup,
     *,
     now: datetime,
     calendar: Calendar,
@@ -1097,26 +1103,13 @@ def _project_balances_in(
     project_id: str,
     period: str,
     pool_ids: Sequence[str] | None,
-    consumption: Callable[[str, str, str], tuple[int, int]],
+    consumption: ConsumptionLookup,
 ) -> list[ProjectBalance]:
     with uow:
         if not uow.projects.visible(project_id, actor.username, rules.can_read_everything(actor)):
             raise NotFound("project", project_id, field="project_id")
-        if pool_ids is None:
-            pool_ids = uow.pools.ids()
-        for pool_id in pool_ids:
-            if not uow.pools.exists(pool_id):
-                raise NotFound("pool", pool_id, field="pool_id")
-        return [
-            project_balance(
-                uow.ledger.flows(pool_id, period),
-                project_id,
-                pool_id,
-                period,
-                *consumption(project_id, pool_id, period),
-            )
-            for pool_id in pool_ids
-        ]
+        pools = _balance_pools(uow, pool_ids)
+        return _balances_of(uow, [project_id], pools, period, consumption, every_project=False)
 
 
 def visible_balances(
@@ -1124,19 +1117,59 @@ def visible_balances(
     actor: User,
     period: str,
     pool_ids: Sequence[str] | None,
-    consumption: Callable[[str, str, str], tuple[int, int]],
+    consumption: ConsumptionLookup,
     include_empty: bool = False,
     *,
     now: datetime,
     calendar: Calendar,
 ) -> list[ProjectBalance]:
-    """Balances of every project the actor may see, sorted by pool then project."""
+    """Balances of every project the actor may see, sorted by pool then project: a constant
+    number of reads (projects, pools, one for the flows, one for consumption), whatever the
+    number of projects and pools."""
     calendar.check(period, now)
     with uow:
-        rows = [
-            b
-            for project in list_projects(uow, actor)
-            for b in _project_balances_in(uow, actor, project.id, period, pool_ids, consumption)
-            if include_empty or not b.is_empty
-        ]
-    return sorted(rows, key=lambda b: (b.pool_id, b.project_id))
+        projects = uow.projects.ids(_mine(actor))
+        pools = _balance_pools(uow, pool_ids)
+        every = rules.can_read_everything(actor)
+        rows = _balances_of(uow, projects, pools, period, consumption, every_project=every)
+    return sorted(
+        (b for b in rows if include_empty or not b.is_empty),
+        key=lambda b: (b.pool_id, b.project_id),
+    )
+
+
+def _balance_pools(uow: UnitOfWork, pool_ids: Sequence[str] | None) -> list[str]:
+    """The pools to read (every pool when ``None``); an unknown one is a 404."""
+    known = uow.pools.ids()
+    for pool_id in pool_ids or ():
+        if pool_id not in known:
+            raise NotFound("pool", pool_id, field="pool_id")
+    return list(known if pool_ids is None else pool_ids)
+
+
+def _balances_of(
+    uow: UnitOfWork,
+    project_ids: Sequence[str],
+    pool_ids: Sequence[str],
+    period: str,
+    consumption: ConsumptionLookup,
+    every_project: bool,
+) -> list[ProjectBalance]:
+    """The balances of ``project_ids`` x ``pool_ids`` in two reads: the pools' flows and the
+    consumption (narrowed to these projects' accounts unless ``every_project``)."""
+    if not project_ids or not pool_ids:
+        return []
+    accounts = None if every_project else [project_account(p) for p in project_ids]
+    flows = uow.ledger.flows_in(pool_ids, period, accounts)
+    consumed = consumption(period, pool_ids, None if every_project else project_ids)
+    by_pool: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in pool_ids}
+    for (project_id, pool_id), amounts in consumed.items():
+        if pool_id in by_pool:
+            by_pool[pool_id][project_id] = amounts
+    rows = []
+    for pool_id in pool_ids:
+        balances = all_project_balances(flows[pool_id], pool_id, period, by_pool[pool_id])
+        for project_id in project_ids:
+            empty = ProjectBalance(project_id, pool_id, period, 0, 0, 0, 0)
+            rows.append(balances.get(project_id, empty))
+    return rows

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from allocator.model import Role, User
 from connectors.db import tables as t
+from connectors.db.engine import TRY_WRITE, WriteLockBusy, read_only
 from connectors.tokens import TOKEN_PREFIX, hash_token, mint_token, new_token
 
 __all__ = [
@@ -69,12 +70,15 @@ class TokenAuthenticator:
         engine: Engine = session_factory.kw["bind"]
         self.engine = engine
         # Core, not an ORM session (a quarter of the cost, measured in tests/bench/bench_auth);
-        # on PostgreSQL in autocommit: one round trip, no BEGIN/ROLLBACK around one SELECT.
+        # on PostgreSQL in autocommit: one round trip, no BEGIN/ROLLBACK around one SELECT; on
+        # SQLite a read-only (deferred) transaction, which never waits for the writer.
         self._reader: Engine = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "postgresql"
-            else engine
+            else read_only(engine)
         )
+        # Best effort: on SQLite, never wait for (nor queue behind) another writer.
+        self._writer: Engine = engine.execution_options(**{TRY_WRITE: True})
 
     def authenticate(self, credentials: str) -> User | None:
         if not credentials.startswith(TOKEN_PREFIX) or len(credentials) > MAX_TOKEN_LENGTH:
@@ -96,7 +100,7 @@ class TokenAuthenticator:
         Best effort: a busy database never turns a valid token into a refusal."""
         cutoff = now - timedelta(seconds=self.touch_seconds)
         try:
-            with self.engine.begin() as conn:
+            with self._writer.begin() as conn:
                 conn.execute(
                     update(t.ApiTokenRow)
                     .where(
@@ -108,7 +112,7 @@ class TokenAuthenticator:
                     )
                     .values(last_used_at=now)
                 )
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, WriteLockBusy) as exc:
             log.warning("last use of token %d not recorded: %s", token_id, type(exc).__name__)
 
 

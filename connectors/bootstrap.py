@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from allocator.ports import ConsumptionLookup
 from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.consumption import SqlConsumption
-from connectors.db.engine import make_engine, make_session_factory
+from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
@@ -33,8 +34,8 @@ class ConsumptionReader(Protocol):
         """(final, provisional) unit-seconds charged to a project in a pool and period."""
         ...
 
-    def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
-        """The same, read inside ``uow``'s transaction."""
+    def within(self, uow: Any) -> ConsumptionLookup:
+        """Consumption of many projects and pools in one read, inside ``uow``'s transaction."""
         ...
 
 
@@ -59,9 +60,18 @@ class Services:
     scheduler_status: SchedulerStatus = field(default_factory=SchedulerStatus, repr=False)
     #: Failed authentications per client address (HTTP edge; per process, in memory).
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle, repr=False)
+    #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
+    reader: Engine = field(init=False, repr=False)
+    read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
 
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.session_factory)
+    def __post_init__(self) -> None:
+        self.reader = read_only(self.engine)
+        self.read_session_factory = make_session_factory(self.reader)
+
+    def uow(self, read_only: bool = False) -> SqlUnitOfWork:
+        """A unit of work; ``read_only`` ones (every GET) never take SQLite's write lock, and
+        the database refuses them any write."""
+        return SqlUnitOfWork(self.read_session_factory if read_only else self.session_factory)
 
     def migrate(self) -> None:
         """Bring the schema to head, then check (or, on first use, record) the site's calendar
@@ -99,7 +109,8 @@ def build(settings: Settings, engine: Engine | None = None) -> Services:
         # ``serve`` and ``migrate`` check the calendar again (Services.migrate) before use.
         log.warning("database unavailable at start: site calendar not checked yet")
     factory = make_session_factory(engine)
-    # The authenticator reads the services' clock when called: tests replace ``clock``.
+    # The token look-up only reads (never behind SQLite's writer); its last-use stamp is its
+    # own short write transaction. It reads the services' clock when called: tests replace it.
     authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())
     services = Services(settings, engine, factory, authenticator, SqlConsumption(engine))
     services.auth_throttle = AuthThrottle(settings.auth_failures, settings.auth_window_seconds)

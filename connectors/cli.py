@@ -444,7 +444,7 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
 def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
     sv = services()
-    uow = sv.uow()
+    uow = sv.uow(read_only=True)  # beside a running server's writer, never waiting for it
     rows = svc.visible_balances(  # the period is refused even when there is nothing to show
         uow,
         cli_actor(),

@@ -327,9 +327,9 @@ def collect_database(services: Services, now: datetime) -> Samples:
     apart: Future[WindowSums] | None = None
     apart_consumed: Future[dict[tuple[str, str], Consumed]] | None = None
     if services.engine.dialect.name == "postgresql":
-        apart = _APART.submit(_window_sums_apart, services.engine, epoch, calendar)
-        apart_consumed = _APART.submit(_consumed_apart, services.engine, period)
-    with services.uow() as uow:
+        apart = _APART.submit(_window_sums_apart, services.reader, epoch, calendar)
+        apart_consumed = _APART.submit(_consumed_apart, services.reader, period)
+    with services.uow(read_only=True) as uow:
         conn = uow.session.connection()
         R = t.PoolRow
         pools = [

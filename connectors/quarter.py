@@ -10,7 +10,7 @@ rejected file, a refused decision or a failed close leaves nothing behind.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -249,12 +249,20 @@ class Reconciliation:
 
 
 def _latest_statement(uow: SqlUnitOfWork, pool_id: str, period: str) -> t.StatementRow | None:
-    return uow.session.scalars(
-        select(t.StatementRow)
-        .where(t.StatementRow.pool_id == pool_id, t.StatementRow.period == period)
-        .order_by(t.StatementRow.id.desc())
-        .limit(1)
-    ).first()
+    return _latest_statements(uow, period, [pool_id]).get(pool_id)
+
+
+def _latest_statements(
+    uow: SqlUnitOfWork, period: str, pool_ids: Sequence[str]
+) -> dict[str, t.StatementRow]:
+    """The latest statement of each pool for ``period`` (pools without one are absent)."""
+    S = t.StatementRow
+    latest = (
+        select(func.max(S.id))
+        .where(S.pool_id.in_(list(pool_ids)), S.period == period)
+        .group_by(S.pool_id)
+    )
+    return {row.pool_id: row for row in uow.session.scalars(select(S).where(S.id.in_(latest)))}
 
 
 def _theirs(
@@ -263,22 +271,34 @@ def _theirs(
     statement_id: int,
     accounts: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Theirs]:
+    return _theirs_of(uow, {statement_id: pool}, accounts).get(statement_id, {})
+
+
+def _theirs_of(
+    uow: SqlUnitOfWork,
+    pools: Mapping[int, Pool],
+    accounts: Mapping[tuple[str, str], str] | None = None,
+) -> dict[int, dict[str, Theirs]]:
+    """What each statement of ``pools`` (statement id -> its pool) says, per project."""
+    if not pools:
+        return {}
     accounts = account_projects(uow.session.connection()) if accounts is None else accounts
     L = t.StatementLineRow
-    sums: dict[str, Theirs] = {}
-    for number, cluster, account, units, gpu_seconds in uow.session.execute(
-        select(L.line, L.cluster, L.account, L.units, L.gpu_seconds)
-        .where(L.statement_id == statement_id)
-        .order_by(L.line)
+    out: dict[int, dict[str, Theirs]] = defaultdict(dict)
+    for statement_id, number, cluster, account, units, gpu_seconds in uow.session.execute(
+        select(L.statement_id, L.line, L.cluster, L.account, L.units, L.gpu_seconds)
+        .where(L.statement_id.in_(list(pools)))
+        .order_by(L.statement_id, L.line)
     ):
-        project = _project_of(accounts, pool, cluster, account) or ""
+        sums = out[statement_id]
+        project = _project_of(accounts, pools[statement_id], cluster, account) or ""
         old = sums.get(project, Theirs(None, None))
         sums[project] = Theirs(
             _add(old.units, units),
             _add(old.gpu_seconds, gpu_seconds),
             (*old.lines, number),
         )
-    return sums
+    return out
 
 
 def _add(total: int | None, value: int | None) -> int | None:
@@ -289,13 +309,19 @@ def _add(total: int | None, value: int | None) -> int | None:
 
 
 def _decisions(uow: SqlUnitOfWork, pool_id: str, period: str) -> list[Decision]:
+    return _decisions_of(uow, period, [pool_id])[pool_id]
+
+
+def _decisions_of(
+    uow: SqlUnitOfWork, period: str, pool_ids: Sequence[str]
+) -> dict[str, list[Decision]]:
     R = t.ReconciliationDecisionRow
-    return [
-        Decision(r.project_id, r.action, r.amount, r.ours, r.theirs)
-        for r in uow.session.scalars(
-            select(R).where(R.pool_id == pool_id, R.period == period).order_by(R.id)
-        )
-    ]
+    out: dict[str, list[Decision]] = {pool_id: [] for pool_id in pool_ids}
+    for r in uow.session.scalars(
+        select(R).where(R.pool_id.in_(list(pool_ids)), R.period == period).order_by(R.id)
+    ):
+        out[r.pool_id].append(Decision(r.project_id, r.action, r.amount, r.ours, r.theirs))
+    return out
 
 
 def _ours(consumed: Mapping[tuple[str, str], Consumed], pool_id: str) -> dict[str, Ours]:
@@ -527,18 +553,21 @@ def _live_report(
     chair_rows: list[rpt.Row] = []
     project_rows: list[rpt.Row] = []
     balances: dict[str, list[tuple[str, ProjectBalance]]] = defaultdict(list)
-    known = {p.id for p in pools}
+    known = [p.id for p in pools]
+    # a constant number of reads, whatever the number of pools
+    all_flows = uow.ledger.flows_in(known, period)
+    statements = _latest_statements(uow, period, known)
+    theirs = _theirs_of(uow, {s.id: p for p in pools if (s := statements.get(p.id))}, accounts)
+    decisions = _decisions_of(uow, period, known) if statements else {}
     for pool in pools:
-        flows = uow.ledger.flows(pool.id, period)
+        flows = all_flows[pool.id]
         pb = pool_balance(flows, pool.id, period)
-        stmt = _latest_statement(uow, pool.id, period)
+        stmt = statements.get(pool.id)
         lines = (
             {
                 ln.project_id: ln
                 for ln in reconcile(
-                    _ours(consumed, pool.id),
-                    _theirs(uow, pool, stmt.id, accounts),
-                    _decisions(uow, pool.id, period),
+                    _ours(consumed, pool.id), theirs.get(stmt.id, {}), decisions[pool.id]
                 )
             }
             if stmt is not None
@@ -735,11 +764,14 @@ def burns(
     now: int,
     remaining: Mapping[tuple[str, str], tuple[int, int]],
     calendar: Calendar,
+    projects: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], Burn]:
     """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
-    from the same window sums as ``/metrics`` (local days of ``calendar``)."""
+    from the same window sums as ``/metrics`` (local days of ``calendar``; only ``projects``'
+    usage when given: a researcher's burn reads her accounts, not the whole cluster's)."""
     with engine.connect() as conn:
-        windows = windows_by_project(window_sums(conn, now, calendar), account_projects(conn))
+        sums = window_sums(conn, now, calendar, projects)
+        windows = windows_by_project(sums, account_projects(conn, projects))
     return {
         key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc, calendar)
         for key, (rem, alloc) in remaining.items()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -104,11 +104,18 @@ class FakeProjects:
     def update(self, project: Project) -> None:
         self.s.projects[project.id] = project
 
-    def list(self, chair_id: str | None = None) -> Sequence[Project]:
+    def list(self, chair_id: str | None = None, member: str | None = None) -> Sequence[Project]:
         return sorted(
-            (p for p in self.s.projects.values() if chair_id in (None, p.chair_id)),
+            (
+                p
+                for p in self.s.projects.values()
+                if chair_id in (None, p.chair_id) and (member is None or p.has_member(member))
+            ),
             key=lambda p: p.id,
         )
+
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        return [p.id for p in self.list(None, member)]
 
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         project = self.s.projects.get(project_id)
@@ -168,6 +175,20 @@ class FakeLedger:
 
     def flows(self, pool_id: str, period: str) -> Flows:
         return flows_of(e for e in self.s.ledger if e.pool_id == pool_id and e.period == period)
+
+    def flows_in(
+        self, pool_ids: Sequence[str], period: str, accounts: Sequence[str] | None = None
+    ) -> Mapping[str, Flows]:
+        return {
+            pool_id: flows_of(
+                e
+                for e in self.s.ledger
+                if e.pool_id == pool_id
+                and e.period == period
+                and (accounts is None or e.source in accounts or e.target in accounts)
+            )
+            for pool_id in pool_ids
+        }
 
     def entries(
         self,

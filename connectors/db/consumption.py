@@ -9,16 +9,17 @@ of the period they are booked in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select, tuple_
 
 from accounting.burn import WINDOWS, window_of
 from accounting.charging import UTC_QUARTERS, local_days
 from allocator.periods import Calendar
+from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
 
 D = t.UsagePeriodRow
@@ -61,18 +62,14 @@ class SqlConsumption:
         )
         return c.final, c.provisional
 
-    def within(self, uow: Any) -> Callable[[str, str, str], tuple[int, int]]:
-        """A ``consumed`` for use inside ``uow``'s transaction (one connection: SQLite allows
-        one writer, and a second connection would wait for the first). The first call for a
-        period reads the whole period in one query; later calls in the same unit of work are
-        dictionary lookups."""
-        cache: dict[str, dict[tuple[str, str], Consumed]] = {}
+    def within(self, uow: Any) -> ConsumptionLookup:
+        """The balances' consumption lookup, read inside ``uow``'s transaction (its snapshot,
+        and one connection): one query for any number of projects and pools."""
 
-        def consumed(project_id: str, pool_id: str, period: str) -> tuple[int, int]:
-            if period not in cache:
-                cache[period] = by_project_on(uow.session.connection(), period, None)
-            c = cache[period].get((project_id, pool_id), Consumed())
-            return c.final, c.provisional
+        def consumed(
+            period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+        ) -> dict[tuple[str, str], tuple[int, int]]:
+            return balance_consumption(uow.session.connection(), period, pool_ids, project_ids)
 
         return consumed
 
@@ -103,14 +100,39 @@ def by_project_on(
     }
 
 
+def balance_consumption(
+    conn: Connection, period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """``(project, pool) -> (final, provisional)`` units of mapped accounts: what balances
+    need of :func:`by_project_on`, in one lean query (every project when ``None``)."""
+    final = func.sum(case((~D.provisional, D.units), else_=0)).cast(BigInteger)
+    provisional = func.sum(case((D.provisional, D.units), else_=0)).cast(BigInteger)
+    query = (
+        select(A.project_id, D.pool_id, final, provisional)
+        .select_from(D)
+        .join(A, _joined())
+        .where(D.period == period, D.pool_id.in_(list(pool_ids)))
+        .group_by(A.project_id, D.pool_id)
+    )
+    if project_ids is not None:
+        query = query.where(A.project_id.in_(list(project_ids)))
+    return {(p, pool): (f, v) for p, pool, f, v in conn.execute(query)}
+
+
 #: ``(pool, cluster, account, units of the last 7 days, of the last 30 days)``
 WindowSums = list[tuple[str, str, str, int, int]]
 
 
-def window_sums(conn: Connection, epoch: int, calendar: Calendar = UTC_QUARTERS) -> WindowSums:
+def window_sums(
+    conn: Connection,
+    epoch: int,
+    calendar: Calendar = UTC_QUARTERS,
+    projects: Sequence[str] | None = None,
+) -> WindowSums:
     """Usage over the two burn-rate windows (``accounting.burn.WINDOWS``) up to ``epoch``,
     from the daily rollup (local days of ``calendar``), late rows excluded (old usage is not
-    burn). The period filter keeps the scan on the rollup's key."""
+    burn). The period filter keeps the scan on the rollup's key. With ``projects``, only
+    their accounts' usage."""
     DD = t.UsageDailyRow
     short, long = WINDOWS
     first, today = window_of(epoch, long, calendar)
@@ -135,6 +157,9 @@ def window_sums(conn: Connection, epoch: int, calendar: Calendar = UTC_QUARTERS)
         .where(DD.period.in_(periods), DD.day >= first, DD.day <= today, ~DD.late)
         .group_by(DD.pool_id, DD.cluster, DD.account)
     )
+    if projects is not None:
+        mapped = select(A.cluster, A.account).where(A.project_id.in_(list(projects)))
+        query = query.where(tuple_(DD.cluster, DD.account).in_(mapped))
     return [tuple(row) for row in conn.execute(query)]
 
 
@@ -150,9 +175,11 @@ def windows_by_project(
     return out
 
 
-def account_projects(conn: Connection) -> dict[tuple[str, str], str]:
-    """``(cluster, account) -> project`` of every mapped Slurm account."""
-    return {
-        (cluster, account): project
-        for cluster, account, project in conn.execute(select(A.cluster, A.account, A.project_id))
-    }
+def account_projects(
+    conn: Connection, projects: Sequence[str] | None = None
+) -> dict[tuple[str, str], str]:
+    """``(cluster, account) -> project`` of every mapped Slurm account (of ``projects``)."""
+    query = select(A.cluster, A.account, A.project_id)
+    if projects is not None:
+        query = query.where(A.project_id.in_(list(projects)))
+    return {(cluster, account): project for cluster, account, project in conn.execute(query)}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from allocator.errors import PeriodIsClosed
@@ -71,48 +72,64 @@ class SqlPools:
 
     def get(self, pool_id: str) -> Pool | None:
         row = self.session.get(t.PoolRow, pool_id)
-        return None if row is None else self._load(row)
+        return None if row is None else self._load([row])[0]
 
-    def _load(self, row: t.PoolRow) -> Pool:
-        s = self.session
-        inventory = s.scalars(
+    def _load(self, rows: Sequence[t.PoolRow]) -> list[Pool]:
+        """The pools of ``rows`` with their children: one query per child table, not per pool."""
+        if not rows:
+            return []
+        s, ids = self.session, [r.id for r in rows]
+        inventory: dict[str, list[GpuInventory]] = defaultdict(list)
+        for i in s.scalars(
             select(t.PoolInventoryRow)
-            .where(t.PoolInventoryRow.pool_id == row.id)
+            .where(t.PoolInventoryRow.pool_id.in_(ids))
             .order_by(t.PoolInventoryRow.gpu_type)
-        )
-        rates = s.scalars(
+        ):
+            inventory[i.pool_id].append(GpuInventory(i.gpu_type, i.count))
+        rates: dict[str, list[Rate]] = defaultdict(list)
+        for r in s.scalars(
             select(t.PoolRateRow)
-            .where(t.PoolRateRow.pool_id == row.id)
+            .where(t.PoolRateRow.pool_id.in_(ids))
             .order_by(t.PoolRateRow.gpu_type, t.PoolRateRow.effective_from)
-        )
-        routes = s.scalars(
+        ):
+            rates[r.pool_id].append(Rate(r.gpu_type, r.rate_milli, r.effective_from))
+        routes: dict[str, list[ClusterRoute]] = defaultdict(list)
+        for route in s.scalars(
             select(t.PoolRouteRow)
-            .where(t.PoolRouteRow.pool_id == row.id)
+            .where(t.PoolRouteRow.pool_id.in_(ids))
             .order_by(t.PoolRouteRow.cluster, t.PoolRouteRow.partition)
-        )
-        shapes = s.scalars(
+        ):
+            routes[route.pool_id].append(
+                ClusterRoute(route.cluster, route.partition, route.gpu_type)
+            )
+        shapes: dict[str, list[tuple[str, NodeShape]]] = defaultdict(list)
+        for n in s.scalars(
             select(t.PoolNodeShapeRow)
-            .where(t.PoolNodeShapeRow.pool_id == row.id)
+            .where(t.PoolNodeShapeRow.pool_id.in_(ids))
             .order_by(t.PoolNodeShapeRow.partition)
-        )
-        return Pool(
-            id=row.id,
-            name=row.name,
-            kind=PoolKind(row.kind),
-            unit=row.unit,
-            valid_from=row.valid_from,
-            valid_until=row.valid_until,
-            inventory=tuple(GpuInventory(i.gpu_type, i.count) for i in inventory),
-            availability_milli=row.availability_milli,
-            overcommit_milli=row.overcommit_milli,
-            billing_mode=BillingMode(row.billing_mode),
-            close_policy=ClosePolicy(row.close_policy),
-            carryover_cap_milli=row.carryover_cap_milli,
-            routes=tuple(ClusterRoute(r.cluster, r.partition, r.gpu_type) for r in routes),
-            node_shapes=tuple((n.partition, NodeShape(n.gpus, n.cpus, n.mem_mb)) for n in shapes),
-            rates=tuple(Rate(r.gpu_type, r.rate_milli, r.effective_from) for r in rates),
-            description=row.description,
-        )
+        ):
+            shapes[n.pool_id].append((n.partition, NodeShape(n.gpus, n.cpus, n.mem_mb)))
+        return [
+            Pool(
+                id=row.id,
+                name=row.name,
+                kind=PoolKind(row.kind),
+                unit=row.unit,
+                valid_from=row.valid_from,
+                valid_until=row.valid_until,
+                inventory=tuple(inventory[row.id]),
+                availability_milli=row.availability_milli,
+                overcommit_milli=row.overcommit_milli,
+                billing_mode=BillingMode(row.billing_mode),
+                close_policy=ClosePolicy(row.close_policy),
+                carryover_cap_milli=row.carryover_cap_milli,
+                routes=tuple(routes[row.id]),
+                node_shapes=tuple(shapes[row.id]),
+                rates=tuple(rates[row.id]),
+                description=row.description,
+            )
+            for row in rows
+        ]
 
     def add(self, pool: Pool) -> None:
         row = t.PoolRow(id=pool.id)
@@ -176,9 +193,7 @@ class SqlPools:
         s.flush()
 
     def list(self) -> Sequence[Pool]:
-        return [
-            self._load(r) for r in self.session.scalars(select(t.PoolRow).order_by(t.PoolRow.id))
-        ]
+        return self._load(list(self.session.scalars(select(t.PoolRow).order_by(t.PoolRow.id))))
 
     def ids(self) -> Sequence[str]:
         return list(self.session.scalars(select(t.PoolRow.id).order_by(t.PoolRow.id)))
@@ -294,11 +309,15 @@ class SqlProjects:
         )
         s.flush()
 
-    def list(self, chair_id: str | None = None) -> Sequence[Project]:
-        query = select(t.ProjectRow).order_by(t.ProjectRow.id)
+    def list(self, chair_id: str | None = None, member: str | None = None) -> Sequence[Project]:
+        query = _of_member(select(t.ProjectRow).order_by(t.ProjectRow.id), member)
         if chair_id is not None:
             query = query.where(t.ProjectRow.chair_id == chair_id)
         return self._load(list(self.session.scalars(query)))
+
+    def ids(self, member: str | None = None) -> Sequence[str]:
+        query = _of_member(select(t.ProjectRow.id).order_by(t.ProjectRow.id), member)
+        return list(self.session.scalars(query))
 
     def visible(self, project_id: str, username: str, everything: bool) -> bool:
         P, M = t.ProjectRow, t.ProjectMemberRow
@@ -311,6 +330,16 @@ class SqlProjects:
     def by_slurm_account(self, cluster: str, account: str) -> Project | None:
         row = self.session.get(t.SlurmAccountRow, (cluster, account))
         return None if row is None else self.get(row.project_id)
+
+
+def _of_member(query: Select[Any], member: str | None) -> Select[Any]:
+    """Only the projects whose PI or member is ``member`` (all when ``None``)."""
+    if member is None:
+        return query
+    P, M = t.ProjectRow, t.ProjectMemberRow
+    return query.where(
+        (P.pi == member) | P.id.in_(select(M.project_id).where(M.username == member))
+    )
 
 
 class SqlRequests:
@@ -472,6 +501,26 @@ class SqlLedger:
             .group_by(E.source, E.target, E.kind)
         )
         return {(s, tg, EntryKind(k)): int(a) for s, tg, k, a in rows}
+
+    def flows_in(
+        self, pool_ids: Sequence[str], period: str, accounts: Sequence[str] | None = None
+    ) -> Mapping[str, Flows]:
+        E = t.LedgerEntryRow
+        out: dict[str, dict[tuple[str, str, EntryKind], int]] = {p: {} for p in pool_ids}
+        if not pool_ids or (accounts is not None and not accounts):
+            return out
+        query = (
+            # bigint, not numeric: the driver then makes ints, not Decimals
+            select(E.pool_id, E.source, E.target, E.kind, func.sum(E.amount).cast(BigInteger))
+            .where(E.pool_id.in_(list(pool_ids)), E.period == period)
+            .group_by(E.pool_id, E.source, E.target, E.kind)
+        )
+        if accounts is not None:
+            query = query.where(E.source.in_(list(accounts)) | E.target.in_(list(accounts)))
+        kinds = {k.value: k for k in EntryKind}
+        for pool_id, source, target, kind, amount in self.session.execute(query):
+            out[pool_id][(source, target, kinds[kind])] = amount
+        return out
 
     def entries(
         self,

@@ -355,6 +355,8 @@ class UsageDailyRow(Base):
     """Daily rollup of ``charges``, kept in step by the same transaction that changes them."""
 
     __tablename__ = "usage_daily"
+    # a researcher's burn rates read her accounts' last 30 days, not the whole rollup
+    __table_args__ = (Index("ix_usage_daily_account_day", "cluster", "account", "day"),)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     pool_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -71,9 +71,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ``Retry-After`` and the reason (``"the database refuses connections"``, ...)."""
         retry = {"Retry-After": str(faults.RETRY_AFTER)}
         try:
-            with services.engine.connect() as conn:
+            with services.reader.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            current, head = current_revision(services.engine), head_revision(services.engine)
+            current, head = current_revision(services.reader), head_revision(services.reader)
         except Exception as exc:  # the database is the thing being probed
             body = {"status": "unavailable", "reason": faults.why_unavailable(exc)}
             return JSONResponse(body, 503, headers=retry)

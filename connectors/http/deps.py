@@ -36,8 +36,11 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_uow(services: ServicesDep) -> SqlUnitOfWork:
-    return services.uow()
+async def get_uow(services: ServicesDep, request: Request) -> SqlUnitOfWork:
+    """GET and HEAD are safe methods: their unit of work only reads (a deferred snapshot on
+    SQLite, beside the writer; ``READ ONLY`` on PostgreSQL). Every other method may move
+    hours: its unit of work takes the write lock first (``BEGIN IMMEDIATE`` on SQLite)."""
+    return services.uow(read_only=request.method in ("GET", "HEAD"))
 
 
 async def get_now(services: ServicesDep) -> datetime:

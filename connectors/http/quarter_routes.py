@@ -8,7 +8,6 @@ alongside.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,7 +27,7 @@ from accounting.statements import MAPPED_CSV, NATIONAL_CSV, SREPORT, ColumnMappi
 from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import Role, User
-from allocator.rules import require_role
+from allocator.rules import can_read_everything, require_role
 from connectors import quarter
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
@@ -575,19 +574,19 @@ def burn_rows(
     pool_id: str | None,
 ) -> list[BurnOut]:
     """Per visible project x pool: balance, burn rates (hours per day) and exhaustion."""
-    consumption: Callable[[str, str, str], tuple[int, int]] = services.consumption.within(uow)
     balances = svc.visible_balances(
         uow,
         actor,
         period,
         None if pool_id is None else [pool_id],
-        consumption,
+        services.consumption.within(uow),
         now=now,
         calendar=services.settings.calendar,
     )
     epoch = int(now.timestamp())
     remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
-    burns = quarter.burns(services.engine, epoch, remaining, services.settings.calendar)
+    mine = None if can_read_everything(actor) else sorted({b.project_id for b in balances})
+    burns = quarter.burns(services.reader, epoch, remaining, services.settings.calendar, mine)
     out = []
     for b in balances:
         burn = burns[(b.project_id, b.pool_id)]

@@ -59,7 +59,7 @@ def cluster_statuses(services: ServicesDep, now: datetime) -> list[ClusterStatus
     states = {s.cluster: s for s in store.clusters()}
     configured = {c.name: c for c in services.settings.clusters}
     quarantined: dict[str, int] = {}
-    for q in usage_queries.quarantine(services.engine):
+    for q in usage_queries.quarantine(services.reader):
         quarantined[q.cluster] = quarantined.get(q.cluster, 0) + 1
     out = []
     for name in sorted(set(states) | set(configured)):
@@ -112,7 +112,7 @@ def account_usage(
             provisional_gpu_seconds=u.provisional_gpu_seconds,
             gpu_seconds_by_type=u.by_type,
         )
-        for u in usage_queries.account_usage(services.engine, cluster, unmapped)
+        for u in usage_queries.account_usage(services.reader, cluster, unmapped)
     ]
 
 
@@ -134,5 +134,5 @@ def quarantine(
             first_seen=_at(q.first_seen),
             last_seen=_at(q.last_seen),
         )
-        for q in usage_queries.quarantine(services.engine, cluster)
+        for q in usage_queries.quarantine(services.reader, cluster)
     ]

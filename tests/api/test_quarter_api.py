@@ -687,6 +687,7 @@ def test_burn_rates_and_projected_exhaustion(client: TestClient, rig: World) -> 
     # a researcher sees the projects she belongs to only
     mine = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=auth(rig, "alice"))
     assert [(row["project_id"], row["pool_id"]) for row in mine.json()] == [("nlp", POOL)]
+    assert mine.json() == [nlp]  # her accounts' usage alone gives the same burn as everyone's
     only = client.get(
         "/api/v1/burn", params={"period": "2026Q4", "pool_id": "nat"}, headers=h
     ).json()

@@ -356,9 +356,15 @@ def test_requests_without_credentials_are_not_counted_as_failures(
 
 
 def test_tokens_never_reach_the_access_log(
-    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+    client: TestClient,
+    world: World,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     access = logging.getLogger("uvicorn.access")
+    # a live uvicorn started by an earlier test configures its loggers not to propagate
+    monkeypatch.setattr(access, "handlers", [*access.handlers, caplog.handler])
+    monkeypatch.setattr(access, "propagate", False)
     secret = world.tokens["alice"]
     with caplog.at_level(logging.INFO, logger="uvicorn.access"):
         for query in (f"token={secret}", f"period=2026Q4&access_token={secret}", "period=2026Q4"):

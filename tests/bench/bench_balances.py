@@ -1,36 +1,59 @@
 """Balance-read latency at a fixed request rate, against a real server on PostgreSQL.
 
 A script, not a test:
-    .venv/bin/python -m tests.bench.bench_balances [--rate 200] [--seconds 20] [--workers 2]
+    .venv/bin/python -m tests.bench.bench_balances [--rate 200] [--seconds 20] [--workers 1]
+        [--scenario demo|large|both] [--projects 1000]
 
-It creates (or empties) the database ``gpuhours_bench``, seeds the demo organisation, starts
-``gpuhours serve --no-scheduler`` on loopback in a subprocess and sends an open-loop stream of
-``GET /api/v1/projects/{id}/balances?period=...&pool_id=...`` at the given rate with ``hey``
-(Debian package ``hey``, installed on first use; a Go load generator, so the client costs
-little CPU: ``-c 8 -q R/8`` holds R requests/s; its 8 workers tick together, so requests
-arrive in bursts of 8, which the figures include), then prints the latency distribution. The
-client shares the machine's 2 cores with the server and PostgreSQL.
+``demo`` creates (or empties) the database ``gpuhours_bench``, seeds the demo organisation
+(with its usage), starts ``gpuhours serve --no-scheduler`` on loopback in a subprocess and sends
+an open-loop stream at the given rate, one endpoint after the other:
+
+* ``GET /projects/{id}/balances?period=&pool_id=`` (admin),
+* ``GET /balances?period=`` (admin: every project x pool),
+* ``GET /burn?period=`` (admin),
+* ``GET /chairs/{id}/balances?pool_id=&period=`` (admin),
+* ``GET /balances?period=`` (a researcher: her own projects).
+
+``large`` seeds 1,000 projects x 18 chairs x 3 pools with usage (the seeding of
+``bench_metrics``; database ``gpuhours_bench_metrics``) plus a researcher member of 3 projects,
+then times one admin ``GET /balances`` of every row (sequential requests: median, p90, max),
+and sends the researcher's own ``GET /balances``, ``/burn`` and a ``/chairs/{id}/balances`` at
+the given rate.
+
+The load comes from ``hey`` (Debian package ``hey``, installed on first use; a Go load
+generator, so the client costs little CPU: ``-c 8 -q R/8`` holds R requests/s; its 8 workers
+tick together, so requests arrive in bursts of 8, which the figures include). The client shares
+the machine's cores with the server and PostgreSQL. Targets (2 cores, client included): demo,
+admin ``/balances`` 200 req/s with p99 < 100 ms; large, one admin ``/balances`` < 150 ms and the
+researcher's ``/balances`` 200 req/s with p99 < 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
+from allocator.model import Role, User
 from allocator.periods import period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import build, utc_now
+from connectors.db import tables as t
 from connectors.db.migrate import upgrade
-from connectors.demo import PROJECTS, seed
+from connectors.demo import PROJECTS, seed, seed_usage
 from connectors.settings import Settings
+from tests.bench import bench_metrics
 
 ADMIN_URL = os.environ.get(
     "GPUHOURS_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -49,14 +72,18 @@ def fresh_database() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{DB}"
 
 
-def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8) -> None:
+def hey_command(*args: str) -> list[str]:
+    """``hey`` with ``args`` (installed with apt-get on first use)."""
     if shutil.which("hey") is None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "hey"], check=True, stdout=subprocess.DEVNULL
         )
+    return ["hey", *args]
+
+
+def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8) -> None:
     out = subprocess.run(
-        [
-            "hey",
+        hey_command(
             "-z",
             f"{seconds}s",
             "-c",
@@ -66,7 +93,7 @@ def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8)
             "-H",
             f"Authorization: Bearer {token}",
             url,
-        ],
+        ),
         check=True,
         capture_output=True,
         text=True,
@@ -74,16 +101,128 @@ def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8)
     figures = dict(re.findall(r"\s+(\d+)% in ([\d.]+) secs", out))
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     codes = re.findall(r"\[(\d+)\]\s+(\d+) responses", out)
+    errors = re.findall(r"Error distribution:(.*)", out, re.S)
     print(
-        f"offered {rate:.0f}/s for {seconds:.0f} s, achieved {rps.group(1) if rps else '?'}/s, "
+        f"  offered {rate:.0f}/s for {seconds:.0f} s, achieved {rps.group(1) if rps else '?'}/s, "
         f"status codes {dict(codes)}"
+        + (f", client errors {errors[0].strip()[:200]!r}" if errors else "")
     )
     print(
-        "latency ms: "
+        "  latency ms: "
         + "  ".join(
             f"p{p} {float(figures[p]) * 1000:.1f}" for p in ("50", "90", "99") if p in figures
         )
     )
+
+
+@contextlib.contextmanager
+def server(database_url: str, port: int, workers: int) -> Iterator[str]:
+    env = dict(os.environ, GPUHOURS_DATABASE_URL=database_url, GPUHOURS_LOG_LEVEL="warning")
+    command = [sys.executable, "-m", "connectors.cli", "serve", "--no-scheduler"]
+    command += ["--workers", str(workers), "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def load(base: str, path: str, token: str, who: str, rate: float, seconds: float) -> None:
+    rows = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    rows.raise_for_status()
+    body = rows.json()
+    size = len(body) if isinstance(body, list) else 1
+    print(f"GET {path} as {who} ({size} rows, {len(rows.content) / 1024:.0f} KB)")
+    hey(base + path, token, rate, 3)  # warm-up
+    hey(base + path, token, rate, seconds)
+
+
+def demo(args: argparse.Namespace) -> None:
+    url = fresh_database()
+    services = build(Settings(database_url=url))
+    upgrade(services.engine)
+    now = utc_now()
+    seed(services.uow(), now)
+    seed_usage(services.usage_store(), now)
+    admin = mint_token(services.session_factory, "admin", now, "bench")
+    alice = mint_token(services.session_factory, "alice", now, "bench")
+    services.engine.dispose()
+    period = period_containing(now).label
+    print(
+        f"== demo organisation on PostgreSQL ({len(PROJECTS)} projects, 2 pools), "
+        f"{args.workers} API worker(s), period {period}"
+    )
+    with server(url, args.port, args.workers) as base:
+        for path, token, who in (
+            (f"/api/v1/projects/proj-thesis-01/balances?period={period}&pool_id=ai2f-jz", admin,
+             "admin"),
+            (f"/api/v1/balances?period={period}", admin, "admin"),
+            (f"/api/v1/burn?period={period}", admin, "admin"),
+            (f"/api/v1/chairs/chair-nlp/balances?pool_id=ai2f-jz&period={period}", admin,
+             "admin"),
+            (f"/api/v1/balances?period={period}", alice, "researcher alice"),
+        ):  # fmt: skip
+            load(base, path, token, who, args.rate, args.seconds)
+
+
+def large(args: argparse.Namespace) -> None:
+    now = utc_now()
+    if args.reuse:  # the database of an earlier run
+        url = make_url(bench_metrics.server_url())
+        url = url.set(drivername="postgresql+psycopg", database=bench_metrics.DB)
+        url = url.render_as_string(hide_password=False)
+    else:
+        url = bench_metrics.fresh_database()
+        bench_metrics.seed(url, args.projects, 20, now)
+    services = build(Settings(database_url=url))
+    if not args.reuse:
+        with services.engine.begin() as conn:
+            conn.execute(insert(t.UserRow), [{"username": "ana", "role": Role.RESEARCHER.value}])
+            conn.execute(
+                insert(t.ProjectMemberRow),
+                [{"project_id": f"proj-{i:04d}", "username": "ana"} for i in (1, 2, 3)],
+            )
+    admin = mint_token(services.session_factory, bench_metrics.ADMIN.username, now, "bench")
+    ana = mint_token(services.session_factory, User("ana", Role.RESEARCHER).username, now, "b")
+    services.engine.dispose()
+    period = period_containing(now).label
+    print(
+        f"== {args.projects} projects x 3 pools on PostgreSQL, {args.workers} API worker(s), "
+        f"period {period}"
+    )
+    with server(url, args.port, args.workers) as base:
+        path = f"/api/v1/balances?period={period}"
+        times: list[float] = []
+        with httpx.Client(headers={"Authorization": f"Bearer {admin}"}, timeout=300) as client:
+            deadline = time.monotonic() + 60
+            while len(times) < 23 and (len(times) < 4 or time.monotonic() < deadline):
+                started = time.perf_counter()
+                response = client.get(base + path)
+                times.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+        rows, times = len(response.json()), sorted(times[3:])  # 3 warm-up requests
+        print(
+            f"GET {path} as admin: {rows} rows, {len(response.content) / 1024:.0f} KB; "
+            f"one request at a time, {len(times)} requests: "
+            f"median {statistics.median(times):.1f} ms, "
+            f"p90 {times[int(0.9 * len(times))]:.1f} ms, max {times[-1]:.1f} ms"
+        )
+        for path, token, who in (
+            (f"/api/v1/balances?period={period}", ana, "researcher ana (3 projects)"),
+            (f"/api/v1/burn?period={period}", ana, "researcher ana (3 projects)"),
+            (f"/api/v1/chairs/chair-01/balances?pool_id=national&period={period}", admin,
+             "admin"),
+        ):  # fmt: skip
+            load(base, path, token, who, args.rate, args.seconds)
 
 
 def main() -> None:
@@ -92,45 +231,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scenario", choices=("demo", "large", "both"), default="both")
+    parser.add_argument("--projects", type=int, default=1000)
+    parser.add_argument("--reuse", action="store_true", help="large: the seeded database")
     args = parser.parse_args()
-
-    url = fresh_database()
-    services = build(Settings(database_url=url))
-    upgrade(services.engine)
-    seed(services.uow(), utc_now())
-    token = mint_token(services.session_factory, "admin", utc_now(), "bench")
-    period = period_containing(utc_now()).label
-    env = dict(os.environ, GPUHOURS_DATABASE_URL=url, GPUHOURS_LOG_LEVEL="warning")
-    command = [
-        sys.executable,
-        "-m",
-        "connectors.cli",
-        "serve",
-        "--no-scheduler",
-        "--workers",
-        str(args.workers),
-        "--port",
-        str(args.port),
-    ]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        url = f"{base}/api/v1/projects/proj-thesis-01/balances?period={period}&pool_id=ai2f-jz"
-        print(
-            f"balance reads on PostgreSQL, demo data ({len(PROJECTS)} projects, 2 pools), "
-            f"{args.workers} API worker(s): GET {url.removeprefix(base)}"
-        )
-        hey(url, token, args.rate, 3)  # warm-up
-        hey(url, token, args.rate, args.seconds)
-    finally:
-        server.terminate()
-        server.wait(10)
+    if args.scenario in ("demo", "both"):
+        demo(args)
+    if args.scenario in ("large", "both"):
+        large(args)
 
 
 if __name__ == "__main__":

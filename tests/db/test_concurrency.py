@@ -1,4 +1,5 @@
-"""50 concurrent approvals on real PostgreSQL connections never over-commit a pool."""
+"""50 concurrent approvals on real database connections never over-commit a pool: on
+PostgreSQL (the pool's row lock) and on SQLite (writers begin IMMEDIATE)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,10 @@ from allocator.model import EntryKind, RequestState
 from connectors.bootstrap import build
 from connectors.settings import Settings
 from tests.builders import ADMIN, ALICE, CAL, H, seed_world
-from tests.conftest import NO_PG, PG_URL, FixedClock
+from tests.conftest import FixedClock, backends
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(not PG_URL, reason=NO_PG)
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+@pytest.mark.parametrize("engine", backends(), indirect=True)
 def test_fifty_concurrent_approvals_never_over_commit(engine: Engine, clock: FixedClock) -> None:
     services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
     now = clock()
