@@ -18,10 +18,14 @@ setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$py" -m venv "$VENV"
   fi
-  local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  local stamp="$VENV/.installed-$(cat pyproject.toml deploy/constraints.txt | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
+    # deploy/constraints.txt pins the versions the suite last passed with, so a fresh machine
+    # gets the same ones (a new release upstream cannot turn CI red overnight); refresh it with
+    # `.venv/bin/pip freeze --exclude-editable > deploy/constraints.txt` after an upgrade.
     # (this machine's pip.conf names local indexes that may be absent: drop that noise)
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 \
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      -c deploy/constraints.txt -e ".[dev]" 2>&1 \
       | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     touch "$stamp"
   fi
