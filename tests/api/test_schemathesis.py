@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from connectors.bootstrap import Services
 from connectors.db.engine import make_engine
 from connectors.http.app import create_app
+from connectors.http.throttle import AuthThrottle
 from tests.api.conftest import auth
 from tests.builders import World
 from tests.fuzz.steering import WORLD, steer
@@ -51,6 +52,9 @@ def engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def fuzz_app(services: Services, world: World) -> FastAPI:
+    # Negative cases send broken Authorization headers: with the default throttle every later
+    # request would be a 429 and reach nothing behind authentication.
+    services.auth_throttle = AuthThrottle(10_000, 1)
     return create_app(services=services)
 
 

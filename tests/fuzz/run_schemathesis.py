@@ -125,6 +125,7 @@ def _summarise(report: Path) -> dict[str, object]:
             for case_id, interaction in recorder.get("interactions", {}).items():
                 status = (interaction.get("response") or {}).get("status_code", 0)
                 counts["requests"] += 1
+                counts[f"status_{status // 100}xx" if status != 429 else "status_429"] += 1
                 if status >= 500:
                     counts["server_errors"] += 1
                     errors.append(
@@ -164,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         "GPUHOURS_PORT": str(port),
         "GPUHOURS_SCHEDULER": "0",
         "GPUHOURS_LOG_LEVEL": "warning",
+        # Negative cases send broken Authorization headers: with the default throttle (10
+        # failures a minute) every later request of the run would be a 429 and test nothing.
+        "GPUHOURS_AUTH_FAILURES": "10000",
+        "GPUHOURS_AUTH_WINDOW_SECONDS": "1",
     }
     if args.database_url:
         _reset_postgres(args.database_url)
