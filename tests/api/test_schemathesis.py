@@ -82,7 +82,9 @@ def api_schema(fuzz_app: FastAPI) -> OpenApiSchema:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@schema.parametrize()
+# Fuzzing revokeToken with small ids revokes the admin's own token, and every later case
+# would be a 401; its bad input is covered by tests/api/test_tokens.py.
+@schema.exclude(operation_id="revokeToken").parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,

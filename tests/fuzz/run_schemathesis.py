@@ -100,6 +100,10 @@ def _schemathesis(args: argparse.Namespace, url: str, token: str, report: Path) 
         # nearly every case a 401 and test nothing behind authentication.
         "--generation-with-security-parameters",
         "false",
+        # Fuzzing revokeToken with small ids revokes the run's own token, after which every
+        # answer is a 401 (its bad input is covered by tests/api/test_tokens.py).
+        "--exclude-operation-id",
+        "revokeToken",
         "--suppress-health-check",
         "all",
         "--workers",
