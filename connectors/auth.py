@@ -3,7 +3,7 @@
 ``Authenticator`` is the one seam the HTTP edge calls: adding OIDC means adding another
 implementation, without touching the core. Tokens themselves (minting, listing, revoking) are
 ``connectors.tokens``; failed attempts are throttled at the HTTP edge
-(``connectors.http.throttle``), before an authenticator is asked.
+(``connectors.throttle``), before an authenticator is asked.
 """
 
 from __future__ import annotations

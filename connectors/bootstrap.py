@@ -19,8 +19,8 @@ from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
-from connectors.http.throttle import AuthThrottle
 from connectors.settings import Settings
+from connectors.throttle import AuthThrottle
 
 log = logging.getLogger(__name__)
 

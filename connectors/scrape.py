@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from allocator.model import Role
 from connectors.bootstrap import Services
-from connectors.http.throttle import client_key
+from connectors.throttle import client_key
 
 if TYPE_CHECKING:
     from connectors.metrics import Metrics

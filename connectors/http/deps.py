@@ -15,7 +15,7 @@ from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.errors import RequestRefused
-from connectors.http.throttle import client_key
+from connectors.throttle import client_key
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `gpuhours token create`")
 
@@ -51,7 +51,7 @@ async def authenticate(request: Request, services: Services, credentials: str | 
     """The user behind a bearer token, for any route (the API's, ``/metrics``).
 
     A client address with too many recent failures gets 429 before any look-up
-    (``connectors.http.throttle``); the look-up itself (one indexed query, no cache, so a
+    (``connectors.throttle``); the look-up itself (one indexed query, no cache, so a
     revocation holds at once on every replica) runs in the thread pool, off the event loop.
     """
     if credentials is None:

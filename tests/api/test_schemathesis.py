@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from connectors.bootstrap import Services
 from connectors.db.engine import make_engine
 from connectors.http.app import create_app
-from connectors.http.throttle import AuthThrottle
+from connectors.throttle import AuthThrottle
 from tests.api.conftest import auth
 from tests.builders import World
 from tests.fuzz.steering import WORLD, steer

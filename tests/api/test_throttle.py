@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.http.throttle import AuthThrottle, client_key
+from connectors.throttle import AuthThrottle, client_key
 
 
 class Ticks:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, event, text
 
 from connectors.bootstrap import Services
 from connectors.http.app import create_app
-from connectors.http.throttle import AuthThrottle
+from connectors.throttle import AuthThrottle
 from tests.api.conftest import auth
 from tests.builders import World
 from tests.conftest import NOW, FixedClock
