@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,13 +25,16 @@ from allocator.model import Role
 from connectors.bootstrap import Services
 from connectors.throttle import client_key
 
-if TYPE_CHECKING:
-    from connectors.metrics import Metrics
-
 log = logging.getLogger(__name__)
 
 #: Roles whose bearer token reads the business series of ``/metrics``.
 SCRAPER_ROLES = frozenset({Role.ADMIN, Role.ENGINEER, Role.SCRAPER})
+
+
+class Exposition(Protocol):
+    """What is served (``connectors.metrics.Metrics``): the text exposition for an audience."""
+
+    def exposition(self, audience: str = "scraper") -> bytes: ...
 
 
 class Refused(Exception):
@@ -89,7 +92,9 @@ def refusal(exc: Refused) -> tuple[bytes, dict[str, str]]:
 _CODES = {401: "unauthenticated", 403: "forbidden", 429: "too_many_requests"}
 
 
-def serve_metrics(services: Services, metrics: Metrics, port: int, host: str) -> Callable[[], None]:
+def serve_metrics(
+    services: Services, metrics: Exposition, port: int, host: str
+) -> Callable[[], None]:
     """Serve ``metrics`` of a process without an API (``gpuhours worker``) on ``host:port``
     in a background thread, with the API's rule (:func:`audience`); returns the function that
     stops it."""

@@ -17,10 +17,11 @@ from allocator.periods import Calendar
 from connectors import quarter
 from connectors.db import tables as t
 from connectors.db.engine import make_session_factory
+from connectors.db.metrics_reads import PoolInfo
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
 from connectors.housekeeping import check_rollups
-from connectors.metrics import PoolInfo, _grant_days
+from connectors.metrics.business import _grant_days
 from tests.builders import H, seed_world, usage_record
 from tests.db.test_accounting import rollup_matches_charges
 

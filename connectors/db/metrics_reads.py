@@ -1,0 +1,139 @@
+"""The metrics read model: the SQL reads behind the database-derived ``/metrics`` families.
+
+Each function is one query on the collection's connection (``connectors.metrics.business``
+runs them all in one read-only transaction), returning plain values; the consumption and the
+burn windows are ``connectors.db.consumption``'s, as the API's balances read them. A fixed
+number of queries per scrape, whatever the number of projects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import BigInteger, Connection, and_, case, func, or_, select
+
+from allocator.model import EntryKind
+from connectors.db import tables as t
+
+D = t.UsageDailyRow
+P = t.UsagePeriodRow
+
+#: ``(period, pool, cluster, gpu_type, final GPU-seconds, units)`` of the period rollup.
+PeriodUsage = tuple[str, str, str, str, int, int]
+#: ``(source, target, kind) -> amount`` of a pool's deposits and withdrawals in one period.
+CapacityFlows = dict[tuple[str, str, EntryKind], int]
+#: ``(period, pool, first day, last day)``: days ``[first, last)`` of a period's daily rollup.
+DaySpan = tuple[str, str, int, int]
+
+
+class PoolInfo(NamedTuple):
+    id: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+class IngestHealth(NamedTuple):
+    """What the ingestion families read: each cluster's ``ingest_state`` row, the failed
+    fetches by kind and the records in quarantine."""
+
+    states: dict[str, Any]
+    errors: list[tuple[str, str, int]]
+    quarantined: dict[str, int]
+
+
+def pools(conn: Connection) -> list[PoolInfo]:
+    """Every pool with its validity, by id."""
+    R = t.PoolRow
+    return [
+        PoolInfo(*row)
+        for row in conn.execute(select(R.id, R.valid_from, R.valid_until).order_by(R.id))
+    ]
+
+
+def chair_of_projects(conn: Connection) -> dict[str, str]:
+    """Project id -> its chair's id."""
+    return dict(conn.execute(select(t.ProjectRow.id, t.ProjectRow.chair_id)).tuples().all())
+
+
+def usage_by_period(conn: Connection) -> list[PeriodUsage]:
+    """:data:`PeriodUsage` rows of the period rollup: the usage counters, and the grants'
+    consumption."""
+    query = select(
+        P.period,
+        P.pool_id,
+        P.cluster,
+        P.gpu_type,
+        func.sum(case((~P.provisional, P.gpu_seconds), else_=0)).cast(BigInteger),
+        func.sum(P.units).cast(BigInteger),
+    ).group_by(P.period, P.pool_id, P.cluster, P.gpu_type)
+    return [
+        (period, pool, cluster, gpu_type, int(final or 0), int(units or 0))
+        for period, pool, cluster, gpu_type, final, units in conn.execute(query)
+    ]
+
+
+def capacity_flows(
+    conn: Connection, pool_ids: Iterable[str]
+) -> dict[tuple[str, str], CapacityFlows]:
+    """``(pool, period) ->`` :data:`CapacityFlows` of the pools ``pool_ids``: the journal's
+    deposits and withdrawals, summed."""
+    E = t.LedgerEntryRow
+    out: dict[tuple[str, str], CapacityFlows] = defaultdict(dict)
+    for pool_id, period, source, target, kind, amount in conn.execute(
+        select(E.pool_id, E.period, E.source, E.target, E.kind, func.sum(E.amount))
+        .where(
+            E.pool_id.in_(list(pool_ids)),
+            E.kind.in_([EntryKind.DEPOSIT, EntryKind.WITHDRAWAL]),
+        )
+        .group_by(E.pool_id, E.period, E.source, E.target, E.kind)
+    ):
+        out[(pool_id, period)][(source, target, EntryKind(kind))] = int(amount)
+    return out
+
+
+def units_on_days(conn: Connection, spans: Sequence[DaySpan]) -> dict[str, int]:
+    """Pool -> units charged on the days of ``spans`` (the daily rollup)."""
+    if not spans:
+        return {}
+    partial = [
+        and_(D.period == label, D.pool_id == pool_id, D.day >= first, D.day < last)
+        for label, pool_id, first, last in spans
+    ]
+    out: dict[str, int] = defaultdict(int)
+    for pool_id, units in conn.execute(
+        select(D.pool_id, func.sum(D.units)).where(or_(*partial)).group_by(D.pool_id)
+    ):
+        out[pool_id] += int(units or 0)
+    return out
+
+
+def ingest_health(conn: Connection) -> IngestHealth:
+    S, E, Q = t.IngestStateRow, t.IngestErrorCountRow, t.QuarantineRow
+    states = {row.cluster: row for row in conn.execute(select(S))}
+    errors = [
+        (cluster, kind, count)
+        for cluster, kind, count in conn.execute(
+            select(E.cluster, E.kind, E.count).order_by(E.cluster, E.kind)
+        )
+    ]
+    quarantined = dict(
+        conn.execute(select(Q.cluster, func.count()).group_by(Q.cluster)).tuples().all()
+    )
+    return IngestHealth(states, errors, quarantined)
+
+
+def period_closes(conn: Connection) -> list[tuple[str, datetime]]:
+    """``(period, closed_at)`` of every closed period."""
+    R = t.PeriodCloseRow
+    return [
+        (period, closed_at) for period, closed_at in conn.execute(select(R.period, R.closed_at))
+    ]
+
+
+def pools_with_statement(conn: Connection, period: str) -> set[str]:
+    """The pools with a statement imported for ``period``."""
+    S = t.StatementRow
+    return set(conn.scalars(select(S.pool_id).where(S.period == period)).all())

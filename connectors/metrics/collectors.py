@@ -1,0 +1,106 @@
+"""The collectors of ``/metrics``: the database-derived families, collected at most once per
+``metrics_cache_seconds`` (5 s by default; concurrent scrapes wait for one collection instead
+of each running their own), and the scheduler's process-local ones.
+
+``gpuhours_collector_duration_seconds`` is the time the last collection took. The cyclic GC
+waits until a collection is done (tens of thousands of new tuples: no heap rescans meanwhile).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from connectors.bootstrap import Services
+from connectors.metrics.business import collect_database
+from connectors.metrics.families import DURATION, DURATION_HELP, PREFIX, Samples
+
+#: The logger operators know (log lines name it), whichever module of the package logs.
+log = logging.getLogger("connectors.metrics")
+
+
+class DatabaseCollector(Collector):
+    """The database-derived families, collected at most once per ``cache_seconds``.
+
+    When the database cannot be read, they are left out (and the error logged) until a later
+    collection succeeds: the scrape still answers with the process-local families.
+    """
+
+    def __init__(self, services: Services, cache_seconds: float | None = None) -> None:
+        self.services = services
+        self.cache_seconds = (
+            services.settings.metrics_cache_seconds if cache_seconds is None else cache_seconds
+        )
+        self._lock = threading.Lock()
+        self._samples = Samples()
+        self._text = ""
+        self._duration = 0.0
+        self._at: float | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not query the database
+
+    def _fresh(self) -> tuple[Samples, str, float]:
+        """The samples and their exposition (with the collection time): collected now unless
+        a collection younger than ``cache_seconds`` is kept."""
+        with self._lock:  # one collection at a time; the others wait and reuse it
+            if self._at is None or time.monotonic() - self._at >= self.cache_seconds:
+                started = time.perf_counter()
+                paused = gc.isenabled()
+                gc.disable()  # tens of thousands of new tuples: no heap rescans meanwhile
+                try:
+                    samples = collect_database(self.services, self.services.clock())
+                except Exception:  # the database is down or not migrated: the rest still serves
+                    log.exception("metrics: the database-derived families are left out")
+                    samples = Samples()
+                finally:
+                    if paused:
+                        gc.enable()
+                text = samples.render()
+                duration = time.perf_counter() - started
+                self._samples, self._duration = samples, duration
+                self._text = (
+                    f"{text}# HELP {DURATION} {DURATION_HELP}\n# TYPE {DURATION} gauge\n"
+                    f"{DURATION} {duration}\n"
+                )
+                self._at = time.monotonic()
+            return self._samples, self._text, self._duration
+
+    def render(self) -> str:
+        return self._fresh()[1]
+
+    def collect(self) -> Iterator[Metric]:
+        samples, _text, duration = self._fresh()
+        yield from samples.families()
+        yield GaugeMetricFamily(DURATION, DURATION_HELP, value=duration)
+
+
+class SchedulerCollector(Collector):
+    """Whether this process leads the scheduler, and when each job last succeeded."""
+
+    def __init__(self, services: Services) -> None:
+        self.status = services.scheduler_status
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            PREFIX + "scheduler_leader",
+            "1 on the process that runs the scheduled jobs.",
+            value=1 if self.status.leader else 0,
+        )
+        family = GaugeMetricFamily(
+            PREFIX + "scheduler_job_last_success_timestamp_seconds",
+            "Last successful run of a scheduled job, by job id.",
+            labels=["task"],
+        )
+        for task, at in sorted(dict(self.status.last_success).items()):
+            family.add_metric([task], at)
+        yield family

@@ -1,0 +1,75 @@
+"""The operational families of the database collection: the health of each cluster's
+ingestion, and the reconciliation of the last closed period."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from accounting.reconcile import Status
+from allocator.model import Role, User
+from allocator.periods import Calendar
+from connectors.bootstrap import Services
+from connectors.db import metrics_reads as reads
+from connectors.db.consumption import by_project_on
+from connectors.db.metrics_reads import PoolInfo
+from connectors.metrics.families import Samples
+from connectors.quarter import reconcile_period
+
+#: The actor of the reconciliation reads behind ``gpuhours_reconciliation_*``.
+SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")
+
+
+def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -> None:
+    """Health of every configured or ever-ingested cluster."""
+    states, errors, quarantined = reads.ingest_health(conn)
+    clusters = sorted(
+        {c.name for c in services.settings.clusters}
+        | states.keys()
+        | {cluster for cluster, _kind, _n in errors}
+        | quarantined.keys()
+    )
+    for cluster in clusters:
+        labels = (cluster,)
+        state = states.get(cluster)
+        if state is not None and state.last_success is not None:
+            out.add("ingest_last_success_timestamp_seconds", labels, state.last_success)
+        if state is not None and state.last_attempt is not None:
+            out.add("ingest_last_attempt_timestamp_seconds", labels, state.last_attempt)
+        if state is not None and state.watermark is not None:
+            out.add("ingest_lag_seconds", labels, epoch - state.watermark)
+        failing = state is not None and bool(state.last_error_kind or state.last_error)
+        out.add("ingest_failing", labels, 1 if failing else 0)
+        out.add("ingest_records", labels, state.records_total if state is not None else 0)
+        out.add("ingest_quarantined_records", labels, int(quarantined.get(cluster, 0)))
+    for cluster, kind, count in errors:
+        out.add("ingest_errors", (cluster, kind), int(count))
+
+
+def reconciliation(
+    out: Samples, uow: Any, conn: Connection, pools: Sequence[PoolInfo], calendar: Calendar
+) -> None:
+    """Lines per status and the difference, per pool with a statement, for the last closed
+    period."""
+    closes = reads.period_closes(conn)
+    if not closes:
+        return
+    period, closed_at = max(closes, key=lambda row: (calendar.period(row[0]).end, row[1]))
+    out.add("period_closed_timestamp_seconds", (period,), closed_at.timestamp())
+    with_statement = reads.pools_with_statement(conn, period)
+    if not with_statement:
+        return  # nothing to reconcile against
+    consumed = by_project_on(conn, period, sorted(with_statement))
+    for pool in pools:
+        if pool.id not in with_statement:
+            continue
+        rec = reconcile_period(uow, SYSTEM, pool.id, period, consumed=consumed)
+        counts = dict.fromkeys(Status, 0)
+        for line in rec.lines:
+            counts[line.status] += 1
+        for status, n in counts.items():
+            out.add("reconciliation_lines", (pool.id, period, status.value), n)
+        difference = sum(line.difference for line in rec.lines)
+        out.add("reconciliation_difference_gpu_seconds", (pool.id, period), difference)
