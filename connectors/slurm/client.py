@@ -39,12 +39,7 @@ import msgspec
 
 from accounting.usage import UsageRecord
 from connectors.slurm.auth import TokenProvider
-from connectors.slurm.decode import (
-    MAX_VERSION,
-    Quarantined,
-    decode_jobs,
-    version_number,
-)
+from connectors.slurm.decode import Quarantined, decode_jobs
 from connectors.slurm.errors import (
     SlurmAuthError,
     SlurmError,
@@ -54,6 +49,7 @@ from connectors.slurm.errors import (
     SlurmUnavailable,
     error_from_items,
 )
+from connectors.slurm.wire import MAX_VERSION, version_number
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -34,14 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from accounting.usage import UsageRecord
-from connectors.slurm.decode import (
-    NOT_ENDED,
-    SENTINEL_MIN,
-    DecodedJobs,
-    Quarantined,
-    decode_jobs,
-)
+from connectors.slurm.decode import DecodedJobs, Quarantined, decode_jobs
 from connectors.slurm.errors import SlurmPayloadError, SlurmUnavailable
+from connectors.slurm.normalise import NOT_ENDED, SENTINEL_MIN
 
 #: Columns requested from ``sacct -o`` (all exist in Slurm 22.05 and later).
 SACCT_FIELDS: tuple[str, ...] = (

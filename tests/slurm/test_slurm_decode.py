@@ -11,13 +11,14 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from connectors.slurm.decode import decode_jobs, detect_version, version_number
+from connectors.slurm.decode import decode_jobs
 from connectors.slurm.errors import (
     SlurmAuthError,
     SlurmPayloadError,
     SlurmRejected,
     SlurmUnavailable,
 )
+from connectors.slurm.wire import detect_version, version_number
 from tests.slurm.slurm_support import data, data_json
 
 V38 = "slurm-22.05.8_v0.0.38_jobs.json"
