@@ -64,7 +64,8 @@ from accounting.ingestion import IngestReport, plan_windows
 from allocator.periods import Calendar
 from connectors.db.engine import make_engine
 from connectors.db.migrate import upgrade
-from connectors.db.usage_store import COPY_TYPES, QUOTED_COLUMNS, SqlUsageStore, row_of
+from connectors.db.usage_rows import COPY_TYPES, QUOTED_COLUMNS, row_of
+from connectors.db.usage_store import SqlUsageStore
 from connectors.ingest import RestUsageSource, run_ingest
 from connectors.settings import ClusterConfig
 from connectors.slurm.auth import StaticToken

@@ -1,0 +1,289 @@
+"""Charges and the rollups: a chunk's records booked again, the rollups moved by the difference.
+
+For the new and changed records of a stored chunk, in its transaction: their replaceable
+bookings (not late, not in a closed period) are deleted, ``accounting.booking.book`` books them
+again (``settle_closed`` for what touches closed periods), the new bookings are written
+(PostgreSQL: a binary COPY) and ``usage_daily`` and ``usage_period`` move by the difference,
+in one upsert each (a fixed key order: concurrent writers lock rollup rows in the same order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, column, delete, func, insert, select, table, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from accounting.booking import Booking, JobKey, book, settle_closed
+from accounting.usage import UsageRecord
+from allocator.model import Pool
+from allocator.periods import Calendar
+from connectors.db import tables as t
+from connectors.db.locks import hold_close_lock
+from connectors.db.repositories import SqlPools
+from connectors.db.usage_rows import chunks, copy_rows, copy_types
+
+C = t.Base.metadata.tables["charges"]
+D = t.Base.metadata.tables["usage_daily"]
+P = t.Base.metadata.tables["usage_period"]
+#: Columns of ``charges`` a booking fills (``id`` is generated).
+CHARGE_COLUMNS = [c.name for c in C.columns if c.name != "id"]
+#: The rollup's key, in ``usage_daily`` order.
+ROLLUP_KEY = [c.name for c in D.primary_key.columns]
+PERIOD_KEY = [c.name for c in P.primary_key.columns]
+
+
+def charge_row(b: Booking, now: int) -> tuple[Any, ...]:
+    """A booking as a tuple in ``CHARGE_COLUMNS`` order."""
+    return (
+        b.cluster,
+        b.job_id,
+        b.submit,
+        b.account,
+        b.pool_id,
+        b.period,
+        b.origin_period,
+        b.day,
+        b.gpu_type,
+        b.rate_milli,
+        b.gpu_seconds,
+        b.units,
+        b.provisional,
+        b.late,
+        b.priced,
+        now,
+    )
+
+
+_CHARGE_COPY_TYPES = copy_types(C, skip="id")
+RollupKey = tuple[str, str, str, str, int, str, bool, bool, bool]
+
+
+def rollup_key(b: Any) -> RollupKey:
+    """The ``usage_daily`` key of a booking or of a ``charges`` row."""
+    return (
+        b.period,
+        b.pool_id,
+        b.cluster,
+        b.account,
+        b.day,
+        b.gpu_type,
+        b.provisional,
+        b.late,
+        b.priced,
+    )
+
+
+class BookingContext:
+    """What booking needs, read once per stored chunk in its transaction: the pools (routes,
+    rates, node shapes), the site's calendar (period scheme, time zone) and the closed
+    periods."""
+
+    def __init__(self, pools: Sequence[Pool], calendar: Calendar, closed: Iterable[str]):
+        self.pools = list(pools)
+        self.calendar = calendar
+        self.closed = frozenset(closed)
+        ends = [calendar.period(p).end for p in self.closed]
+        #: Records that started at or after this cannot touch a closed period.
+        self.closed_until = int(max(ends).timestamp()) if ends else None
+
+    def next_open(self, label: str) -> str:
+        period = self.calendar.next(self.calendar.period(label))
+        while period.label in self.closed:
+            period = self.calendar.next(period)
+        return period.label
+
+
+def load_context(conn: Connection, calendar: Calendar) -> BookingContext:
+    # The closed set is read under the close lock (shared, to the end of the chunk's
+    # transaction): a close waits for this chunk, or this chunk sees the close.
+    hold_close_lock(conn)
+    with Session(bind=conn) as session:
+        pools = SqlPools(session).list()
+    closed = conn.scalars(select(t.PeriodCloseRow.period)).all()
+    return BookingContext(pools, calendar, closed)
+
+
+def recharge(
+    conn: Connection,
+    records: Sequence[UsageRecord],
+    new: set[JobKey],
+    changed: set[JobKey],
+    now: int,
+    *,
+    calendar: Calendar,
+    postgres: bool,
+) -> int:
+    """Replace the bookings of the new and changed records and move the rollup by the
+    difference, in the caller's transaction. Returns the number of bookings written."""
+    if not new and not changed:
+        return 0
+    ctx = load_context(conn, calendar)
+    todo = [r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed]
+    moment = datetime.fromtimestamp(now, UTC)
+    frozen = _frozen(conn, ctx, todo)
+    bookings: list[Booking] = []
+    for r in todo:
+        rows = book(r, ctx.pools, ctx.calendar, moment)
+        key = (r.cluster, r.job_id, r.submit)
+        if ctx.closed and (rows or key in frozen):
+            rows = settle_closed(rows, ctx.closed, frozen.get(key, {}), ctx.next_open)
+        bookings.extend(rows)
+    deltas: dict[RollupKey, list[int]] = {}
+    for old in _delete_open(conn, ctx, sorted(changed), postgres):
+        d = deltas.setdefault(rollup_key(old), [0, 0, 0])
+        d[0] -= old.gpu_seconds
+        d[1] -= old.units
+        d[2] -= 1
+    for b in bookings:
+        d = deltas.setdefault(rollup_key(b), [0, 0, 0])
+        d[0] += b.gpu_seconds
+        d[1] += b.units
+        d[2] += 1
+    _insert_charges(conn, bookings, now, postgres)
+    _apply_rollup(conn, deltas, postgres)
+    return len(bookings)
+
+
+def _frozen(
+    conn: Connection, ctx: BookingContext, records: Sequence[UsageRecord]
+) -> dict[JobKey, dict[tuple[str, str, str, str], tuple[int, int]]]:
+    """What is booked for closed origins, per job, for records that may touch them."""
+    if ctx.closed_until is None:
+        return {}
+    keys = [
+        (r.cluster, r.job_id, r.submit)
+        for r in records
+        if r.start is not None and r.start < ctx.closed_until
+    ]
+    out: dict[JobKey, dict[tuple[str, str, str, str], tuple[int, int]]] = {}
+    for part in chunks(keys, 300):
+        query = (
+            select(
+                C.c.cluster,
+                C.c.job_id,
+                C.c.submit,
+                C.c.origin_period,
+                C.c.pool_id,
+                C.c.account,
+                C.c.gpu_type,
+                func.sum(C.c.gpu_seconds),
+                func.sum(C.c.units),
+            )
+            .where(
+                tuple_(C.c.cluster, C.c.job_id, C.c.submit).in_(part),
+                C.c.origin_period.in_(sorted(ctx.closed)),
+            )
+            .group_by(
+                C.c.cluster,
+                C.c.job_id,
+                C.c.submit,
+                C.c.origin_period,
+                C.c.pool_id,
+                C.c.account,
+                C.c.gpu_type,
+            )
+        )
+        for cl, job, sub, origin, pool, account, gpu_type, secs, units in conn.execute(query):
+            out.setdefault((cl, job, sub), {})[(origin, pool, account, gpu_type)] = (
+                int(secs),
+                int(units),
+            )
+    return out
+
+
+def _delete_open(
+    conn: Connection, ctx: BookingContext, keys: Sequence[JobKey], postgres: bool
+) -> list[Any]:
+    """Delete the replaceable bookings of ``keys`` (not late, not in a closed period)."""
+    gone: list[Any] = []
+    returning = [C.c[name] for name in ROLLUP_KEY] + [C.c.gpu_seconds, C.c.units]
+    for part in chunks(keys, 300 if not postgres else 5000):
+        stmt = delete(C).where(tuple_(C.c.cluster, C.c.job_id, C.c.submit).in_(part), ~C.c.late)
+        if ctx.closed:
+            stmt = stmt.where(C.c.period.not_in(sorted(ctx.closed)))
+        gone.extend(conn.execute(stmt.returning(*returning)).all())
+    return gone
+
+
+def _insert_charges(
+    conn: Connection, bookings: Sequence[Booking], now: int, postgres: bool
+) -> None:
+    if not bookings:
+        return
+    if not postgres:
+        conn.execute(
+            insert(C),
+            [dict(zip(CHARGE_COLUMNS, charge_row(b, now), strict=True)) for b in bookings],
+        )
+        return
+    copy_rows(
+        conn,
+        "charges",
+        CHARGE_COLUMNS,
+        _CHARGE_COPY_TYPES,
+        (charge_row(b, now) for b in bookings),
+    )
+
+
+def _apply_rollup(conn: Connection, deltas: dict[RollupKey, list[int]], postgres: bool) -> None:
+    """Move ``usage_daily`` and ``usage_period`` (the same without the day) by the deltas."""
+    per_period: dict[tuple[Any, ...], list[int]] = {}
+    for key, d in deltas.items():
+        pk = key[:4] + key[5:]  # drop the day
+        acc = per_period.setdefault(pk, [0, 0, 0])
+        acc[0] += d[0]
+        acc[1] += d[1]
+        acc[2] += d[2]
+    _add_to(conn, D, ROLLUP_KEY, deltas, postgres)
+    _add_to(conn, P, PERIOD_KEY, per_period, postgres)
+
+
+def _add_to(
+    conn: Connection,
+    target: Any,
+    key_names: Sequence[str],
+    deltas: dict[Any, list[int]],
+    postgres: bool,
+) -> None:
+    """One upsert that adds the deltas to ``target`` (PostgreSQL: COPY them into a staging
+    table first, as a chunk touches tens of thousands of rollup rows)."""
+    items = [(key, d) for key, d in deltas.items() if d != [0, 0, 0]]
+    if not items:
+        return
+    items.sort()  # a fixed order: concurrent writers lock rollup rows in the same order
+    names = [c.name for c in target.columns]
+    if postgres:
+        staging_name = f"{target.name}_staging"
+        conn.execute(
+            text(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_name} "
+                f"(LIKE {target.name}) ON COMMIT DELETE ROWS"
+            )
+        )
+        types = copy_types(target)
+        copy_rows(conn, staging_name, names, types, ((*key, *d) for key, d in items))
+        staging = table(staging_name, *[column(n) for n in names])
+        base = pg_insert(target).from_select(names, select(*[staging.c[n] for n in names]))
+        conn.execute(
+            base.on_conflict_do_update(
+                index_elements=list(key_names),
+                set_={n: target.c[n] + base.excluded[n] for n in ("gpu_seconds", "units", "rows")},
+            )
+        )
+        return
+    stmt = sqlite_insert(target)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key_names),
+        set_={n: target.c[n] + stmt.excluded[n] for n in ("gpu_seconds", "units", "rows")},
+    )
+    rows = [
+        dict(zip(key_names, key, strict=True), gpu_seconds=d[0], units=d[1], rows=d[2])
+        for key, d in items
+    ]
+    for part in chunks(rows, 5000):
+        conn.execute(stmt, list(part))

@@ -1,0 +1,125 @@
+"""The upsert of a chunk of usage records, idempotent: which keys are new, which changed.
+
+PostgreSQL: COPY the chunk into a temporary staging table, then one
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE <changed>`` so that re-ingesting
+unchanged rows writes no new row versions (PostgreSQL still locks each conflicting row); the
+inserted/updated keys are told by the server (``xmax = 0``) rather than compared here.
+SQLite: the existing rows are read by key, compared with the same rule, and the new and changed
+ones written through ``executemany``.
+
+A row is updated only while it is provisional, or by a final record, and only when it differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, Connection, column, literal_column, select, table, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from accounting.booking import JobKey
+from accounting.usage import UsageRecord
+from connectors.db.usage_rows import (
+    COLUMNS,
+    COPY_TYPES,
+    KEY,
+    VALUE_COLUMNS,
+    U,
+    chunks,
+    copy_rows,
+    row_of,
+)
+
+
+def upsert(
+    conn: Connection, records: Sequence[UsageRecord], now: int, postgres: bool
+) -> tuple[set[JobKey], set[JobKey]]:
+    """Upsert ``records`` (one per key); the keys inserted and the keys updated."""
+    if postgres:
+        return upsert_pg(conn, records, now)
+    return upsert_sqlite(conn, records, now)
+
+
+def _changed(table: Any, excluded: Any) -> Any:
+    """Update only a provisional row, or with a final record, and only when it differs."""
+    differs = None
+    for name in VALUE_COLUMNS:
+        cond = table.c[name].is_distinct_from(excluded[name])
+        differs = cond if differs is None else differs | cond
+    return ((~table.c.final) | excluded.final) & differs
+
+
+def upsert_sqlite(
+    conn: Connection, records: Sequence[UsageRecord], now: int
+) -> tuple[set[JobKey], set[JobKey]]:
+    """Upsert; the keys inserted and the keys updated (same rule as ``_changed``)."""
+    if not records:
+        return set(), set()
+    value_index = [COLUMNS.index(name) for name in VALUE_COLUMNS]
+    final_index = COLUMNS.index("final")
+    existing: dict[JobKey, tuple[Any, ...]] = {}
+    for part in chunks(records, 300):
+        keys = [(r.cluster, r.job_id, r.submit) for r in part]
+        query = select(*[U.c[name] for name in COLUMNS]).where(
+            tuple_(U.c.cluster, U.c.job_id, U.c.submit).in_(keys)
+        )
+        for found in conn.execute(query):
+            existing[(found[0], found[1], found[2])] = tuple(found)
+    new: set[JobKey] = set()
+    changed: set[JobKey] = set()
+    rows = []
+    for r in records:
+        key = (r.cluster, r.job_id, r.submit)
+        row = row_of(r, now)
+        old = existing.get(key)
+        if old is None:
+            new.add(key)
+        elif (not old[final_index] or row[final_index]) and any(
+            old[i] != row[i] for i in value_index
+        ):
+            changed.add(key)
+        else:
+            continue
+        rows.append(dict(zip(COLUMNS, row, strict=True)))
+    if rows:
+        stmt = sqlite_insert(U)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(KEY),
+            set_={name: stmt.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
+        )
+        conn.execute(stmt, rows)
+    return new, changed
+
+
+def upsert_pg(
+    conn: Connection, records: Sequence[UsageRecord], now: int
+) -> tuple[set[JobKey], set[JobKey]]:
+    """Upsert through the staging table; the keys inserted and the keys updated."""
+    if not records:
+        return set(), set()
+    conn.execute(
+        text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS usage_staging "
+            "(LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    copy_rows(conn, "usage_staging", COLUMNS, COPY_TYPES, (row_of(r, now) for r in records))
+    staging = table("usage_staging", *[column(c) for c in COLUMNS])
+    base = pg_insert(U).from_select(COLUMNS, select(*[staging.c[c] for c in COLUMNS]))
+    upserted = base.on_conflict_do_update(
+        index_elements=list(KEY),
+        set_={name: base.excluded[name] for name in (*VALUE_COLUMNS, "ingested_at")},
+        where=_changed(U, base.excluded),
+    ).returning(
+        U.c.cluster,
+        U.c.job_id,
+        U.c.submit,
+        literal_column("(xmax = 0)", Boolean).label("inserted"),
+    )
+    new: set[JobKey] = set()
+    changed: set[JobKey] = set()
+    for cluster, job_id, submit, was_inserted in conn.execute(upserted):
+        (new if was_inserted else changed).add((cluster, job_id, submit))
+    return new, changed
