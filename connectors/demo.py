@@ -26,224 +26,44 @@ from allocator.model import (
     Pool,
     PoolKind,
     Project,
-    ProjectKind,
     Rate,
     Role,
     SlurmAccount,
     User,
 )
-from allocator.periods import Calendar
+from allocator.periods import Calendar, Period
 from allocator.ports import UnitOfWork
+from connectors.demo_data import CHAIRS, LOCAL_CLUSTER, NATIONAL_CLUSTER, PROJECTS, USERS
+
+__all__ = [
+    "CHAIRS",
+    "LOCAL_CLUSTER",
+    "NATIONAL_CLUSTER",
+    "PROJECTS",
+    "SEEDER",
+    "USERS",
+    "demo_usage",
+    "seed",
+    "seed_usage",
+]
 
 H = SECONDS_PER_HOUR
 SEEDER = User("demo-seed", Role.ADMIN, "demo seeding")
-LOCAL_CLUSTER = "enact-dev"
-NATIONAL_CLUSTER = "jean-zay"
-
-CHAIRS = [
-    ("chair-nlp", "Natural language processing", "Université de Lorraine"),
-    ("chair-health", "AI for health", "Université de Strasbourg / HUS"),
-    ("chair-vision", "Computer vision and imaging", "Université de Strasbourg"),
-    ("chair-robotics", "Robotics and embodied AI", "Inria Nancy – Grand Est"),
-    ("chair-climate", "AI for climate and environment", "CNRS"),
-    ("chair-materials", "AI for materials science", "Université de Lorraine"),
-    ("chair-law", "AI, law and society", "Université de Strasbourg"),
-    ("chair-trust", "Trustworthy and frugal AI", "Inria Nancy – Grand Est"),
-    ("chair-medimg", "Medical imaging", "Inserm / CHRU Nancy"),
-]
-
-USERS = [
-    User("admin", Role.ADMIN, "ENACT administrator", "admin@enact.example"),
-    User("eng-marie", Role.ENGINEER, "Marie Engineer", "marie@enact.example"),
-    User("eng-paul", Role.ENGINEER, "Paul Engineer", "paul@enact.example"),
-    User("alice", Role.RESEARCHER, "Alice Martin", "alice@enact.example"),
-    User("bob", Role.RESEARCHER, "Bob Weber", "bob@enact.example"),
-    User("carol", Role.RESEARCHER, "Carol Muller", "carol@enact.example"),
-    User("dan", Role.RESEARCHER, "Dan Schmitt", "dan@enact.example"),
-    User("eve", Role.RESEARCHER, "Eve Klein", "eve@enact.example"),
-    User("pi-durand", Role.RESEARCHER, "Prof. Durand", "durand@enact.example"),
-    User("pi-lambert", Role.RESEARCHER, "Prof. Lambert", "lambert@enact.example"),
-    User("pi-roux", Role.RESEARCHER, "Prof. Roux", "roux@enact.example"),
-]
-
-# (id, chair, name, kind, pi, members, local slurm account, national account)
-PROJECTS = [
-    (
-        "proj-thesis-01",
-        "chair-nlp",
-        "Thesis: low-resource Alsatian LLM",
-        ProjectKind.THESIS,
-        "pi-durand",
-        ("alice",),
-        "proj-thesis-01",
-        "nlp1@a100",
-    ),
-    (
-        "proj-nlp-rnd",
-        "chair-nlp",
-        "R&D: legal-text retrieval",
-        ProjectKind.RND,
-        "pi-durand",
-        ("alice", "carol"),
-        "chair-nlp",
-        "nlp2@h100",
-    ),
-    (
-        "proj-thesis-02",
-        "chair-nlp",
-        "Thesis: speech for Lorraine dialects",
-        ProjectKind.THESIS,
-        "pi-durand",
-        ("dan",),
-        None,
-        None,
-    ),
-    (
-        "proj-rnd-01",
-        "chair-health",
-        "R&D: ICU early warning",
-        ProjectKind.RND,
-        "pi-lambert",
-        ("bob", "carol"),
-        "proj-rnd-01",
-        "hlt1@h100",
-    ),
-    (
-        "proj-health-core",
-        "chair-health",
-        "Chair health: shared experiments",
-        ProjectKind.OTHER,
-        "pi-lambert",
-        ("bob",),
-        "chair-health",
-        None,
-    ),
-    (
-        "proj-thesis-03",
-        "chair-health",
-        "Thesis: federated EHR models",
-        ProjectKind.THESIS,
-        "pi-lambert",
-        ("eve",),
-        None,
-        "hlt2@a100",
-    ),
-    (
-        "proj-vision-01",
-        "chair-vision",
-        "Thesis: satellite segmentation",
-        ProjectKind.THESIS,
-        "pi-roux",
-        ("dan",),
-        "vision-01",
-        None,
-    ),
-    (
-        "proj-vision-02",
-        "chair-vision",
-        "R&D: video understanding",
-        ProjectKind.RND,
-        "pi-roux",
-        ("eve",),
-        "vision-02",
-        "vis1@h100",
-    ),
-    (
-        "proj-robotics-01",
-        "chair-robotics",
-        "Thesis: sim-to-real grasping",
-        ProjectKind.THESIS,
-        "pi-roux",
-        ("dan",),
-        "robotics-01",
-        None,
-    ),
-    (
-        "proj-robotics-02",
-        "chair-robotics",
-        "R&D: humanoid locomotion",
-        ProjectKind.RND,
-        "pi-roux",
-        (),
-        "robotics-02",
-        None,
-    ),
-    (
-        "proj-climate-01",
-        "chair-climate",
-        "Thesis: downscaling climate models",
-        ProjectKind.THESIS,
-        "pi-lambert",
-        ("eve",),
-        "climate-01",
-        "clm1@a100",
-    ),
-    (
-        "proj-materials-01",
-        "chair-materials",
-        "R&D: generative crystals",
-        ProjectKind.RND,
-        "pi-durand",
-        ("carol",),
-        "materials-01",
-        None,
-    ),
-    (
-        "proj-materials-02",
-        "chair-materials",
-        "Thesis: ML interatomic potentials",
-        ProjectKind.THESIS,
-        "pi-durand",
-        (),
-        "materials-02",
-        None,
-    ),
-    (
-        "proj-law-01",
-        "chair-law",
-        "R&D: case-law summarisation",
-        ProjectKind.RND,
-        "pi-roux",
-        ("alice",),
-        "law-01",
-        None,
-    ),
-    (
-        "proj-trust-01",
-        "chair-trust",
-        "Thesis: certified robustness",
-        ProjectKind.THESIS,
-        "pi-lambert",
-        (),
-        "trust-01",
-        None,
-    ),
-    (
-        "proj-trust-teach",
-        "chair-trust",
-        "Teaching: frugal AI course",
-        ProjectKind.TEACHING,
-        "pi-lambert",
-        ("eve",),
-        "trust-teach",
-        None,
-    ),
-    (
-        "proj-medimg-01",
-        "chair-medimg",
-        "Thesis: MRI reconstruction",
-        ProjectKind.THESIS,
-        "pi-roux",
-        ("bob",),
-        "medimg-01",
-        None,
-    ),
-]
 
 
 def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> None:
     """Seed the demo organisation in the site's ``calendar`` (the demo runs in
     ``Europe/Paris``). Refuses to run on a non-empty database."""
+    _seed_users(uow)
+    current = calendar.containing(now)
+    upcoming = calendar.next(current)
+    national, local = _demo_pools(now, calendar)
+    _seed_organisation(uow, now, national, local, calendar)
+    _seed_allocations(uow, now, national, local, current, upcoming, calendar)
+    _seed_requests(uow, now, national, local, current, upcoming, calendar)
+
+
+def _seed_users(uow: UnitOfWork) -> None:
     with uow:
         if uow.pools.list():
             raise RuntimeError("the database already has pools; demo data is seeded only once")
@@ -251,8 +71,10 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
             uow.users.add(user)
         uow.commit()
 
-    current = calendar.containing(now)
-    upcoming = calendar.next(current)
+
+def _demo_pools(now: datetime, calendar: Calendar) -> tuple[Pool, Pool]:
+    """The national grant (valid from May 1st, local midnight, for a year) and the local
+    cluster's pool."""
     local_now = calendar.local(now)
     year = local_now.year if local_now.month >= 5 else local_now.year - 1
     grant_start = datetime(year, 5, 1, tzinfo=calendar.zone)  # midnight, local time
@@ -291,6 +113,14 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         rates=(Rate("a100", MILLI, epoch), Rate("h100", MILLI, epoch)),
         description="Université de Lorraine / Strasbourg cluster: 4 A100 + 4 H100, 90 % available.",
     )
+    return national, local
+
+
+def _seed_organisation(
+    uow: UnitOfWork, now: datetime, national: Pool, local: Pool, calendar: Calendar
+) -> None:
+    """The two pools (the grant deposited), the chairs and the projects with their Slurm
+    accounts."""
     svc.create_pool(uow, SEEDER, now, national)
     svc.add_grant(
         uow, SEEDER, now, national.id, 400_000 * H, "GENCI AD011234 grant", calendar=calendar
@@ -323,6 +153,18 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
             ),
         )
 
+
+def _seed_allocations(
+    uow: UnitOfWork,
+    now: datetime,
+    national: Pool,
+    local: Pool,
+    current: Period,
+    upcoming: Period,
+    calendar: Calendar,
+) -> None:
+    """Quarterly budgets of the chairs and projects, this period and the next, and national
+    hours for the projects with a national account."""
     for period in (current.label, upcoming.label):
         for i, (chair_id, _, _) in enumerate(CHAIRS):
             svc.allocate_to_chair(
@@ -373,14 +215,34 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
                 calendar=calendar,
             )
 
-    alice = USERS[3]
-    bob = USERS[4]
-    admin = User("admin", Role.ADMIN)
-    marie = USERS[1]
 
+#: The people of the demo's requests.
+ALICE, BOB, MARIE = USERS[3], USERS[4], USERS[1]
+ADMIN = User("admin", Role.ADMIN)
+
+
+def _seed_requests(
+    uow: UnitOfWork,
+    now: datetime,
+    national: Pool,
+    local: Pool,
+    current: Period,
+    upcoming: Period,
+    calendar: Calendar,
+) -> None:
+    """Requests in every state: submitted (with a comment), approved, partly approved,
+    rejected and withdrawn."""
+    _submitted_request(uow, now, local, upcoming, calendar)
+    _approved_requests(uow, now, national, local, current, upcoming, calendar)
+    _refused_requests(uow, now, national, local, current, upcoming, calendar)
+
+
+def _submitted_request(
+    uow: UnitOfWork, now: datetime, local: Pool, upcoming: Period, calendar: Calendar
+) -> None:
     r = svc.submit_request(
         uow,
-        alice,
+        ALICE,
         now,
         "proj-thesis-01",
         local.id,
@@ -388,11 +250,22 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         "Final thesis experiments before defence",
         calendar=calendar,
     )
-    svc.comment_request(uow, marie, now, r.id, "Usage so far matches the plan; looks fine.")
+    svc.comment_request(uow, MARIE, now, r.id, "Usage so far matches the plan; looks fine.")
 
+
+def _approved_requests(
+    uow: UnitOfWork,
+    now: datetime,
+    national: Pool,
+    local: Pool,
+    current: Period,
+    upcoming: Period,
+    calendar: Calendar,
+) -> None:
+    """One approved in full, one in part."""
     r = svc.submit_request(
         uow,
-        alice,
+        ALICE,
         now,
         "proj-nlp-rnd",
         national.id,
@@ -402,12 +275,12 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         calendar=calendar,
     )
     svc.approve_request(
-        uow, admin, now, r.id, None, "approved by the steering committee", calendar=calendar
+        uow, ADMIN, now, r.id, None, "approved by the steering committee", calendar=calendar
     )
 
     r = svc.submit_request(
         uow,
-        bob,
+        BOB,
         now,
         "proj-rnd-01",
         local.id,
@@ -417,7 +290,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
     )
     svc.approve_request(
         uow,
-        admin,
+        ADMIN,
         now,
         r.id,
         [(current.label, 250 * H), (upcoming.label, 0)],
@@ -425,9 +298,20 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         calendar=calendar,
     )
 
+
+def _refused_requests(
+    uow: UnitOfWork,
+    now: datetime,
+    national: Pool,
+    local: Pool,
+    current: Period,
+    upcoming: Period,
+    calendar: Calendar,
+) -> None:
+    """One rejected, one withdrawn."""
     r = svc.submit_request(
         uow,
-        bob,
+        BOB,
         now,
         "proj-health-core",
         national.id,
@@ -435,11 +319,11 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         "Train everything from scratch",
         calendar=calendar,
     )
-    svc.reject_request(uow, admin, now, r.id, "far above the chair's share; resubmit with a plan")
+    svc.reject_request(uow, ADMIN, now, r.id, "far above the chair's share; resubmit with a plan")
 
     r = svc.submit_request(
         uow,
-        alice,
+        ALICE,
         now,
         "proj-law-01",
         local.id,
@@ -447,7 +331,7 @@ def seed(uow: UnitOfWork, now: datetime, calendar: Calendar = UTC_QUARTERS) -> N
         "Summariser fine-tuning",
         calendar=calendar,
     )
-    svc.withdraw_request(uow, alice, now, r.id, "moved to the national pool")
+    svc.withdraw_request(uow, ALICE, now, r.id, "moved to the national pool")
 
 
 def demo_usage(
