@@ -1,0 +1,168 @@
+"""The business figures of ``/metrics`` equal the API's and direct reads: the balance families
+equal ``GET /api/v1/balances`` for every project and pool (SQLite and PostgreSQL); burn rates,
+grants, usage counters, ingestion health and the reconciliation equal what their own reads say.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from accounting.reconcile import Status
+from allocator.periods import period_containing
+from connectors.auth import mint_token
+from connectors.bootstrap import Services
+from connectors.db import tables as t
+from connectors.db.consumption import consumption_by_project
+from connectors.db.usage_store import SqlUsageStore
+from connectors.quarter import burns, reconciliation
+from tests.conftest import NOW
+from tests.ops.metrics_support import (
+    ADMIN,
+    H,
+    by_labels,
+    samples,
+    scrape,
+    series,
+)
+
+
+def test_the_balance_families_equal_the_api_balances(
+    services: Services, client: TestClient
+) -> None:
+    period = period_containing(NOW).label
+    token = mint_token(services.session_factory, "admin", NOW)
+    api = client.get(
+        "/api/v1/balances", params={"period": period}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert api.status_code == 200, api.text
+    rows = {(b["pool_id"], b["project_id"]): b for b in api.json()}
+    assert any(b["consumed_seconds"] for b in rows.values())
+    assert any(b["consumed_provisional_seconds"] for b in rows.values())
+    assert any(b["adjustments_seconds"] for b in rows.values())
+
+    found = samples(scrape(client, services).text)
+    allocated = series(found, "gpuhours_project_allocated_gpu_seconds")
+    consumed = series(found, "gpuhours_project_consumed_gpu_seconds")
+    provisional = series(found, "gpuhours_project_consumed_provisional_gpu_seconds")
+    remaining = series(found, "gpuhours_project_remaining_gpu_seconds")
+    assert set(allocated) == set(rows)  # the projects with an allocation or a consumption
+    for key, b in rows.items():
+        assert allocated[key] == b["allocated_seconds"] + b["adjustments_seconds"], key
+        assert consumed[key] == b["consumed_seconds"] + b["consumed_provisional_seconds"], key
+        assert provisional[key] == b["consumed_provisional_seconds"], key
+        assert remaining[key] == b["remaining_seconds"], key
+    assert {s.labels["period"] for s in found if "period" in s.labels} >= {period}
+
+    # Pools: the capacity and allocations of the pool balance, and every charge of the pool
+    # (unmapped accounts included).
+    by_project = consumption_by_project(services.engine, period)
+    for pool in ("ai2f-jz", "enact-local"):
+        pb = client.get(
+            f"/api/v1/pools/{pool}/balances",
+            params={"period": period},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        key = (pool,)
+        assert series(found, "gpuhours_pool_capacity_gpu_seconds")[key] == pb["capacity_seconds"]
+        assert series(found, "gpuhours_pool_allocated_gpu_seconds")[key] == pb["allocated_seconds"]
+        used = sum(c.final + c.provisional for (_p, pl), c in by_project.items() if pl == pool)
+        assert series(found, "gpuhours_pool_consumed_gpu_seconds")[key] == used
+    assert by_project[("", "enact-local")].final > 0  # the unmapped account counts for the pool
+
+
+def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
+    services: Services, client: TestClient
+) -> None:
+    found = samples(scrape(client, services).text)
+    epoch = int(NOW.timestamp())
+    period = period_containing(NOW)
+    previous = period_containing(period.start - timedelta(days=1)).label
+
+    # Burn rates and exhaustion: accounting.burn through connectors.quarter.burns.
+    remaining = by_labels(found, "gpuhours_project_remaining_gpu_seconds", "project", "pool")
+    allocated = by_labels(found, "gpuhours_project_allocated_gpu_seconds", "project", "pool")
+    expected = burns(
+        services.engine,
+        epoch,
+        {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
+        services.settings.calendar,
+    )
+    rates = by_labels(found, "gpuhours_project_burn_rate", "project", "pool", "window")
+    exhaustion = by_labels(
+        found, "gpuhours_project_projected_exhaustion_timestamp_seconds", "project", "pool"
+    )
+    assert any(b.rate_7d for b in expected.values())
+    for key, b in expected.items():
+        assert (rates[(*key, "7d")], rates[(*key, "30d")]) == (b.rate_7d, b.rate_30d), key
+        assert exhaustion.get(key) == b.exhaustion, key
+
+    # Usage counters and grants against the daily rollup and the journal.
+    D = t.UsageDailyRow
+    with services.engine.connect() as conn:
+        final = {
+            (pool, cluster, gpu_type): int(s)
+            for pool, cluster, gpu_type, s in conn.execute(
+                select(D.pool_id, D.cluster, D.gpu_type, func.sum(D.gpu_seconds))
+                .where(~D.provisional)
+                .group_by(D.pool_id, D.cluster, D.gpu_type)
+            )
+        }
+        grant_used = conn.scalar(
+            select(func.sum(D.units)).where(
+                D.pool_id == "ai2f-jz",
+                D.day >= int(datetime(2026, 5, 1, tzinfo=UTC).timestamp()) // 86400,
+                D.day < int(datetime(2027, 5, 1, tzinfo=UTC).timestamp()) // 86400,
+            )
+        )
+    counter = by_labels(found, "gpuhours_consumed_gpu_seconds_total", "pool", "cluster", "gpu_type")
+    assert counter == final
+    assert ("", "other", "a100") in counter  # unrouted usage
+    assert by_labels(found, "gpuhours_grant_gpu_seconds", "pool") == {("ai2f-jz",): 400_000 * H}
+    assert by_labels(found, "gpuhours_grant_consumed_gpu_seconds", "pool") == {
+        ("ai2f-jz",): grant_used
+    }
+    assert by_labels(found, "gpuhours_grant_start_timestamp_seconds", "pool") == {
+        ("ai2f-jz",): datetime(2026, 5, 1, tzinfo=UTC).timestamp()
+    }
+
+    # Ingestion, from the store's own view.
+    states = {s.cluster: s for s in SqlUsageStore(services.engine).clusters()}
+    assert set(states) == {"enact-dev", "jean-zay", "other"}
+    success = by_labels(found, "gpuhours_ingest_last_success_timestamp_seconds", "cluster")
+    lag = by_labels(found, "gpuhours_ingest_lag_seconds", "cluster")
+    failing = by_labels(found, "gpuhours_ingest_failing", "cluster")
+    records = by_labels(found, "gpuhours_ingest_records_total", "cluster")
+    errors = by_labels(found, "gpuhours_ingest_errors_total", "cluster", "kind")
+    quarantined = by_labels(found, "gpuhours_ingest_quarantined_records", "cluster")
+    for name, s in states.items():
+        assert success[(name,)] == s.last_success
+        assert lag[(name,)] == epoch - (s.watermark or 0)
+        assert records[(name,)] == s.records_total
+    assert failing == {("enact-dev",): 0, ("jean-zay",): 0, ("other",): 1}
+    assert errors == {("other", "timeout"): 1}
+    assert quarantined == {("enact-dev",): 1, ("jean-zay",): 0, ("other",): 0}
+
+    # Reconciliation of the last closed period.
+    rec = reconciliation(
+        services.uow(),
+        ADMIN,
+        "ai2f-jz",
+        previous,
+        now=services.clock(),
+        calendar=services.settings.calendar,
+    )
+    lines = by_labels(found, "gpuhours_reconciliation_lines", "pool", "period", "status")
+    assert lines == {
+        ("ai2f-jz", previous, status.value): sum(ln.status is status for ln in rec.lines)
+        for status in Status
+    }
+    assert sum(lines.values()) == len(rec.lines) > 0
+    assert by_labels(found, "gpuhours_reconciliation_difference_gpu_seconds", "pool", "period") == {
+        ("ai2f-jz", previous): sum(ln.difference for ln in rec.lines)
+    }
+    assert by_labels(found, "gpuhours_period_closed_timestamp_seconds", "period") == {
+        (previous,): NOW.timestamp()
+    }
