@@ -166,41 +166,7 @@ def _seed_allocations(
     """Quarterly budgets of the chairs and projects, this period and the next, and national
     hours for the projects with a national account."""
     for period in (current.label, upcoming.label):
-        for i, (chair_id, _, _) in enumerate(CHAIRS):
-            svc.allocate_to_chair(
-                uow,
-                SEEDER,
-                now,
-                local.id,
-                chair_id,
-                period,
-                (1500 + 50 * i) * H,
-                "quarterly chair budget",
-                calendar=calendar,
-            )
-            svc.allocate_to_chair(
-                uow,
-                SEEDER,
-                now,
-                national.id,
-                chair_id,
-                period,
-                (6000 + 500 * i) * H,
-                "quarterly share of the AI2F grant",
-                calendar=calendar,
-            )
-        for n, (pid, *_rest) in enumerate(PROJECTS):
-            svc.allocate_to_project(
-                uow,
-                SEEDER,
-                now,
-                local.id,
-                pid,
-                period,
-                (300 + 20 * n) * H,
-                "quarterly project budget",
-                calendar=calendar,
-            )
+        _seed_quarterly_budgets(uow, now, national, local, period, calendar)
     for pid, *_rest, national_acct in PROJECTS:
         if national_acct:
             svc.allocate_to_project(
@@ -214,6 +180,47 @@ def _seed_allocations(
                 "national hours for the quarter",
                 calendar=calendar,
             )
+
+
+def _seed_quarterly_budgets(
+    uow: UnitOfWork, now: datetime, national: Pool, local: Pool, period: str, calendar: Calendar
+) -> None:
+    """Each chair's budget in both pools, then each project's in the local pool."""
+    for i, (chair_id, _, _) in enumerate(CHAIRS):
+        svc.allocate_to_chair(
+            uow,
+            SEEDER,
+            now,
+            local.id,
+            chair_id,
+            period,
+            (1500 + 50 * i) * H,
+            "quarterly chair budget",
+            calendar=calendar,
+        )
+        svc.allocate_to_chair(
+            uow,
+            SEEDER,
+            now,
+            national.id,
+            chair_id,
+            period,
+            (6000 + 500 * i) * H,
+            "quarterly share of the AI2F grant",
+            calendar=calendar,
+        )
+    for n, (pid, *_rest) in enumerate(PROJECTS):
+        svc.allocate_to_project(
+            uow,
+            SEEDER,
+            now,
+            local.id,
+            pid,
+            period,
+            (300 + 20 * n) * H,
+            "quarterly project budget",
+            calendar=calendar,
+        )
 
 
 #: The people of the demo's requests.
@@ -352,39 +359,44 @@ def demo_usage(
     for cluster, account in accounts:
         for n in range(jobs_per_account):
             job_id += 1
-            gpus = rnd.choice((1, 1, 2, 4))
-            if cluster == LOCAL_CLUSTER:
-                partition, gpu_type = rnd.choice((("gpu-a100", "a100"), ("gpu-h100", "h100")))
-                cpus = 2 * gpus
-            else:
-                partition, gpu_type = rnd.choice((("gpu_p5", "a100"), ("gpu_p6", "h100")))
-                cpus = 8 * gpus
-            elapsed = rnd.choice((1800, 3600, 4 * 3600, 10 * 3600))
-            start = rnd.randrange(begin, max(begin + 1, end - 600))
-            running = n == 0 and start + elapsed > end
-            if not running:
-                elapsed = min(elapsed, end - start)
-            out[cluster].append(
-                UsageRecord(
-                    cluster=cluster,
-                    job_id=job_id,
-                    submit=start - 120,
-                    account=account,
-                    user="alice" if n % 2 else "bob",
-                    partition=partition,
-                    qos="normal",
-                    state="RUNNING" if running else "COMPLETED",
-                    start=start,
-                    end=None if running else start + elapsed,
-                    elapsed=(end - start) if running else elapsed,
-                    gpus=gpus,
-                    gpus_by_type=((gpu_type, gpus),),
-                    alloc_cpus=cpus,
-                    alloc_mem_mb=8000 * gpus,
-                    alloc_nodes=1,
-                )
-            )
+            out[cluster].append(_demo_job(rnd, cluster, account, job_id, n, begin, end))
     return out
+
+
+def _demo_job(
+    rnd: random.Random, cluster: str, account: str, job_id: int, n: int, begin: int, end: int
+) -> UsageRecord:
+    """The ``n``-th job of an account: the first may still be running."""
+    gpus = rnd.choice((1, 1, 2, 4))
+    if cluster == LOCAL_CLUSTER:
+        partition, gpu_type = rnd.choice((("gpu-a100", "a100"), ("gpu-h100", "h100")))
+        cpus = 2 * gpus
+    else:
+        partition, gpu_type = rnd.choice((("gpu_p5", "a100"), ("gpu_p6", "h100")))
+        cpus = 8 * gpus
+    elapsed = rnd.choice((1800, 3600, 4 * 3600, 10 * 3600))
+    start = rnd.randrange(begin, max(begin + 1, end - 600))
+    running = n == 0 and start + elapsed > end
+    if not running:
+        elapsed = min(elapsed, end - start)
+    return UsageRecord(
+        cluster=cluster,
+        job_id=job_id,
+        submit=start - 120,
+        account=account,
+        user="alice" if n % 2 else "bob",
+        partition=partition,
+        qos="normal",
+        state="RUNNING" if running else "COMPLETED",
+        start=start,
+        end=None if running else start + elapsed,
+        elapsed=(end - start) if running else elapsed,
+        gpus=gpus,
+        gpus_by_type=((gpu_type, gpus),),
+        alloc_cpus=cpus,
+        alloc_mem_mb=8000 * gpus,
+        alloc_nodes=1,
+    )
 
 
 def seed_usage(store: UsageStore, now: datetime, calendar: Calendar = UTC_QUARTERS) -> int:

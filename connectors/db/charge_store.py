@@ -256,25 +256,8 @@ def _add_to(
     if not items:
         return
     items.sort()  # a fixed order: concurrent writers lock rollup rows in the same order
-    names = [c.name for c in target.columns]
     if postgres:
-        staging_name = f"{target.name}_staging"
-        conn.execute(
-            text(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_name} "
-                f"(LIKE {target.name}) ON COMMIT DELETE ROWS"
-            )
-        )
-        types = copy_types(target)
-        copy_rows(conn, staging_name, names, types, ((*key, *d) for key, d in items))
-        staging = table(staging_name, *[column(n) for n in names])
-        base = pg_insert(target).from_select(names, select(*[staging.c[n] for n in names]))
-        conn.execute(
-            base.on_conflict_do_update(
-                index_elements=list(key_names),
-                set_={n: target.c[n] + base.excluded[n] for n in ("gpu_seconds", "units", "rows")},
-            )
-        )
+        _add_to_pg(conn, target, key_names, items)
         return
     stmt = sqlite_insert(target)
     stmt = stmt.on_conflict_do_update(
@@ -287,3 +270,27 @@ def _add_to(
     ]
     for part in chunks(rows, 5000):
         conn.execute(stmt, list(part))
+
+
+def _add_to_pg(
+    conn: Connection, target: Any, key_names: Sequence[str], items: Sequence[tuple[Any, list[int]]]
+) -> None:
+    """The deltas COPYed into a staging table, then added to ``target`` in one upsert."""
+    names = [c.name for c in target.columns]
+    staging_name = f"{target.name}_staging"
+    conn.execute(
+        text(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging_name} "
+            f"(LIKE {target.name}) ON COMMIT DELETE ROWS"
+        )
+    )
+    types = copy_types(target)
+    copy_rows(conn, staging_name, names, types, ((*key, *d) for key, d in items))
+    staging = table(staging_name, *[column(n) for n in names])
+    base = pg_insert(target).from_select(names, select(*[staging.c[n] for n in names]))
+    conn.execute(
+        base.on_conflict_do_update(
+            index_elements=list(key_names),
+            set_={n: target.c[n] + base.excluded[n] for n in ("gpu_seconds", "units", "rows")},
+        )
+    )

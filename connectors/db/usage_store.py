@@ -181,19 +181,24 @@ class SqlUsageStore:
                 values["watermark"] = advance_to
         elif error is not None:
             values.update(last_error=error.message, last_error_kind=error.kind)
-            E = t.IngestErrorCountRow
-            found = conn.execute(
-                select(E.count).where(E.cluster == cluster, E.kind == error.kind)
-            ).first()
-            if found is None:
-                conn.execute(insert(E).values(cluster=cluster, kind=error.kind, count=1))
-            else:
-                conn.execute(
-                    update(E)
-                    .where(E.cluster == cluster, E.kind == error.kind)
-                    .values(count=E.count + 1)
-                )
+            self._count_error(conn, cluster, error)
         conn.execute(update(S).where(S.cluster == cluster).values(**values))
+
+    @staticmethod
+    def _count_error(conn: Connection, cluster: str, error: UsageSourceError) -> None:
+        """One more failed fetch of ``error``'s kind for ``cluster``."""
+        E = t.IngestErrorCountRow
+        found = conn.execute(
+            select(E.count).where(E.cluster == cluster, E.kind == error.kind)
+        ).first()
+        if found is None:
+            conn.execute(insert(E).values(cluster=cluster, kind=error.kind, count=1))
+        else:
+            conn.execute(
+                update(E)
+                .where(E.cluster == cluster, E.kind == error.kind)
+                .values(count=E.count + 1)
+            )
 
     def _quarantine(
         self, conn: Connection, cluster: str, window: Window, batch: UsageBatch, now: int
