@@ -6,21 +6,20 @@ own ``HTTPValidationError {"detail": [...]}``, which the API never sends, and do
 other error. :func:`document_errors` replaces that with the truth, by rules that follow the
 code (which status can come from where):
 
-========  =======================================================================  ===========
-status    raised by                                                                documented
-========  =======================================================================  ===========
-400       malformed JSON in a body (``errors.py``)                                 JSON bodies
-401       no, an unknown, expired or revoked token (``deps.authenticate``)         authenticated
-403       the role may not (``rules.require_role``; a scrape token everywhere)     authenticated
-404       an id the caller named is unknown, or not visible to the caller          authenticated,
-                                                                                   with input
-409       a conflict: over-commit, a transition, a duplicate, a closed period      writes
-413       a statement file too large (``quarter_routes``)                          uploads
-415       a body of another media type than the operation reads                    bodies
-422       invalid input: a field (``all`` lists every invalid one), NUL anywhere   every operation
-429       too many failed authentications from the address (``throttle``)          authenticated
-503       the database is unavailable; ``Retry-After`` (``faults.DatabaseFaults``)  all but health
-========  =======================================================================  ===========
+status  raised by                                                          documented on
+------  -----------------------------------------------------------------  ------------------
+400     malformed JSON in a body (``errors.py``)                           JSON bodies
+401     no token, or an unknown, expired or revoked one (``deps``)         authenticated ops
+403     the role may not (``rules.require_role``; a scrape token: always)  authenticated ops
+404     an id the caller named is unknown, or not visible to the caller    authenticated ops
+                                                                           with any input
+409     a conflict: over-commit, a transition, a duplicate, a closed period writes
+413     a statement file too large (``quarter_routes``)                    uploads (documented
+                                                                           by the route)
+415     a body of another media type than the operation reads              bodies
+422     invalid input (``all`` lists every invalid field); NUL anywhere    every operation
+429     too many failed authentications from the address (``throttle``)    authenticated ops
+503     the database is unavailable, ``Retry-After`` (``faults``)          all but getHealth
 
 Each status gets the ``Error`` schema and an example answer. A status an operation already
 documents (``importStatement``'s 413 and 415) gets them too and keeps its description;
