@@ -13,7 +13,7 @@ status  raised by                                                          docum
 403     the role may not (``rules.require_role``; a scrape token: always)  authenticated ops
 404     an id the caller named is unknown, or not visible to the caller    authenticated ops
                                                                            with any input
-409     a conflict: over-commit, a transition, a duplicate, a closed one   writes
+409     over-commit, a transition refused, a duplicate, a closed period    writes
 413     a statement file too large (``quarter_routes``)                    uploads (documented
                                                                            by the route)
 415     a body of another media type than the operation reads              bodies
