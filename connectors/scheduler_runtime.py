@@ -253,7 +253,7 @@ def run_in_background(service: SchedulerService) -> SchedulerService:
 
 
 def run_until_signalled(service: SchedulerService) -> None:
-    """Campaign in the calling thread until SIGTERM or SIGINT (``worker``), then step down."""
+    """Campaign until SIGTERM or SIGINT (``worker``; the calling thread waits), then step down."""
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("worker: %s received; stopping", signal.Signals(signum).name)
