@@ -34,7 +34,7 @@ from connectors.db.uow import SqlUnitOfWork
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.errors import RequestRefused
-from connectors.http.routes import PERIOD_DOC, PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
+from connectors.http.params import PERIOD_DOC, PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
 
 router = APIRouter(prefix="/api/v1", tags=["accounting"])
 

@@ -1,0 +1,168 @@
+"""``gpuhours ingest``, ``clusters`` and ``usage``: GPU usage from Slurm, and its health."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from accounting.ingestion import StoreResult, Window
+from allocator.errors import InvalidInput
+from connectors.cli._common import CliError, emit, one_line_errors, services
+
+
+def parse_time(value: str | None, field: str) -> datetime | None:
+    """ISO 8601 (a value without an offset is UTC) or epoch seconds."""
+    if value is None:
+        return None
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value), UTC)
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(field, f"{value!r} is not an ISO 8601 time or epoch seconds") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@click.command()
+@click.option("--cluster", required=True, help="A cluster of the settings (GPUHOURS_CLUSTERS).")
+@click.option("--since", default=None, help="Backfill from (ISO 8601 UTC, or epoch).")
+@click.option("--until", default=None, help="Backfill to (default: now).")
+@click.option(
+    "--from-file",
+    "from_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Import a sacct --json or --parsable2 export instead of asking Slurm.",
+)
+@one_line_errors
+def ingest(cluster: str, since: str | None, until: str | None, from_file: Path | None) -> None:
+    """Ingest GPU usage of a cluster: incremental from the watermark, or a backfill."""
+    from connectors.ingest import import_file, run_ingest
+
+    sv = services()
+    sv.migrate()
+    store = sv.usage_store()
+    if from_file is not None:
+        result, warnings = import_file(store, cluster, from_file, sv.clock())
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        emit(
+            {
+                "cluster": cluster,
+                "file": str(from_file),
+                "inserted": result.inserted,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "quarantined": result.quarantined,
+            }
+        )
+        return
+    config = sv.settings.cluster(cluster)
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start and end and end <= start:
+        raise InvalidInput("until", "must be after since")
+    bar = None
+    if sys.stdout.isatty():
+        now_epoch = int(sv.clock().timestamp())
+        first = int(start.timestamp()) if start else store.state(cluster).watermark or now_epoch
+        last = int(end.timestamp()) if end else now_epoch
+        bar = click.progressbar(
+            length=max(last - first, 1),
+            label=f"ingesting {cluster}",
+            show_eta=True,
+            file=sys.stderr,
+        )
+        bar.__enter__()
+
+    def progress(window: Window, _result: StoreResult) -> None:
+        if bar is not None:
+            bar.update(window.end - window.start)
+
+    try:
+        report = run_ingest(store, config, sv.clock(), since=start, until=end, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    emit(
+        {
+            "cluster": report.cluster,
+            "windows": report.windows,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "quarantined": report.quarantined,
+            "watermark": report.watermark,
+            "error": report.error,
+        }
+    )
+    if not report.ok:
+        raise CliError(f"cluster {cluster}: {report.error} (watermark held; the next run retries)")
+
+
+@click.group()
+def clusters() -> None:
+    """Slurm clusters and their ingestion health."""
+
+
+@clusters.command("status")
+@one_line_errors
+def clusters_status() -> None:
+    """Last success, lag, errors by kind and quarantined records, per cluster."""
+    from connectors.http.usage_routes import cluster_statuses
+
+    sv = services()
+    emit([c.model_dump(mode="json") for c in cluster_statuses(sv, sv.clock())])
+
+
+@click.group()
+def usage() -> None:
+    """Ingested usage: per account, unmapped accounts, quarantine."""
+
+
+@usage.command("accounts")
+@click.option("--cluster", default=None)
+@click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
+@one_line_errors
+def usage_accounts(cluster: str | None, unmapped: bool) -> None:
+    from connectors.db.usage_queries import account_usage
+
+    emit(
+        [
+            {
+                "cluster": u.cluster,
+                "account": u.account,
+                "project_id": u.project_id,
+                "jobs": u.jobs,
+                "gpu_seconds": u.gpu_seconds,
+                "provisional_gpu_seconds": u.provisional_gpu_seconds,
+                "gpu_seconds_by_type": u.by_type,
+            }
+            for u in account_usage(services().engine, cluster, unmapped)
+        ]
+    )
+
+
+@usage.command("quarantine")
+@click.option("--cluster", default=None)
+@one_line_errors
+def usage_quarantine(cluster: str | None) -> None:
+    from connectors.db.usage_queries import quarantine
+
+    emit(
+        [
+            {
+                "id": q.id,
+                "cluster": q.cluster,
+                "job_id": q.job_id,
+                "reason": q.reason,
+                "raw": q.raw[:500],
+            }
+            for q in quarantine(services().engine, cluster)
+        ]
+    )
+
+
+COMMANDS = (ingest, clusters, usage)
