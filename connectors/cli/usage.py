@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from accounting.ingestion import StoreResult, Window
+from accounting.ingestion import IngestReport, StoreResult, Window
 from allocator.errors import InvalidInput
+from connectors.bootstrap import Services
 from connectors.cli._common import CliError, emit, one_line_errors, services
+from connectors.settings import ClusterConfig
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
@@ -40,30 +42,59 @@ def parse_time(value: str | None, field: str) -> datetime | None:
 @one_line_errors
 def ingest(cluster: str, since: str | None, until: str | None, from_file: Path | None) -> None:
     """Ingest GPU usage of a cluster: incremental from the watermark, or a backfill."""
-    from connectors.ingest import import_file, run_ingest
-
     sv = services()
     sv.migrate()
-    store = sv.usage_store()
     if from_file is not None:
-        result, warnings = import_file(store, cluster, from_file, sv.clock())
-        for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
-        emit(
-            {
-                "cluster": cluster,
-                "file": str(from_file),
-                "inserted": result.inserted,
-                "updated": result.updated,
-                "unchanged": result.unchanged,
-                "quarantined": result.quarantined,
-            }
-        )
+        _ingest_file(sv, cluster, from_file)
         return
     config = sv.settings.cluster(cluster)
     start, end = parse_time(since, "since"), parse_time(until, "until")
     if start and end and end <= start:
         raise InvalidInput("until", "must be after since")
+    report = _ingest_from_slurm(sv, config, start, end)
+    emit(
+        {
+            "cluster": report.cluster,
+            "windows": report.windows,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "quarantined": report.quarantined,
+            "watermark": report.watermark,
+            "error": report.error,
+        }
+    )
+    if not report.ok:
+        raise CliError(f"cluster {cluster}: {report.error} (watermark held; the next run retries)")
+
+
+def _ingest_file(sv: Services, cluster: str, from_file: Path) -> None:
+    """A sacct export instead of Slurm; its warnings on stderr."""
+    from connectors.ingest import import_file
+
+    result, warnings = import_file(sv.usage_store(), cluster, from_file, sv.clock())
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    emit(
+        {
+            "cluster": cluster,
+            "file": str(from_file),
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "quarantined": result.quarantined,
+        }
+    )
+
+
+def _ingest_from_slurm(
+    sv: Services, config: ClusterConfig, start: datetime | None, end: datetime | None
+) -> IngestReport:
+    """Run the ingestion, with a progress bar on stderr when stdout is a terminal."""
+    from connectors.ingest import run_ingest
+
+    cluster = config.name
+    store = sv.usage_store()
     bar = None
     if sys.stdout.isatty():
         now_epoch = int(sv.clock().timestamp())
@@ -82,24 +113,10 @@ def ingest(cluster: str, since: str | None, until: str | None, from_file: Path |
             bar.update(window.end - window.start)
 
     try:
-        report = run_ingest(store, config, sv.clock(), since=start, until=end, progress=progress)
+        return run_ingest(store, config, sv.clock(), since=start, until=end, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    emit(
-        {
-            "cluster": report.cluster,
-            "windows": report.windows,
-            "inserted": report.inserted,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "quarantined": report.quarantined,
-            "watermark": report.watermark,
-            "error": report.error,
-        }
-    )
-    if not report.ok:
-        raise CliError(f"cluster {cluster}: {report.error} (watermark held; the next run retries)")
 
 
 @click.group()

@@ -59,6 +59,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(quarter_routes.router)
 
     _document_links(app)
+    _health(app, services)
+    return app
+
+
+def _health(app: FastAPI, services: Services) -> None:
+    """``/healthz`` (the process is up) and ``/readyz`` (the database answers, at head)."""
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -82,8 +88,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 {"status": "migrations pending", "current": current, "head": head}, 503, retry
             )
         return {"status": "ready", "revision": current}
-
-    return app
 
 
 def _document_links(app: FastAPI) -> None:
