@@ -12,6 +12,8 @@ from connectors.http.routes import allocations, organisation, pools, requests, u
 
 __all__ = ["PERIOD_DOC", "PERIOD_PATTERN", "OptionalPeriodQ", "PeriodQ", "router"]
 
-router = APIRouter(prefix="/api/v1")
+#: Each module's router carries the ``/api/v1`` prefix itself: the route FastAPI hands the
+#: metrics middleware is the module's own, and its path is the latency histogram's label.
+router = APIRouter()
 for _module in (users, pools, organisation, allocations, requests):
     router.include_router(_module.router)

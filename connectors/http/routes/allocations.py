@@ -13,7 +13,7 @@ from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 from connectors.http.params import OptionalPeriodQ
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 @router.post("/allocations/chairs", status_code=201, tags=["allocations"])

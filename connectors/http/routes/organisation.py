@@ -10,7 +10,7 @@ from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.params import PeriodQ
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/chairs", tags=["chairs"])

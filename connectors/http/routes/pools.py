@@ -19,7 +19,7 @@ from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 from connectors.http.params import PeriodQ
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 def pool_of(body: s.PoolIn) -> Pool:

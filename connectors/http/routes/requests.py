@@ -10,7 +10,7 @@ from allocator.model import RequestState
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/requests", tags=["requests"])

@@ -10,7 +10,7 @@ from allocator.rules import require_role
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, UowDep
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/me", tags=["users"])
