@@ -185,6 +185,7 @@ def decide(
         statement, line = _line_to_decide(current, project_id)
         entry_id = None
         if action == "adjust":
+            reference = f"reconciliation:{period}:statement-{statement.id}"
             entry = svc.adjust(
                 uow,
                 actor,
@@ -194,38 +195,41 @@ def decide(
                 period,
                 amount,
                 reason,
-                reference=f"reconciliation:{period}:statement-{statement.id}",
+                reference=reference,
                 calendar=calendar,
             )
             entry_id = entry.id
         uow.ledger.lock_closing()  # an acceptance too is checked open under the close lock
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
-        uow.decisions.add(
-            DecisionRecord(
-                pool_id,
-                period,
-                project_id,
-                action,
-                amount,
-                line.ours,
-                line.theirs,
-                statement.id,
-                entry_id,
-                reason,
-                actor.username,
-                now,
-            )
+        decision = DecisionRecord(
+            pool_id,
+            period,
+            project_id,
+            action,
+            amount,
+            line.ours,
+            line.theirs,
+            statement.id,
+            entry_id,
+            reason,
+            actor.username,
+            now,
         )
-        uow.audit.append(
-            AuditEvent(
-                actor.username,
-                now,
-                f"reconciliation.{action}",
-                f"project:{project_id}",
-                f"{pool_id} {period} ours={line.ours} theirs={line.theirs} "
-                f"amount={amount}: {reason}",
-            )
-        )
+        _journal(uow, decision)
         uow.commit()
     return reconcile(uow, actor, pool_id, period, now=now, calendar=calendar)
+
+
+def _journal(uow: AccountingUnitOfWork, d: DecisionRecord) -> None:
+    """Store the decision, and say so in the audit log."""
+    uow.decisions.add(d)
+    uow.audit.append(
+        AuditEvent(
+            d.actor,
+            d.at,
+            f"reconciliation.{d.action}",
+            f"project:{d.project_id}",
+            f"{d.pool_id} {d.period} ours={d.ours} theirs={d.theirs} amount={d.amount}: {d.reason}",
+        )
+    )
