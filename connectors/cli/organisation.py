@@ -21,8 +21,8 @@ def users() -> None:
 @users.command("list")
 @one_line_errors
 def users_list() -> None:
-    with services().uow() as uow:
-        emit([render.user(u) for u in uow.users.list()])
+    sv = services()
+    emit([render.user(u) for u in svc.list_users(sv.uow(), cli_actor())])
 
 
 @click.group()
@@ -33,8 +33,8 @@ def pools() -> None:
 @pools.command("list")
 @one_line_errors
 def pools_list() -> None:
-    with services().uow() as uow:
-        emit([render.pool(p) for p in uow.pools.list()])
+    sv = services()
+    emit([render.pool(p) for p in svc.list_pools(sv.uow(), cli_actor())])
 
 
 @pools.command("create")
@@ -44,20 +44,14 @@ def pools_create(definition: Path) -> None:
     """Create a pool from a JSON file shaped like the API's POST /pools body."""
     body = parse_pool_file(definition.read_text())
     sv = services()
-    uow = sv.uow()
-    with uow:  # one transaction: no pool is left behind without its grant
-        pool = svc.create_pool(uow, cli_actor(), sv.clock(), body.pool)
-        if body.grant_seconds is not None:
-            svc.add_grant(
-                uow,
-                cli_actor(),
-                sv.clock(),
-                pool.id,
-                body.grant_seconds,
-                "initial grant",
-                calendar=sv.settings.calendar,
-            )
-        uow.commit()
+    pool = svc.create_pool_with_grant(  # one transaction: no pool left behind without its grant
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        body.pool,
+        body.grant_seconds,
+        calendar=sv.settings.calendar,
+    )
     emit(render.pool(pool))
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
 import click
 
+from accounting import report as rpt
+from accounting import services as acc
+from accounting.reconcile import Tolerance
 from allocator.errors import InvalidInput
 from allocator.hours import Sign
+from connectors.cli import render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
+from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
 
 
-def _tolerance(seconds: int, percent: str) -> Any:
-    from accounting.reconcile import Tolerance
-
+def tolerance_arg(seconds: int, percent: str) -> Tolerance:
+    """``--tolerance-seconds`` and ``--tolerance-percent`` (0..100, to the tenth)."""
     try:
         value = Decimal(percent)
         ok = value.is_finite() and 0 <= value <= 100 and value * 10 == int(value * 10)
@@ -38,9 +41,7 @@ def statements() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--pool", "pool_id", required=True)
 @click.option("--period", required=True)
-@click.option(
-    "--format", "fmt", required=True, type=click.Choice(["national-csv", "sreport", "mapped-csv"])
-)
+@click.option("--format", "fmt", required=True, type=click.Choice(STATEMENT_FORMATS))
 @click.option("--file-name", default=None, help="Name recorded with it (default: FILE's name).")
 @click.option("--map-account", default=None, help="mapped-csv: the account column.")
 @click.option("--map-gpu-seconds", default=None, help="mapped-csv: GPU-seconds column.")
@@ -56,29 +57,14 @@ def statements_import(
     period: str,
     fmt: str,
     file_name: str | None,
-    map_account: str | None,
-    map_gpu_seconds: str | None,
-    map_hours: str | None,
-    map_units_hours: str | None,
-    map_gpu_type: str | None,
-    map_period: str | None,
     delimiter: str | None,
+    **maps: str | None,
 ) -> None:
     """Import FILE as the statement of a pool and period, all or nothing (again: a no-op)."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import StatementFormat, StatementOut, column_mapping
-
-    columns = {
-        "account": map_account,
-        "gpu_seconds": map_gpu_seconds,
-        "hours": map_hours,
-        "units_hours": map_units_hours,
-        "gpu_type": map_gpu_type,
-        "period": map_period,
-    }
-    mapping = column_mapping(StatementFormat(fmt), columns, delimiter)
+    columns = {field: maps[f"map_{field}"] for field in MAPPED_FIELDS}
+    mapping = column_mapping(fmt, columns, delimiter)
     sv = services()
-    info = quarter.import_statement(
+    info = acc.import_statement(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -90,7 +76,7 @@ def statements_import(
         mapping,
         calendar=sv.settings.calendar,
     )
-    emit(StatementOut.of(info).model_dump(mode="json"))
+    emit(render.statement(info))
 
 
 @statements.command("list")
@@ -98,14 +84,11 @@ def statements_import(
 @click.option("--period", default=None)
 @one_line_errors
 def statements_list(pool_id: str | None, period: str | None) -> None:
-    from connectors import quarter
-    from connectors.http.quarter_routes import StatementOut
-
     sv = services()
-    infos = quarter.statements(
+    infos = acc.list_statements(
         sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
     )
-    emit([StatementOut.of(i).model_dump(mode="json") for i in infos])
+    emit([render.statement(i) for i in infos])
 
 
 @click.command()
@@ -120,22 +103,19 @@ def reconcile(
 ) -> None:
     """Our consumption against the latest statement, per project (--jobs PROJECT: its jobs;
     --jobs '': jobs of unmapped accounts)."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import JobOut, ReconciliationOut
-
-    tolerance = _tolerance(tolerance_seconds, tolerance_percent)
+    tolerance = tolerance_arg(tolerance_seconds, tolerance_percent)
     sv = services()
     now, calendar = sv.clock(), sv.settings.calendar
     if jobs_of is not None:
-        jobs = quarter.jobs_behind(
+        jobs = acc.jobs_behind(
             sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
         )
-        emit([JobOut.of(j).model_dump(mode="json") for j in jobs])
+        emit([render.job(j) for j in jobs])
         return
-    rec = quarter.reconciliation(
+    rec = acc.reconcile(
         sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
     )
-    emit(ReconciliationOut.of(rec).model_dump(mode="json"))
+    emit(render.reconciliation(rec))
 
 
 @click.command()
@@ -150,12 +130,9 @@ def decide(
     action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
 ) -> None:
     """Accept a reconciliation line's difference, or adjust the project by signed hours."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import ReconciliationOut, decision_amount
-
     amount = decision_amount(action, hours_arg(hours, "hours", Sign.SIGNED))
     sv = services()
-    rec = quarter.decide(
+    rec = acc.decide(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -167,7 +144,7 @@ def decide(
         reason,
         calendar=sv.settings.calendar,
     )
-    emit(ReconciliationOut.of(rec).model_dump(mode="json"))
+    emit(render.reconciliation(rec))
 
 
 @click.command()
@@ -181,11 +158,8 @@ def decide(
 @one_line_errors
 def report(period: str, fmt: str, output: Path | None) -> None:
     """The period's report (a closed period's: the one signed off at close), on stdout."""
-    from accounting import report as rpt
-    from connectors import quarter
-
     sv = services()
-    rendered = quarter.report(
+    rendered = acc.report(
         sv.uow(), cli_actor(), period, now=sv.clock(), calendar=sv.settings.calendar
     )
     text = {"json": rpt.to_json, "csv": rpt.to_csv, "html": rpt.to_html}[fmt](rendered)
@@ -203,11 +177,8 @@ def report(period: str, fmt: str, output: Path | None) -> None:
 @one_line_errors
 def close(period: str, reason: str, force: bool) -> None:
     """Close an ended period: close policies applied, report signed off (printed), frozen."""
-    from accounting import report as rpt
-    from connectors import quarter
-
     sv = services()
-    signed = quarter.close_period(
+    signed = acc.close_period(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -226,11 +197,10 @@ def close(period: str, reason: str, force: bool) -> None:
 @one_line_errors
 def burn(period: str, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
-    from connectors.http.quarter_routes import burn_rows
-
     sv = services()
-    rows = burn_rows(sv, sv.uow(), cli_actor(), sv.clock(), period, pool_id)
-    emit([r.model_dump(mode="json") for r in rows])
+    calendar = sv.settings.calendar
+    rows = acc.burn_rates(sv.uow(), cli_actor(), sv.clock(), period, pool_id, calendar=calendar)
+    emit([render.burn(r) for r in rows])
 
 
 COMMANDS = (statements, reconcile, decide, report, close, burn)

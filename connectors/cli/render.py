@@ -12,9 +12,13 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from accounting.ports import AccountUsage, JobCharge, StatementInfo
+from accounting.services import ClusterHealth, ProjectBurn, Reconciliation
 from allocator.ledger import PoolBalance, ProjectBalance
 from allocator.model import AllocationRequest, Chair, LedgerEntry, Pool, Project, User
 from connectors.presenters import allocation as present
+from connectors.presenters import quarter as quarter_present
+from connectors.presenters import usage as usage_present
 from connectors.presenters.tokens import token_info as _token_info
 from connectors.tokens import TokenInfo
 
@@ -79,3 +83,27 @@ def project_balance(b: ProjectBalance) -> JSON:
 
 def token_info(info: TokenInfo, now: datetime) -> JSON:
     return jsonable(_token_info(info, now))
+
+
+def statement(i: StatementInfo) -> JSON:
+    return jsonable(quarter_present.statement(i))
+
+
+def reconciliation(r: Reconciliation) -> JSON:
+    return jsonable(quarter_present.reconciliation(r))
+
+
+def job(j: JobCharge) -> JSON:
+    return jsonable(quarter_present.job(j))
+
+
+def burn(p: ProjectBurn) -> JSON:
+    return jsonable(quarter_present.burn(p))
+
+
+def cluster_health(h: ClusterHealth) -> JSON:
+    return jsonable(usage_present.cluster_health(h))
+
+
+def account_usage(u: AccountUsage) -> JSON:
+    return jsonable(usage_present.account_usage(u))

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import click
 
+from accounting import services as acc
 from accounting.ingestion import IngestReport, StoreResult, Window
 from allocator.errors import InvalidInput
 from connectors.bootstrap import Services
-from connectors.cli._common import CliError, emit, one_line_errors, services
+from connectors.cli import render
+from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
 from connectors.settings import ClusterConfig
 
 
@@ -128,10 +130,11 @@ def clusters() -> None:
 @one_line_errors
 def clusters_status() -> None:
     """Last success, lag, errors by kind and quarantined records, per cluster."""
-    from connectors.http.usage_routes import cluster_statuses
-
     sv = services()
-    emit([c.model_dump(mode="json") for c in cluster_statuses(sv, sv.clock())])
+    configured = {c.name: c.source for c in sv.settings.clusters}
+    epoch = int(sv.clock().timestamp())
+    found = acc.cluster_health(sv.uow(), cli_actor(), sv.usage_store(), configured, epoch)
+    emit([render.cluster_health(h) for h in found])
 
 
 @click.group()
@@ -144,30 +147,16 @@ def usage() -> None:
 @click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
 @one_line_errors
 def usage_accounts(cluster: str | None, unmapped: bool) -> None:
-    from connectors.db.usage_queries import account_usage
-
-    emit(
-        [
-            {
-                "cluster": u.cluster,
-                "account": u.account,
-                "project_id": u.project_id,
-                "jobs": u.jobs,
-                "gpu_seconds": u.gpu_seconds,
-                "provisional_gpu_seconds": u.provisional_gpu_seconds,
-                "gpu_seconds_by_type": u.by_type,
-            }
-            for u in account_usage(services().engine, cluster, unmapped)
-        ]
-    )
+    sv = services()
+    found = acc.account_usage(sv.uow(), cli_actor(), cluster, unmapped)
+    emit([render.account_usage(u) for u in found])
 
 
 @usage.command("quarantine")
 @click.option("--cluster", default=None)
 @one_line_errors
 def usage_quarantine(cluster: str | None) -> None:
-    from connectors.db.usage_queries import quarantine
-
+    sv = services()
     emit(
         [
             {
@@ -177,7 +166,7 @@ def usage_quarantine(cluster: str | None) -> None:
                 "reason": q.reason,
                 "raw": q.raw[:500],
             }
-            for q in quarantine(services().engine, cluster)
+            for q in acc.quarantine(sv.uow(), cli_actor(), cluster)
         ]
     )
 

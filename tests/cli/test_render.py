@@ -15,6 +15,10 @@ from typing import Any
 import pydantic
 import pytest
 
+from accounting.burn import Burn
+from accounting.ports import AccountUsage, JobCharge, StatementInfo
+from accounting.reconcile import Basis, Line, Status, Tolerance
+from accounting.services import ClusterHealth, ProjectBurn, Reconciliation
 from allocator import hours as hours_rule
 from allocator.errors import InvalidInput
 from allocator.ledger import PoolBalance, ProjectBalance
@@ -37,8 +41,13 @@ from allocator.model import (
 from connectors.cli import render
 from connectors.cli.pool_file import parse_pool_file
 from connectors.http import schemas as s
+from connectors.http.burn_routes import BurnOut
+from connectors.http.reconciliation_routes import JobOut, ReconciliationOut
 from connectors.http.routes.pools import pool_of
+from connectors.http.statement_routes import StatementOut
 from connectors.http.token_schemas import TokenInfoOut
+from connectors.http.usage_routes import AccountUsageOut, ClusterStatusOut
+from connectors.presenters import usage as present_usage
 from connectors.tokens import TokenInfo
 from tests.builders import local_pool, national_pool
 
@@ -244,3 +253,47 @@ def test_a_pool_file_takes_whole_numbers_as_the_api_takes_them() -> None:
         body = {"id": "lab", "name": "lab", "kind": "local"}
         text = json.dumps({**body, "inventory": [{"gpu_type": "a100", "count": count}]})
         assert parse_pool_file(text).pool == pool_of(s.PoolIn.model_validate_json(text))
+
+
+# --- the quarter and ingested usage ----------------------------------------------------------
+
+STATEMENT = StatementInfo(
+    4, "nat", "2026Q3", "national-csv", "IDRIS", "q3.csv", "ab" * 32, 12, "admin", ODD, True
+)
+
+
+def test_statements_and_reconciliations_print_as_the_api_answers_them() -> None:
+    assert printed(render.statement(STATEMENT)) == api(StatementOut.of(STATEMENT))
+    lines = (
+        Line("p1", Basis.UNITS, 7_200, 3_600, 3_600, 1000, Status.OVER, Status.ACCEPTED, 0, (1, 2)),
+        Line("", Basis.GPU_SECONDS, 90, None, 90, 0, Status.OVER, Status.OVER, -36, ()),
+    )
+    for statement in (STATEMENT, None):
+        rec = Reconciliation("nat", "2026Q3", statement, Tolerance(60, 15), lines)
+        assert printed(render.reconciliation(rec)) == api(ReconciliationOut.of(rec))
+
+
+def test_the_jobs_behind_a_line_print_as_the_api_answers_them() -> None:
+    job = JobCharge("enact", 4242, 1_782_894_601, "acct-p1", 7_200, 14_400, False, True)
+    assert printed(render.job(job)) == api(JobOut.of(job))
+
+
+def test_burn_rates_print_as_the_api_answers_them() -> None:
+    balance = ProjectBalance("p1", "nat", "2026Q3", 36_000, 0, 10_000, 1_234)
+    for rates in (Burn(0.5, 0.123456, 1_790_000_000), Burn(0.0, 0.0, None)):
+        burn = ProjectBurn(balance, rates)
+        assert printed(render.burn(burn)) == api(BurnOut.of(burn))
+
+
+def test_cluster_health_and_account_usage_print_as_the_api_answers_them() -> None:
+    for health in (
+        ClusterHealth("enact", True, "slurmrestd", 1_782_894_601, 60, 1_782_894_601, 1, "", ""),
+        ClusterHealth("old", False, "", None, None, None, None, "boom", "timeout", {"t": 2}, 5, 1),
+    ):
+        expected = ClusterStatusOut.model_validate(present_usage.cluster_health(health))
+        assert printed(render.cluster_health(health)) == api(expected)
+        assert list(render.cluster_health(health)) == list(ClusterStatusOut.model_fields)
+    usage = AccountUsage("enact", "acct-p1", None, 3, 7_200, 60, {"a100": 7_200})
+    expected_usage = AccountUsageOut.model_validate(present_usage.account_usage(usage))
+    assert printed(render.account_usage(usage)) == api(expected_usage)
+    assert list(render.account_usage(usage)) == list(AccountUsageOut.model_fields)

@@ -7,8 +7,6 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from allocator import services as svc
-from allocator.model import Role
-from allocator.rules import require_role
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 from connectors.http.params import OptionalPeriodQ
@@ -112,16 +110,14 @@ def journal(
 def audit(
     uow: UowDep, actor: ActorDep, subject: str | None = Query(default=None, max_length=200)
 ) -> list[dict[str, str | datetime | int | None]]:
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    with uow:
-        return [
-            {
-                "id": e.id,
-                "actor": e.actor,
-                "at": e.at,
-                "action": e.action,
-                "subject": e.subject,
-                "detail": e.detail,
-            }
-            for e in uow.audit.list(subject)
-        ]
+    return [
+        {
+            "id": e.id,
+            "actor": e.actor,
+            "at": e.at,
+            "action": e.action,
+            "subject": e.subject,
+            "detail": e.detail,
+        }
+        for e in svc.audit_trail(uow, actor, subject)
+    ]

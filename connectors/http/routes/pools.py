@@ -5,14 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from allocator import services as svc
-from allocator.errors import InvalidInput
 from allocator.model import (
     MILLI,
     ClusterRoute,
     GpuInventory,
     NodeShape,
     Pool,
-    PoolKind,
     Rate,
 )
 from connectors.http import schemas as s
@@ -47,29 +45,15 @@ def pool_of(body: s.PoolIn) -> Pool:
 
 @router.get("/pools", tags=["pools"])
 def list_pools(uow: UowDep, actor: ActorDep) -> list[s.PoolOut]:
-    with uow:
-        return [s.PoolOut.of(p) for p in uow.pools.list()]
+    return [s.PoolOut.of(p) for p in svc.list_pools(uow, actor)]
 
 
 @router.post("/pools", status_code=201, tags=["pools"])
 def create_pool(
     body: s.PoolIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> s.PoolOut:
-    if body.grant_hours is not None and body.kind is PoolKind.LOCAL:
-        raise InvalidInput("grant_hours", "a local pool has no grant; its capacity is its GPUs")
-    with uow:  # one transaction: no pool is left behind without its grant
-        pool = svc.create_pool(uow, actor, now, pool_of(body))
-        if body.grant_hours is not None:
-            svc.add_grant(
-                uow,
-                actor,
-                now,
-                pool.id,
-                s.to_seconds(body.grant_hours),
-                "initial grant",
-                calendar=calendar,
-            )
-        uow.commit()
+    grant = None if body.grant_hours is None else s.to_seconds(body.grant_hours)
+    pool = svc.create_pool_with_grant(uow, actor, now, pool_of(body), grant, calendar=calendar)
     return s.PoolOut.of(pool)
 
 

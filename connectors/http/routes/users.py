@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from allocator import services as svc
-from allocator.model import Role, User
-from allocator.rules import require_role
+from allocator.model import User
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, UowDep
 
@@ -27,9 +26,7 @@ def _user(u: User) -> s.UserOut:
 
 @router.get("/users", tags=["users"])
 def list_users(uow: UowDep, actor: ActorDep) -> list[s.UserOut]:
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    with uow:
-        return [_user(u) for u in uow.users.list()]
+    return [_user(u) for u in svc.list_users(uow, actor)]
 
 
 @router.post("/users", status_code=201, tags=["users"])
