@@ -27,12 +27,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SqlTimeout
 from starlette.concurrency import run_in_threadpool
 
 from connectors.bootstrap import Services
 from connectors.db import idempotency as store
 from connectors.db.idempotency import Answer, Claim
+from connectors.http import faults
 from connectors.http.errors import error_body
 from connectors.throttle import client_key
 
@@ -86,7 +88,13 @@ class Idempotency:
             return
         query = scope.get("query_string", b"")
         fp = store.fingerprint(scope["method"], scope["path"], query, body)
-        answer = await self._once(scope, receive, messages, username, values[0], fp)
+        try:
+            answer = await self._once(scope, receive, messages, username, values[0], fp)
+        except (DBAPIError, SqlTimeout) as exc:  # the key's look-up or lock, not the route's
+            if not faults.is_unavailable(exc):
+                raise
+            await faults.unavailable_response(exc)(scope, receive, send)
+            return
         await _send(answer, send)
 
     async def _once(

@@ -236,3 +236,17 @@ def test_two_keys_in_one_request_are_a_422(client: TestClient, world: World) -> 
     r = client.post(ALLOCATE, json=BODY, headers=headers)
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "Idempotency-Key"
+
+
+def test_the_keys_table_unavailable_is_a_503_not_a_500(
+    client: TestClient, services: Services, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_args: Any) -> None:
+        raise sa.OperationalError("SELECT", {}, Exception("could not connect to server"))
+
+    monkeypatch.setattr(keys, "find", down)
+    before = journal(services)
+    r = allocate(client, world, "alloc-7")
+    assert r.status_code == 503
+    assert r.headers["retry-after"]
+    assert journal(services) == before
