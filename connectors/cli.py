@@ -713,7 +713,8 @@ def clusters_status() -> None:
     from connectors.http.usage_routes import cluster_statuses
 
     sv = services()
-    emit([c.model_dump(mode="json") for c in cluster_statuses(sv, sv.clock())])
+    rows = cluster_statuses(sv, sv.uow(), cli_actor(), sv.clock())
+    emit([c.model_dump(mode="json") for c in rows])
 
 
 @main.group()
@@ -726,8 +727,9 @@ def usage() -> None:
 @click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
 @one_line_errors
 def usage_accounts(cluster: str | None, unmapped: bool) -> None:
-    from connectors.db.usage_queries import account_usage
+    from accounting.services import account_usage
 
+    sv = services()
     emit(
         [
             {
@@ -739,7 +741,7 @@ def usage_accounts(cluster: str | None, unmapped: bool) -> None:
                 "provisional_gpu_seconds": u.provisional_gpu_seconds,
                 "gpu_seconds_by_type": u.by_type,
             }
-            for u in account_usage(services().engine, cluster, unmapped)
+            for u in account_usage(sv.uow(), cli_actor(), cluster, unmapped)
         ]
     )
 
@@ -748,8 +750,9 @@ def usage_accounts(cluster: str | None, unmapped: bool) -> None:
 @click.option("--cluster", default=None)
 @one_line_errors
 def usage_quarantine(cluster: str | None) -> None:
-    from connectors.db.usage_queries import quarantine
+    from accounting.services import quarantine
 
+    sv = services()
     emit(
         [
             {
@@ -759,7 +762,7 @@ def usage_quarantine(cluster: str | None) -> None:
                 "reason": q.reason,
                 "raw": q.raw[:500],
             }
-            for q in quarantine(services().engine, cluster)
+            for q in quarantine(sv.uow(), cli_actor(), cluster)
         ]
     )
 
@@ -827,8 +830,8 @@ def statements_import(
     delimiter: str | None,
 ) -> None:
     """Import FILE as the statement of a pool and period, all or nothing (again: a no-op)."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import StatementFormat, StatementOut, column_mapping
+    from accounting import services as acc
+    from connectors.http.statement_routes import StatementFormat, StatementOut, column_mapping
 
     columns = {
         "account": map_account,
@@ -840,7 +843,7 @@ def statements_import(
     }
     mapping = column_mapping(StatementFormat(fmt), columns, delimiter)
     sv = services()
-    info = quarter.import_statement(
+    info = acc.import_statement(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -860,11 +863,11 @@ def statements_import(
 @click.option("--period", default=None)
 @one_line_errors
 def statements_list(pool_id: str | None, period: str | None) -> None:
-    from connectors import quarter
-    from connectors.http.quarter_routes import StatementOut
+    from accounting import services as acc
+    from connectors.http.statement_routes import StatementOut
 
     sv = services()
-    infos = quarter.statements(
+    infos = acc.list_statements(
         sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
     )
     emit([StatementOut.of(i).model_dump(mode="json") for i in infos])
@@ -882,19 +885,19 @@ def reconcile(
 ) -> None:
     """Our consumption against the latest statement, per project (--jobs PROJECT: its jobs;
     --jobs '': jobs of unmapped accounts)."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import JobOut, ReconciliationOut
+    from accounting import services as acc
+    from connectors.http.reconciliation_routes import JobOut, ReconciliationOut
 
     tolerance = _tolerance(tolerance_seconds, tolerance_percent)
     sv = services()
     now, calendar = sv.clock(), sv.settings.calendar
     if jobs_of is not None:
-        jobs = quarter.jobs_behind(
+        jobs = acc.jobs_behind(
             sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
         )
         emit([JobOut.of(j).model_dump(mode="json") for j in jobs])
         return
-    rec = quarter.reconciliation(
+    rec = acc.reconcile(
         sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
     )
     emit(ReconciliationOut.of(rec).model_dump(mode="json"))
@@ -912,12 +915,12 @@ def decide(
     action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
 ) -> None:
     """Accept a reconciliation line's difference, or adjust the project by signed hours."""
-    from connectors import quarter
-    from connectors.http.quarter_routes import ReconciliationOut, decision_amount
+    from accounting import services as acc
+    from connectors.http.reconciliation_routes import ReconciliationOut, decision_amount
 
     amount = decision_amount(action, _signed_hours(hours))
     sv = services()
-    rec = quarter.decide(
+    rec = acc.decide(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -944,10 +947,10 @@ def decide(
 def report(period: str, fmt: str, output: Path | None) -> None:
     """The period's report (a closed period's: the one signed off at close), on stdout."""
     from accounting import report as rpt
-    from connectors import quarter
+    from accounting import services as acc
 
     sv = services()
-    rendered = quarter.report(
+    rendered = acc.report(
         sv.uow(), cli_actor(), period, now=sv.clock(), calendar=sv.settings.calendar
     )
     text = {"json": rpt.to_json, "csv": rpt.to_csv, "html": rpt.to_html}[fmt](rendered)
@@ -966,10 +969,10 @@ def report(period: str, fmt: str, output: Path | None) -> None:
 def close(period: str, reason: str, force: bool) -> None:
     """Close an ended period: close policies applied, report signed off (printed), frozen."""
     from accounting import report as rpt
-    from connectors import quarter
+    from accounting import services as acc
 
     sv = services()
-    signed = quarter.close_period(
+    signed = acc.close_period(
         sv.uow(),
         cli_actor(),
         sv.clock(),
@@ -988,11 +991,13 @@ def close(period: str, reason: str, force: bool) -> None:
 @one_line_errors
 def burn(period: str, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
-    from connectors.http.quarter_routes import burn_rows
+    from accounting import services as acc
+    from connectors.http.burn_routes import BurnOut
 
     sv = services()
-    rows = burn_rows(sv, sv.uow(), cli_actor(), sv.clock(), period, pool_id)
-    emit([r.model_dump(mode="json") for r in rows])
+    calendar = sv.settings.calendar
+    rows = acc.burn_rates(sv.uow(), cli_actor(), sv.clock(), period, pool_id, calendar=calendar)
+    emit([BurnOut.of(r).model_dump(mode="json") for r in rows])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,7 +66,9 @@ from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, or_, se
 
 from accounting.burn import WINDOWS, burn_of
 from accounting.charging import local_days
+from accounting.ports import Consumed
 from accounting.reconcile import Status
+from accounting.services import reconcile_period
 from allocator.ledger import (
     Flows,
     all_chair_balances,
@@ -79,14 +81,12 @@ from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db import tables as t
 from connectors.db.consumption import (
-    Consumed,
     WindowSums,
     account_projects,
     by_project_on,
     window_sums,
     windows_by_project,
 )
-from connectors.quarter import reconcile_period
 from connectors.scrape import Refused, audience, refusal
 from connectors.scrape import serve_metrics as _serve_metrics
 

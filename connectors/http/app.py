@@ -13,6 +13,7 @@ from connectors.bootstrap import Services, build
 from connectors.db.migrate import current_revision, head_revision
 from connectors.http import (
     access_log,
+    docs,
     errors,
     faults,
     idempotency,
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version="0.1.0",
         description=DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served from the installed package: connectors/http/docs.py
         redoc_url=None,
         dependencies=[Depends(reject_nul_characters)],
         generate_unique_id_function=openapi.operation_id,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(quarter_routes.router)
 
     _document_links(app)
+    docs.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -94,7 +96,7 @@ def _document_links(app: FastAPI) -> None:
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi.add_links(generate())
+            app.openapi_schema = openapi.complete(generate())
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]

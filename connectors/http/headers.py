@@ -5,9 +5,9 @@
   ``frame-ancestors 'none'``;
 * JSON, text, CSV (anything but HTML): ``default-src 'none'`` (nothing of it may load anything);
 * an HTML report (``/api/v1/reports/{p}?format=html``): only its inline ``<style>`` may apply;
-* the interactive documentation (``/api/v1/docs``): FastAPI's Swagger UI page, its inline
-  script and the CDN it loads Swagger UI from, and requests to this origin (the OpenAPI
-  document, "try it out");
+* the interactive documentation (``/api/v1/docs``, ``connectors/http/docs.py``): scripts,
+  style sheets and images from this origin only (Swagger UI is served by gpuhours itself, no
+  inline script, no CDN), and requests to this origin (the OpenAPI document, "try it out");
 * ``Cache-Control: no-store`` on answers to authenticated requests (an ``Authorization``
   header) and on ``/metrics``, unless the route set its own.
 
@@ -31,13 +31,11 @@ CSP_REPORT = (
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none';"
     " form-action 'none'"
 )
-_CDN = "https://cdn.jsdelivr.net"
 CSP_DOCS = (
-    f"default-src 'none'; script-src 'unsafe-inline' {_CDN}; style-src 'unsafe-inline' {_CDN};"
-    " img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self';"
-    " frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-DOCS_PATHS = frozenset({"/api/v1/docs", "/api/v1/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({"/api/v1/docs"})
 
 COMMON = (
     (b"x-content-type-options", b"nosniff"),

@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from connectors.http.openapi_errors import document_errors
+
 #: Route function names whose camelCase alone would not say what the operation does.
 _NAMED = {
     "me": "getMe",
@@ -142,4 +144,32 @@ def add_links(spec: dict[str, Any]) -> dict[str, Any]:
             raise LookupError(f"OpenAPI links name unknown operations: {missing}")
         response = operations[source]["responses"].setdefault(status, {"description": ""})
         response.setdefault("links", {}).update(links)
+    return spec
+
+
+#: Appended to the document's description: the rules every operation follows.
+RULES = """
+## Errors
+Every error answer has one body, `{"error": {"code", "field", "message"}}` (the `Error`
+schema): `field` names the input at fault, `message` says why, starting with that field. Each
+operation documents the statuses it can answer: 400 (malformed JSON), 401 (no valid token), 403
+(the role may not), 404 (unknown, or not visible to the caller), 409 (a conflict: nothing was
+changed), 413 (a file too large), 415 (another media type), 422 (invalid input; `all` lists
+every invalid field), 429 (too many failed authentications: `Retry-After`), 503 (the database
+is unavailable: `Retry-After`).
+
+## Query parameters
+Unknown query parameters are ignored, not refused: a misspelt optional parameter is as if it
+were absent (its default applies). A known parameter with an invalid value is a 422 naming it,
+and a NUL character in any name or value, known or not, is a 422.
+"""
+
+
+def complete(spec: dict[str, Any]) -> dict[str, Any]:
+    """The generated ``spec`` made true and followable (in place): the links between
+    operations, every operation's error answers, and the rules in the description."""
+    add_links(spec)
+    document_errors(spec)
+    info = spec.setdefault("info", {})
+    info["description"] = info.get("description", "").rstrip() + "\n" + RULES
     return spec

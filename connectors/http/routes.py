@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from allocator import services as svc
-from allocator.errors import InvalidInput, NotFound
+from allocator.errors import NotFound
 from allocator.model import (
     MILLI,
     Chair,
@@ -15,15 +15,12 @@ from allocator.model import (
     GpuInventory,
     NodeShape,
     Pool,
-    PoolKind,
     Project,
     Rate,
     RequestState,
-    Role,
     SlurmAccount,
     User,
 )
-from allocator.rules import require_role
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 
@@ -50,9 +47,7 @@ def _user(u: User) -> s.UserOut:
 
 @router.get("/users", tags=["users"])
 def list_users(uow: UowDep, actor: ActorDep) -> list[s.UserOut]:
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    with uow:
-        return [_user(u) for u in uow.users.list()]
+    return [_user(u) for u in svc.list_users(uow, actor)]
 
 
 @router.post("/users", status_code=201, tags=["users"])
@@ -89,29 +84,15 @@ def pool_of(body: s.PoolIn) -> Pool:
 
 @router.get("/pools", tags=["pools"])
 def list_pools(uow: UowDep, actor: ActorDep) -> list[s.PoolOut]:
-    with uow:
-        return [s.PoolOut.of(p) for p in uow.pools.list()]
+    return [s.PoolOut.of(p) for p in svc.list_pools(uow, actor)]
 
 
 @router.post("/pools", status_code=201, tags=["pools"])
 def create_pool(
     body: s.PoolIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
 ) -> s.PoolOut:
-    if body.grant_hours is not None and body.kind is PoolKind.LOCAL:
-        raise InvalidInput("grant_hours", "a local pool has no grant; its capacity is its GPUs")
-    with uow:  # one transaction: no pool is left behind without its grant
-        pool = svc.create_pool(uow, actor, now, pool_of(body))
-        if body.grant_hours is not None:
-            svc.add_grant(
-                uow,
-                actor,
-                now,
-                pool.id,
-                s.to_seconds(body.grant_hours),
-                "initial grant",
-                calendar=calendar,
-            )
-        uow.commit()
+    grant = None if body.grant_hours is None else s.to_seconds(body.grant_hours)
+    pool = svc.create_pool_with_grant(uow, actor, now, pool_of(body), grant, calendar=calendar)
     return s.PoolOut.of(pool)
 
 
@@ -409,19 +390,17 @@ def journal(
 def audit(
     uow: UowDep, actor: ActorDep, subject: str | None = Query(default=None, max_length=200)
 ) -> list[dict[str, str | datetime | int | None]]:
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    with uow:
-        return [
-            {
-                "id": e.id,
-                "actor": e.actor,
-                "at": e.at,
-                "action": e.action,
-                "subject": e.subject,
-                "detail": e.detail,
-            }
-            for e in uow.audit.list(subject)
-        ]
+    return [
+        {
+            "id": e.id,
+            "actor": e.actor,
+            "at": e.at,
+            "action": e.action,
+            "subject": e.subject,
+            "detail": e.detail,
+        }
+        for e in svc.audit_trail(uow, actor, subject)
+    ]
 
 
 # --- requests -----------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 Schemathesis (OpenAPI 3.1) generates valid and invalid requests for every operation of
 ``/api/v1/openapi.json`` and sends them, authenticated as the admin of the seeded world, to the
-ASGI app in process. The check is that no request ever ends in a server error (5xx): every bad
-input must be answered with a 4xx naming the field. A stateful test follows the document's
-links (create -> read -> act) through the same app.
+ASGI app in process. The checks are that no request ever ends in a server error (5xx): every
+bad input must be answered with a 4xx naming the field; and that every answer is one the
+document promises: its status is documented for the operation (``status_code_conformance``)
+and its body fits the documented schema (``response_schema_conformance``; errors: the one
+``Error`` schema, ``connectors/http/openapi_errors.py``). A stateful test follows the
+document's links (create -> read -> act) through the same app, with the same checks.
 
 Bounded and reproducible: ``derandomize=True`` and a fixed number of examples per operation;
 the long run (1,000 examples per operation, against a real server) is
@@ -26,6 +29,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import Engine
 
@@ -38,6 +42,8 @@ from tests.builders import World
 from tests.fuzz.steering import WORLD, steer
 
 MAX_EXAMPLES = 25
+#: No server error; every status and body as the document says.
+CHECKS = (not_a_server_error, status_code_conformance, response_schema_conformance)
 
 
 @pytest.fixture
@@ -92,9 +98,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_request_ends_in_a_server_error(case: Any, world: World) -> None:
+def test_every_answer_is_documented_and_none_is_a_server_error(case: Any, world: World) -> None:
     response = case.call(headers=auth(world, "admin"))
-    case.validate_response(response, checks=(not_a_server_error,))
+    case.validate_response(response, checks=CHECKS)
 
 
 def test_the_document_links_creates_to_reads_and_actions(fuzz_app: FastAPI) -> None:
@@ -119,7 +125,7 @@ def _copy_database(engine: Engine, source: Engine) -> None:
         out_of.close()
 
 
-def test_chained_calls_along_the_links_end_in_no_server_error(
+def test_chained_calls_along_the_links_end_in_documented_answers_only(
     api_schema: OpenApiSchema, world: World, engine: Engine, tmp_path: Path
 ) -> None:
     machine = api_schema.as_state_machine()
@@ -136,7 +142,7 @@ def test_chained_calls_along_the_links_end_in_no_server_error(
             return {"headers": headers}
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-            case.validate_response(response, checks=(not_a_server_error,))
+            case.validate_response(response, checks=CHECKS)
 
     Chained.run(
         settings=settings(

@@ -6,7 +6,10 @@ in a temporary directory, or the PostgreSQL database given with ``--database-url
 empties first), mints an admin token, and runs the schemathesis CLI (OpenAPI 3.1) over every
 operation: the examples, coverage and fuzzing phases with ``--examples`` per operation, then
 the stateful phase, which chains calls along the document's links (create -> read -> act).
-It prints the counts per phase and the server errors found, and exits non-zero if any.
+It prints the counts per phase, the successes and failures per check and the server errors
+found, and exits non-zero if any check failed. ``--checks`` takes schemathesis' check names,
+comma-separated: ``not_a_server_error,status_code_conformance,response_schema_conformance``
+also proves that every answer's status and body are the documented ones.
 
     python -m tests.fuzz.run_schemathesis [--examples 1000] [--checks not_a_server_error]
         [--database-url postgresql://postgres@127.0.0.1:5432/fuzz] [--phases ...]
@@ -121,6 +124,7 @@ def _summarise(report: Path) -> dict[str, object]:
     """Requests, server errors and failed checks per phase, and cases per operation, from the
     ndjson event report."""
     phases: dict[str, Counter[str]] = defaultdict(Counter)
+    per_check: dict[str, Counter[str]] = defaultdict(Counter)
     per_operation: Counter[str] = Counter()
     errors: list[str] = []
     for path in report.glob("*.ndjson"):
@@ -142,11 +146,14 @@ def _summarise(report: Path) -> dict[str, object]:
                     )
             for checks in recorder.get("checks", {}).values():
                 counts["failed_checks"] += sum(c["status"] == "failure" for c in checks)
+                for check in checks:
+                    per_check[check["name"]][check["status"]] += 1
             if event["phase"] != "stateful":
                 per_operation[recorder["label"]] += len(recorder.get("cases", {}))
     fewest = sorted(per_operation.items(), key=lambda item: item[1])[:5]
     return {
         "phases": {name: dict(c) for name, c in phases.items()},
+        "checks": {name: dict(c) for name, c in per_check.items()},
         "operations": len(per_operation),
         "fewest_cases": fewest,
         "server_errors": errors[:50],

@@ -36,6 +36,7 @@ from sqlalchemy import Engine, func, select
 from accounting.errors import UsageSourceError
 from accounting.ingestion import Quarantined, UsageBatch, Window
 from accounting.reconcile import Status
+from accounting.services import burns, close_period, import_statement, reconcile
 from accounting.statements import NATIONAL_CSV
 from allocator import services as svc
 from allocator.model import Role, User
@@ -48,7 +49,6 @@ from connectors.db.migrate import upgrade
 from connectors.db.usage_store import SqlUsageStore
 from connectors.demo import seed
 from connectors.http.app import create_app
-from connectors.quarter import burns, close_period, import_statement, reconciliation
 from connectors.scheduler import FileLeader, JobSpec, SchedulerService
 from connectors.settings import Settings
 from tests.builders import usage_record
@@ -308,11 +308,11 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     period = period_containing(NOW)
     previous = period_containing(period.start - timedelta(days=1)).label
 
-    # Burn rates and exhaustion: accounting.burn through connectors.quarter.burns.
+    # Burn rates and exhaustion: accounting.burn through accounting.services.burns.
     remaining = by_labels(found, "gpuhours_project_remaining_gpu_seconds", "project", "pool")
     allocated = by_labels(found, "gpuhours_project_allocated_gpu_seconds", "project", "pool")
     expected = burns(
-        services.engine,
+        services.uow(),
         epoch,
         {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
         services.settings.calendar,
@@ -373,7 +373,7 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     assert quarantined == {("enact-dev",): 1, ("jean-zay",): 0, ("other",): 0}
 
     # Reconciliation of the last closed period.
-    rec = reconciliation(
+    rec = reconcile(
         services.uow(),
         ADMIN,
         "ai2f-jz",
