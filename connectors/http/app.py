@@ -16,6 +16,7 @@ from connectors.http import (
     docs,
     errors,
     faults,
+    idempotency,
     openapi,
     quarter_routes,
     token_routes,
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # once), the latency histogram (which then sees their status), the security headers.
     faults.track_commits(services.engine)
     app.add_middleware(faults.DatabaseFaults)
+    idempotency.install(app, services)  # Idempotency-Key on POSTs, just outside the faults
     metrics.install(app, services)  # GET /metrics and the request latency histogram
     app.add_middleware(SecurityHeaders)
     errors.install(app)
