@@ -12,7 +12,11 @@ h (3.6 s) is refused.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+
+from allocator.model import MILLI, SECONDS_PER_HOUR
+from allocator.rules import MAX_HOURS
 
 MAX_DECIMALS = 3
 
@@ -60,3 +64,90 @@ def check_form(value: object) -> None:
     decimals = text.partition(".")[2]
     if len(decimals) > MAX_DECIMALS:
         raise ValueError(f"{text!r} has more than {MAX_DECIMALS} decimals")
+
+
+# --- amounts: hours <-> integer seconds -------------------------------------------------------
+
+_MAX_DIGITS, _MAX_PLACES = 20, 6
+WHOLE_SECONDS = "must be a whole number of seconds (0.005 h = 18 s is; 0.001 h = 3.6 s is not)"
+
+
+def to_seconds(hours: Decimal) -> int:
+    """Hours (validated as a whole number of seconds) as integer seconds."""
+    return int((hours * SECONDS_PER_HOUR).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def signed_seconds(hours: Decimal) -> int:
+    """Signed hours as signed integer seconds, exactly (rounded away from zero alike)."""
+    return to_seconds(abs(hours)) * (1 if hours >= 0 else -1)
+
+
+def to_milli(value: Decimal) -> int:
+    """A factor (availability, over-commit, a rate) in thousandths."""
+    return int((value * MILLI).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def in_hours(seconds: int) -> float:
+    """Seconds as hours, to the millihour: how every answer shows an amount beside its seconds."""
+    return round(seconds / SECONDS_PER_HOUR, 3)
+
+
+def check_whole_seconds(hours: Decimal) -> Decimal:
+    if hours * SECONDS_PER_HOUR != (hours * SECONDS_PER_HOUR).to_integral_value():
+        raise ValueError(WHOLE_SECONDS)
+    return hours
+
+
+class Sign(StrEnum):
+    """Which amounts a field takes: positive (a grant), zero too (a partial approval's
+    period), or signed (an adjustment)."""
+
+    POSITIVE = "positive"
+    ZERO_OR_MORE = "zero_or_more"
+    SIGNED = "signed"
+
+
+def parse(text: str, sign: Sign = Sign.POSITIVE) -> Decimal:
+    """An amount of hours typed by a person: the API's checks in the API's order (decimal,
+    finite, digits, bounds, whole seconds, then how it is written); ``ValueError`` naming the
+    first one it fails, in the API's words."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("Input should be a valid decimal") from None
+    if not value.is_finite():
+        raise ValueError("Input should be a finite number")
+    _check_digits(value)
+    _check_bounds(value, sign)
+    check_whole_seconds(value)
+    check_form(text)
+    return value
+
+
+def _check_digits(value: Decimal) -> None:
+    _, digit_tuple, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if exponent >= 0:
+        places, digits = 0, len(digit_tuple) + exponent
+    else:
+        places, digits = -exponent, max(len(digit_tuple), -exponent)
+    if digits > _MAX_DIGITS:
+        raise ValueError(f"Decimal input should have no more than {_MAX_DIGITS} digits in total")
+    if places > _MAX_PLACES:
+        raise ValueError(f"Decimal input should have no more than {_MAX_PLACES} decimal places")
+    if digits - places > _MAX_DIGITS - _MAX_PLACES:
+        whole = _MAX_DIGITS - _MAX_PLACES
+        raise ValueError(
+            f"Decimal input should have no more than {whole} digits before the decimal point"
+        )
+
+
+def _check_bounds(value: Decimal, sign: Sign) -> None:
+    if sign is Sign.POSITIVE and not value > 0:
+        raise ValueError("Input should be greater than 0")
+    if sign is Sign.ZERO_OR_MORE and not value >= 0:
+        raise ValueError("Input should be greater than or equal to 0")
+    if sign is Sign.SIGNED and not value >= -MAX_HOURS:
+        raise ValueError(f"Input should be greater than or equal to -{MAX_HOURS}")
+    if not value <= MAX_HOURS:
+        raise ValueError(f"Input should be less than or equal to {MAX_HOURS}")

@@ -166,16 +166,16 @@ def _housekeeping(name: str, work: Callable[[Services], object]) -> bool:
 
 def rollup_check() -> bool:
     """Job ``rollup``: verify (and repair) the recent daily and period rollups."""
-    from connectors.housekeeping import check_rollups
+    from accounting.services import check_rollups
 
     return _housekeeping(
-        "rollup", lambda sv: check_rollups(sv.engine, sv.clock(), calendar=sv.settings.calendar)
+        "rollup", lambda sv: check_rollups(sv.uow(), sv.clock(), calendar=sv.settings.calendar)
     )
 
 
 def period_reminders() -> bool:
     """Job ``remind``: period-end and unclosed-period reminders."""
-    from connectors.housekeeping import remind
+    from accounting.services import remind
 
     return _housekeeping(
         "remind",
@@ -185,7 +185,7 @@ def period_reminders() -> bool:
 
 def period_close() -> bool:
     """Job ``close``: the automatic close, when the settings allow it."""
-    from connectors.housekeeping import auto_close
+    from accounting.services import auto_close
 
     return _housekeeping(
         "close",

@@ -10,31 +10,21 @@ of the period they are booked in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, select, tuple_
+from sqlalchemy import BigInteger, Connection, Engine, Integer, and_, case, func, select, tuple_
+from sqlalchemy.orm import Session
 
 from accounting.burn import WINDOWS, window_of
 from accounting.charging import UTC_QUARTERS, local_days
+from accounting.ports import Consumed, JobCharge
 from allocator.periods import Calendar
 from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
 
 D = t.UsagePeriodRow
 A = t.SlurmAccountRow
-
-
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """Consumption of one project (``""`` = unmapped accounts) in one pool and period."""
-
-    final: int = 0
-    provisional: int = 0
-    late: int = 0
-    gpu_seconds: int = 0
-    unpriced_gpu_seconds: int = 0
 
 
 def _sums() -> list[Any]:
@@ -183,3 +173,69 @@ def account_projects(
     if projects is not None:
         query = query.where(A.project_id.in_(list(projects)))
     return {(cluster, account): project for cluster, account, project in conn.execute(query)}
+
+
+def jobs_behind(
+    conn: Connection, pool_id: str, period: str, project_id: str, limit: int
+) -> list[JobCharge]:
+    """The jobs charged to a project (``""``: to unmapped accounts) in a pool and period."""
+    C = t.ChargeRow
+    query = (
+        select(
+            C.cluster,
+            C.job_id,
+            C.submit,
+            C.account,
+            func.sum(C.gpu_seconds),
+            func.sum(C.units),
+            func.max(C.provisional.cast(Integer)),
+            func.max(C.late.cast(Integer)),
+        )
+        .select_from(C)
+        .outerjoin(A, (A.cluster == C.cluster) & (A.account == C.account))
+        .where(C.period == period, C.pool_id == pool_id)
+        .group_by(C.cluster, C.job_id, C.submit, C.account)
+        .order_by(C.cluster, C.job_id, C.submit)
+        .limit(limit)
+    )
+    query = (
+        query.where(A.project_id == project_id)
+        if project_id
+        else query.where(A.project_id.is_(None))
+    )
+    return [
+        JobCharge(cl, job, sub, acct, int(s), int(u), bool(p), bool(late))
+        for cl, job, sub, acct, s, u, p, late in conn.execute(query)
+    ]
+
+
+class SqlConsumptionReads:
+    """``accounting.ports.ConsumptionReads`` inside a unit of work's transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_project(
+        self, period: str, pool_ids: Sequence[str] | None
+    ) -> dict[tuple[str, str], Consumed]:
+        return by_project_on(self.session.connection(), period, pool_ids)
+
+    def balances(
+        self, period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        return balance_consumption(self.session.connection(), period, pool_ids, project_ids)
+
+    def account_projects(self) -> dict[tuple[str, str], str]:
+        return account_projects(self.session.connection())
+
+    def jobs_behind(
+        self, pool_id: str, period: str, project_id: str, limit: int
+    ) -> list[JobCharge]:
+        return jobs_behind(self.session.connection(), pool_id, period, project_id, limit)
+
+    def burn_windows(
+        self, epoch: int, calendar: Calendar, projects: Sequence[str] | None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        conn = self.session.connection()
+        sums = window_sums(conn, epoch, calendar, projects)
+        return windows_by_project(sums, account_projects(conn, projects))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -458,3 +459,19 @@ class SiteSettingRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdempotencyKeyRow(Base):
+    """A POST's ``Idempotency-Key``, per user, and the answer it got (``status`` NULL: claimed
+    by a committed write whose answer was never stored). See ``connectors.db.idempotency``."""
+
+    __tablename__ = "idempotency_keys"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: sha256 of the method, path, query string and body
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the answer's headers, a JSON list of [name, value]
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -7,6 +7,9 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from connectors.db.closes import SqlOrganisation, SqlPeriodCloses
+from connectors.db.consumption import SqlConsumptionReads
+from connectors.db.housekeeping import SqlHousekeeping
 from connectors.db.repositories import (
     SqlAudit,
     SqlChairs,
@@ -16,6 +19,8 @@ from connectors.db.repositories import (
     SqlRequests,
     SqlUsers,
 )
+from connectors.db.statements import SqlDecisions, SqlStatements
+from connectors.db.usage_queries import SqlUsageViews
 
 
 class SqlUnitOfWork:
@@ -37,6 +42,14 @@ class SqlUnitOfWork:
             self.requests = SqlRequests(self.session)
             self.ledger = SqlLedger(self.session)
             self.audit = SqlAudit(self.session)
+            # the accounting's stores (accounting.ports.AccountingUnitOfWork)
+            self.statements = SqlStatements(self.session)
+            self.decisions = SqlDecisions(self.session)
+            self.consumption = SqlConsumptionReads(self.session)
+            self.closes = SqlPeriodCloses(self.session)
+            self.organisation = SqlOrganisation(self.session)
+            self.usage = SqlUsageViews(self.session)
+            self.housekeeping = SqlHousekeeping(self.session)
         self._depth += 1
         return self
 

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy.orm import Session
 
+from accounting.ports import AccountUsage, QuarantinedRecord
 from connectors.db import tables as t
 from connectors.db.usage_store import decode_types
 
 U = t.UsageRecordRow
 M = t.SlurmAccountRow
-
-
-@dataclass(frozen=True, slots=True)
-class AccountUsage:
-    cluster: str
-    account: str
-    project_id: str | None
-    jobs: int
-    gpu_seconds: int
-    provisional_gpu_seconds: int
-    by_type: dict[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantinedRecord:
-    id: int
-    cluster: str
-    job_id: int | None
-    reason: str
-    raw: str
-    first_seen: int
-    last_seen: int
 
 
 @dataclass
@@ -46,6 +26,14 @@ class _Totals:
 
 def account_usage(
     engine: Engine, cluster: str | None = None, unmapped_only: bool = False
+) -> list[AccountUsage]:
+    """:func:`account_usage_on` a connection of its own."""
+    with engine.connect() as conn:
+        return account_usage_on(conn, cluster, unmapped_only)
+
+
+def account_usage_on(
+    conn: Connection, cluster: str | None = None, unmapped_only: bool = False
 ) -> list[AccountUsage]:
     """GPU-seconds per (cluster, account), with the project the account maps to (if any).
 
@@ -73,23 +61,22 @@ def account_usage(
     if unmapped_only:
         query = query.where(M.project_id.is_(None))
     totals: dict[tuple[str, str], _Totals] = {}
-    with engine.connect() as conn:
-        for c, account, project, final, gpus, types, jobs, elapsed in conn.execute(query):
-            agg = totals.setdefault((c, account), _Totals(project))
-            agg.jobs += jobs
-            seconds = gpus * int(elapsed or 0)
-            if final:
-                agg.final += seconds
-            else:
-                agg.provisional += seconds
-            if not seconds:
-                continue
-            covered = 0
-            for name, count in decode_types(types):
-                agg.by_type[name] = agg.by_type.get(name, 0) + count * int(elapsed)
-                covered += count
-            if covered < gpus:
-                agg.by_type[""] = agg.by_type.get("", 0) + (gpus - covered) * int(elapsed)
+    for c, account, project, final, gpus, types, jobs, elapsed in conn.execute(query):
+        agg = totals.setdefault((c, account), _Totals(project))
+        agg.jobs += jobs
+        seconds = gpus * int(elapsed or 0)
+        if final:
+            agg.final += seconds
+        else:
+            agg.provisional += seconds
+        if not seconds:
+            continue
+        covered = 0
+        for name, count in decode_types(types):
+            agg.by_type[name] = agg.by_type.get(name, 0) + count * int(elapsed)
+            covered += count
+        if covered < gpus:
+            agg.by_type[""] = agg.by_type.get("", 0) + (gpus - covered) * int(elapsed)
     return [
         AccountUsage(c, a, v.project_id, v.jobs, v.final, v.provisional, v.by_type)
         for (c, a), v in sorted(totals.items())
@@ -97,12 +84,29 @@ def account_usage(
 
 
 def quarantine(engine: Engine, cluster: str | None = None) -> list[QuarantinedRecord]:
+    with engine.connect() as conn:
+        return quarantine_on(conn, cluster)
+
+
+def quarantine_on(conn: Connection, cluster: str | None = None) -> list[QuarantinedRecord]:
     Q = t.QuarantineRow
     query = select(Q).order_by(Q.id)
     if cluster is not None:
         query = query.where(Q.cluster == cluster)
-    with engine.connect() as conn:
-        return [
-            QuarantinedRecord(r.id, r.cluster, r.job_id, r.reason, r.raw, r.first_seen, r.last_seen)
-            for r in conn.execute(query)
-        ]
+    return [
+        QuarantinedRecord(r.id, r.cluster, r.job_id, r.reason, r.raw, r.first_seen, r.last_seen)
+        for r in conn.execute(query)
+    ]
+
+
+class SqlUsageViews:
+    """``accounting.ports.UsageViews`` inside a unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def account_usage(self, cluster: str | None, unmapped_only: bool) -> list[AccountUsage]:
+        return account_usage_on(self.session.connection(), cluster, unmapped_only)
+
+    def quarantine(self, cluster: str | None) -> list[QuarantinedRecord]:
+        return quarantine_on(self.session.connection(), cluster)

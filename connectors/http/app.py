@@ -16,6 +16,7 @@ from connectors.http import (
     docs,
     errors,
     faults,
+    idempotency,
     openapi,
     quarter_routes,
     token_routes,
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # once), the latency histogram (which then sees their status), the security headers.
     faults.track_commits(services.engine)
     app.add_middleware(faults.DatabaseFaults)
+    idempotency.install(app, services)  # Idempotency-Key on POSTs, just outside the faults
     metrics.install(app, services)  # GET /metrics and the request latency histogram
     app.add_middleware(SecurityHeaders)
     errors.install(app)
@@ -61,6 +63,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     _document_links(app)
     docs.install(app)
+    _health(app, services)
+    return app
+
+
+def _health(app: FastAPI, services: Services) -> None:
+    """``/healthz`` (the process is up) and ``/readyz`` (the database answers, at head)."""
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -84,8 +92,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 {"status": "migrations pending", "current": current, "head": head}, 503, retry
             )
         return {"status": "ready", "revision": current}
-
-    return app
 
 
 def _document_links(app: FastAPI) -> None:

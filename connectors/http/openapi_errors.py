@@ -14,7 +14,7 @@ status  raised by                                                          docum
 404     an id the caller named is unknown, or not visible to the caller    authenticated ops
                                                                            with any input
 409     over-commit, a transition refused, a duplicate, a closed period    writes
-413     a statement file too large (``quarter_routes``)                    uploads (documented
+413     a statement file too large (``statement_routes``)                  uploads (documented
                                                                            by the route)
 415     a body of another media type than the operation reads              bodies
 422     invalid input (``all`` lists every invalid field); NUL anywhere    every operation

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from allocator.errors import InvalidInput
 from connectors.http.schemas import Strict, UtcDatetime
+from connectors.presenters.tokens import token_info
 from connectors.tokens import MAX_DAYS, TokenInfo, TokenState
 
 
@@ -48,19 +49,7 @@ class TokenInfoOut(BaseModel):
 
     @classmethod
     def of(cls, info: TokenInfo, now: datetime) -> TokenInfoOut:
-        return cls(
-            id=info.id,
-            username=info.username,
-            prefix=info.prefix,
-            note=info.note,
-            state=info.state(now),
-            created_at=info.created_at,
-            created_by=info.created_by,
-            expires_at=info.expires_at,
-            last_used_at=info.last_used_at,
-            revoked_at=info.revoked_at,
-            revoked_by=info.revoked_by,
-        )
+        return cls.model_validate(token_info(info, now))
 
 
 class TokenOut(BaseModel):

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from allocator.model import Role
-from allocator.rules import require_role
-from connectors.db import usage_queries
-from connectors.http.deps import ActorDep, NowDep, ServicesDep
+from accounting import services as acc
+from allocator.model import User
+from connectors.bootstrap import Services
+from connectors.db.uow import SqlUnitOfWork
+from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
+from connectors.presenters import usage as present
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
-
-
-def _at(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 class ClusterStatusOut(BaseModel):
@@ -54,76 +52,44 @@ class QuarantinedOut(BaseModel):
     last_seen: datetime | None
 
 
-def cluster_statuses(services: ServicesDep, now: datetime) -> list[ClusterStatusOut]:
-    store = services.usage_store()
-    states = {s.cluster: s for s in store.clusters()}
-    configured = {c.name: c for c in services.settings.clusters}
-    quarantined: dict[str, int] = {}
-    for q in usage_queries.quarantine(services.reader):
-        quarantined[q.cluster] = quarantined.get(q.cluster, 0) + 1
-    out = []
-    for name in sorted(set(states) | set(configured)):
-        state = states.get(name) or store.state(name)
-        config = configured.get(name)
-        out.append(
-            ClusterStatusOut(
-                cluster=name,
-                configured=config is not None,
-                source=config.source if config else "",
-                watermark=_at(state.watermark),
-                lag_seconds=None
-                if state.watermark is None
-                else int(now.timestamp()) - state.watermark,
-                last_success=_at(state.last_success),
-                last_attempt=_at(state.last_attempt),
-                last_error=state.last_error,
-                last_error_kind=state.last_error_kind,
-                errors_total=state.errors_total,
-                records_total=state.records_total,
-                quarantined=quarantined.get(name, 0),
-            )
-        )
-    return out
+def cluster_statuses(
+    services: Services, uow: SqlUnitOfWork, actor: User, now: datetime
+) -> list[ClusterStatusOut]:
+    """Ingestion health of every configured or ingested cluster."""
+    configured = {c.name: c.source for c in services.settings.clusters}
+    found = acc.cluster_health(uow, actor, services.usage_store(), configured, int(now.timestamp()))
+    return [ClusterStatusOut.model_validate(present.cluster_health(h)) for h in found]
 
 
 @router.get("/clusters")
-def clusters(services: ServicesDep, actor: ActorDep, now: NowDep) -> list[ClusterStatusOut]:
+def clusters(
+    services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
+) -> list[ClusterStatusOut]:
     """Ingestion health per cluster: last success, lag, errors by kind, quarantined records."""
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
-    return cluster_statuses(services, now)
+    return cluster_statuses(services, uow, actor, now)
 
 
 @router.get("/usage/accounts")
 def account_usage(
-    services: ServicesDep,
+    uow: UowDep,
     actor: ActorDep,
     cluster: str | None = Query(default=None, max_length=64),
     unmapped: bool = False,
 ) -> list[AccountUsageOut]:
     """GPU-seconds per Slurm account (``unmapped=true``: accounts no project claims yet)."""
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
     return [
-        AccountUsageOut(
-            cluster=u.cluster,
-            account=u.account,
-            project_id=u.project_id,
-            jobs=u.jobs,
-            gpu_seconds=u.gpu_seconds,
-            provisional_gpu_seconds=u.provisional_gpu_seconds,
-            gpu_seconds_by_type=u.by_type,
-        )
-        for u in usage_queries.account_usage(services.reader, cluster, unmapped)
+        AccountUsageOut.model_validate(present.account_usage(u))
+        for u in acc.account_usage(uow, actor, cluster, unmapped)
     ]
 
 
 @router.get("/usage/quarantine")
 def quarantine(
-    services: ServicesDep,
+    uow: UowDep,
     actor: ActorDep,
     cluster: str | None = Query(default=None, max_length=64),
 ) -> list[QuarantinedOut]:
     """Records that could not be normalised, with the reason."""
-    require_role(actor, Role.ADMIN, Role.ENGINEER)
     return [
         QuarantinedOut(
             id=q.id,
@@ -131,8 +97,8 @@ def quarantine(
             job_id=q.job_id,
             reason=q.reason,
             raw=q.raw,
-            first_seen=_at(q.first_seen),
-            last_seen=_at(q.last_seen),
+            first_seen=present.at(q.first_seen),
+            last_seen=present.at(q.last_seen),
         )
-        for q in usage_queries.quarantine(services.reader, cluster)
+        for q in acc.quarantine(uow, actor, cluster)
     ]

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 
 from accounting.burn import WINDOWS, burn_of
 from accounting.charging import local_days
+from accounting.ports import Consumed
 from allocator.ledger import (
     Flows,
     ProjectBalance,
@@ -37,7 +38,6 @@ from allocator.periods import Calendar, Period
 from connectors.bootstrap import Services
 from connectors.db import metrics_reads as reads
 from connectors.db.consumption import (
-    Consumed,
     WindowSums,
     account_projects,
     by_project_on,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from accounting.reconcile import Status
+from accounting.services import reconcile_period
 from allocator.model import Role, User
 from allocator.periods import Calendar
 from connectors.bootstrap import Services
@@ -16,7 +17,6 @@ from connectors.db import metrics_reads as reads
 from connectors.db.consumption import by_project_on
 from connectors.db.metrics_reads import PoolInfo
 from connectors.metrics.families import Samples
-from connectors.quarter import reconcile_period
 
 #: The actor of the reconciliation reads behind ``gpuhours_reconciliation_*``.
 SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")

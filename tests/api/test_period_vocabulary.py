@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
+from accounting import services as acc
 from allocator import services as svc
 from allocator.periods import Calendar, PeriodScheme
-from connectors import quarter
 from connectors.auth import mint_token
 from connectors.bootstrap import Services, build
 from connectors.db import tables as t
@@ -93,7 +93,7 @@ def test_the_same_hours_cannot_be_allocated_twice_through_a_month_and_its_quarte
 def test_a_closed_quarter_cannot_be_reached_through_one_of_its_months(
     services: Services, client: TestClient, world: World, clock: FixedClock
 ) -> None:
-    quarter.close_period(services.uow(), ADMIN, clock(), "2026Q3", "signed off", calendar=CAL)
+    acc.close_period(services.uow(), ADMIN, clock(), "2026Q3", "signed off", calendar=CAL)
     h = auth(world, "admin")
     before = journal(client, world)
     r = client.post("/api/v1/allocations/chairs", json=chair_allocation("2026-08"), headers=h)
@@ -150,7 +150,7 @@ def test_a_month_site_speaks_months(engine: Engine, clock: FixedClock) -> None:
 def test_a_grant_whose_window_covers_a_closed_period_is_refused_naming_it(
     services: Services, client: TestClient, world: World, clock: FixedClock
 ) -> None:
-    quarter.close_period(services.uow(), ADMIN, clock(), "2026Q3", "signed off", calendar=CAL)
+    acc.close_period(services.uow(), ADMIN, clock(), "2026Q3", "signed off", calendar=CAL)
     h = auth(world, "admin")
     before = journal(client, world)
     for window in (

@@ -32,231 +32,27 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from allocator.ledger import chair_balance, flows_of, pool_balance, project_balance
-from allocator.model import EntryKind, LedgerEntry
-from allocator.periods import period_of
 from connectors.auth import mint_token
 from connectors.bootstrap import Services
 from connectors.db.tables import Base
+from tests.api.journal_sums import Book, stretch
+from tests.api.random_operations import (
+    CHAIRS,
+    PERIODS,
+    POOLS,
+    PROJECTS,
+    Adjust,
+    AllocChair,
+    AllocProject,
+    Boundary,
+    Decide,
+    Rebalance,
+    Submit,
+    Transfer,
+    hours,
+    operations,
+)
 from tests.builders import seed_world
-
-H = 3600
-POOLS = ("nat", "loc")
-PERIODS = ("2026Q4", "2027Q1")
-CHAIRS = ("chair-a", "chair-b")
-PROJECTS = {"p1": "chair-a", "p1b": "chair-a", "p2": "chair-b"}
-LOCAL_GPUS = 2  # tests/builders.local_pool: 2 a100 at rate 1, availability 1
-
-
-# --- operations ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AllocChair:
-    pool: str
-    chair: str
-    period: str
-    quarter_hours: int
-
-
-@dataclass(frozen=True)
-class AllocProject:
-    pool: str
-    project: str
-    period: str
-    quarter_hours: int
-    draw_from_pool: bool
-
-
-@dataclass(frozen=True)
-class Transfer:
-    pool: str
-    period: str
-    source: str
-    target: str
-    quarter_hours: int
-
-
-@dataclass(frozen=True)
-class Rebalance:
-    """Transfer half of what ``source`` holds (in whole 36-second steps) to its sibling."""
-
-    pool: str
-    period: str
-    source: str
-    target: str
-
-
-@dataclass(frozen=True)
-class Adjust:
-    pool: str
-    project: str
-    period: str
-    quarter_hours: int  # signed, never zero
-
-
-@dataclass(frozen=True)
-class Boundary:
-    """Ask for all that ``level`` can give (in 36-second steps), or one step more (``over``).
-
-    All of it must be granted (201; 422 when that rounds to nothing); one step more is an
-    over-commit and must be refused (409) with ``field == "hours"``.
-    """
-
-    level: str  # "pool" (pool -> chair), "chair" (chair -> project) or "transfer"
-    pool: str
-    period: str
-    project: str
-    over: bool
-
-
-@dataclass(frozen=True)
-class Submit:
-    project: str
-    pool: str
-    lines: tuple[tuple[str, int], ...]  # (period, quarter-hours)
-
-
-@dataclass(frozen=True)
-class Decide:
-    """Act on the ``index``-th request submitted so far (modulo their number)."""
-
-    action: str  # "approve", "reject" or "withdraw"
-    index: int
-    quarters: tuple[int, ...] | None = None  # partial approval: k/4 of each line
-
-
-pools = st.sampled_from(POOLS)
-periods = st.sampled_from(PERIODS)
-projects = st.sampled_from(sorted(PROJECTS))
-quarter_hours = st.one_of(
-    st.integers(1, 800),  # up to 200 h
-    st.integers(800, 24_000),  # up to 6000 h: beyond a quarter of either pool
-    st.just(4_000_000),  # a million hours: always an over-commit
-)
-sibling_pairs = st.sampled_from([("p1", "p1b"), ("p1b", "p1")])
-operations = st.one_of(
-    st.builds(AllocChair, pools, st.sampled_from(CHAIRS), periods, quarter_hours),
-    st.builds(AllocProject, pools, projects, periods, quarter_hours, st.booleans()),
-    st.builds(
-        lambda pool, period, pair, q: Transfer(pool, period, *pair, q),
-        pools,
-        periods,
-        st.one_of(sibling_pairs, sibling_pairs, st.tuples(projects, projects)),
-        st.integers(1, 800),
-    ),
-    st.builds(
-        lambda pool, period, pair: Rebalance(pool, period, *pair), pools, periods, sibling_pairs
-    ),
-    st.builds(
-        Adjust,
-        pools,
-        projects,
-        periods,
-        st.integers(-2000, 2000).filter(bool),
-    ),
-    st.builds(
-        Boundary,
-        st.sampled_from(["pool", "chair", "transfer"]),
-        pools,
-        periods,
-        projects,
-        st.booleans(),
-    ),
-    st.builds(
-        Submit,
-        projects,
-        pools,
-        st.lists(
-            st.tuples(periods, st.integers(1, 8000)),
-            min_size=1,
-            max_size=2,
-            unique_by=lambda line: line[0],
-        ).map(tuple),
-    ),
-    st.builds(
-        Decide,
-        st.sampled_from(["approve", "reject", "withdraw"]),
-        st.integers(0, 5),
-        st.one_of(st.none(), st.tuples(st.integers(0, 4), st.integers(0, 4))),
-    ),
-)
-
-
-def hours(quarter_hours: int) -> str:
-    return str(Decimal(quarter_hours) / 4)
-
-
-# --- independent sums over the raw journal ---------------------------------------------------
-
-
-class Book:
-    """Per (pool, period): money in and out of each account, summed here from the entries."""
-
-    def __init__(self, entries: list[LedgerEntry]) -> None:
-        self.entries = entries
-        self.moves: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
-        for e in entries:
-            self.moves[(e.pool_id, e.period)].append(e)
-
-    def _sum(self, pool: str, period: str, *, src: str = "", dst: str = "", kinds: Any = ()) -> int:
-        return sum(
-            e.amount
-            for e in self.moves[(pool, period)]
-            if (not src or e.source == src)
-            and (not dst or e.target == dst)
-            and (not kinds or e.kind in kinds)
-        )
-
-    def held(self, pool: str, period: str, account: str) -> int:
-        return self._sum(pool, period, dst=account) - self._sum(pool, period, src=account)
-
-    def capacity(self, pool: str, period: str) -> int:
-        acct = f"pool:{pool}"
-        deposits = self._sum(pool, period, dst=acct, kinds=(EntryKind.DEPOSIT,))
-        withdrawals = self._sum(pool, period, src=acct, kinds=(EntryKind.WITHDRAWAL,))
-        if pool == "loc" and deposits == 0:  # deposited on first use of the period
-            return LOCAL_GPUS * period_of(period).seconds
-        return deposits - withdrawals
-
-    def received(self, pool: str, period: str, account: str) -> int:
-        inflow = self._sum(pool, period, dst=account, kinds=(EntryKind.ALLOCATE,))
-        return inflow - self._sum(pool, period, src=account, kinds=(EntryKind.RELEASE,))
-
-    def given(self, pool: str, period: str, account: str) -> int:
-        outflow = self._sum(pool, period, src=account, kinds=(EntryKind.ALLOCATE,))
-        return outflow - self._sum(pool, period, dst=account, kinds=(EntryKind.RELEASE,))
-
-    def project_allocated(self, pool: str, period: str, project: str) -> int:
-        acct = f"project:{project}"
-        kinds = (EntryKind.ALLOCATE, EntryKind.RELEASE, EntryKind.TRANSFER)
-        return self._sum(pool, period, dst=acct, kinds=kinds) - self._sum(
-            pool, period, src=acct, kinds=kinds
-        )
-
-    # what may still leave an account (over-commit stretches it by the pool's factor)
-
-    def pool_headroom(self, pool: str, period: str, overcommit: int) -> int:
-        capacity = self.capacity(pool, period)
-        unallocated = capacity - self.given(pool, period, f"pool:{pool}")
-        return unallocated + stretch(capacity, overcommit)
-
-    def chair_headroom(self, pool: str, period: str, chair: str, overcommit: int) -> int:
-        acct = f"chair:{chair}"
-        return self.held(pool, period, acct) + stretch(
-            self.received(pool, period, acct), overcommit
-        )
-
-    def can_allocate(self, pool: str, period: str, project: str, amount: int, oc: int) -> bool:
-        """chair -> project with draw_from_pool: the chair's shortfall comes from the pool."""
-        available = self.chair_headroom(pool, period, PROJECTS[project], oc)
-        if amount <= available:
-            return True
-        return amount - max(available, 0) <= self.pool_headroom(pool, period, oc)
-
-
-def stretch(base: int, overcommit_milli: int) -> int:
-    return base * (overcommit_milli - 1000) // 1000 if overcommit_milli > 1000 else 0
-
 
 # --- the run ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ charges and the daily rollup in one transaction per chunk), and an external stat
 line per project is imported for each pool.
 
 Printed: the ingest rate with charging; the sizes of ``usage_records``, ``charges`` and
-``usage_daily``; the report (``connectors.quarter.report``: ledger balances per pool, chair and
+``usage_daily``; the report (``accounting.services.report``: ledger balances per pool, chair and
 project, consumption from the rollup, the statement and the reconciliation of every line) as
 median / p90 / max ms over ``--runs`` warm runs; and, beside it, the naive way: the same
 consumption summed straight from the 10M job rows (``GROUP BY`` over ``usage_records``) and from
@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, text
 
 from accounting.ingestion import UsageBatch, Window
+from accounting.services import import_statement, report
 from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import (
@@ -54,7 +55,6 @@ from connectors.db.engine import make_engine, make_session_factory
 from connectors.db.migrate import upgrade
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
-from connectors.quarter import import_statement, report
 
 ADMIN_URL = os.environ.get(
     "GPUHOURS_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select
 
 from accounting.ingestion import UsageBatch, Window
+from accounting.services import close_period, report
 from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import ClusterRoute, Rate
@@ -21,7 +22,6 @@ from connectors.db.consumption import SqlConsumption, consumption_by_project
 from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
-from connectors.quarter import close_period, report
 from tests.builders import ADMIN, CAL, EPOCH, H, seed_world, usage_record
 
 Q3_END = int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())

@@ -22,13 +22,13 @@ from itertools import count
 import pytest
 from sqlalchemy import Engine
 
+from accounting import services as acc
 from accounting.ingestion import UsageBatch, Window
 from accounting.report import Report
 from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.errors import Conflict, PeriodIsClosed
 from allocator.model import ClosePolicy, PoolKind
-from connectors import quarter
 from connectors.bootstrap import Services, build
 from connectors.settings import Settings
 from tests.builders import ADMIN, CAL, H, local_pool, seed_world
@@ -162,7 +162,7 @@ def race_close(services: Services, writers: int = 20) -> RaceOutcome:
         t.start()
     # every kind is writing when the close starts ...
     _wait(lambda: all(written[k] >= 2 for k in (*KINDS, "usage")) or bool(errors), 60)
-    signed = quarter.close_period(
+    signed = acc.close_period(
         services.uow(), ADMIN, clock(), PERIOD, "race", force=True, calendar=CAL, clock=clock
     )
     # ... and goes on until every kind of writer has met the closed period
@@ -177,7 +177,7 @@ def race_close(services: Services, writers: int = 20) -> RaceOutcome:
 
 
 def _closed_at(services: Services) -> datetime:
-    state = quarter.period_state(services.uow(), PERIOD, now=NOW, calendar=CAL)
+    state = acc.period_state(services.uow(), PERIOD, now=NOW, calendar=CAL)
     assert state.closed_at is not None
     return state.closed_at.astimezone(UTC)
 
@@ -259,12 +259,12 @@ def test_a_close_that_would_carry_hours_into_a_closed_period_is_refused(engine: 
     svc.allocate_to_project(
         services.uow(), ADMIN, NOW, "ret", "p1", "2026Q2", 10 * H, "q2", True, calendar=CAL
     )
-    quarter.close_period(services.uow(), ADMIN, NOW, PERIOD, "q3", force=True, calendar=CAL)
+    acc.close_period(services.uow(), ADMIN, NOW, PERIOD, "q3", force=True, calendar=CAL)
     with services.uow() as uow:
         before = list(uow.ledger.entries())
     with pytest.raises(PeriodIsClosed) as err:
-        quarter.close_period(services.uow(), ADMIN, NOW, "2026Q2", "q2", force=True, calendar=CAL)
+        acc.close_period(services.uow(), ADMIN, NOW, "2026Q2", "q2", force=True, calendar=CAL)
     assert err.value.period == PERIOD
     with services.uow() as uow:
         assert list(uow.ledger.entries()) == before
-    assert not quarter.period_state(services.uow(), "2026Q2", now=NOW, calendar=CAL).closed
+    assert not acc.period_state(services.uow(), "2026Q2", now=NOW, calendar=CAL).closed

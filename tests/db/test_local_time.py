@@ -11,16 +11,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select, update
 
+from accounting import services as acc
 from accounting.ingestion import UsageBatch, Window
 from accounting.usage import UsageRecord
 from allocator.periods import Calendar
-from connectors import quarter
 from connectors.db import tables as t
 from connectors.db.engine import make_session_factory
 from connectors.db.metrics_reads import PoolInfo
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
-from connectors.housekeeping import check_rollups
 from connectors.metrics.business import _grant_days
 from tests.builders import H, seed_world, usage_record
 from tests.db.test_accounting import rollup_matches_charges
@@ -96,11 +95,11 @@ def test_the_dst_days_of_23_and_25_hours_are_split_exactly_in_the_daily_rollup(
     rollup_matches_charges(engine)
     # the daily check agrees with the journal on Paris days, and repairs a drifted one
     now = datetime.fromtimestamp(paris(2026, 10, 27, 0, 30), UTC)  # 26 Oct 23:30 UTC
-    assert check_rollups(engine, now, 3, PARIS) == 0
+    assert acc.check_rollups(SqlUnitOfWork(make_session_factory(engine)), now, 3, PARIS) == 0
     D = t.UsageDailyRow
     with engine.begin() as conn:
         conn.execute(update(D).where(D.day == oct_sat + 1).values(gpu_seconds=1))
-    assert check_rollups(engine, now, 3, PARIS) == 1
+    assert acc.check_rollups(SqlUnitOfWork(make_session_factory(engine)), now, 3, PARIS) == 1
     assert daily(engine)[("2026Q4", oct_sat + 1)] == 2 * 25 * H
     rollup_matches_charges(engine)
 
@@ -112,7 +111,9 @@ def test_burn_over_paris_days_counts_the_short_day_as_23_hours(engine: Engine) -
     now = paris(2026, 3, 30)  # midnight after the 23-hour Sunday
     store(engine, [week], now)
     remaining = {("p1", "loc"): (100 * H, 200 * H)}
-    burn = quarter.burns(engine, now, remaining, PARIS)[("p1", "loc")]
+    burn = acc.burns(SqlUnitOfWork(make_session_factory(engine)), now, remaining, PARIS)[
+        ("p1", "loc")
+    ]
     # 6 whole Paris days (24 h x 5 + 23 h) with 2 GPUs busy: exactly 2 GPUs' worth
     assert burn.rate_7d == 2.0
     assert burn.exhaustion == now + 50 * H

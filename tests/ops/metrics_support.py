@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounting.errors import UsageSourceError
 from accounting.ingestion import Quarantined, UsageBatch, Window
+from accounting.services import close_period, import_statement
 from accounting.statements import NATIONAL_CSV
 from allocator import services as svc
 from allocator.model import Role, User
@@ -31,7 +32,6 @@ from connectors.bootstrap import Services, build
 from connectors.db.migrate import upgrade
 from connectors.db.usage_store import SqlUsageStore
 from connectors.demo import seed
-from connectors.quarter import close_period, import_statement
 from connectors.settings import Settings
 from tests.builders import usage_record
 from tests.conftest import NOW

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from accounting.reconcile import Status
+from accounting.services import burns, reconcile
 from allocator.periods import period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import Services
 from connectors.db import tables as t
 from connectors.db.consumption import consumption_by_project
 from connectors.db.usage_store import SqlUsageStore
-from connectors.quarter import burns, reconciliation
 from tests.conftest import NOW
 from tests.ops.metrics_support import (
     ADMIN,
@@ -81,11 +81,11 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     period = period_containing(NOW)
     previous = period_containing(period.start - timedelta(days=1)).label
 
-    # Burn rates and exhaustion: accounting.burn through connectors.quarter.burns.
+    # Burn rates and exhaustion: accounting.burn through accounting.services.burns.
     remaining = by_labels(found, "gpuhours_project_remaining_gpu_seconds", "project", "pool")
     allocated = by_labels(found, "gpuhours_project_allocated_gpu_seconds", "project", "pool")
     expected = burns(
-        services.engine,
+        services.uow(),
         epoch,
         {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
         services.settings.calendar,
@@ -146,7 +146,7 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     assert quarantined == {("enact-dev",): 1, ("jean-zay",): 0, ("other",): 0}
 
     # Reconciliation of the last closed period.
-    rec = reconciliation(
+    rec = reconcile(
         services.uow(),
         ADMIN,
         "ai2f-jz",

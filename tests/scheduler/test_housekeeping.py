@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select, update
 
 from accounting.ingestion import UsageBatch, Window, ingest
+from accounting.services import auto_close, check_rollups, remind
 from allocator import services as svc
 from allocator.periods import Calendar
 from connectors.db import tables as t
 from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
 from connectors.db.usage_store import SqlUsageStore
-from connectors.housekeeping import auto_close, check_rollups, remind
 from connectors.scheduler import planned_jobs
 from connectors.settings import ClusterConfig, Settings
 from tests.builders import ADMIN, CAL, H, seed_world
@@ -53,13 +53,13 @@ def test_the_rollup_check_rebuilds_a_drifted_row_from_the_journal_and_says_so(
     org(engine)
     store(engine, [rec(1, NOV, 3600, 2), rec(2, NOV + 86400, 600)], NOV + 2 * 86400)
     now = datetime.fromtimestamp(NOV + 2 * 86400, UTC)
-    assert check_rollups(engine, now) == 0
+    assert check_rollups(SqlUnitOfWork(make_session_factory(engine)), now) == 0
     with engine.begin() as conn:
         conn.execute(update(t.UsageDailyRow).values(units=t.UsageDailyRow.units + 5))
-    assert check_rollups(engine, now) == 2
+    assert check_rollups(SqlUnitOfWork(make_session_factory(engine)), now) == 2
     rollup_matches_charges(engine)
     assert len(audits(engine, "rollup.repaired")) == 1
-    assert check_rollups(engine, now) == 0
+    assert check_rollups(SqlUnitOfWork(make_session_factory(engine)), now) == 0
 
 
 def test_a_reminder_is_written_once_per_period_before_its_end(engine: Engine) -> None:

@@ -20,7 +20,18 @@ from allocator.ledger import balance
 from allocator.model import MILLI, EntryKind, Rate, RequestState, SlurmAccount
 from allocator.periods import period_of
 from allocator.rules import local_capacity
-from tests.builders import ADMIN, ALICE, BOB, CAL, ENGINEER, H, World, seed_world
+from tests.builders import (
+    ADMIN,
+    ALICE,
+    BOB,
+    CAL,
+    ENGINEER,
+    H,
+    World,
+    local_pool,
+    national_pool,
+    seed_world,
+)
 from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -55,6 +66,34 @@ class TestGrants:
         deposits = [e for e in uow.committed_store.ledger if e.pool_id == "loc"]
         assert [e.amount for e in deposits] == [2 * 92 * 24 * H]
         assert local_capacity(world.local, period_of("2026Q4")) == 2 * 92 * 24 * H
+
+
+class TestPoolCreation:
+    def test_a_national_pool_and_its_initial_grant_land_together(self, uow: FakeUnitOfWork) -> None:
+        pool = svc.create_pool_with_grant(
+            uow, ADMIN, NOW, national_pool(id="nat2"), 365 * H, calendar=CAL
+        )
+        deposits = [e for e in uow.committed_store.ledger if e.pool_id == pool.id]
+        assert {e.reason for e in deposits} == {"initial grant"}
+        assert sum(e.amount for e in deposits) == 365 * H
+        assert uow.commits == 1
+
+    def test_a_refused_initial_grant_leaves_no_pool_behind(self, uow: FakeUnitOfWork) -> None:
+        with pytest.raises(InvalidInput):
+            svc.create_pool_with_grant(uow, ADMIN, NOW, national_pool(), -H, calendar=CAL)
+        assert uow.committed_store.pools == {}
+        assert uow.committed_store.audit == []
+
+    def test_a_local_pool_takes_no_grant_its_capacity_is_its_gpus(
+        self, uow: FakeUnitOfWork
+    ) -> None:
+        with pytest.raises(InvalidInput) as err:
+            svc.create_pool_with_grant(uow, ADMIN, NOW, local_pool(), H, calendar=CAL)
+        assert err.value.field == "grant_hours"
+        assert uow.committed_store.pools == {}
+        pool = svc.create_pool_with_grant(uow, ADMIN, NOW, local_pool(), None, calendar=CAL)
+        assert uow.committed_store.pools == {"loc": pool}
+        assert uow.committed_store.ledger == []
 
 
 class TestAllocations:
@@ -262,3 +301,24 @@ def test_balances_are_sums_of_the_journal(uow: FakeUnitOfWork, world: World) -> 
     with uow:
         f = uow.ledger.flows("nat", "2026Q4")
     assert balance(f, "project:p1") == 10 * H
+
+
+class TestStaffReads:
+    def test_only_staff_read_the_users_and_the_audit_trail(
+        self, uow: FakeUnitOfWork, world: World
+    ) -> None:
+        for read in (
+            lambda: svc.list_users(uow, ALICE),
+            lambda: svc.audit_trail(uow, ALICE),
+        ):
+            with pytest.raises(Forbidden):
+                read()
+        assert [u.username for u in svc.list_users(uow, ENGINEER)] == sorted(
+            u.username for u in uow.committed_store.users.values()
+        )
+        trail = svc.audit_trail(uow, ENGINEER, "pool:nat")
+        assert [(e.actor, e.action) for e in trail] == [("admin", "pool.created")]
+        assert len(svc.audit_trail(uow, ADMIN)) == len(uow.committed_store.audit)
+
+    def test_anyone_reads_the_pools(self, uow: FakeUnitOfWork, world: World) -> None:
+        assert [p.id for p in svc.list_pools(uow, ALICE)] == ["loc", "nat"]

@@ -1,0 +1,59 @@
+"""The accounting use cases: the quarter (statements, reconciliation, decisions, report, close,
+period state, burn), usage views and housekeeping.
+
+Each takes its collaborators (a unit of work of :mod:`accounting.ports`, the acting user, the
+time, the site's calendar) and returns plain values; the faces call them as
+``from accounting import services as acc; acc.report(...)``.
+"""
+
+from accounting.services.burn import ProjectBurn, burn_rates, burns
+from accounting.services.closing import (
+    UNRESOLVED,
+    PeriodState,
+    close_period,
+    live_report,
+    period_state,
+    report,
+)
+from accounting.services.housekeeping import SYSTEM, auto_close, check_rollups, remind
+from accounting.services.reconciliation import (
+    Reconciliation,
+    decide,
+    jobs_behind,
+    reconcile,
+    reconcile_period,
+)
+from accounting.services.statements import import_statement, list_statements
+from accounting.services.usage_views import (
+    ClusterHealth,
+    account_usage,
+    cluster_health,
+    quarantine,
+)
+
+__all__ = [
+    "SYSTEM",
+    "UNRESOLVED",
+    "ClusterHealth",
+    "PeriodState",
+    "ProjectBurn",
+    "Reconciliation",
+    "account_usage",
+    "auto_close",
+    "burn_rates",
+    "burns",
+    "check_rollups",
+    "close_period",
+    "cluster_health",
+    "decide",
+    "import_statement",
+    "jobs_behind",
+    "list_statements",
+    "live_report",
+    "period_state",
+    "quarantine",
+    "reconcile",
+    "reconcile_period",
+    "remind",
+    "report",
+]

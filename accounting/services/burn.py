@@ -1,0 +1,74 @@
+"""Burn rates: how fast each project uses its hours, and when they run out at that pace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounting.burn import Burn, burn_of
+from accounting.ports import AccountingUnitOfWork
+from allocator import services as svc
+from allocator.ledger import ProjectBalance
+from allocator.model import User
+from allocator.periods import Calendar
+from allocator.rules import can_read_everything
+
+
+def burns(
+    uow: AccountingUnitOfWork,
+    now: int,
+    remaining: Mapping[tuple[str, str], tuple[int, int]],
+    calendar: Calendar,
+    projects: Sequence[str] | None = None,
+) -> dict[tuple[str, str], Burn]:
+    """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
+    from the same window sums as ``/metrics`` (local days of ``calendar``; only ``projects``'
+    usage when given: a researcher's burn reads her accounts, not the whole cluster's)."""
+    with uow:
+        windows = uow.consumption.burn_windows(now, calendar, projects)
+    return {
+        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc, calendar)
+        for key, (rem, alloc) in remaining.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectBurn:
+    """A project's balance in a pool, and its burn."""
+
+    balance: ProjectBalance
+    burn: Burn
+
+    @property
+    def consumed(self) -> int:
+        """Final and provisional consumption."""
+        return self.balance.consumed + self.balance.consumed_provisional
+
+
+def burn_rates(
+    uow: AccountingUnitOfWork,
+    actor: User,
+    now: datetime,
+    period: str,
+    pool_id: str | None,
+    *,
+    calendar: Calendar,
+) -> list[ProjectBurn]:
+    """Per visible project x pool: balance, burn rates and projected exhaustion (researchers
+    see their projects only)."""
+    with uow:  # one snapshot: the balances and the windows they are compared with
+        balances = svc.visible_balances(
+            uow,
+            actor,
+            period,
+            None if pool_id is None else [pool_id],
+            uow.consumption.balances,
+            now=now,
+            calendar=calendar,
+        )
+        epoch = int(now.timestamp())
+        remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
+        mine = None if can_read_everything(actor) else sorted({b.project_id for b in balances})
+        found = burns(uow, epoch, remaining, calendar, mine)
+    return [ProjectBurn(b, found[(b.project_id, b.pool_id)]) for b in balances]

@@ -1,0 +1,89 @@
+"""Views of ingested usage for engineers and admins: ingestion health per cluster, usage per
+Slurm account, the quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from accounting.ports import (
+    AccountingUnitOfWork,
+    AccountUsage,
+    IngestStates,
+    QuarantinedRecord,
+)
+from allocator import rules
+from allocator.model import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHealth:
+    """A cluster's ingestion: configured or only known from the past, watermark and lag,
+    last success, attempt and error, counts (times as epoch seconds)."""
+
+    cluster: str
+    configured: bool
+    source: str
+    watermark: int | None
+    lag_seconds: int | None
+    last_success: int | None
+    last_attempt: int | None
+    last_error: str
+    last_error_kind: str
+    errors_total: dict[str, int] = field(default_factory=dict)
+    records_total: int = 0
+    quarantined: int = 0
+
+
+def cluster_health(
+    uow: AccountingUnitOfWork,
+    actor: User,
+    states: IngestStates,
+    configured: Mapping[str, str],
+    now: int,
+) -> list[ClusterHealth]:
+    """Every cluster configured (``configured``: name -> source) or ever ingested, by name."""
+    rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    known = {s.cluster: s for s in states.clusters()}
+    quarantined: dict[str, int] = {}
+    with uow:
+        for q in uow.usage.quarantine(None):
+            quarantined[q.cluster] = quarantined.get(q.cluster, 0) + 1
+    out = []
+    for name in sorted(set(known) | set(configured)):
+        state = known.get(name) or states.state(name)
+        out.append(
+            ClusterHealth(
+                cluster=name,
+                configured=name in configured,
+                source=configured.get(name, ""),
+                watermark=state.watermark,
+                lag_seconds=None if state.watermark is None else now - state.watermark,
+                last_success=state.last_success,
+                last_attempt=state.last_attempt,
+                last_error=state.last_error,
+                last_error_kind=state.last_error_kind,
+                errors_total=state.errors_total,
+                records_total=state.records_total,
+                quarantined=quarantined.get(name, 0),
+            )
+        )
+    return out
+
+
+def account_usage(
+    uow: AccountingUnitOfWork, actor: User, cluster: str | None = None, unmapped: bool = False
+) -> list[AccountUsage]:
+    """GPU-seconds per Slurm account (``unmapped``: accounts no project claims yet)."""
+    rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    with uow:
+        return list(uow.usage.account_usage(cluster, unmapped))
+
+
+def quarantine(
+    uow: AccountingUnitOfWork, actor: User, cluster: str | None = None
+) -> list[QuarantinedRecord]:
+    """Records that could not be normalised, with the reason."""
+    rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    with uow:
+        return list(uow.usage.quarantine(cluster))

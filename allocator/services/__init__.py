@@ -1,0 +1,106 @@
+"""Use cases of the allocator: ``with uow: load -> rule -> journal -> commit``.
+
+Every function takes its collaborators (unit of work, the acting user, the time) as
+arguments. Every change of an amount is a ledger entry, every other change an audit event;
+nothing is ever updated in place except a request's state (whose every transition is audited).
+
+One module per concern; the package re-exports the public use cases, so callers write
+``from allocator import services as svc; svc.create_pool(...)``:
+
+- ``people``: users, chairs, projects, members, Slurm account mappings
+- ``pools``: pools, grants, local capacity (open periods), rates, over-commit
+- ``allocations``: pool -> chair -> project, release, transfer, adjustment
+- ``requests``: submit, comment, approve, reject, withdraw
+- ``reading``: the journal, the audit trail, lists of what an actor may see
+- ``balances``: pool, chair and project balances
+- ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
+"""
+
+from allocator.services._common import get_chair, get_pool, get_project, get_request
+from allocator.services.allocations import (
+    adjust,
+    allocate_to_chair,
+    allocate_to_project,
+    release,
+    transfer,
+)
+from allocator.services.balances import (
+    chair_balances,
+    pool_balances,
+    project_balances,
+    project_balances_in,
+    visible_balances,
+)
+from allocator.services.people import (
+    add_member,
+    create_chair,
+    create_project,
+    create_user,
+    list_users,
+    map_slurm_account,
+    unmap_slurm_account,
+)
+from allocator.services.pools import (
+    add_grant,
+    create_pool,
+    create_pool_with_grant,
+    list_pools,
+    open_period,
+    set_overcommit,
+    set_rate,
+)
+from allocator.services.reading import (
+    audit_trail,
+    journal,
+    list_chairs,
+    list_projects,
+    list_requests,
+)
+from allocator.services.requests import (
+    approve_request,
+    comment_request,
+    reject_request,
+    submit_request,
+    withdraw_request,
+)
+
+__all__ = [
+    "add_grant",
+    "add_member",
+    "adjust",
+    "allocate_to_chair",
+    "allocate_to_project",
+    "approve_request",
+    "audit_trail",
+    "chair_balances",
+    "comment_request",
+    "create_chair",
+    "create_pool",
+    "create_pool_with_grant",
+    "create_project",
+    "create_user",
+    "get_chair",
+    "get_pool",
+    "get_project",
+    "get_request",
+    "journal",
+    "list_chairs",
+    "list_pools",
+    "list_projects",
+    "list_requests",
+    "list_users",
+    "map_slurm_account",
+    "open_period",
+    "pool_balances",
+    "project_balances",
+    "project_balances_in",
+    "reject_request",
+    "release",
+    "set_overcommit",
+    "set_rate",
+    "submit_request",
+    "transfer",
+    "unmap_slurm_account",
+    "visible_balances",
+    "withdraw_request",
+]

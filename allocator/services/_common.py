@@ -1,0 +1,97 @@
+"""What every use case shares: the role sets, the lookups (a 404 naming the field), the audit
+trail and the shape of a ledger entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from allocator import rules
+from allocator.errors import NotFound
+from allocator.model import (
+    AllocationRequest,
+    AuditEvent,
+    Chair,
+    EntryKind,
+    LedgerEntry,
+    Pool,
+    Project,
+    Role,
+    User,
+)
+from allocator.ports import UnitOfWork
+
+ADMIN = (Role.ADMIN,)
+STAFF = (Role.ADMIN, Role.ENGINEER)
+
+
+def get_pool(uow: UnitOfWork, pool_id: str, field: str = "pool_id") -> Pool:
+    pool = uow.pools.get(pool_id)
+    if pool is None:
+        raise NotFound("pool", pool_id, field=field)
+    return pool
+
+
+def get_chair(uow: UnitOfWork, chair_id: str, field: str = "chair_id") -> Chair:
+    chair = uow.chairs.get(chair_id)
+    if chair is None:
+        raise NotFound("chair", chair_id, field=field)
+    return chair
+
+
+def get_project(
+    uow: UnitOfWork, project_id: str, actor: User | None = None, field: str = "project_id"
+) -> Project:
+    """A project the actor may see; an invisible one reads as unknown (no existence leak)."""
+    project = uow.projects.get(project_id)
+    if project is None or (actor is not None and not rules.can_see_project(actor, project)):
+        raise NotFound("project", project_id, field=field)
+    return project
+
+
+def get_request(uow: UnitOfWork, request_id: int, actor: User) -> AllocationRequest:
+    request = uow.requests.get(request_id)
+    if request is None:
+        raise NotFound("request", request_id, field="request_id")
+    get_project(uow, request.project_id, actor)
+    return request
+
+
+def record(
+    uow: UnitOfWork, actor: User, now: datetime, action: str, subject: str, detail: str
+) -> None:
+    """An audit event: every change that is not an amount leaves one."""
+    uow.audit.append(AuditEvent(actor.username, now, action, subject, detail))
+
+
+def entry(
+    kind: EntryKind,
+    pool_id: str,
+    period: str,
+    source: str,
+    target: str,
+    amount: int,
+    actor: User,
+    now: datetime,
+    reason: str,
+    request_id: int | None = None,
+    reference: str = "",
+) -> LedgerEntry:
+    """A ledger entry written by ``actor`` at ``now``."""
+    return LedgerEntry(
+        kind,
+        pool_id,
+        period,
+        source,
+        target,
+        amount,
+        actor.username,
+        now,
+        reason,
+        request_id,
+        reference,
+    )
+
+
+def mine(actor: User) -> str | None:
+    """The member filter of project reads: ``None`` (every project) for staff."""
+    return None if rules.can_read_everything(actor) else actor.username

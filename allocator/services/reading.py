@@ -1,0 +1,70 @@
+"""Reads: the journal, the audit trail, and the chairs, projects and requests an actor may see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from allocator import rules
+from allocator.model import (
+    AllocationRequest,
+    AuditEvent,
+    Chair,
+    LedgerEntry,
+    Project,
+    RequestState,
+    User,
+)
+from allocator.periods import Calendar
+from allocator.ports import UnitOfWork
+from allocator.services._common import STAFF, mine
+
+
+def journal(
+    uow: UnitOfWork,
+    actor: User,
+    pool_id: str | None = None,
+    period: str | None = None,
+    account: str | None = None,
+    request_id: int | None = None,
+    *,
+    now: datetime,
+    calendar: Calendar,
+) -> Sequence[LedgerEntry]:
+    """Ledger entries, oldest first, filtered (engineers and admins)."""
+    rules.require_role(actor, *STAFF)
+    if period is not None:
+        calendar.check(period, now)
+    with uow:
+        return uow.ledger.entries(pool_id, period, account, request_id)
+
+
+def audit_trail(uow: UnitOfWork, actor: User, subject: str | None = None) -> list[AuditEvent]:
+    """Audit events, oldest first, of one subject (``pool:nat``) or all (engineers and admins)."""
+    rules.require_role(actor, *STAFF)
+    with uow:
+        return list(uow.audit.list(subject))
+
+
+def list_projects(uow: UnitOfWork, actor: User, chair_id: str | None = None) -> list[Project]:
+    with uow:
+        return rules.visible_projects(actor, uow.projects.list(chair_id, mine(actor)))
+
+
+def list_chairs(uow: UnitOfWork, actor: User) -> list[Chair]:
+    with uow:
+        chairs = list(uow.chairs.list())
+        if rules.can_read_everything(actor):
+            return chairs
+        funding = {p.chair_id for p in list_projects(uow, actor)}
+        return [c for c in chairs if c.id in funding]
+
+
+def list_requests(
+    uow: UnitOfWork, actor: User, state: RequestState | None = None
+) -> list[AllocationRequest]:
+    with uow:
+        if rules.can_read_everything(actor):
+            return list(uow.requests.list(None, state))
+        ids = [p.id for p in list_projects(uow, actor)]
+        return list(uow.requests.list(ids, state))

@@ -1,0 +1,7 @@
+"""``python -m connectors.cli``: the ``gpuhours`` command."""
+
+import sys
+
+from connectors.cli import main
+
+sys.exit(main())

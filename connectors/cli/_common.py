@@ -1,0 +1,113 @@
+"""What every command shares: one-line errors, the acting administrator, the services, JSON
+output, and the parsing of hours."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import click
+import pydantic
+
+from accounting.errors import AccountingError
+from allocator import hours as hours_rule
+from allocator.errors import AllocatorError, InvalidInput
+from allocator.model import Role, User
+from connectors.bootstrap import Services, build
+from connectors.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"gpuhours: error: {self.format_message()}", err=True)
+
+
+def one_line_errors(func: F) -> F:
+    """Translate every known error into one line on stderr and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except (AllocatorError, AccountingError) as exc:
+            raise CliError(exc.message) from exc
+        except pydantic.ValidationError as exc:  # the settings (GPUHOURS_*) are refused
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "input"
+            raise CliError(f"{field}: {first['msg']}") from exc
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CliError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class OneLineGroup(click.Group):
+    """Usage errors too end in one line on stderr (``gpuhours: error: ...``) and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+            click.echo(f"gpuhours: error: {where}{exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("gpuhours: error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def cli_actor() -> User:
+    """CLI commands act as an administrator named after the operating-system user."""
+    return User(f"cli:{getpass.getuser()}", Role.ADMIN)
+
+
+def services() -> Services:
+    ctx = click.get_current_context()
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "services" not in obj:
+        obj["services"] = build(Settings())
+    return obj["services"]  # type: ignore[no-any-return]
+
+
+def emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+_KIND = {
+    hours_rule.Sign.POSITIVE: "positive",
+    hours_rule.Sign.ZERO_OR_MORE: "positive",
+    hours_rule.Sign.SIGNED: "signed",
+}
+
+
+def hours_arg(
+    value: str, field: str = "hours", sign: hours_rule.Sign = hours_rule.Sign.POSITIVE
+) -> Decimal:
+    """Hours as the API takes them (``allocator.hours``: the same rule, the same reasons)."""
+    try:
+        return hours_rule.parse(value, sign)
+    except ValueError as exc:
+        raise InvalidInput(
+            field, f"{value!r} is not a {_KIND[sign]} number of hours ({exc})"
+        ) from exc
+
+
+def seconds_arg(value: str, field: str = "hours") -> int:
+    """Positive hours, as integer seconds."""
+    return hours_rule.to_seconds(hours_arg(value, field))

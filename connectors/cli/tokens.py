@@ -1,0 +1,97 @@
+"""``gpuhours token``: mint, list and revoke API tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from allocator import services as svc
+from allocator.errors import InvalidInput
+from allocator.model import Role, User
+from connectors.cli import render
+from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
+from connectors.tokens import MAX_DAYS, check_expiry, list_tokens, mint, revoke
+
+
+@click.group()
+def token() -> None:
+    """API tokens."""
+
+
+def expiry_arg(value: str | None, now: datetime, default_days: int) -> datetime:
+    """``--expires``: a number of days (``30``, ``30d``) or a UTC date or time (``2027-01-31``)."""
+    text = (value or f"{default_days}").strip()
+    days = text[:-1] if text.endswith("d") else text
+    if days.isascii() and days.lstrip("-").isdigit():
+        if not 1 <= int(days) <= MAX_DAYS:
+            raise InvalidInput("expires", f"{text!r}: between 1 and {MAX_DAYS} days")
+        return now + timedelta(days=int(days))
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            "expires", f"{text!r} is neither days (30, 30d) nor a date (2027-01-31)"
+        ) from exc
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return check_expiry(when, now, field="expires")
+
+
+@token.command("create")
+@click.option("--user", "username", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--note", default="")
+@click.option(
+    "--expires",
+    default=None,
+    help="Days (30, 30d) or a UTC date/time (2027-01-31); default GPUHOURS_TOKEN_DAYS (90).",
+)
+@one_line_errors
+def token_create(username: str, role: str, note: str, expires: str | None) -> None:
+    """Mint a token for USER (created with ROLE if new). Prints the token once."""
+    sv = services()
+    now = sv.clock()
+    expires_at = expiry_arg(expires, now, sv.settings.token_days)
+    with sv.uow() as uow:
+        existing = uow.users.get(username)
+    if existing is None:
+        svc.create_user(sv.uow(), cli_actor(), now, User(username, Role(role)))
+    elif existing.role.value != role:
+        raise CliError(f"role: user {username} is {existing.role.value}, not {role}")
+    minted = mint(
+        sv.session_factory,
+        cli_actor(),
+        username,
+        now,
+        expires_at=expires_at,
+        note=note,
+        for_another_admin=True,  # the operator has the database: nothing to guard against
+    )
+    click.echo(minted.token)
+
+
+@token.command("list")
+@click.option("--user", "username", default=None, help="Only this user's tokens.")
+@click.option("--active", is_flag=True, help="Only tokens neither revoked nor expired.")
+@one_line_errors
+def token_list(username: str | None, active: bool) -> None:
+    """Tokens (id, prefix, owner, state, expiry, last use): never a secret nor its hash."""
+    sv = services()
+    now = sv.clock()
+    infos = list_tokens(sv.session_factory, cli_actor(), now, username, active_only=active)
+    emit([render.token_info(i, now) for i in infos])
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--reason", default="")
+@one_line_errors
+def token_revoke(token_id: int, reason: str) -> None:
+    """Revoke token TOKEN_ID (see `token list`): refused from the next request on."""
+    sv = services()
+    now = sv.clock()
+    info = revoke(sv.session_factory, cli_actor(), token_id, now, reason)
+    emit(render.token_info(info, now))
+
+
+COMMANDS = (token,)

@@ -1,0 +1,139 @@
+"""``/chairs`` and ``/projects`` (members, Slurm accounts), and the balances of both."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from allocator import services as svc
+from allocator.model import Chair, Project, SlurmAccount
+from connectors.http import schemas as s
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
+from connectors.http.params import PeriodQ
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/chairs", tags=["chairs"])
+def list_chairs(uow: UowDep, actor: ActorDep) -> list[s.ChairOut]:
+    return [s.ChairOut.of(c) for c in svc.list_chairs(uow, actor)]
+
+
+@router.post("/chairs", status_code=201, tags=["chairs"])
+def create_chair(body: s.ChairIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.ChairOut:
+    chair = Chair(body.id, body.name, body.institution, body.holder, body.start, body.end)
+    return s.ChairOut.of(svc.create_chair(uow, actor, now, chair))
+
+
+@router.get("/chairs/{chair_id}/balances", tags=["balances"])
+def chair_balance(
+    chair_id: str,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    pool_id: str = Query(max_length=64),
+    period: str = PeriodQ,
+) -> s.ChairBalanceOut:
+    balance = svc.chair_balances(uow, actor, chair_id, pool_id, period, now=now, calendar=calendar)
+    return s.ChairBalanceOut.of(balance)
+
+
+@router.get("/projects", tags=["projects"])
+def list_projects(
+    uow: UowDep, actor: ActorDep, chair_id: str | None = Query(default=None, max_length=64)
+) -> list[s.ProjectOut]:
+    return [s.ProjectOut.of(p) for p in svc.list_projects(uow, actor, chair_id)]
+
+
+@router.post("/projects", status_code=201, tags=["projects"])
+def create_project(body: s.ProjectIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.ProjectOut:
+    project = Project(
+        id=body.id,
+        chair_id=body.chair_id,
+        name=body.name,
+        kind=body.kind,
+        pi=body.pi,
+        members=tuple(body.members),
+        start=body.start,
+        end=body.end,
+        slurm_accounts=tuple(SlurmAccount(a.cluster, a.account) for a in body.slurm_accounts),
+    )
+    return s.ProjectOut.of(svc.create_project(uow, actor, now, project))
+
+
+@router.get("/projects/{project_id}", tags=["projects"])
+def get_project(project_id: str, uow: UowDep, actor: ActorDep) -> s.ProjectOut:
+    with uow:
+        return s.ProjectOut.of(svc.get_project(uow, project_id, actor))
+
+
+@router.post("/projects/{project_id}/members", tags=["projects"])
+def add_member(
+    project_id: str, body: s.MemberIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.ProjectOut:
+    return s.ProjectOut.of(svc.add_member(uow, actor, now, project_id, body.username))
+
+
+@router.post("/projects/{project_id}/slurm-accounts", tags=["projects"])
+def map_account(
+    project_id: str, body: s.SlurmAccountIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.ProjectOut:
+    mapping = SlurmAccount(body.cluster, body.account)
+    return s.ProjectOut.of(svc.map_slurm_account(uow, actor, now, project_id, mapping))
+
+
+@router.delete("/projects/{project_id}/slurm-accounts/{cluster}/{account}", tags=["projects"])
+def unmap_account(
+    project_id: str, cluster: str, account: str, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.ProjectOut:
+    mapping = SlurmAccount(cluster, account)
+    return s.ProjectOut.of(svc.unmap_slurm_account(uow, actor, now, project_id, mapping))
+
+
+@router.get("/projects/{project_id}/balances", tags=["balances"])
+def project_balances(
+    project_id: str,
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    period: str = PeriodQ,
+    pool_id: str | None = Query(default=None, max_length=64),
+) -> list[s.ProjectBalanceOut]:
+    rows = svc.project_balances_in(
+        uow,
+        actor,
+        project_id,
+        period,
+        None if pool_id is None else [pool_id],
+        services.consumption.within(uow),
+        now=now,
+        calendar=calendar,
+    )
+    return [s.ProjectBalanceOut.of(b) for b in rows]
+
+
+@router.get("/balances", tags=["balances"])
+def balances(
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    period: str = PeriodQ,
+    pool_id: str | None = Query(default=None, max_length=64),
+    include_empty: bool = False,
+) -> list[s.ProjectBalanceOut]:
+    """Project balances of every project the caller may see, for one period."""
+    rows = svc.visible_balances(
+        uow,
+        actor,
+        period,
+        None if pool_id is None else [pool_id],
+        services.consumption.within(uow),
+        include_empty,
+        now=now,
+        calendar=calendar,
+    )
+    return [s.ProjectBalanceOut.of(b) for b in rows]

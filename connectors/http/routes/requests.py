@@ -1,0 +1,94 @@
+"""``/requests``: submit, comment, approve (in full or in part), reject, withdraw."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from allocator import services as svc
+from allocator.errors import NotFound
+from allocator.model import RequestState
+from connectors.http import schemas as s
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/requests", tags=["requests"])
+def list_requests(
+    uow: UowDep, actor: ActorDep, state: RequestState | None = None
+) -> list[s.RequestOut]:
+    return [s.RequestOut.of(r) for r in svc.list_requests(uow, actor, state)]
+
+
+@router.post("/requests", status_code=201, tags=["requests"])
+def submit_request(
+    body: s.RequestIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+) -> s.RequestOut:
+    amounts = [(p.period, s.to_seconds(p.hours)) for p in body.periods]
+    request = svc.submit_request(
+        uow,
+        actor,
+        now,
+        body.project_id,
+        body.pool_id,
+        amounts,
+        body.justification,
+        body.gpu_type,
+        calendar=calendar,
+    )
+    return s.RequestOut.of(request)
+
+
+@router.get("/requests/{request_id}", tags=["requests"])
+def get_request(request_id: int, uow: UowDep, actor: ActorDep) -> s.RequestOut:
+    _check_id(request_id)
+    with uow:
+        return s.RequestOut.of(svc.get_request(uow, request_id, actor))
+
+
+@router.post("/requests/{request_id}/comments", tags=["requests"])
+def comment(
+    request_id: int, body: s.CommentIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.RequestOut:
+    _check_id(request_id)
+    return s.RequestOut.of(svc.comment_request(uow, actor, now, request_id, body.text))
+
+
+@router.post("/requests/{request_id}/approve", tags=["requests"])
+def approve(
+    request_id: int,
+    body: s.ApproveIn,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+) -> s.RequestOut:
+    _check_id(request_id)
+    granted = None
+    if body.granted is not None:
+        granted = [(g.period, s.to_seconds(g.hours)) for g in body.granted]
+    request = svc.approve_request(
+        uow, actor, now, request_id, granted, body.reason, calendar=calendar
+    )
+    return s.RequestOut.of(request)
+
+
+@router.post("/requests/{request_id}/reject", tags=["requests"])
+def reject(
+    request_id: int, body: s.ReasonIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.RequestOut:
+    _check_id(request_id)
+    return s.RequestOut.of(svc.reject_request(uow, actor, now, request_id, body.reason))
+
+
+@router.post("/requests/{request_id}/withdraw", tags=["requests"])
+def withdraw(
+    request_id: int, body: s.OptionalReasonIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.RequestOut:
+    _check_id(request_id)
+    return s.RequestOut.of(svc.withdraw_request(uow, actor, now, request_id, body.reason))
+
+
+def _check_id(request_id: int) -> None:
+    if not 0 < request_id < 2**31:
+        raise NotFound("request", request_id, field="request_id")

@@ -1,0 +1,35 @@
+"""``/me`` and ``/users``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from allocator import services as svc
+from allocator.model import User
+from connectors.http import schemas as s
+from connectors.http.deps import ActorDep, NowDep, UowDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/me", tags=["users"])
+def me(actor: ActorDep) -> s.UserOut:
+    return _user(actor)
+
+
+def _user(u: User) -> s.UserOut:
+    return s.UserOut(username=u.username, role=u.role, full_name=u.full_name, email=u.email)
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+@router.get("/users", tags=["users"])
+def list_users(uow: UowDep, actor: ActorDep) -> list[s.UserOut]:
+    return [_user(u) for u in svc.list_users(uow, actor)]
+
+
+@router.post("/users", status_code=201, tags=["users"])
+def create_user(body: s.UserIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.UserOut:
+    user = User(body.username, body.role, body.full_name, body.email)
+    return _user(svc.create_user(uow, actor, now, user))

@@ -1,0 +1,85 @@
+"""Moving hours: allocations, transfers, adjustments; the journal's entries and project balances."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from allocator.ledger import ProjectBalance
+from allocator.model import LedgerEntry
+from connectors.http.schemas.values import Hours, PeriodLabel, SignedHours, Slug, Strict
+from connectors.presenters import allocation as present
+
+
+class ChairAllocationIn(Strict):
+    pool_id: Slug
+    chair_id: Slug
+    period: PeriodLabel
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ProjectAllocationIn(Strict):
+    pool_id: Slug
+    project_id: Slug
+    period: PeriodLabel
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+    draw_from_pool: bool = False
+
+
+class TransferIn(Strict):
+    pool_id: Slug
+    period: PeriodLabel
+    from_project: Slug
+    to_project: Slug
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AdjustmentIn(Strict):
+    pool_id: Slug
+    project_id: Slug
+    period: PeriodLabel
+    hours: SignedHours
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class EntryOut(BaseModel):
+    id: int | None
+    kind: str
+    pool_id: str
+    period: str
+    source: str
+    target: str
+    amount_seconds: int
+    amount_hours: float
+    actor: str
+    at: datetime
+    reason: str
+    request_id: int | None
+    reference: str
+
+    @classmethod
+    def of(cls, e: LedgerEntry) -> EntryOut:
+        return cls.model_validate(present.entry(e))
+
+
+class ProjectBalanceOut(BaseModel):
+    project_id: str
+    pool_id: str
+    period: str
+    allocated_seconds: int
+    adjustments_seconds: int
+    consumed_seconds: int
+    consumed_provisional_seconds: int
+    remaining_seconds: int
+    allocated_hours: float
+    consumed_hours: float
+    remaining_hours: float
+    utilisation: float
+
+    @classmethod
+    def of(cls, b: ProjectBalance) -> ProjectBalanceOut:
+        return cls.model_validate(present.project_balance(b))

@@ -1,0 +1,117 @@
+"""Pools: their definition, grants, rates, over-commit; the pool and its balance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from allocator.ledger import PoolBalance
+from allocator.model import BillingMode, ClosePolicy, Pool, PoolKind
+from connectors.http.schemas.values import Factor, Hours, Slug, Strict, UtcDatetime
+from connectors.presenters import allocation as present
+
+
+class InventoryIn(Strict):
+    gpu_type: Slug
+    count: int = Field(gt=0, le=1_000_000)
+
+
+class RateIn(Strict):
+    gpu_type: Slug
+    rate: Factor
+    effective_from: UtcDatetime
+
+
+class RouteIn(Strict):
+    cluster: Slug
+    partition: str = Field(default="", max_length=64)
+    gpu_type: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9_.@-]*)?$",
+        description="GPU type of the route's untyped GPUs ('' = leave untyped)",
+    )
+
+
+class NodeShapeIn(Strict):
+    partition: str = Field(max_length=64)
+    gpus: int = Field(gt=0, le=64)
+    cpus: int = Field(gt=0, le=100_000)
+    mem_mb: int = Field(gt=0, le=1 << 40)
+
+
+class PoolIn(Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    kind: PoolKind
+    unit: str = Field(default="gpu-hour", min_length=1, max_length=64)
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    inventory: list[InventoryIn] = Field(default_factory=list, max_length=100)
+    availability: Decimal = Field(default=Decimal(1), gt=0, le=1, decimal_places=3)
+    overcommit: Decimal = Field(default=Decimal(1), ge=1, le=10, decimal_places=3)
+    billing_mode: BillingMode = BillingMode.ALLOCATED
+    close_policy: ClosePolicy = ClosePolicy.EXPIRE
+    carryover_cap: Decimal = Field(default=Decimal(0), ge=0, le=1, decimal_places=3)
+    routes: list[RouteIn] = Field(default_factory=list, max_length=100)
+    node_shapes: list[NodeShapeIn] = Field(default_factory=list, max_length=100)
+    rates: list[RateIn] = Field(default_factory=list, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    grant_hours: Hours | None = None
+
+
+class GrantIn(Strict):
+    hours: Hours
+    reason: str = Field(min_length=1, max_length=2000)
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
+
+
+class OvercommitIn(Strict):
+    factor: Decimal = Field(ge=1, le=10, decimal_places=3)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RateOut(BaseModel):
+    gpu_type: str
+    rate: float
+    effective_from: datetime
+
+
+class PoolOut(BaseModel):
+    id: str
+    name: str
+    kind: PoolKind
+    unit: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+    inventory: dict[str, int]
+    availability: float
+    overcommit: float
+    billing_mode: BillingMode
+    close_policy: ClosePolicy
+    carryover_cap: float
+    routes: list[dict[str, str]]
+    rates: list[RateOut]
+    description: str
+
+    @classmethod
+    def of(cls, p: Pool) -> PoolOut:
+        return cls.model_validate(present.pool(p))
+
+
+class PoolBalanceOut(BaseModel):
+    pool_id: str
+    period: str
+    capacity_seconds: int
+    allocated_seconds: int
+    unallocated_seconds: int
+    capacity_hours: float
+    allocated_hours: float
+    unallocated_hours: float
+
+    @classmethod
+    def of(cls, b: PoolBalance) -> PoolBalanceOut:
+        return cls.model_validate(present.pool_balance(b))

@@ -1,0 +1,80 @@
+"""Allocation requests: submission, comments, decisions; the request as answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from allocator.model import AllocationRequest
+from connectors.http.schemas.values import Hours, HoursOrZero, PeriodLabel, Slug, Strict
+from connectors.presenters import allocation as present
+
+
+class PeriodHoursIn(Strict):
+    period: PeriodLabel
+    hours: Hours
+
+
+class RequestIn(Strict):
+    project_id: Slug
+    pool_id: Slug
+    periods: list[PeriodHoursIn] = Field(min_length=1, max_length=16)
+    justification: str = Field(min_length=1, max_length=10_000)
+    gpu_type: Slug | None = None
+
+
+class GrantedIn(Strict):
+    period: PeriodLabel
+    hours: HoursOrZero
+
+
+class ApproveIn(Strict):
+    granted: list[GrantedIn] | None = Field(default=None, max_length=16)
+    reason: str = Field(default="", max_length=2000)
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class OptionalReasonIn(Strict):
+    reason: str = Field(default="", max_length=2000)
+
+
+class CommentIn(Strict):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class CommentOut(BaseModel):
+    author: str
+    at: datetime
+    text: str
+
+
+class RequestLineOut(BaseModel):
+    period: str
+    requested_seconds: int
+    requested_hours: float
+    granted_seconds: int
+    granted_hours: float
+
+
+class RequestOut(BaseModel):
+    id: int
+    project_id: str
+    pool_id: str
+    gpu_type: str | None
+    requester: str
+    justification: str
+    state: str
+    created_at: datetime
+    lines: list[RequestLineOut]
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str
+    comments: list[CommentOut]
+
+    @classmethod
+    def of(cls, r: AllocationRequest) -> RequestOut:
+        return cls.model_validate(present.request(r))
