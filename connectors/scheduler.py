@@ -52,6 +52,7 @@ __all__ = [
     "leader_for",
     "not_scheduler_table",
     "planned_jobs",
+    "purge_idempotency_keys",
     "register",
     "run_worker",
     "start_scheduler",
@@ -195,10 +196,21 @@ def period_close() -> bool:
     )
 
 
+def purge_idempotency_keys() -> bool:
+    """Job ``purge``: delete the ``Idempotency-Key`` answers past their retention (24 h).
+
+    Storing an answer also purges, at most every 10 minutes; this hourly job keeps the table
+    bounded when no keyed request comes (``connectors.db.idempotency.purge``)."""
+    from connectors.db.idempotency import purge
+
+    return _housekeeping("purge", lambda sv: purge(sv.engine, sv.clock()))
+
+
 def daily_jobs(settings: Settings) -> list[JobSpec]:
     jobs = [
         JobSpec("rollup", rollup_check, (), timedelta(days=1)),
         JobSpec("remind", period_reminders, (), timedelta(hours=6)),
+        JobSpec("purge", purge_idempotency_keys, (), timedelta(hours=1)),
     ]
     if settings.auto_close_days is not None:
         jobs.append(JobSpec("close", period_close, (), timedelta(hours=6)))

@@ -95,7 +95,11 @@ def test_one_ingestion_job_per_polled_cluster_at_its_interval() -> None:
 
 
 def test_no_cluster_no_job() -> None:
-    assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == ["rollup", "remind"]
+    assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == [
+        "rollup",
+        "remind",
+        "purge",
+    ]
 
 
 def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundScheduler) -> None:
@@ -111,6 +115,7 @@ def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundSchedul
         "accrue:beta",
         "rollup",
         "remind",
+        "purge",
     }
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
     for job, every in ((jobs["ingest:alpha"], 600), (jobs["ingest:beta"], 30)):
