@@ -16,6 +16,7 @@ from accounting.services.closing import (
     report,
 )
 from accounting.services.housekeeping import SYSTEM, auto_close, check_rollups, remind
+from accounting.services.project_usage import PoolUse, ProjectUse, TypeUse, project_usage
 from accounting.services.reconciliation import (
     Reconciliation,
     decide,
@@ -36,8 +37,11 @@ __all__ = [
     "UNRESOLVED",
     "ClusterHealth",
     "PeriodState",
+    "PoolUse",
     "ProjectBurn",
+    "ProjectUse",
     "Reconciliation",
+    "TypeUse",
     "account_usage",
     "auto_close",
     "burn_rates",
@@ -51,6 +55,7 @@ __all__ = [
     "list_statements",
     "live_report",
     "period_state",
+    "project_usage",
     "quarantine",
     "reconcile",
     "reconcile_period",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from accounting.burn import WINDOWS, window_of
 from accounting.charging import UTC_QUARTERS, local_days
-from accounting.ports import Consumed, JobCharge
+from accounting.ports import Consumed, DailyUse, JobCharge
 from allocator.periods import Calendar
 from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
@@ -209,6 +209,29 @@ def jobs_behind(
     ]
 
 
+def daily_of(conn: Connection, project_id: str, period: str) -> list[DailyUse]:
+    """A project's usage in ``period`` by pool, local day and GPU type (the daily rollup of
+    its mapped accounts)."""
+    DD = t.UsageDailyRow
+    query = (
+        select(
+            DD.pool_id,
+            DD.day,
+            DD.gpu_type,
+            func.sum(DD.gpu_seconds).cast(BigInteger),
+            func.sum(DD.units).cast(BigInteger),
+        )
+        .select_from(DD)
+        .join(A, and_(A.cluster == DD.cluster, A.account == DD.account))
+        .where(DD.period == period, A.project_id == project_id)
+        .group_by(DD.pool_id, DD.day, DD.gpu_type)
+        .order_by(DD.pool_id, DD.day, DD.gpu_type)
+    )
+    return [
+        DailyUse(pool, day, gpu, int(s), int(u)) for pool, day, gpu, s, u in conn.execute(query)
+    ]
+
+
 class SqlConsumptionReads:
     """``accounting.ports.ConsumptionReads`` inside a unit of work's transaction."""
 
@@ -239,3 +262,6 @@ class SqlConsumptionReads:
         conn = self.session.connection()
         sums = window_sums(conn, epoch, calendar, projects)
         return windows_by_project(sums, account_projects(conn, projects))
+
+    def daily_of(self, project_id: str, period: str) -> list[DailyUse]:
+        return daily_of(self.session.connection(), project_id, period)
