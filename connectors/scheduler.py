@@ -25,11 +25,9 @@ from connectors.bootstrap import Services
 from connectors.ingest import run_ingest
 from connectors.leader import LOCK_KEY, FileLeader, Leader, PostgresLeader, leader_for
 from connectors.scheduler_runtime import (
-    JOBS_TABLE,
     JobsOf,
     JobSpec,
     SchedulerService,
-    not_scheduler_table,
     plan,
     register,
     run_in_background,
@@ -38,7 +36,6 @@ from connectors.scheduler_runtime import (
 from connectors.settings import ClusterConfig, Settings
 
 __all__ = [
-    "JOBS_TABLE",
     "JOB_TABLE",
     "LOCK_KEY",
     "FileLeader",
@@ -50,7 +47,6 @@ __all__ = [
     "accrue_cluster",
     "ingest_cluster",
     "leader_for",
-    "not_scheduler_table",
     "planned_jobs",
     "purge_idempotency_keys",
     "register",

@@ -21,17 +21,15 @@ from sqlalchemy import Engine, text
 from connectors import scheduler as sched
 from connectors.bootstrap import build
 from connectors.db.engine import make_engine
-from connectors.db.migrate import upgrade
+from connectors.db.migrate import JOBS_TABLE, not_scheduler_table, upgrade
 from connectors.db.tables import Base
 from connectors.db.usage_store import SqlUsageStore
 from connectors.scheduler import (
     JOB_TABLE,
-    JOBS_TABLE,
     FileLeader,
     JobSpec,
     PostgresLeader,
     SchedulerService,
-    not_scheduler_table,
     planned_jobs,
     register,
 )
