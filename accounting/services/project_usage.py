@@ -74,7 +74,8 @@ def project_usage(
         )
         shown = [b for b in balances if not b.is_empty]
         remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in shown}
-        found = burns(uow, int(now.timestamp()), remaining, calendar, [project_id])
+        end = int(label.end.timestamp())
+        found = burns(uow, int(now.timestamp()), remaining, calendar, [project_id], period_end=end)
         days = uow.consumption.daily_of(project_id, period)
         pools = {p.id: p for p in uow.pools.list()}
     return ProjectUse(

@@ -25,10 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from allocator.model import Role, User
 from connectors.db import tables as t
 from connectors.db.engine import TRY_WRITE, WriteLockBusy, read_only
+from connectors.db.session_tables import WebSessionRow
 
 TOUCH_SECONDS = 60
 log = logging.getLogger(__name__)
-S = t.WebSessionRow
+S = WebSessionRow
 
 
 def hash_id(secret: str) -> str:

@@ -83,6 +83,8 @@ def summary(s: Series, speaker: Speaker, unit: str) -> str:
         "day": speaker.day(datetime.fromtimestamp(s.now, UTC)),
     }
     ends = speaker.day(datetime.fromtimestamp(s.end - 1, UTC))
+    if s.available > 0 and s.used_now >= s.available:
+        return text + " " + _("Nothing remains of the hours allocated.")
     if s.exhaustion is not None and s.exhaustion < s.end:
         return (
             text

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from connectors.auth import mint_token
 from connectors.bootstrap import Services, build
 from connectors.composition import compose
-from connectors.db import tables as t
+from connectors.db.session_tables import WebSessionRow
 from connectors.db.web_sessions import hash_id
 from connectors.settings import Settings
 from tests.builders import seed_world
@@ -61,9 +61,9 @@ def sign_in(client: TestClient, token: str) -> TestClient:
     return client
 
 
-def sessions(services: Services) -> list[t.WebSessionRow]:
+def sessions(services: Services) -> list[WebSessionRow]:
     with services.session_factory() as session:
-        return list(session.scalars(select(t.WebSessionRow)))
+        return list(session.scalars(select(WebSessionRow)))
 
 
 def request_form(csrf: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """web_sessions: the portal's signed-in sessions (ids stored hashed) and their CSRF tokens
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import connectors.db.tables
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
