@@ -108,6 +108,21 @@ class DailyUse:
 
 
 @dataclass(frozen=True, slots=True)
+class JobLine:
+    """A job's charges to a project in one pool and period, of one GPU type, with the Slurm
+    user who ran it (``""`` when its record is gone)."""
+
+    pool_id: str
+    cluster: str
+    job_id: int
+    user: str
+    gpu_type: str
+    gpu_seconds: int
+    units: int
+    provisional: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodClose:
     """A closed period: when, by whom, why, and the report signed off (as JSON)."""
 
@@ -217,6 +232,11 @@ class ConsumptionReads(Protocol):
     ) -> Mapping[tuple[str, str], tuple[int, int]]:
         """``(project, pool) -> (units of the last 7 days, of the last 30)`` up to ``epoch``
         (local days of ``calendar``; only ``projects``' accounts when given)."""
+        ...
+
+    def job_lines(self, project_id: str, period: str) -> Sequence[JobLine]:
+        """The jobs charged to a project in ``period`` (its mapped accounts), by pool, job and
+        GPU type."""
         ...
 
     def daily_of(self, project_id: str, period: str) -> Sequence[DailyUse]:

@@ -17,6 +17,7 @@ from accounting.services.closing import (
     report,
 )
 from accounting.services.housekeeping import SYSTEM, auto_close, check_rollups, remind
+from accounting.services.project_jobs import Job, PoolJobs, Share, project_jobs
 from accounting.services.project_usage import PoolUse, ProjectUse, TypeUse, project_usage
 from accounting.services.reconciliation import (
     Reconciliation,
@@ -38,11 +39,14 @@ __all__ = [
     "UNRESOLVED",
     "ClusterHealth",
     "DetectorSettings",
+    "Job",
     "PeriodState",
+    "PoolJobs",
     "PoolUse",
     "ProjectBurn",
     "ProjectUse",
     "Reconciliation",
+    "Share",
     "TypeUse",
     "account_usage",
     "auto_close",
@@ -58,6 +62,7 @@ __all__ = [
     "list_statements",
     "live_report",
     "period_state",
+    "project_jobs",
     "project_usage",
     "quarantine",
     "reconcile",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from accounting.burn import WINDOWS, window_of
 from accounting.charging import UTC_QUARTERS, local_days
-from accounting.ports import Consumed, DailyUse, JobCharge
+from accounting.ports import Consumed, DailyUse, JobCharge, JobLine
 from allocator.periods import Calendar
 from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
@@ -232,6 +232,34 @@ def daily_of(conn: Connection, project_id: str, period: str) -> list[DailyUse]:
     ]
 
 
+def job_lines(conn: Connection, project_id: str, period: str) -> list[JobLine]:
+    """A project's jobs in ``period``, by pool, job and GPU type, with their Slurm user."""
+    C, U = t.ChargeRow, t.UsageRecordRow
+    user = func.coalesce(U.user, "")
+    query = (
+        select(
+            C.pool_id,
+            C.cluster,
+            C.job_id,
+            user,
+            C.gpu_type,
+            func.sum(C.gpu_seconds).cast(BigInteger),
+            func.sum(C.units).cast(BigInteger),
+            func.max(C.provisional.cast(Integer)),
+        )
+        .select_from(C)
+        .join(A, and_(A.cluster == C.cluster, A.account == C.account))
+        .outerjoin(U, and_(U.cluster == C.cluster, U.job_id == C.job_id, U.submit == C.submit))
+        .where(C.period == period, A.project_id == project_id)
+        .group_by(C.pool_id, C.cluster, C.job_id, C.submit, user, C.gpu_type)
+        .order_by(C.pool_id, C.cluster, C.job_id, C.gpu_type)
+    )
+    return [
+        JobLine(pool, cluster, job, who, gpu, int(s), int(u), bool(p))
+        for pool, cluster, job, who, gpu, s, u, p in conn.execute(query)
+    ]
+
+
 class SqlConsumptionReads:
     """``accounting.ports.ConsumptionReads`` inside a unit of work's transaction."""
 
@@ -265,3 +293,6 @@ class SqlConsumptionReads:
 
     def daily_of(self, project_id: str, period: str) -> list[DailyUse]:
         return daily_of(self.session.connection(), project_id, period)
+
+    def job_lines(self, project_id: str, period: str) -> list[JobLine]:
+        return job_lines(self.session.connection(), project_id, period)

@@ -26,7 +26,14 @@ from allocator.errors import Forbidden, InvalidInput, NotFound
 from connectors.bootstrap import Services, build
 from connectors.db.web_sessions import SqlWebSessions
 from connectors.settings import Settings
-from connectors.web import i18n, pages_projects, pages_queue, pages_requests, signin
+from connectors.web import (
+    i18n,
+    pages_jobs,
+    pages_projects,
+    pages_queue,
+    pages_requests,
+    signin,
+)
 from connectors.web.render import page
 from connectors.web.visit import (
     PATH,
@@ -85,6 +92,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.mount("/static", StaticFiles(packages=[("connectors.web", "static")]), name="static")
     app.include_router(signin.router)
     app.include_router(pages_projects.router)
+    app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
     _home_and_language(app)

@@ -36,6 +36,7 @@ async def queue(request: Request) -> Response:
 
 
 def _approve(visit: Visit, user: User, number: int, form: dict[str, str]) -> None:
+    rules.require_role(user, Role.ADMIN)  # before reading the form: a 403, not a 422
     services = visit.services
     uow = services.uow()
     with uow:
@@ -76,6 +77,7 @@ def _approve(visit: Visit, user: User, number: int, form: dict[str, str]) -> Non
 
 
 def _reject(visit: Visit, user: User, number: int, form: dict[str, str]) -> None:
+    rules.require_role(user, Role.ADMIN)
     reason = form.get("reason", "")
     if not reason.strip():
         raise forms.FieldErrors(

@@ -37,3 +37,24 @@ def test_a_projects_use_is_read_by_pool_day_and_gpu_type(engine: Engine) -> None
     (loc,) = shown.pools
     assert [(t.gpu_type, t.gpu_seconds) for t in loc.by_type] == [("a100", 3 * H), ("h100", 1800)]
     assert loc.balance.consumed == sum(t.units for t in loc.by_type) == 3 * H
+
+
+def test_a_projects_jobs_are_read_with_their_user_and_gpu_types(engine: Engine) -> None:
+    uow = world(engine)
+    store(
+        engine,
+        [
+            rec(1, NOV, 3600, 2, user="carol"),
+            rec(2, NOV + 7200, 1800, gpus_by_type=(("a100", 1), ("h100", 1)), gpus=2),
+            rec(3, NOV, 3600, account="acct-p2"),  # another project's account
+        ],
+        NOV + 86400,
+    )
+    with uow:
+        found = uow.consumption.job_lines("p1", "2026Q4")
+    assert [(j.job_id, j.user, j.gpu_type, j.gpu_seconds, j.units) for j in found] == [
+        (1, "carol", "a100", 2 * H, 2 * H),
+        (2, "alice", "a100", 1800, 1800),
+        (2, "alice", "h100", 1800, 0),
+    ]
+    assert {j.pool_id for j in found} == {"loc"} and not any(j.provisional for j in found)

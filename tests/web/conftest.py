@@ -32,6 +32,7 @@ from sqlalchemy.pool import NullPool
 from connectors.db.engine import make_engine
 from tests.api.test_docs_in_a_browser import ARGS, CHROMIUM, _free_port, _missing
 from tests.conftest import PG_URL, backends
+from tests.web.inprocess import client, services, tokens  # noqa: F401 (in-process fixtures)
 
 
 @dataclass

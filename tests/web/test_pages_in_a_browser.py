@@ -28,6 +28,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
         "alice": [
             ("/portal/projects", 200),
             ("/portal/projects/proj-thesis-01", 200),
+            ("/portal/projects/proj-thesis-01/jobs", 200),
             ("/portal/chairs/chair-nlp", 200),
             ("/portal/requests", 200),
             ("/portal/requests/new", 200),
