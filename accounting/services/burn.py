@@ -50,13 +50,14 @@ def burn_rates(
     uow: AccountingUnitOfWork,
     actor: User,
     now: datetime,
-    period: str,
+    period: str | None,
     pool_id: str | None,
     *,
     calendar: Calendar,
 ) -> list[ProjectBurn]:
-    """Per visible project x pool: balance, burn rates and projected exhaustion (researchers
-    see their projects only)."""
+    """Per visible project x pool (every pool when ``pool_id`` is ``None``) in ``period`` (the
+    current one when ``None``): balance, burn rates and projected exhaustion (researchers see
+    their projects only)."""
     with uow:  # one snapshot: the balances and the windows they are compared with
         balances = svc.visible_balances(
             uow,

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from accounting import services as acc
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
-from connectors.http.params import PeriodQ
+from connectors.http.params import CurrentPeriodQ
 from connectors.http.quarter_params import OptionalPoolQ
 from connectors.presenters import quarter as present
 
@@ -42,10 +42,11 @@ def burn(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
+    period: str | None = CurrentPeriodQ,
     pool_id: str | None = OptionalPoolQ,
 ) -> list[BurnOut]:
     """Burn rates over 7 and 30 days (hours of the pool's unit per day) and the projected
-    exhaustion of each project's remaining hours; researchers see their projects only."""
+    exhaustion of each project's remaining hours, for a period (default: the current one) in
+    every pool (or in ``pool_id``); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
     return [BurnOut.of(r) for r in rows]
