@@ -33,13 +33,13 @@ from tests.integration.rig_support import (
 from tests.integration.slurm_rig import (
     Rig,
     RigJobs,
-    skip_reason,
+    any_rig_reason,
     usage_of_records,
     usage_of_sacct,
     wait_for,
 )
 
-REASON = skip_reason()
+REASON = any_rig_reason()
 pytestmark = [pytest.mark.slurm, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 
@@ -103,7 +103,7 @@ def test_kill_9_mid_ingest_then_resume(
     )
     for name in ("GPUHOURS_CLUSTERS_FILE", "GPUHOURS_DEMO", "GPUHOURS_DEMO_ADMIN_TOKEN"):
         env.pop(name, None)
-    cmd = [*gpuhours_cli(), "ingest", "--cluster", rig.cluster]
+    cmd = [*gpuhours_cli(), "ingest", "--cluster", rig.cluster, "-o", "json"]
 
     proc = subprocess.Popen(
         [*cmd, "--since", str(since)],
