@@ -26,8 +26,10 @@ from accounting.services.reconciliation import (
 from accounting.services.statements import import_statement, list_statements
 from accounting.services.usage_views import (
     ClusterHealth,
+    ProjectJob,
     account_usage,
     cluster_health,
+    project_jobs,
     quarantine,
 )
 
@@ -37,6 +39,7 @@ __all__ = [
     "ClusterHealth",
     "PeriodState",
     "ProjectBurn",
+    "ProjectJob",
     "Reconciliation",
     "account_usage",
     "auto_close",
@@ -51,6 +54,7 @@ __all__ = [
     "list_statements",
     "live_report",
     "period_state",
+    "project_jobs",
     "quarantine",
     "reconcile",
     "reconcile_period",

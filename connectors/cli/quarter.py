@@ -15,6 +15,7 @@ from allocator.errors import InvalidInput
 from allocator.hours import Sign
 from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
+from connectors.cli.gateway import gateway
 from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
 
 
@@ -197,10 +198,7 @@ def close(period: str, reason: str, force: bool) -> None:
 @one_line_errors
 def burn(period: str, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
-    sv = services()
-    calendar = sv.settings.calendar
-    rows = acc.burn_rates(sv.uow(), cli_actor(), sv.clock(), period, pool_id, calendar=calendar)
-    emit([render.burn(r) for r in rows], columns.BURN)
+    emit(gateway().burn(period, pool_id), columns.BURN)
 
 
 COMMANDS = (statements, reconcile, decide, report, close, burn)
