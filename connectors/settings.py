@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         """The site's periods and days (scheme and time zone), built from these settings."""
         return Calendar(self.period_scheme, self.time_zone)
 
+    def cluster_names(self) -> list[str]:
+        """The configured clusters' names (a Slurm account mapping may name one of them, or a
+        cluster a pool's route names)."""
+        return [c.name for c in self.clusters]
+
     def cluster(self, name: str) -> ClusterConfig:
         for cluster in self.clusters:
             if cluster.name == name:

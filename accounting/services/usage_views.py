@@ -106,7 +106,7 @@ class ProjectJob:
 def project_jobs(
     uow: AccountingUnitOfWork,
     actor: User,
-    period: str,
+    period: str | None,
     project_id: str | None = None,
     pool_id: str | None = None,
     limit: int = 1000,
@@ -114,10 +114,10 @@ def project_jobs(
     now: datetime,
     calendar: Calendar,
 ) -> list[ProjectJob]:
-    """The jobs charged in a period to one project, or to every project of a researcher ("my
-    jobs"), in every pool or one; at most ``limit``. Staff name the project (every project's
-    jobs is the reconciliation's view, per pool)."""
-    calendar.check(period, now)
+    """The jobs charged in a period (``None``: the current one) to one project, or to every
+    project of a researcher ("my jobs"), in every pool or one; at most ``limit``. Staff name
+    the project (every project's jobs is the reconciliation's view, per pool)."""
+    label = calendar.check_or_current(period, now).label
     with uow:
         if project_id is not None:
             projects = [svc.get_project(uow, project_id, actor)]
@@ -132,6 +132,6 @@ def project_jobs(
                 left = limit - len(found)
                 if left <= 0:
                     return found
-                jobs = uow.consumption.jobs_behind(pool.id, period, project.id, left)
+                jobs = uow.consumption.jobs_behind(pool.id, label, project.id, left)
                 found += [ProjectJob(project.id, pool.id, j) for j in jobs]
         return found

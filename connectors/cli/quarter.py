@@ -194,10 +194,10 @@ def close(period: str, reason: str, force: bool) -> None:
 
 
 @click.command()
-@click.option("--period", required=True)
+@click.option("--period", default=None, help="Default: the current period.")
 @click.option("--pool", "pool_id", default=None)
 @one_line_errors
-def burn(period: str, pool_id: str | None) -> None:
+def burn(period: str | None, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
     emit(gateway().burn(period, pool_id), columns.BURN)
 

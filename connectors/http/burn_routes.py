@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from accounting import services as acc
 from accounting.burn import Outlook
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
-from connectors.http.params import OptionalPeriodQ, PeriodQ
+from connectors.http.params import CurrentPeriodQ
 from connectors.http.quarter_params import OptionalPoolQ
 from connectors.presenters import quarter as present
 
@@ -58,12 +58,13 @@ def burn(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
+    period: str | None = CurrentPeriodQ,
     pool_id: str | None = OptionalPoolQ,
 ) -> list[BurnOut]:
     """Burn rates over 7 and 30 days (hours of the pool's unit per day) and whether each
     project's remaining hours run out before the period's end (and when: a date only then;
-    "not before period end" otherwise); researchers see their projects only."""
+    "not before period end" otherwise), for a period (default: the current one) in every pool
+    (or in ``pool_id``); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
     return [BurnOut.of(r) for r in rows]
 
@@ -92,7 +93,7 @@ def list_jobs(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str | None = OptionalPeriodQ,
+    period: str | None = CurrentPeriodQ,
     project_id: str | None = Query(default=None, max_length=64),
     pool_id: str | None = OptionalPoolQ,
     limit: int = Query(default=1000, ge=1, le=10_000),
@@ -100,8 +101,7 @@ def list_jobs(
     """The jobs charged in a period (default: the current one) to a project, per pool: a
     researcher's own projects when no ``project_id`` is given ("my jobs"); staff name the
     project."""
-    label = period or calendar.containing(now).label
     rows = acc.project_jobs(
-        uow, actor, label, project_id, pool_id, limit, now=now, calendar=calendar
+        uow, actor, period, project_id, pool_id, limit, now=now, calendar=calendar
     )
     return [ProjectJobOut.of(r) for r in rows]

@@ -194,7 +194,9 @@ def test_mapping_added_later_attributes_past_jobs(
     svc.create_project(
         sv.uow(), admin, now, Project("thesis-01", "nlp", "Thesis 01", ProjectKind.THESIS, "alice")
     )
-    svc.map_slurm_account(sv.uow(), admin, now, "thesis-01", SlurmAccount(rig.cluster, account))
+    mapping = SlurmAccount(rig.cluster, account)
+    # the rig's cluster is a configured one (its usage was ingested above)
+    svc.map_slurm_account(sv.uow(), admin, now, "thesis-01", mapping, clusters=[rig.cluster])
 
     after = {u.account: u for u in account_usage(engine, rig.cluster)}
     assert after[account].project_id == "thesis-01"

@@ -24,12 +24,6 @@ class LocalGateway:
         self.sv = sv
         self.actor = cli_actor()
 
-    def _period(self, period: str | None) -> str:
-        """A period given, or the current one of the site's calendar."""
-        if period is not None:
-            return period
-        return self.sv.settings.calendar.containing(self.sv.clock()).label
-
     def me(self) -> JSON:
         return render.user(self.actor) | {"server": None}
 
@@ -59,7 +53,12 @@ class LocalGateway:
     def map_account(self, project_id: str, cluster: str, account: str) -> JSON:
         mapping = SlurmAccount(cluster, account)
         project = svc.map_slurm_account(
-            self.sv.uow(), self.actor, self.sv.clock(), project_id, mapping
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            project_id,
+            mapping,
+            clusters=self.sv.settings.cluster_names(),
         )
         return render.project(project)
 
@@ -75,7 +74,7 @@ class LocalGateway:
         rows = svc.visible_balances(
             uow,
             self.actor,
-            self._period(period),
+            period,
             [pool_id] if pool_id else None,
             self.sv.consumption.within(uow),
             now=self.sv.clock(),
@@ -163,7 +162,7 @@ class LocalGateway:
         info = revoke(self.sv.session_factory, self.actor, token_id, now, reason)
         return render.token_info(info, now)
 
-    def burn(self, period: str, pool_id: str | None) -> JSON:
+    def burn(self, period: str | None, pool_id: str | None) -> JSON:
         rows = acc.burn_rates(
             self.sv.uow(),
             self.actor,
@@ -180,7 +179,7 @@ class LocalGateway:
         rows = acc.project_jobs(
             self.sv.uow(read_only=True),
             self.actor,
-            self._period(period),
+            period,
             project_id,
             pool_id,
             limit,

@@ -170,7 +170,7 @@ class RemoteGateway:
     def revoke_token(self, token_id: int, reason: str) -> JSON:
         return self.call("POST", f"/tokens/{token_id}/revoke", {"reason": reason})
 
-    def burn(self, period: str, pool_id: str | None) -> JSON:
+    def burn(self, period: str | None, pool_id: str | None) -> JSON:
         return self.items("/burn", period=period, pool_id=pool_id)
 
     def jobs(
