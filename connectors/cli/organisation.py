@@ -75,9 +75,9 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
 
 @pools.command("balance")
 @click.argument("pool_id")
-@click.option("--period", required=True)
+@click.option("--period", default=None, help="Default: the current period.")
 @one_line_errors
-def pools_balance(pool_id: str, period: str) -> None:
+def pools_balance(pool_id: str, period: str | None) -> None:
     emit(gateway().pool_balance(pool_id, period))
 
 

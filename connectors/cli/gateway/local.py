@@ -33,7 +33,7 @@ class LocalGateway:
     def pools(self) -> JSON:
         return [render.pool(p) for p in svc.list_pools(self.sv.uow(), self.actor)]
 
-    def pool_balance(self, pool_id: str, period: str) -> JSON:
+    def pool_balance(self, pool_id: str, period: str | None) -> JSON:
         balance = svc.pool_balances(
             self.sv.uow(),
             self.actor,

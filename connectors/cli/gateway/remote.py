@@ -106,7 +106,7 @@ class RemoteGateway:
     def pools(self) -> JSON:
         return self.items("/pools")
 
-    def pool_balance(self, pool_id: str, period: str) -> JSON:
+    def pool_balance(self, pool_id: str, period: str | None) -> JSON:
         return self.call("GET", f"/pools/{_seg(pool_id)}/balances", period=period)
 
     def chairs(self) -> JSON:
