@@ -13,6 +13,7 @@ import click
 
 from connectors.cli import (
     allocations,
+    notify,
     organisation,
     quarter,
     requests,
@@ -62,7 +63,8 @@ def _leaves(group: click.Group, path: str = "") -> Iterator[tuple[str, click.Com
             yield full, command
 
 
-for _module in (service, session, tokens, organisation, allocations, requests, usage, quarter):
+_MODULES = (service, session, tokens, organisation, allocations, requests, usage, quarter, notify)
+for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)
 
