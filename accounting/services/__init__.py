@@ -17,7 +17,7 @@ from accounting.services.closing import (
     report,
 )
 from accounting.services.housekeeping import SYSTEM, auto_close, check_rollups, remind
-from accounting.services.project_jobs import Job, PoolJobs, Share, project_jobs
+from accounting.services.job_breakdown import Job, PoolJobs, Share, job_breakdown
 from accounting.services.project_usage import PoolUse, ProjectUse, TypeUse, project_usage
 from accounting.services.reconciliation import (
     Reconciliation,
@@ -29,8 +29,10 @@ from accounting.services.reconciliation import (
 from accounting.services.statements import import_statement, list_statements
 from accounting.services.usage_views import (
     ClusterHealth,
+    ProjectJob,
     account_usage,
     cluster_health,
+    project_jobs,
     quarantine,
 )
 
@@ -44,6 +46,7 @@ __all__ = [
     "PoolJobs",
     "PoolUse",
     "ProjectBurn",
+    "ProjectJob",
     "ProjectUse",
     "Reconciliation",
     "Share",
@@ -58,6 +61,7 @@ __all__ = [
     "decide",
     "detect",
     "import_statement",
+    "job_breakdown",
     "jobs_behind",
     "list_statements",
     "live_report",

@@ -42,7 +42,7 @@ def _jobs(visit: Visit, user: User, project_id: str, period: str) -> dict[str, A
     try:
         with uow:
             project = svc.get_project(uow, project_id, user)
-            pools = acc.project_jobs(uow, user, project.id, period, now=now, calendar=calendar)
+            pools = acc.job_breakdown(uow, user, project.id, period, now=now, calendar=calendar)
     except InvalidInput as exc:
         if exc.field != "period":
             raise

@@ -53,7 +53,7 @@ class PoolJobs:
         return tuple(ranked[:TOP])
 
 
-def project_jobs(
+def job_breakdown(
     uow: AccountingUnitOfWork,
     actor: User,
     project_id: str,

@@ -23,7 +23,7 @@ def test_the_top_jobs_and_the_use_by_user_and_gpu_type(uow: FakeAccountingUnitOf
         line(2, "bob", "a100", 9, running=True),
         line(3, "alice", "a100", 1),
     ]
-    (loc,) = acc.project_jobs(uow, ALICE, "p1", Q3, now=NOW, calendar=CAL)
+    (loc,) = acc.job_breakdown(uow, ALICE, "p1", Q3, now=NOW, calendar=CAL)
     assert [(j.job_id, j.units, j.gpu_types, j.running) for j in loc.top] == [
         (2, 9 * H, ("a100",), True),
         (1, 7 * H, ("a100", "h100"), False),
@@ -41,11 +41,11 @@ def test_the_top_jobs_and_the_use_by_user_and_gpu_type(uow: FakeAccountingUnitOf
 
 def test_the_top_is_the_twenty_largest(uow: FakeAccountingUnitOfWork) -> None:
     uow.committed_store.job_lines[(Q3, "p1")] = [line(n, "alice", "a100", n) for n in range(1, 31)]
-    (loc,) = acc.project_jobs(uow, ALICE, "p1", Q3, now=NOW, calendar=CAL)
+    (loc,) = acc.job_breakdown(uow, ALICE, "p1", Q3, now=NOW, calendar=CAL)
     assert len(loc.jobs) == 30 and [j.job_id for j in loc.top] == list(range(30, 10, -1))
 
 
 def test_another_chairs_jobs_are_unknown(uow: FakeAccountingUnitOfWork) -> None:
     uow.committed_store.job_lines[(Q3, "p1")] = [line(1, "alice", "a100", 5)]
     with pytest.raises(NotFound):
-        acc.project_jobs(uow, BOB, "p1", Q3, now=NOW, calendar=CAL)
+        acc.job_breakdown(uow, BOB, "p1", Q3, now=NOW, calendar=CAL)
