@@ -59,11 +59,10 @@ def burn_rates(
     see their projects only)."""
     with uow:  # one snapshot: the balances and the windows they are compared with
         balances = svc.visible_balances(
-            uow,
+            svc.reads_in(uow, uow.consumption.balances),
             actor,
             period,
             None if pool_id is None else [pool_id],
-            uow.consumption.balances,
             now=now,
             calendar=calendar,
         )

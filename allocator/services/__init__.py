@@ -29,6 +29,7 @@ from allocator.services.balances import (
     pool_balances,
     project_balances,
     project_balances_in,
+    reads_in,
     visible_balances,
 )
 from allocator.services.people import (
@@ -94,6 +95,7 @@ __all__ = [
     "pool_balances",
     "project_balances",
     "project_balances_in",
+    "reads_in",
     "reject_request",
     "release",
     "set_overcommit",

@@ -16,13 +16,12 @@ from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg
 def balances(period: str, pool_id: str | None) -> None:
     """Project balances for a period."""
     sv = services()
-    uow = sv.uow(read_only=True)  # beside a running server's writer, never waiting for it
+    # one read-only statement: beside a running server's writer, never waiting for it
     rows = svc.visible_balances(  # the period is refused even when there is nothing to show
-        uow,
+        sv.balance_reads,
         cli_actor(),
         period,
         [pool_id] if pool_id else None,
-        sv.consumption.within(uow),
         now=sv.clock(),
         calendar=sv.settings.calendar,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from allocator import services as svc
 from allocator.model import Chair, Project, SlurmAccount
@@ -114,26 +114,24 @@ def project_balances(
     return [s.ProjectBalanceOut.of(b) for b in rows]
 
 
-@router.get("/balances", tags=["balances"])
+@router.get("/balances", tags=["balances"], response_model=list[s.ProjectBalanceOut])
 def balances(
     services: ServicesDep,
-    uow: UowDep,
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
     period: str = PeriodQ,
     pool_id: str | None = Query(default=None, max_length=64),
     include_empty: bool = False,
-) -> list[s.ProjectBalanceOut]:
+) -> Response:
     """Project balances of every project the caller may see, for one period."""
     rows = svc.visible_balances(
-        uow,
+        services.balance_reads,  # one statement, one snapshot
         actor,
         period,
         None if pool_id is None else [pool_id],
-        services.consumption.within(uow),
         include_empty,
         now=now,
         calendar=calendar,
     )
-    return [s.ProjectBalanceOut.of(b) for b in rows]
+    return s.ProjectBalanceOut.json_list(rows)
