@@ -67,7 +67,7 @@ class SqlBalanceReads:
         if member is not None:
             params["member"] = member
         with self.engine.connect() as conn:
-            return inputs_of(conn.execute(query, params))
+            return inputs_of(conn.execute(query, params).all())  # one fetch, not one a row
 
 
 @functools.cache
@@ -86,14 +86,14 @@ def statement(some_pools: bool, some_projects: bool) -> CompoundSelect[Any]:
 
 
 def _visible() -> Any:
-    """The projects of which ``member`` is the PI or a member (``of_member``), as a union of
-    two indexed look-ups: PostgreSQL then expects a few rows and reads the ledger and the
-    usage through their indexes, where an ``OR`` of sub-queries would scan them."""
+    """The projects of which ``member`` is the PI or a member (``of_member``): a ``WITH``,
+    read once, and a union of two look-ups, not an ``OR`` of sub-queries, so PostgreSQL expects
+    a few rows and joins the ledger and the usage to them through their indexes."""
     P, M = t.ProjectRow, t.ProjectMemberRow
     return union(
         select(P.id.label("id")).where(P.pi == MEMBER),
         select(M.project_id.label("id")).where(M.username == MEMBER),
-    ).subquery("visible")
+    ).cte("visible")
 
 
 def inputs_of(rows: Any) -> BalanceInputs:
@@ -135,8 +135,8 @@ def _tagged(tag: str, ids: Select[Any]) -> Select[Any]:
 
 def _flows(some_pools: bool, visible: Any) -> list[Select[Any]]:
     """The flows of the period (of ``pool_ids``); with ``visible``, only those from or to the
-    accounts of those projects, in two branches (from one; to one and not from one), so each
-    is a join on an index and no flow is read twice."""
+    accounts of those projects, in two branches (from one; to one and not from one), each a
+    join on an index, and no flow read twice."""
     E = t.LedgerEntryRow
     query = (
         select(
@@ -155,10 +155,12 @@ def _flows(some_pools: bool, visible: Any) -> list[Select[Any]]:
         query = query.where(E.pool_id.in_(POOLS))
     if visible is None:
         return [query]
-    accounts = select(literal(project_account(""), String) + visible.c.id)
+    account = literal(project_account(""), String) + visible.c.id
     return [
-        query.where(E.source.in_(accounts)),
-        query.where(E.target.in_(accounts), E.source.not_in(accounts)),
+        query.select_from(visible).join(E, E.source == account),
+        query.select_from(visible)
+        .join(E, E.target == account)
+        .where(E.source.not_in(select(account))),
     ]
 
 
@@ -167,17 +169,18 @@ def _consumption(some_pools: bool, visible: Any) -> Select[Any]:
     D, A = t.UsagePeriodRow, t.SlurmAccountRow
     final = func.sum(case((~D.provisional, D.units), else_=0)).cast(BigInteger)
     provisional = func.sum(case((D.provisional, D.units), else_=0)).cast(BigInteger)
-    query = (
-        select(_tag(USE), D.pool_id, A.project_id, _text(), _text(), final, provisional)
-        .select_from(D)
-        .join(A, (A.cluster == D.cluster) & (A.account == D.account))
-        .where(D.period == PERIOD)
-        .group_by(A.project_id, D.pool_id)
-    )
-    if some_pools:
-        query = query.where(D.pool_id.in_(POOLS))
-    if visible is not None:  # the pools too: the rollup's key is (period, pool, cluster, ...)
-        query = query.where(A.project_id.in_(select(visible.c.id)))
+    query = select(_tag(USE), D.pool_id, A.project_id, _text(), _text(), final, provisional)
+    if visible is None:
+        query = query.select_from(D).join(A, (A.cluster == D.cluster) & (A.account == D.account))
+    else:  # the pools too: the rollup's key is (period, pool, cluster, account, ...)
+        query = (
+            query.select_from(visible)
+            .join(A, A.project_id == visible.c.id)
+            .join(D, (A.cluster == D.cluster) & (A.account == D.account))
+        )
         if not some_pools:
             query = query.where(D.pool_id.in_(select(t.PoolRow.id)))
+    query = query.where(D.period == PERIOD).group_by(A.project_id, D.pool_id)
+    if some_pools:
+        query = query.where(D.pool_id.in_(POOLS))
     return query
