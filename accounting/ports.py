@@ -9,10 +9,11 @@ The SQL adapters live in ``connectors.db`` (the ``SqlUnitOfWork`` exposes them a
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from accounting.alerts import Crossing
 from accounting.ingestion import IngestState
 from accounting.reconcile import Decision
 from accounting.statements import Statement
@@ -107,6 +108,12 @@ class PeriodClose:
 
 @dataclass(frozen=True, slots=True)
 class AccountUsage:
+    """A Slurm account's ingested usage, split once into **final** (finished jobs: their last
+    record) and **provisional** (jobs still running, or pending: so far). ``gpu_seconds`` is
+    the sum of ``by_type``, ``provisional_gpu_seconds`` of ``provisional_by_type`` (GPU type
+    ``""``: GPUs Slurm gave no type); ``jobs`` counts both kinds, ``provisional_jobs`` the
+    unfinished ones."""
+
     cluster: str
     account: str
     project_id: str | None
@@ -114,6 +121,8 @@ class AccountUsage:
     gpu_seconds: int
     provisional_gpu_seconds: int
     by_type: dict[str, int]
+    provisional_by_type: dict[str, int] = field(default_factory=dict)
+    provisional_jobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +265,16 @@ class HousekeepingStore(Protocol):
         ...
 
 
+class CrossingStore(Protocol):
+    """Where each account stands against each threshold (``accounting.alerts``)."""
+
+    def get(self, subjects: Sequence[str]) -> Mapping[str, Crossing]:
+        """The stored states of these subjects (those never seen are absent)."""
+        ...
+
+    def put(self, subject: str, state: Crossing) -> None: ...
+
+
 class AccountingUnitOfWork(UnitOfWork, Protocol):
     """The allocator's unit of work, with the quarter's stores."""
 
@@ -273,3 +292,5 @@ class AccountingUnitOfWork(UnitOfWork, Protocol):
     def usage(self) -> UsageViews: ...
     @property
     def housekeeping(self) -> HousekeepingStore: ...
+    @property
+    def crossings(self) -> CrossingStore: ...

@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from accounting.burn import Burn
+from accounting.burn import Burn, Outlook
 from accounting.ports import AccountUsage, JobCharge, StatementInfo
 from accounting.reconcile import Basis, Line, Status, Tolerance
 from accounting.services import ClusterHealth, ProjectBurn, Reconciliation
@@ -280,7 +280,11 @@ def test_the_jobs_behind_a_line_print_as_the_api_answers_them() -> None:
 
 def test_burn_rates_print_as_the_api_answers_them() -> None:
     balance = ProjectBalance("p1", "nat", "2026Q3", 36_000, 0, 10_000, 1_234)
-    for rates in (Burn(0.5, 0.123456, 1_790_000_000), Burn(0.0, 0.0, None)):
+    for rates in (
+        Burn(0.5, 0.123456, 1_790_000_000, Outlook.BEFORE_PERIOD_END),
+        Burn(0.0, 0.0, None, Outlook.NOT_BEFORE_PERIOD_END),
+        Burn(0.0, 0.0, None),
+    ):
         burn = ProjectBurn(balance, rates)
         assert printed(render.burn(burn)) == api(BurnOut.of(burn))
 
@@ -293,7 +297,8 @@ def test_cluster_health_and_account_usage_print_as_the_api_answers_them() -> Non
         expected = ClusterStatusOut.model_validate(present_usage.cluster_health(health))
         assert printed(render.cluster_health(health)) == api(expected)
         assert list(render.cluster_health(health)) == list(ClusterStatusOut.model_fields)
-    usage = AccountUsage("enact", "acct-p1", None, 3, 7_200, 60, {"a100": 7_200})
+    usage = AccountUsage("enact", "acct-p1", None, 3, 7_200, 60, {"a100": 7_200}, {"": 60}, 1)
     expected_usage = AccountUsageOut.model_validate(present_usage.account_usage(usage))
     assert printed(render.account_usage(usage)) == api(expected_usage)
     assert list(render.account_usage(usage)) == list(AccountUsageOut.model_fields)
+    assert render.account_usage(usage)["provisional_gpu_seconds_by_type"] == {"": 60}
