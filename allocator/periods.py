@@ -216,6 +216,11 @@ class Calendar:
             )
         return self.period(label, field)
 
+    def check_or_current(self, label: str | None, now: datetime, field: str = "period") -> Period:
+        """:meth:`check` of a label given, else the period containing ``now`` (the default of
+        every read whose period is optional)."""
+        return self.containing(now) if label is None else self.check(label, now, field)
+
     def bounds(self, now: datetime) -> tuple[Period, Period]:
         """The first and last period :meth:`check` accepts at ``now``."""
         year = self.local(now).year

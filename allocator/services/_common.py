@@ -49,10 +49,12 @@ def get_project(
 
 
 def get_request(uow: UnitOfWork, request_id: int, actor: User) -> AllocationRequest:
+    """A request of a project the actor may see; any other reads as an unknown request, named
+    by the id the caller gave and nothing else (not its project)."""
     request = uow.requests.get(request_id)
-    if request is None:
+    project = None if request is None else uow.projects.get(request.project_id)
+    if request is None or project is None or not rules.can_see_project(actor, project):
         raise NotFound("request", request_id, field="request_id")
-    get_project(uow, request.project_id, actor)
     return request
 
 

@@ -165,10 +165,30 @@ and a NUL character in any name or value, known or not, is a 422.
 """
 
 
+def optional_bodies(spec: dict[str, Any]) -> dict[str, Any]:
+    """An optional body (an action that needs no input) is documented as its schema with
+    ``required: false``, not as ``anyOf: [schema, null]``: send nothing, or the object (a
+    JSON ``null`` reads as nothing sent)."""
+    for methods in spec.get("paths", {}).values():
+        for op in methods.values():
+            body = op.get("requestBody") if isinstance(op, dict) else None
+            if not body or body.get("required"):
+                continue
+            for content in body.get("content", {}).values():
+                options = content.get("schema", {}).get("anyOf", [])
+                kept = [o for o in options if o.get("type") != "null"]
+                if len(options) == 2 and len(kept) == 1:
+                    content["schema"] = kept[0]
+            body["required"] = False
+    return spec
+
+
 def complete(spec: dict[str, Any]) -> dict[str, Any]:
     """The generated ``spec`` made true and followable (in place): the links between
-    operations, every operation's error answers, and the rules in the description."""
+    operations, every operation's error answers, optional bodies, and the rules in the
+    description."""
     add_links(spec)
+    optional_bodies(spec)
     document_errors(spec)
     info = spec.setdefault("info", {})
     info["description"] = info.get("description", "").rstrip() + "\n" + RULES

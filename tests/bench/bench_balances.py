@@ -194,13 +194,16 @@ def server(database_url: str, port: int, workers: int) -> Iterator[tuple[str, Cp
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 180  # several workers on a busy machine start slowly
+        while True:
             try:
                 if httpx.get(f"{base}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"the server on {base} did not become ready")
+            time.sleep(0.2)
         yield base, CpuMeter(process.pid, database_url)
     finally:
         process.terminate()

@@ -8,7 +8,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from connectors.http.params import PERIOD_DOC, PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
-from connectors.http.routes import allocations, organisation, pools, requests, users
+from connectors.http.routes import (
+    allocations,
+    notifications,
+    organisation,
+    pools,
+    requests,
+    users,
+)
 
 __all__ = ["PERIOD_DOC", "PERIOD_PATTERN", "OptionalPeriodQ", "PeriodQ", "routers"]
 
@@ -18,5 +25,5 @@ __all__ = ["PERIOD_DOC", "PERIOD_PATTERN", "OptionalPeriodQ", "PeriodQ", "router
 #: router level on the way to its route, each level once more to handle it, so a router of
 #: routers made every request cost a level more (about 0.2 ms; ``tests/bench/bench_balances``).
 routers: tuple[APIRouter, ...] = tuple(
-    m.router for m in (users, pools, organisation, allocations, requests)
+    m.router for m in (users, pools, organisation, allocations, requests, notifications)
 )
