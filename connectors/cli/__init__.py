@@ -11,7 +11,16 @@ from collections.abc import Iterator
 
 import click
 
-from connectors.cli import allocations, organisation, quarter, requests, service, tokens, usage
+from connectors.cli import (
+    allocations,
+    enforce,
+    organisation,
+    quarter,
+    requests,
+    service,
+    tokens,
+    usage,
+)
 from connectors.cli._common import OneLineGroup
 from connectors.cli.output import output_option
 
@@ -35,7 +44,7 @@ def _leaves(group: click.Group, path: str = "") -> Iterator[tuple[str, click.Com
             yield full, command
 
 
-for _module in (service, tokens, organisation, allocations, requests, usage, quarter):
+for _module in (service, tokens, organisation, allocations, requests, usage, quarter, enforce):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 
