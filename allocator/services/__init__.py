@@ -33,6 +33,12 @@ from allocator.services.balances import (
 )
 from allocator.services.enforcement import apply as enforcement_apply
 from allocator.services.enforcement import plan as enforcement_plan
+from allocator.services.notifications import (
+    Preferences,
+    preferences,
+    set_language,
+    set_preference,
+)
 from allocator.services.people import (
     add_member,
     create_chair,
@@ -67,6 +73,7 @@ from allocator.services.requests import (
 )
 
 __all__ = [
+    "Preferences",
     "add_grant",
     "add_member",
     "adjust",
@@ -96,11 +103,14 @@ __all__ = [
     "map_slurm_account",
     "open_period",
     "pool_balances",
+    "preferences",
     "project_balances",
     "project_balances_in",
     "reject_request",
     "release",
+    "set_language",
     "set_overcommit",
+    "set_preference",
     "set_rate",
     "submit_request",
     "transfer",
