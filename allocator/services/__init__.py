@@ -31,6 +31,8 @@ from allocator.services.balances import (
     project_balances_in,
     visible_balances,
 )
+from allocator.services.enforcement import apply as enforcement_apply
+from allocator.services.enforcement import plan as enforcement_plan
 from allocator.services.notifications import (
     Preferences,
     preferences,
@@ -86,6 +88,8 @@ __all__ = [
     "create_pool_with_grant",
     "create_project",
     "create_user",
+    "enforcement_apply",
+    "enforcement_plan",
     "get_chair",
     "get_pool",
     "get_project",
