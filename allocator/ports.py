@@ -11,6 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from allocator.enforcement import Change, SlurmState
 from allocator.ledger import BalanceInputs, Flows
 from allocator.model import (
     AllocationRequest,
@@ -186,3 +187,11 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+
+
+class SlurmAssociations(Protocol):
+    """Slurm's accounting on one cluster, as enforcement reads and writes it. Both raise
+    :class:`allocator.errors.SlurmCommandFailed` when Slurm does not answer."""
+
+    def read(self, cluster: str, accounts: Sequence[str]) -> SlurmState: ...
+    def write(self, change: Change) -> None: ...

@@ -32,6 +32,8 @@ from allocator.services.balances import (
     reads_in,
     visible_balances,
 )
+from allocator.services.enforcement import apply as enforcement_apply
+from allocator.services.enforcement import plan as enforcement_plan
 from allocator.services.notifications import (
     Preferences,
     preferences,
@@ -87,6 +89,8 @@ __all__ = [
     "create_pool_with_grant",
     "create_project",
     "create_user",
+    "enforcement_apply",
+    "enforcement_plan",
     "get_chair",
     "get_pool",
     "get_project",
