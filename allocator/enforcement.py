@@ -149,13 +149,15 @@ def desired_account(
 
 @dataclass(frozen=True, slots=True)
 class ActualAccount:
-    """What Slurm holds for an account association (``limit_minutes`` ``None``: no limit)."""
+    """What Slurm holds for an account association (``limit_minutes`` ``None``: no limit;
+    ``used_minutes``: Slurm's own billing-minutes counter for it, ``None`` when unread)."""
 
     cluster: str
     account: str
     limit_minutes: int | None
     qos: tuple[str, ...]
     default_qos: str
+    used_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ def actual(a: ActualAccount | None) -> Plain | None:
         else in_hours(unit_seconds_of(a.limit_minutes)),
         "qos": list(a.qos),
         "default_qos": a.default_qos,
+        "used_billing_minutes": a.used_minutes,
+        "used_hours": None if a.used_minutes is None else in_hours(unit_seconds_of(a.used_minutes)),
     }
 
 

@@ -9,9 +9,10 @@ command a :class:`~allocator.enforcement.Change` names (what ``diagnose`` prints
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from allocator.enforcement import BILLING, ActualAccount, Change, SlurmState
 from allocator.errors import SlurmCommandFailed
@@ -43,11 +44,28 @@ def parse_associations(text: str, cluster: str) -> dict[str, ActualAccount]:
     return out
 
 
+_ACCOUNT_ROW = re.compile(r"(?:^|\s)Account=(\S+) UserName= ")
+_USED = re.compile(r"GrpTRESMins=(?:\S*,)?billing=[^(,\s]*\((\d+)\)")
+
+
+def parse_assoc_mgr(text: str) -> dict[str, int]:
+    """Slurm's usage counters (billing-minutes) of the account associations in
+    ``scontrol -o show assoc_mgr flags=assoc``: ``GrpTRESMins=...,billing=LIMIT(USED),...``."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        account, used = _ACCOUNT_ROW.search(line), _USED.search(line)
+        if account and used:
+            out[account.group(1)] = int(used.group(1))
+    return out
+
+
 @dataclass
 class Sacctmgr:
     """:class:`allocator.ports.SlurmAssociations` through ``sacctmgr`` on this host."""
 
     sacctmgr: str = "sacctmgr"
+    #: reads Slurm's usage counters (slurmctld); its failure only leaves them unknown
+    scontrol: str = "scontrol"
     timeout: float = 60.0
     runner: Runner = field(default=subprocess.run)
 
@@ -59,6 +77,8 @@ class Sacctmgr:
                 f"account={','.join(accounts)}", f"format={ASSOC_FORMAT}",
             )  # fmt: skip
             found = parse_associations(text, cluster)
+            used = self._usage(accounts)
+            found = {a: replace(v, used_minutes=used.get(a)) for a, v in found.items()}
         qos = self._run("-nP", "show", "qos", "format=Name")
         return SlurmState(found, frozenset(filter(None, qos.split())))
 
@@ -68,12 +88,22 @@ class Sacctmgr:
             raise SlurmCommandFailed(f"no sacctmgr command makes {change.attribute.value}")
         self._run(*command[1:])
 
-    def _run(self, *args: str) -> str:
-        argv = [self.sacctmgr, *args]
+    def _usage(self, accounts: Sequence[str]) -> dict[str, int]:
+        try:
+            text = self._run(
+                "-o", "show", "assoc_mgr", f"accounts={','.join(accounts)}", "flags=assoc",
+                binary=self.scontrol,
+            )  # fmt: skip
+        except SlurmCommandFailed:
+            return {}
+        return parse_assoc_mgr(text)
+
+    def _run(self, *args: str, binary: str = "") -> str:
+        argv = [binary or self.sacctmgr, *args]
         try:
             done = self.runner(argv, capture_output=True, text=True, timeout=self.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SlurmCommandFailed(f"{self.sacctmgr}: {exc}") from exc
+            raise SlurmCommandFailed(f"{argv[0]}: {exc}") from exc
         if done.returncode != 0 and "Nothing modified" not in done.stdout + done.stderr:
             said = (done.stderr or done.stdout or "").strip().splitlines()
             first = said[0] if said else f"exit code {done.returncode}"

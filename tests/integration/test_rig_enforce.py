@@ -167,6 +167,8 @@ def test_diagnose_shows_expected_and_actual_with_the_fixing_commands(
         "limit_hours": 0.0,
         "qos": ["enf-blocked"],
         "default_qos": "enf-blocked",
+        "used_billing_minutes": 0,  # Slurm's own counter (scontrol show assoc_mgr): no job yet
+        "used_hours": 0.0,
     }
     assert found["billing_weights"] == {
         f"enf-pool:{rig.cluster}/": "GRES/gpu:a100=2000,GRES/gpu:h100=4000"
