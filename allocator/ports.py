@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from allocator.enforcement import Change, SlurmState
-from allocator.ledger import Flows
+from allocator.ledger import BalanceInputs, Flows
 from allocator.model import (
     AllocationRequest,
     AuditEvent,
@@ -120,6 +120,16 @@ class ConsumptionLookup(Protocol):
     ) -> Mapping[tuple[str, str], tuple[int, int]]:
         """``(project, pool) -> (final, provisional)`` unit-seconds consumed in ``period``, for
         the given pools and projects (every project when ``None``), in one read."""
+        ...
+
+
+class BalanceReads(Protocol):
+    def __call__(
+        self, period: str, pool_ids: Sequence[str] | None, member: str | None
+    ) -> BalanceInputs:
+        """The inputs of the balances in ``period`` of the projects ``member`` may see (every
+        project when ``None``), in ``pool_ids`` (every pool when ``None``), read at one
+        instant (one snapshot). Every known pool is listed, so an unknown one asked shows."""
         ...
 
 

@@ -29,6 +29,7 @@ from allocator.services.balances import (
     pool_balances,
     project_balances,
     project_balances_in,
+    reads_in,
     visible_balances,
 )
 from allocator.services.enforcement import apply as enforcement_apply
@@ -106,6 +107,7 @@ __all__ = [
     "preferences",
     "project_balances",
     "project_balances_in",
+    "reads_in",
     "reject_request",
     "release",
     "set_language",
