@@ -48,3 +48,15 @@ def steer(value: Any, known: dict[str, list[Any]]) -> st.SearchStrategy[Any]:
     if not swaps:
         return st.just(value)
     return st.one_of(st.just(value), st.fixed_dictionaries(swaps).map(lambda s: {**value, **s}))
+
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
+def fresh_idempotency_key(headers: dict[str, Any] | None, serial: int) -> dict[str, Any] | None:
+    """``headers`` with a generated ``Idempotency-Key`` made unique by ``serial`` (a suffix,
+    within the key's 255 printable characters); without one, unchanged."""
+    if not headers or not isinstance(headers.get(IDEMPOTENCY_KEY), str):
+        return headers
+    suffix = f"-{serial}"
+    return {**headers, IDEMPOTENCY_KEY: headers[IDEMPOTENCY_KEY][: 255 - len(suffix)] + suffix}
