@@ -9,7 +9,7 @@ The SQL adapters live in ``connectors.db`` (the ``SqlUnitOfWork`` exposes them a
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -107,6 +107,12 @@ class PeriodClose:
 
 @dataclass(frozen=True, slots=True)
 class AccountUsage:
+    """A Slurm account's ingested usage, split once into **final** (finished jobs: their last
+    record) and **provisional** (jobs still running, or pending: so far). ``gpu_seconds`` is
+    the sum of ``by_type``, ``provisional_gpu_seconds`` of ``provisional_by_type`` (GPU type
+    ``""``: GPUs Slurm gave no type); ``jobs`` counts both kinds, ``provisional_jobs`` the
+    unfinished ones."""
+
     cluster: str
     account: str
     project_id: str | None
@@ -114,6 +120,8 @@ class AccountUsage:
     gpu_seconds: int
     provisional_gpu_seconds: int
     by_type: dict[str, int]
+    provisional_by_type: dict[str, int] = field(default_factory=dict)
+    provisional_jobs: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,9 @@ from connectors.bootstrap import Services
 from connectors.ingest import run_ingest
 from connectors.leader import LOCK_KEY, FileLeader, Leader, PostgresLeader, leader_for
 from connectors.scheduler_runtime import (
-    JOBS_TABLE,
     JobsOf,
     JobSpec,
     SchedulerService,
-    not_scheduler_table,
     plan,
     register,
     run_in_background,
@@ -38,7 +36,6 @@ from connectors.scheduler_runtime import (
 from connectors.settings import ClusterConfig, Settings
 
 __all__ = [
-    "JOBS_TABLE",
     "JOB_TABLE",
     "LOCK_KEY",
     "FileLeader",
@@ -50,8 +47,8 @@ __all__ = [
     "accrue_cluster",
     "ingest_cluster",
     "leader_for",
-    "not_scheduler_table",
     "planned_jobs",
+    "purge_idempotency_keys",
     "register",
     "run_worker",
     "start_scheduler",
@@ -195,10 +192,21 @@ def period_close() -> bool:
     )
 
 
+def purge_idempotency_keys() -> bool:
+    """Job ``purge``: delete the ``Idempotency-Key`` answers past their retention (24 h).
+
+    Storing an answer also purges, at most every 10 minutes; this hourly job keeps the table
+    bounded when no keyed request comes (``connectors.db.idempotency.purge``)."""
+    from connectors.db.idempotency import purge
+
+    return _housekeeping("purge", lambda sv: purge(sv.engine, sv.clock()))
+
+
 def daily_jobs(settings: Settings) -> list[JobSpec]:
     jobs = [
         JobSpec("rollup", rollup_check, (), timedelta(days=1)),
         JobSpec("remind", period_reminders, (), timedelta(hours=6)),
+        JobSpec("purge", purge_idempotency_keys, (), timedelta(hours=1)),
     ]
     if settings.auto_close_days is not None:
         jobs.append(JobSpec("close", period_close, (), timedelta(hours=6)))

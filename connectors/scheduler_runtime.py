@@ -2,7 +2,8 @@
 
 * Jobs are kept in the database (``SQLAlchemyJobStore``, table ``scheduler_jobs``), so next run
   times survive restarts and fail-overs. APScheduler creates and owns that table; Alembic
-  creates everything else, and autogenerate ignores it (:func:`not_scheduler_table`).
+  creates everything else, and autogenerate ignores it
+  (``connectors.db.migrate.not_scheduler_table``).
 * :class:`SchedulerService` campaigns for the leader lock (``connectors.leader``) and, while it
   holds it, runs a job table (``connectors.scheduler.JOB_TABLE``); a job returning ``False``
   failed, any other return is a success whose time ``/metrics`` shows.
@@ -32,21 +33,15 @@ from apscheduler.util import obj_to_ref  # type: ignore[import-untyped]
 
 from connectors.bootstrap import Services
 from connectors.db.engine import make_engine
+from connectors.db.migrate import JOBS_TABLE
 from connectors.leader import Leader, leader_for
 from connectors.settings import Settings
 
 #: The scheduler's logger (log lines name it), shared by its modules.
 log = logging.getLogger("connectors.scheduler")
 
+
 #: APScheduler's job table (created by APScheduler, excluded from Alembic's comparisons).
-JOBS_TABLE = "scheduler_jobs"
-
-
-def not_scheduler_table(name: str | None, type_: str, _parent_names: object) -> bool:
-    """Alembic ``include_name`` filter: APScheduler's job table is not part of our schema."""
-    return not (type_ == "table" and name == JOBS_TABLE)
-
-
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """One scheduled job. ``func`` must be a module-level function, because the store keeps

@@ -1,11 +1,10 @@
-"""What every command shares: one-line errors, the acting administrator, the services, JSON
-output, and the parsing of hours."""
+"""What every command shares: one-line errors, the acting administrator, the services, the
+output (``output.emit``), and the parsing of hours."""
 
 from __future__ import annotations
 
 import functools
 import getpass
-import json
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -19,9 +18,11 @@ from allocator import hours as hours_rule
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, User
 from connectors.bootstrap import Services, build
+from connectors.cli.output import emit
 from connectors.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["CliError", "cli_actor", "emit", "hours_arg", "one_line_errors", "services"]
 
 
 class CliError(click.ClickException):
@@ -83,10 +84,6 @@ def services() -> Services:
     if "services" not in obj:
         obj["services"] = build(Settings())
     return obj["services"]  # type: ignore[no-any-return]
-
-
-def emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 _KIND = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from allocator import services as svc
-from connectors.cli import render
+from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
 
 
@@ -26,7 +26,7 @@ def balances(period: str, pool_id: str | None) -> None:
         now=sv.clock(),
         calendar=sv.settings.calendar,
     )
-    emit([render.project_balance(b) for b in rows])
+    emit([render.project_balance(b) for b in rows], columns.BALANCE)
 
 
 @click.group()
@@ -81,7 +81,7 @@ def allocate_project(
         draw_from_pool,
         calendar=sv.settings.calendar,
     )
-    emit(render.entries(entries))
+    emit(render.entries(entries), columns.ENTRY)
 
 
 @click.command()
@@ -101,7 +101,7 @@ def journal(pool_id: str | None, period: str | None, account: str | None) -> Non
         now=sv.clock(),
         calendar=sv.settings.calendar,
     )
-    emit(render.entries(entries))
+    emit(render.entries(entries), columns.ENTRY)
 
 
 COMMANDS = (balances, allocate, journal)

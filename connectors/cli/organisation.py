@@ -8,7 +8,7 @@ import click
 
 from allocator import services as svc
 from allocator.model import SlurmAccount
-from connectors.cli import render
+from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
 from connectors.cli.pool_file import parse_pool_file
 
@@ -22,7 +22,7 @@ def users() -> None:
 @one_line_errors
 def users_list() -> None:
     sv = services()
-    emit([render.user(u) for u in svc.list_users(sv.uow(), cli_actor())])
+    emit([render.user(u) for u in svc.list_users(sv.uow(), cli_actor())], columns.USER)
 
 
 @click.group()
@@ -34,7 +34,7 @@ def pools() -> None:
 @one_line_errors
 def pools_list() -> None:
     sv = services()
-    emit([render.pool(p) for p in svc.list_pools(sv.uow(), cli_actor())])
+    emit([render.pool(p) for p in svc.list_pools(sv.uow(), cli_actor())], columns.POOL)
 
 
 @pools.command("create")
@@ -72,7 +72,7 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
         reason,
         calendar=sv.settings.calendar,
     )
-    emit(render.entries(entries))
+    emit(render.entries(entries), columns.ENTRY)
 
 
 @pools.command("balance")
@@ -96,7 +96,7 @@ def chairs() -> None:
 @one_line_errors
 def chairs_list() -> None:
     sv = services()
-    emit([render.chair(c) for c in svc.list_chairs(sv.uow(), cli_actor())])
+    emit([render.chair(c) for c in svc.list_chairs(sv.uow(), cli_actor())], columns.CHAIR)
 
 
 @click.group()
@@ -109,7 +109,10 @@ def projects() -> None:
 @one_line_errors
 def projects_list(chair: str | None) -> None:
     sv = services()
-    emit([render.project(p) for p in svc.list_projects(sv.uow(), cli_actor(), chair)])
+    emit(
+        [render.project(p) for p in svc.list_projects(sv.uow(), cli_actor(), chair)],
+        columns.PROJECT,
+    )
 
 
 @projects.command("map-account")

@@ -13,7 +13,7 @@ from accounting import services as acc
 from accounting.reconcile import Tolerance
 from allocator.errors import InvalidInput
 from allocator.hours import Sign
-from connectors.cli import render
+from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
 from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
 
@@ -88,7 +88,7 @@ def statements_list(pool_id: str | None, period: str | None) -> None:
     infos = acc.list_statements(
         sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
     )
-    emit([render.statement(i) for i in infos])
+    emit([render.statement(i) for i in infos], columns.STATEMENT)
 
 
 @click.command()
@@ -110,7 +110,7 @@ def reconcile(
         jobs = acc.jobs_behind(
             sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
         )
-        emit([render.job(j) for j in jobs])
+        emit([render.job(j) for j in jobs], columns.JOB)
         return
     rec = acc.reconcile(
         sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
@@ -200,7 +200,7 @@ def burn(period: str, pool_id: str | None) -> None:
     sv = services()
     calendar = sv.settings.calendar
     rows = acc.burn_rates(sv.uow(), cli_actor(), sv.clock(), period, pool_id, calendar=calendar)
-    emit([render.burn(r) for r in rows])
+    emit([render.burn(r) for r in rows], columns.BURN)
 
 
 COMMANDS = (statements, reconcile, decide, report, close, burn)

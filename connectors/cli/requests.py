@@ -8,7 +8,7 @@ from allocator import hours as hours_rule
 from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import RequestState
-from connectors.cli import render
+from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
 
 
@@ -27,7 +27,10 @@ def requests_list(state: str | None) -> None:
     except ValueError:
         states = ", ".join(s.value for s in RequestState)
         raise InvalidInput("state", f"{state!r} is not one of {states}") from None
-    emit([render.request(r) for r in svc.list_requests(sv.uow(), cli_actor(), wanted)])
+    emit(
+        [render.request(r) for r in svc.list_requests(sv.uow(), cli_actor(), wanted)],
+        columns.REQUEST,
+    )
 
 
 def grants_arg(grants: tuple[str, ...]) -> list[tuple[str, int]] | None:

@@ -9,7 +9,7 @@ import click
 from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import Role, User
-from connectors.cli import render
+from connectors.cli import columns, render
 from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
 from connectors.tokens import MAX_DAYS, check_expiry, list_tokens, mint, revoke
 
@@ -79,7 +79,7 @@ def token_list(username: str | None, active: bool) -> None:
     sv = services()
     now = sv.clock()
     infos = list_tokens(sv.session_factory, cli_actor(), now, username, active_only=active)
-    emit([render.token_info(i, now) for i in infos])
+    emit([render.token_info(i, now) for i in infos], columns.TOKEN)
 
 
 @token.command("revoke")

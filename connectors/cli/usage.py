@@ -147,6 +147,8 @@ def usage() -> None:
 @click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
 @one_line_errors
 def usage_accounts(cluster: str | None, unmapped: bool) -> None:
+    """GPU-seconds per Slurm account: finished jobs (gpu_seconds) and unfinished ones
+    (provisional_gpu_seconds) apart, each split by GPU type (as GET /api/v1/usage/accounts)."""
     sv = services()
     found = acc.account_usage(sv.uow(), cli_actor(), cluster, unmapped)
     emit([render.account_usage(u) for u in found])

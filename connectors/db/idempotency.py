@@ -15,8 +15,8 @@ A row per (user, key): the request's fingerprint, and the answer once it is know
   that dies releases it with its connection. SQLite: the caller's in-process lock, and the
   primary key above across processes.
 * **Expiry**: a row older than :data:`KEEP` counts as absent (:func:`find` deletes it); the
-  expired rows are purged at most every :data:`PURGE_EVERY` by :func:`store`, or by
-  :func:`purge`.
+  expired rows are purged at most every :data:`PURGE_EVERY` by :func:`store`, and every hour
+  by :func:`purge`, which the scheduler's ``purge`` job runs (``connectors.scheduler``).
 """
 
 from __future__ import annotations

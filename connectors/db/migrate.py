@@ -16,6 +16,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x6770_7568_6D69_6772
 
 
+#: APScheduler's job table: created and owned by the scheduler (``connectors/scheduler_runtime``),
+#: so the migrations neither create nor drop it.
+JOBS_TABLE = "scheduler_jobs"
+
+
+def not_scheduler_table(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic ``include_name`` filter: APScheduler's job table is not part of our schema."""
+    return not (type_ == "table" and name == JOBS_TABLE)
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

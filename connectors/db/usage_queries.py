@@ -19,9 +19,30 @@ M = t.SlurmAccountRow
 class _Totals:
     project_id: str | None
     jobs: int = 0
+    provisional_jobs: int = 0
     final: int = 0
     provisional: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    provisional_by_type: dict[str, int] = field(default_factory=dict)
+
+    def add(self, final: bool, jobs: int, gpus: int, types: str, elapsed: int) -> None:
+        """``jobs`` records of ``gpus`` GPUs (``types``: the typed ones) for ``elapsed`` s."""
+        self.jobs += jobs
+        seconds = gpus * elapsed
+        if final:
+            self.final += seconds
+        else:
+            self.provisional_jobs += jobs
+            self.provisional += seconds
+        if not seconds:
+            return
+        split = self.by_type if final else self.provisional_by_type
+        covered = 0
+        for name, count in decode_types(types):
+            split[name] = split.get(name, 0) + count * elapsed
+            covered += count
+        if covered < gpus:
+            split[""] = split.get("", 0) + (gpus - covered) * elapsed
 
 
 def account_usage(
@@ -35,7 +56,9 @@ def account_usage(
 def account_usage_on(
     conn: Connection, cluster: str | None = None, unmapped_only: bool = False
 ) -> list[AccountUsage]:
-    """GPU-seconds per (cluster, account), with the project the account maps to (if any).
+    """GPU-seconds per (cluster, account), with the project the account maps to (if any):
+    finished jobs (final) and unfinished ones (provisional) apart, each with its split by GPU
+    type (``accounting.ports.AccountUsage``).
 
     Attribution is read through the current mappings, so a mapping added later attributes the
     account's past jobs too. One GROUP BY; the per-type split is exact because every record
@@ -62,23 +85,21 @@ def account_usage_on(
         query = query.where(M.project_id.is_(None))
     totals: dict[tuple[str, str], _Totals] = {}
     for c, account, project, final, gpus, types, jobs, elapsed in conn.execute(query):
-        agg = totals.setdefault((c, account), _Totals(project))
-        agg.jobs += jobs
-        seconds = gpus * int(elapsed or 0)
-        if final:
-            agg.final += seconds
-        else:
-            agg.provisional += seconds
-        if not seconds:
-            continue
-        covered = 0
-        for name, count in decode_types(types):
-            agg.by_type[name] = agg.by_type.get(name, 0) + count * int(elapsed)
-            covered += count
-        if covered < gpus:
-            agg.by_type[""] = agg.by_type.get("", 0) + (gpus - covered) * int(elapsed)
+        totals.setdefault((c, account), _Totals(project)).add(
+            bool(final), jobs, gpus, types, int(elapsed or 0)
+        )
     return [
-        AccountUsage(c, a, v.project_id, v.jobs, v.final, v.provisional, v.by_type)
+        AccountUsage(
+            c,
+            a,
+            v.project_id,
+            v.jobs,
+            v.final,
+            v.provisional,
+            v.by_type,
+            v.provisional_by_type,
+            v.provisional_jobs,
+        )
         for (c, a), v in sorted(totals.items())
     ]
 

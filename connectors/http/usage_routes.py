@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from accounting import services as acc
 from allocator.model import User
@@ -33,13 +33,24 @@ class ClusterStatusOut(BaseModel):
 
 
 class AccountUsageOut(BaseModel):
+    """A Slurm account's usage: finished jobs (final) and unfinished ones (provisional: running
+    so far, or pending) apart; each total is the sum of its split by GPU type."""
+
     cluster: str
     account: str
-    project_id: str | None
-    jobs: int
-    gpu_seconds: int
-    provisional_gpu_seconds: int
-    gpu_seconds_by_type: dict[str, int]
+    project_id: str | None = Field(description="the project the account maps to now, if any")
+    jobs: int = Field(description="every job of the account: finished and unfinished")
+    provisional_jobs: int = Field(description="of which not finished (running or pending)")
+    gpu_seconds: int = Field(description="GPU-seconds of the finished jobs (final)")
+    gpu_seconds_by_type: dict[str, int] = Field(
+        description="gpu_seconds by GPU type ('': GPUs without a type); sums to gpu_seconds"
+    )
+    provisional_gpu_seconds: int = Field(
+        description="GPU-seconds of the unfinished jobs so far (they grow until final)"
+    )
+    provisional_gpu_seconds_by_type: dict[str, int] = Field(
+        description="provisional_gpu_seconds by GPU type; sums to provisional_gpu_seconds"
+    )
 
 
 class QuarantinedOut(BaseModel):
@@ -76,7 +87,9 @@ def account_usage(
     cluster: str | None = Query(default=None, max_length=64),
     unmapped: bool = False,
 ) -> list[AccountUsageOut]:
-    """GPU-seconds per Slurm account (``unmapped=true``: accounts no project claims yet)."""
+    """GPU-seconds per Slurm account (``unmapped=true``: accounts no project claims yet):
+    finished jobs' (``gpu_seconds``) and unfinished jobs' (``provisional_gpu_seconds``) apart,
+    each with its split by GPU type."""
     return [
         AccountUsageOut.model_validate(present.account_usage(u))
         for u in acc.account_usage(uow, actor, cluster, unmapped)

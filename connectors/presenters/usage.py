@@ -39,7 +39,9 @@ def account_usage(u: AccountUsage) -> Plain:
         "account": u.account,
         "project_id": u.project_id,
         "jobs": u.jobs,
+        "provisional_jobs": u.provisional_jobs,
         "gpu_seconds": u.gpu_seconds,
-        "provisional_gpu_seconds": u.provisional_gpu_seconds,
         "gpu_seconds_by_type": u.by_type,
+        "provisional_gpu_seconds": u.provisional_gpu_seconds,
+        "provisional_gpu_seconds_by_type": u.provisional_by_type,
     }

@@ -48,7 +48,7 @@ class Cli:
         return result.stdout
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
+        return json.loads(self.ok("-o", "json", *args))
 
     def state(self) -> dict[str, list[Any]]:
         """Everything a refused command must leave untouched, read from the database."""

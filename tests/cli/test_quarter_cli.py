@@ -57,7 +57,7 @@ class Cli:
         return result.stdout
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
+        return json.loads(self.ok("-o", "json", *args))
 
 
 @pytest.fixture

@@ -293,7 +293,8 @@ def test_cluster_health_and_account_usage_print_as_the_api_answers_them() -> Non
         expected = ClusterStatusOut.model_validate(present_usage.cluster_health(health))
         assert printed(render.cluster_health(health)) == api(expected)
         assert list(render.cluster_health(health)) == list(ClusterStatusOut.model_fields)
-    usage = AccountUsage("enact", "acct-p1", None, 3, 7_200, 60, {"a100": 7_200})
+    usage = AccountUsage("enact", "acct-p1", None, 3, 7_200, 60, {"a100": 7_200}, {"": 60}, 1)
     expected_usage = AccountUsageOut.model_validate(present_usage.account_usage(usage))
     assert printed(render.account_usage(usage)) == api(expected_usage)
     assert list(render.account_usage(usage)) == list(AccountUsageOut.model_fields)
+    assert render.account_usage(usage)["provisional_gpu_seconds_by_type"] == {"": 60}

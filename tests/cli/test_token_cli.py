@@ -43,7 +43,7 @@ class Cli:
         return result.stdout
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args))
+        return json.loads(self.ok("-o", "json", *args))
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_token_list_shows_no_secret_and_revoke_stops_the_token_at_once(
 ) -> None:
     token = cli.ok("token", "create", "--user", "bob", "--role", "researcher", "--note", "nb")
     token = token.strip()
-    listed = cli.ok("token", "list")
+    listed = cli.ok("token", "list", "-o", "json")
     assert token not in listed
     assert token[12:20] not in listed
     row = next(r for r in json.loads(listed) if r["prefix"] == token[:12])

@@ -20,10 +20,11 @@ from connectors.db.migrate import (
     at_head,
     current_revision,
     head_revision,
+    not_scheduler_table,
     upgrade,
 )
 from connectors.db.tables import Base
-from connectors.scheduler import LOCK_KEY, not_scheduler_table
+from connectors.scheduler import LOCK_KEY
 from tests.conftest import NO_PG, PG_URL
 
 

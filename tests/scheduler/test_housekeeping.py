@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, func, select, update
 
 from accounting.ingestion import UsageBatch, Window, ingest
 from accounting.services import auto_close, check_rollups, remind
 from allocator import services as svc
 from allocator.periods import Calendar
+from connectors import scheduler
+from connectors.bootstrap import build
+from connectors.db import idempotency as keys
 from connectors.db import tables as t
 from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
@@ -17,6 +21,7 @@ from connectors.db.usage_store import SqlUsageStore
 from connectors.scheduler import planned_jobs
 from connectors.settings import ClusterConfig, Settings
 from tests.builders import ADMIN, CAL, H, seed_world
+from tests.conftest import NOW, FixedClock
 from tests.db.test_accounting import rec, rollup_matches_charges, store
 
 NOV = int(datetime(2026, 11, 2, 10, tzinfo=UTC).timestamp())
@@ -118,6 +123,23 @@ def test_the_scheduler_plans_accrual_and_daily_jobs_and_close_only_when_allowed(
         clusters=[ClusterConfig(name="alpha", url="http://slurm:6820")],
     )
     ids = {spec.id for spec in planned_jobs(base)}
-    assert ids == {"ingest:alpha", "accrue:alpha", "rollup", "remind"}
+    assert ids == {"ingest:alpha", "accrue:alpha", "rollup", "remind", "purge"}
     closing = base.model_copy(update={"auto_close_days": 10})
     assert "close" in {spec.id for spec in planned_jobs(closing)}
+
+
+def test_the_hourly_purge_job_deletes_idempotency_keys_past_their_24_hours(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = FixedClock(NOW)
+    answer = keys.Answer(201, [], b"{}")
+    for name, age in (("old", 25), ("recent", 23)):
+        claim = keys.Claim("admin", name, "fp", NOW - timedelta(hours=age))
+        keys.store(engine, claim, answer, NOW - timedelta(days=30))  # no lazy purge since
+    assert "purge" in {spec.id for spec in planned_jobs(Settings(database_url="sqlite://"))}
+    monkeypatch.setattr(scheduler, "_services", services)
+    assert scheduler.purge_idempotency_keys() is True
+    with engine.connect() as conn:
+        kept = set(conn.scalars(select(t.IdempotencyKeyRow.key)))
+    assert kept == {"recent"}

@@ -21,17 +21,15 @@ from sqlalchemy import Engine, text
 from connectors import scheduler as sched
 from connectors.bootstrap import build
 from connectors.db.engine import make_engine
-from connectors.db.migrate import upgrade
+from connectors.db.migrate import JOBS_TABLE, not_scheduler_table, upgrade
 from connectors.db.tables import Base
 from connectors.db.usage_store import SqlUsageStore
 from connectors.scheduler import (
     JOB_TABLE,
-    JOBS_TABLE,
     FileLeader,
     JobSpec,
     PostgresLeader,
     SchedulerService,
-    not_scheduler_table,
     planned_jobs,
     register,
 )
@@ -95,7 +93,11 @@ def test_one_ingestion_job_per_polled_cluster_at_its_interval() -> None:
 
 
 def test_no_cluster_no_job() -> None:
-    assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == ["rollup", "remind"]
+    assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == [
+        "rollup",
+        "remind",
+        "purge",
+    ]
 
 
 def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundScheduler) -> None:
@@ -111,6 +113,7 @@ def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundSchedul
         "accrue:beta",
         "rollup",
         "remind",
+        "purge",
     }
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
     for job, every in ((jobs["ingest:alpha"], 600), (jobs["ingest:beta"], 30)):

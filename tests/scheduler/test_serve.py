@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def healthy(port: int, timeout: float = 15.0) -> bool:
+def healthy(port: int, timeout: float = 60.0) -> bool:
+    """True once ``/healthz`` answers 200: the wait ends at the first answer; the generous
+    deadline only covers a start-up slowed by a loaded machine (imports under CPU contention)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from connectors.db.engine import make_engine
+from connectors.db.migrate import not_scheduler_table
 from connectors.db.tables import Base
-from connectors.scheduler import not_scheduler_table
 
 config = context.config
 target_metadata = Base.metadata
