@@ -21,14 +21,18 @@ def burns(
     remaining: Mapping[tuple[str, str], tuple[int, int]],
     calendar: Calendar,
     projects: Sequence[str] | None = None,
+    *,
+    period_end: int,
 ) -> dict[tuple[str, str], Burn]:
-    """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``,
-    from the same window sums as ``/metrics`` (local days of ``calendar``; only ``projects``'
-    usage when given: a researcher's burn reads her accounts, not the whole cluster's)."""
+    """Burn rates and projected exhaustion for ``(project, pool) -> (remaining, allocated)``
+    of the period ending at ``period_end`` (a date only before it:
+    :func:`accounting.burn.outlook_of`), from the same window sums as ``/metrics`` (local days
+    of ``calendar``; only ``projects``' usage when given: a researcher's burn reads her
+    accounts, not the whole cluster's)."""
     with uow:
         windows = uow.consumption.burn_windows(now, calendar, projects)
     return {
-        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc, calendar)
+        key: burn_of(*windows.get(key, (0, 0)), now, rem, alloc, calendar, period_end=period_end)
         for key, (rem, alloc) in remaining.items()
     }
 
@@ -55,8 +59,8 @@ def burn_rates(
     *,
     calendar: Calendar,
 ) -> list[ProjectBurn]:
-    """Per visible project x pool: balance, burn rates and projected exhaustion (researchers
-    see their projects only)."""
+    """Per visible project x pool: balance, burn rates and whether (when) the balance runs out
+    before the period's end (researchers see their projects only)."""
     with uow:  # one snapshot: the balances and the windows they are compared with
         balances = svc.visible_balances(
             uow,
@@ -70,5 +74,6 @@ def burn_rates(
         epoch = int(now.timestamp())
         remaining = {(b.project_id, b.pool_id): (b.remaining, b.available) for b in balances}
         mine = None if can_read_everything(actor) else sorted({b.project_id for b in balances})
-        found = burns(uow, epoch, remaining, calendar, mine)
+        end = int(calendar.period(period).end.timestamp())
+        found = burns(uow, epoch, remaining, calendar, mine, period_end=end)
     return [ProjectBurn(b, found[(b.project_id, b.pool_id)]) for b in balances]

@@ -129,4 +129,18 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
     emit(render.project(project))
 
 
+@projects.command("unmap-account")
+@click.argument("project_id")
+@click.option("--cluster", required=True)
+@click.option("--account", required=True)
+@one_line_errors
+def projects_unmap(project_id: str, cluster: str, account: str) -> None:
+    """Remove a Slurm account's mapping from a project (its jobs become unmapped)."""
+    sv = services()
+    project = svc.unmap_slurm_account(
+        sv.uow(), cli_actor(), sv.clock(), project_id, SlurmAccount(cluster, account)
+    )
+    emit(render.project(project))
+
+
 COMMANDS = (users, pools, chairs, projects)

@@ -46,14 +46,18 @@ def expiry_arg(value: str | None, now: datetime, default_days: int) -> datetime:
     default=None,
     help="Days (30, 30d) or a UTC date/time (2027-01-31); default GPUHOURS_TOKEN_DAYS (90).",
 )
+@click.option("--new-user", is_flag=True, help="Create USER with ROLE if it does not exist.")
 @one_line_errors
-def token_create(username: str, role: str, note: str, expires: str | None) -> None:
-    """Mint a token for USER (created with ROLE if new). Prints the token once."""
+def token_create(username: str, role: str, note: str, expires: str | None, new_user: bool) -> None:
+    """Mint a token for USER, who must exist (--new-user: create it with ROLE). Prints the
+    token once."""
     sv = services()
     now = sv.clock()
     expires_at = expiry_arg(expires, now, sv.settings.token_days)
     with sv.uow() as uow:
         existing = uow.users.get(username)
+    if existing is None and not new_user:  # a typo must not mint a token for a new nobody
+        raise CliError(f"user: unknown user {username!r} (to create it, add --new-user)")
     if existing is None:
         svc.create_user(sv.uow(), cli_actor(), now, User(username, Role(role)))
     elif existing.role.value != role:

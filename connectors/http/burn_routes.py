@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from accounting import services as acc
+from accounting.burn import Outlook
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 from connectors.http.params import PeriodQ
 from connectors.http.quarter_params import OptionalPoolQ
@@ -29,7 +30,21 @@ class BurnOut(BaseModel):
     remaining_hours: float
     burn_rate_7d_hours_per_day: float
     burn_rate_30d_hours_per_day: float
-    projected_exhaustion: datetime | None
+    projected_exhaustion: datetime | None = Field(
+        description="when the remaining hours run out at the 7-day burn rate, given only when "
+        "that falls before the end of the period (exhaustion_outlook before_period_end); "
+        "null otherwise: a date past the period's end would name another period's day"
+    )
+    exhausts_before_period_end: bool = Field(
+        description="the balance runs out before the period's end at the 7-day burn rate "
+        "(before_period_end), or already has (exhausted)"
+    )
+    exhaustion_outlook: Outlook = Field(
+        description="before_period_end: runs out at projected_exhaustion; "
+        "not_before_period_end: at this pace it lasts the period out (also when nothing is "
+        "burnt or the period has ended); exhausted: nothing of the allocation remains; "
+        "no_allocation: nothing was allocated"
+    )
 
     @classmethod
     def of(cls, p: acc.ProjectBurn) -> BurnOut:
@@ -45,7 +60,8 @@ def burn(
     period: str = PeriodQ,
     pool_id: str | None = OptionalPoolQ,
 ) -> list[BurnOut]:
-    """Burn rates over 7 and 30 days (hours of the pool's unit per day) and the projected
-    exhaustion of each project's remaining hours; researchers see their projects only."""
+    """Burn rates over 7 and 30 days (hours of the pool's unit per day) and whether each
+    project's remaining hours run out before the period's end (and when: a date only then;
+    "not before period end" otherwise); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
     return [BurnOut.of(r) for r in rows]

@@ -97,7 +97,8 @@ def collect_database(services: Services, now: datetime) -> Samples:
         reconciliation(out, uow, conn, pools, calendar)
         accounts = account_projects(conn)
         sums = apart.result() if apart is not None else window_sums(conn, epoch, calendar)
-    _burns(out, epoch, burn_input, windows_by_project(sums, accounts), calendar)
+    end = int(current.end.timestamp())
+    _burns(out, epoch, burn_input, windows_by_project(sums, accounts), calendar, end)
     _current_period(out, current)
     return out
 
@@ -207,8 +208,10 @@ def _burns(
     projects: Sequence[BurnInput],
     windows: Mapping[tuple[str, str], tuple[int, int]],
     calendar: Calendar,
+    period_end: int,
 ) -> None:
-    """``accounting.burn.burn_of`` of each project, from its usage over the two windows."""
+    """``accounting.burn.burn_of`` of each project, from its usage over the two windows; an
+    exhaustion only when it falls before the end of the current period (``period_end``)."""
     short, long = WINDOWS
     rates = out.rows["project_burn_rate"]
     exhaustions = out.rows["project_projected_exhaustion_timestamp_seconds"]
@@ -217,7 +220,7 @@ def _burns(
     nothing = (0, 0)
     for pool, chair, project, remaining, allocated, base, text in projects:
         u7, u30 = windows.get((project, pool), nothing)
-        b = burn_of(u7, u30, epoch, remaining, allocated, calendar)
+        b = burn_of(u7, u30, epoch, remaining, allocated, calendar, period_end=period_end)
         text7 = f'{{{base},window="{w7}"}}'
         text30 = f'{{{base},window="{w30}"}}'
         values[text7] = (pool, chair, project, w7)

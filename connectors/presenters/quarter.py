@@ -92,4 +92,6 @@ def burn(p: ProjectBurn) -> Plain:
         "projected_exhaustion": None
         if rates.exhaustion is None
         else datetime.fromtimestamp(rates.exhaustion, UTC),
+        "exhausts_before_period_end": rates.exhausts_before_period_end,
+        "exhaustion_outlook": rates.outlook.value,
     }

@@ -198,7 +198,9 @@ class SlurmRestClient:
     # -- internals -------------------------------------------------------------------------------
 
     def _probe_versions(self) -> str:
-        empty_window = {"start_time": "uts1", "end_time": "uts2"}
+        # 24.11 (v0.0.40+) rejects small ``uts`` values (422 "Parsing of uts2 for timestamp
+        # failed"): an empty window in 2001 parses everywhere
+        empty_window = {"start_time": "uts1000000000", "end_time": "uts1000000001"}
         for version in reversed(SUPPORTED_VERSIONS):
             path = f"/slurmdb/{version}/jobs"
             params = {**empty_window, **_flags(version)}

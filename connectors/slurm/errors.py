@@ -13,12 +13,13 @@
                                     invalid JSON, wrong envelope, unexpected status
 
 Classification of a reply with ``errors[]`` (any HTTP status): 1007, 2002, 6000-6099 and 9008
-are auth errors; ``9003 Nothing found`` alone is an empty result, not an error; 7000/7008
-(slurmdbd unreachable) and communication errors are transient; on an HTTP 5xx, errors that
-do not blame the request (9000-9299) are transient too; everything else is a rejection. So a
-v0.0.38 ``500 + 9000 Unable to parse time format`` is a :class:`SlurmRejected` (retrying
-cannot fix it) and ``500 + 1007`` a :class:`SlurmAuthError`. Without ``errors[]``: 401/403 ->
-auth, 408/429/5xx -> unavailable, other 4xx -> rejected.
+are auth errors, and so is 7000 when its description says "authentication error" (how 24.11
+answers an expired token: HTTP 502); ``9003 Nothing found`` alone is an empty result, not an
+error; 7000/7008 (slurmdbd unreachable) and communication errors are transient; on an HTTP
+5xx, errors that do not blame the request (9000-9299) are transient too; everything else is a
+rejection. So a v0.0.38 ``500 + 9000 Unable to parse time format`` is a
+:class:`SlurmRejected` (retrying cannot fix it) and ``500 + 1007`` a :class:`SlurmAuthError`.
+Without ``errors[]``: 401/403 -> auth, 408/429/5xx -> unavailable, other 4xx -> rejected.
 
 httpx exceptions are translated into this tree exactly once, in
 :mod:`connectors.slurm.client`; nothing outside the connector sees httpx. Messages carry the
@@ -127,6 +128,19 @@ def is_auth_error(number: int | None) -> bool:
     return number is not None and (number in AUTH_ERRORS or number in AUTH_ERROR_RANGE)
 
 
+#: How 23.02+ (v0.0.39+) word a bad or expired JWT on /slurmdb: error 7000 like slurmdbd being
+#: down, but with this in the description (24.11: HTTP 502, "Failed to open slurmdbd
+#: connection, authentication error"; slurmdbd down reads "Failed to open slurmdbd connection").
+_DB_AUTH_FAILURE = "authentication error"
+
+
+def is_auth_item(item: SlurmErrorItem) -> bool:
+    """An errors[] entry that blames the credentials."""
+    if is_auth_error(item.number):
+        return True
+    return item.number in TRANSIENT_ERRORS and _DB_AUTH_FAILURE in item.description.lower()
+
+
 def is_transient_error(number: int | None) -> bool:
     if number is None or is_auth_error(number):
         return False
@@ -147,7 +161,7 @@ def error_from_items(
     if not real:
         return None
     text = "; ".join(str(item) for item in real)
-    if any(is_auth_error(item.number) for item in real):
+    if any(is_auth_item(item) for item in real):
         return SlurmAuthError(
             f"slurmrestd authentication failed: {text}", path=path, status=status, errors=real
         )

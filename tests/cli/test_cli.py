@@ -140,7 +140,9 @@ def test_demo_twice_is_refused_in_one_line_and_changes_nothing(demo: Cli) -> Non
 
 
 def test_token_create_prints_a_token_that_authenticates_against_the_app(empty: Cli) -> None:
-    out = empty.ok("token", "create", "--user", "zoe", "--role", "engineer", "--note", "ci")
+    out = empty.ok(
+        "token", "create", "--user", "zoe", "--role", "engineer", "--note", "ci", "--new-user"
+    )
     assert out.count("\n") == 1
     token = out.strip()
     assert token.startswith("gph_")
@@ -170,7 +172,9 @@ def test_token_for_an_existing_user_with_another_role_is_refused(demo: Cli) -> N
 
 
 def test_a_scrape_token_reads_metrics_and_nothing_else(empty: Cli) -> None:
-    token = empty.ok("token", "create", "--user", "prometheus", "--role", "scraper").strip()
+    token = empty.ok(
+        "token", "create", "--user", "prometheus", "--role", "scraper", "--new-user"
+    ).strip()
     services = build(Settings(database_url=empty.url))
     try:
         with TestClient(create_app(services=services)) as client:

@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from accounting.burn import Burn
+from accounting.burn import Burn, Outlook
 from accounting.ports import AccountUsage, JobCharge, StatementInfo
 from accounting.reconcile import Basis, Line, Status, Tolerance
 from accounting.services import ClusterHealth, ProjectBurn, Reconciliation
@@ -280,7 +280,11 @@ def test_the_jobs_behind_a_line_print_as_the_api_answers_them() -> None:
 
 def test_burn_rates_print_as_the_api_answers_them() -> None:
     balance = ProjectBalance("p1", "nat", "2026Q3", 36_000, 0, 10_000, 1_234)
-    for rates in (Burn(0.5, 0.123456, 1_790_000_000), Burn(0.0, 0.0, None)):
+    for rates in (
+        Burn(0.5, 0.123456, 1_790_000_000, Outlook.BEFORE_PERIOD_END),
+        Burn(0.0, 0.0, None, Outlook.NOT_BEFORE_PERIOD_END),
+        Burn(0.0, 0.0, None),
+    ):
         burn = ProjectBurn(balance, rates)
         assert printed(render.burn(burn)) == api(BurnOut.of(burn))
 

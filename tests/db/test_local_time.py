@@ -110,13 +110,14 @@ def test_burn_over_paris_days_counts_the_short_day_as_23_hours(engine: Engine) -
     assert week.elapsed == 7 * 24 * H - H
     now = paris(2026, 3, 30)  # midnight after the 23-hour Sunday
     store(engine, [week], now)
-    remaining = {("p1", "loc"): (100 * H, 200 * H)}
-    burn = acc.burns(SqlUnitOfWork(make_session_factory(engine)), now, remaining, PARIS)[
-        ("p1", "loc")
-    ]
+    remaining = {("p1", "loc"): (80 * H, 200 * H)}
+    end = paris(2026, 4, 1)  # 2026Q1 ends at midnight in Paris
+    burn = acc.burns(
+        SqlUnitOfWork(make_session_factory(engine)), now, remaining, PARIS, period_end=end
+    )[("p1", "loc")]
     # 6 whole Paris days (24 h x 5 + 23 h) with 2 GPUs busy: exactly 2 GPUs' worth
     assert burn.rate_7d == 2.0
-    assert burn.exhaustion == now + 50 * H
+    assert burn.exhaustion == now + 40 * H  # 31 March 16:00, before 2026Q1 ends
     # the 30-day window (from 1 March) holds the whole job, 7 Paris days of 2 GPUs, over
     # 29 Paris days of which one lasted 23 hours
     assert burn.rate_30d == 2 * (7 * 24 - 1) * H / (29 * 24 * H - H)

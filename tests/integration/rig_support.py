@@ -22,7 +22,7 @@ from connectors.bootstrap import build
 from connectors.db import tables as t
 from connectors.db.usage_store import SqlUsageStore
 from connectors.http.app import create_app
-from connectors.ingest import RestUsageSource, run_ingest
+from connectors.ingest import RestUsageSource, SacctUsageSource, run_ingest
 from connectors.settings import ClusterConfig, Settings
 from tests.integration.slurm_rig import (
     Rig,
@@ -48,11 +48,10 @@ def ingest(
     *,
     since: int | None = None,
     until: int | None = None,
-    source: RestUsageSource | None = None,
+    source: RestUsageSource | SacctUsageSource | None = None,
 ) -> IngestReport:
     """``run_ingest`` now, through slurmrestd (or ``source``), into ``engine``."""
-    own = source is None
-    source = source or RestUsageSource(config)
+    own = RestUsageSource(config) if source is None else None
     try:
         return run_ingest(
             SqlUsageStore(engine),
@@ -60,11 +59,11 @@ def ingest(
             datetime.now(UTC),
             since=None if since is None else at(since),
             until=None if until is None else at(until),
-            source=source,
+            source=source or own,
         )
     finally:
-        if own:
-            source.client.close()
+        if own is not None:
+            own.client.close()
 
 
 def done_rows(rig: Rig, jobs: RigJobs) -> list[SacctRow]:

@@ -9,6 +9,7 @@ test fail with the last state it saw, never hang.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,32 +25,67 @@ from connectors.settings import ClusterConfig
 
 REPO = Path(__file__).resolve().parents[2]
 RIG_SH = REPO / "deploy" / "slurm" / "rig.sh"
-REQUIRED_ENV = (
-    "SLURM_CONF",
-    "GPUHOURS_TEST_SLURM_URL",
-    "GPUHOURS_TEST_SLURM_USER",
-    "GPUHOURS_TEST_SLURM_JWT_KEY_FILE",
-    "GPUHOURS_TEST_SLURM_CLUSTER",
-)
+RIG2411_SH = REPO / "deploy" / "slurm" / "rig2411.sh"
 TOOLS = ("runuser", "sbatch", "sacct", "scontrol", "scancel", "squeue")
-HOWTO = 'run `bash deploy/slurm/rig.sh start` then `eval "$(bash deploy/slurm/rig.sh env)"`'
 
 _T = TypeVar("_T")
 
 
-def skip_reason() -> str | None:
-    """Why the rig tests cannot run here, or ``None`` when they can."""
-    if os.environ.get("GPUHOURS_TEST_SLURM") != "1":
-        return f"Slurm rig not configured: GPUHOURS_TEST_SLURM=1 is not set ({HOWTO})"
-    missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
+@dataclass(frozen=True)
+class RigKind:
+    """One real Slurm of ``deploy/slurm``: how its ``env`` names things, what it serves."""
+
+    name: str  # the Slurm release, also the test id
+    script: Path
+    prefix: str  # of the GPUHOURS_TEST_SLURM*_ variables its ``env`` prints
+    api_versions: tuple[str, ...]  # every slurmdb API version its slurmrestd serves
+    two_node_partition: str | None  # a partition over both nodes (two-node and het jobs)
+
+    @property
+    def howto(self) -> str:
+        script = self.script.relative_to(REPO)
+        return f'run `bash {script} start` then `eval "$(bash {script} env)"`'
+
+    def env_names(self) -> tuple[str, ...]:
+        own = ("URL", "USER", "JWT_KEY_FILE", "CLUSTER")
+        extra = ("CONF", "DIR", "PATH") if self.prefix != "GPUHOURS_TEST_SLURM" else ()
+        names = tuple(f"{self.prefix}_{n}" for n in (*own, *extra))
+        return names if extra else ("SLURM_CONF", *names)
+
+
+RIG_KINDS = {
+    "22.05": RigKind("22.05", RIG_SH, "GPUHOURS_TEST_SLURM", ("v0.0.38",), None),
+    "24.11": RigKind(
+        "24.11", RIG2411_SH, "GPUHOURS_TEST_SLURM2411", ("v0.0.40", "v0.0.41", "v0.0.42"), "gpu-all"
+    ),
+}
+#: (rig, API version) pairs the rig tests run for: every version each rig serves.
+TARGETS = [(kind.name, v) for kind in RIG_KINDS.values() for v in kind.api_versions]
+
+
+def skip_reason(name: str = "22.05") -> str | None:
+    """Why the tests cannot run against rig ``name`` here, or ``None`` when they can."""
+    kind = RIG_KINDS[name]
+    if os.environ.get(kind.prefix) != "1":
+        return f"Slurm {name} rig not configured: {kind.prefix}=1 is not set ({kind.howto})"
+    missing = [n for n in kind.env_names() if not os.environ.get(n)]
     if missing:
-        return f"Slurm rig not configured: {', '.join(missing)} not set ({HOWTO})"
+        return f"Slurm {name} rig not configured: {', '.join(missing)} not set ({kind.howto})"
     if os.geteuid() != 0:
         return "Slurm rig tests submit jobs as alice/bob/carol with runuser: run them as root"
-    absent = [tool for tool in TOOLS if shutil.which(tool) is None]
+    path = os.pathsep.join(
+        filter(None, (os.environ.get(f"{kind.prefix}_PATH"), os.environ["PATH"]))
+    )
+    absent = [tool for tool in TOOLS if shutil.which(tool, path=path) is None]
     if absent:
-        return f"Slurm rig tests need {', '.join(absent)} on PATH ({HOWTO})"
+        return f"Slurm rig tests need {', '.join(absent)} on PATH ({kind.howto})"
     return None
+
+
+def any_rig_reason() -> str | None:
+    """``None`` when at least one rig is configured, else every rig's reason."""
+    reasons = [skip_reason(name) for name in RIG_KINDS]
+    return None if None in reasons else "; ".join(r for r in reasons if r)
 
 
 @dataclass(frozen=True)
@@ -60,24 +96,38 @@ class Rig:
     jwt_key_file: Path
     token_file: Path | None
     slurm_conf: Path
+    #: ``$GPUHOURS_SLURM_DIR``: the rig's configs live in ``<dir>/etc/slurm.conf``
+    state_dir: Path
+    kind: RigKind = RIG_KINDS["22.05"]
+    api_version: str = "v0.0.38"
+    #: where the rig's own Slurm commands are (24.11: wrappers into its tree), or ``None``
+    bin_dir: Path | None = None
 
     @classmethod
-    def from_env(cls) -> Rig:
-        token = os.environ.get("GPUHOURS_TEST_SLURM_TOKEN_FILE", "")
+    def from_env(cls, name: str = "22.05", api_version: str | None = None) -> Rig:
+        kind = RIG_KINDS[name]
+        env = os.environ
+        pre = kind.prefix
+        token = env.get(f"{pre}_TOKEN_FILE", "")
+        conf = Path(env["SLURM_CONF"] if name == "22.05" else env[f"{pre}_CONF"])
+        explicit = env.get("GPUHOURS_SLURM_DIR") if name == "22.05" else env[f"{pre}_DIR"]
+        bin_dir = env.get(f"{pre}_PATH")
         return cls(
-            url=os.environ["GPUHOURS_TEST_SLURM_URL"],
-            user=os.environ["GPUHOURS_TEST_SLURM_USER"],
-            cluster=os.environ["GPUHOURS_TEST_SLURM_CLUSTER"],
-            jwt_key_file=Path(os.environ["GPUHOURS_TEST_SLURM_JWT_KEY_FILE"]),
+            url=env[f"{pre}_URL"],
+            user=env[f"{pre}_USER"],
+            cluster=env[f"{pre}_CLUSTER"],
+            jwt_key_file=Path(env[f"{pre}_JWT_KEY_FILE"]),
             token_file=Path(token) if token else None,
-            slurm_conf=Path(os.environ["SLURM_CONF"]),
+            slurm_conf=conf,
+            state_dir=Path(explicit) if explicit else conf.parent.parent,
+            kind=kind,
+            api_version=api_version or kind.api_versions[-1],
+            bin_dir=Path(bin_dir) if bin_dir else None,
         )
 
     @property
-    def state_dir(self) -> Path:
-        """``$GPUHOURS_SLURM_DIR``: the rig's configs live in ``<dir>/etc/slurm.conf``."""
-        explicit = os.environ.get("GPUHOURS_SLURM_DIR")
-        return Path(explicit) if explicit else self.slurm_conf.parent.parent
+    def name(self) -> str:
+        return self.kind.name
 
     def config(self, **overrides: Any) -> ClusterConfig:
         """The cluster's settings: slurmrestd with tokens minted from the rig's JWT key."""
@@ -86,7 +136,7 @@ class Rig:
             "url": self.url,
             "user": self.user,
             "jwt_key_file": self.jwt_key_file,
-            "api_version": "v0.0.38",
+            "api_version": self.api_version,
             "chunk_seconds": 600,
             "overlap_seconds": 60,
             "timeout_seconds": 30.0,
@@ -98,6 +148,8 @@ class Rig:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("SLURM_JWT",)}
         env["SLURM_CONF"] = str(self.slurm_conf)
+        if self.bin_dir is not None:
+            env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env.update(extra)
         return env
 
@@ -290,7 +342,7 @@ class RigJobs:
         return [r for r in sacct(rig, self.submitted) if r.submit >= self.t0]
 
     def role(self, row: SacctRow) -> str:
-        base = int(row.job_id_text.split("_")[0])
+        base = int(re.split(r"[_+]", row.job_id_text)[0])  # array ``12_1``, het ``12+1``
         for name, job_id in self.ids.items():
             if job_id in (base, row.job_id):
                 return name
@@ -303,9 +355,9 @@ def finished_jobs(jobs: RigJobs, rows: Sequence[SacctRow]) -> str | None:
     by_role: dict[str, list[SacctRow]] = defaultdict(list)
     for row in rows:
         by_role[jobs.role(row)].append(row)
-    runs = {"requeued": 2, "array": 3}
+    runs = {"requeued": 2, "array": 3, "het": 2}
     for name in jobs.ids:
-        if name == "long":
+        if name.startswith("long"):
             continue
         seen = by_role.get(name, [])
         states = [r.state for r in seen]
@@ -404,11 +456,11 @@ def stop_daemon(rig: Rig, daemon: str, timeout: float = 30) -> None:
 
 
 def rig_start(rig: Rig, timeout: float = 180) -> str:
-    """``rig.sh start``: restarts only the daemons that are missing."""
-    done = run(rig, "bash", str(RIG_SH), "start", timeout=timeout, check=False)
+    """``rig.sh start`` (or ``rig2411.sh``): restarts only the daemons that are missing."""
+    done = run(rig, "bash", str(rig.kind.script), "start", timeout=timeout, check=False)
     if done.returncode != 0:
         raise AssertionError(f"rig.sh start failed: {done.stderr.strip()[-2000:]}")
-    status = run(rig, "bash", str(RIG_SH), "status", timeout=60, check=False)
+    status = run(rig, "bash", str(rig.kind.script), "status", timeout=60, check=False)
     if status.returncode != 0:
         raise AssertionError(f"rig.sh status after start: {status.stdout}{status.stderr}")
     return done.stdout

@@ -38,14 +38,14 @@ from tests.integration.rig_support import (
 from tests.integration.slurm_rig import (
     Rig,
     RigJobs,
+    any_rig_reason,
     rig_start,
-    skip_reason,
     stop_daemon,
     usage_of_records,
     usage_of_sacct,
 )
 
-REASON = skip_reason()
+REASON = any_rig_reason()
 pytestmark = [pytest.mark.slurm, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 
@@ -128,8 +128,17 @@ def test_fault_slurmrestd_stopped(rig: Rig, finished: RigJobs, engine: Engine) -
         assert_recovers(engine, rig, finished, get, "unavailable", watermark)
 
 
+#: How each Slurm answers an expired token on /slurmdb/.../jobs (recorded in tests/data/slurm).
+EXPIRED_TOKEN_SAYS = {
+    "22.05": "1007",  # HTTP 200, errors[] 1007 Protocol authentication error
+    "24.11": "authentication error",  # HTTP 502, errors[] 7000 "..., authentication error"
+}
+
+
 def test_fault_expired_token(rig: Rig, finished: RigJobs, engine: Engine, tmp_path: Path) -> None:
-    """22.05 answers an expired token with HTTP 200 and errors[] 1007."""
+    """An expired token is an auth failure, not an outage: 22.05 answers it with HTTP 200 and
+    errors[] 1007, 24.11 with HTTP 502 and errors[] 7000 (as for slurmdbd down, but saying
+    "authentication error")."""
     watermark = baseline(engine, rig, finished)
     before = usage_rows(engine)
     token_file = tmp_path / "rest.token"
@@ -137,7 +146,7 @@ def test_fault_expired_token(rig: Rig, finished: RigJobs, engine: Engine, tmp_pa
     config = rig.config(chunk_seconds=60, jwt_key_file=None, token_file=token_file)
     with api(engine, config) as get:
         report = ingest(engine, config)
-        assert "1007" in report.error
+        assert EXPIRED_TOKEN_SAYS[rig.name] in report.error
         assert_failed_visibly(engine, rig, get, report, "auth", watermark, watermark - 60)
         assert usage_rows(engine) == before
         token_file.write_text(slurm_jwt(rig, 600))  # a fresh token: the next run works
@@ -154,7 +163,7 @@ def test_fault_wrong_api_version(rig: Rig, finished: RigJobs, engine: Engine) ->
         assert "404" in report.error
         assert_failed_visibly(engine, rig, get, report, "rejected", watermark, watermark - 60)
         assert usage_rows(engine) == before
-        discovered = rig.config(chunk_seconds=60, api_version="")  # discovered: v0.0.38
+        discovered = rig.config(chunk_seconds=60, api_version="")  # the newest it serves
         assert_recovers(engine, rig, finished, get, "rejected", watermark, discovered)
 
 
@@ -195,7 +204,7 @@ class Proxy:
             config.url,
             config.user,
             token_provider(config),
-            "v0.0.38",
+            config.api_version or None,
             transport=httpx.MockTransport(self),
             attempts=2,
             sleep=lambda _seconds: None,
@@ -206,10 +215,14 @@ class Proxy:
         self.real.close()
 
 
-def http_500(_request: httpx.Request, _real: httpx.Response) -> httpx.Response:
-    """A real slurmrestd 500 body (recorded from the rig: errors[] -1 "Unspecified error")."""
-    body = (DATA / "error_bad_token_slurm_jobs.json").read_bytes()
-    return httpx.Response(500, content=body, headers={"content-type": "application/json"})
+def http_500(request: httpx.Request, _real: httpx.Response) -> httpx.Response:
+    """A real slurmrestd 5xx body of the version asked: 22.05's 500 errors[] -1 "Unspecified
+    error"; 24.11's 502 errors[] 7000 for slurmdbd down (both recorded from the rigs)."""
+    if "/v0.0.38/" in request.url.path:
+        body, status = (DATA / "error_bad_token_slurm_jobs.json").read_bytes(), 500
+    else:
+        body, status = (DATA / "slurm-24.11.5_v0.0.42_error_slurmdbd_down.json").read_bytes(), 502
+    return httpx.Response(status, content=body, headers={"content-type": "application/json"})
 
 
 def garbage(_request: httpx.Request, real: httpx.Response) -> httpx.Response:

@@ -33,13 +33,13 @@ from tests.integration.rig_support import (
 from tests.integration.slurm_rig import (
     Rig,
     RigJobs,
-    skip_reason,
+    any_rig_reason,
     usage_of_records,
     usage_of_sacct,
     wait_for,
 )
 
-REASON = skip_reason()
+REASON = any_rig_reason()
 pytestmark = [pytest.mark.slurm, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 

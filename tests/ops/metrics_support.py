@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounting.errors import UsageSourceError
 from accounting.ingestion import Quarantined, UsageBatch, Window
-from accounting.services import close_period, import_statement
+from accounting.services import burn_rates, close_period, import_statement
 from accounting.statements import NATIONAL_CSV
 from allocator import services as svc
 from allocator.model import Role, User
@@ -102,6 +102,7 @@ def populate(sv: Services, now: datetime) -> None:
         "test credit",
         calendar=sv.settings.calendar,
     )
+    _runs_out_soon(sv, now, current.label)
     statement = (
         "project_account,hardware,period,hours_consumed,normalised_hours\n"
         f"nlp1@a100,a100,{previous.label},30,60\n"
@@ -125,6 +126,23 @@ def populate(sv: Services, now: datetime) -> None:
         "closed for the test",
         force=True,
         calendar=sv.settings.calendar,
+    )
+
+
+def _runs_out_soon(sv: Services, now: datetime, period: str) -> None:
+    """Debit proj-rnd-01 (national pool) down to one hour of its unit: at its 7-day burn rate
+    (about 2 units a second) it runs out within the hour, before the current period ends
+    (``gpuhours_project_projected_exhaustion_timestamp_seconds`` has a series)."""
+    calendar = sv.settings.calendar
+    [rnd] = [
+        r
+        for r in burn_rates(sv.uow(), ADMIN, now, period, "ai2f-jz", calendar=calendar)
+        if r.balance.project_id == "proj-rnd-01"
+    ]
+    assert rnd.burn.rate_7d > 1
+    debit = -(rnd.balance.remaining - H)
+    svc.adjust(
+        sv.uow(), ADMIN, now, "ai2f-jz", "proj-rnd-01", period, debit, "runs out", calendar=calendar
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from accounting.burn import Outlook
 from accounting.reconcile import Status
 from accounting.services import burns, reconcile
 from allocator.periods import period_containing
@@ -89,6 +90,7 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
         epoch,
         {k: (int(remaining[k]), int(allocated[k])) for k in remaining},
         services.settings.calendar,
+        period_end=int(period.end.timestamp()),
     )
     rates = by_labels(found, "gpuhours_project_burn_rate", "project", "pool", "window")
     exhaustion = by_labels(
@@ -98,6 +100,10 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     for key, b in expected.items():
         assert (rates[(*key, "7d")], rates[(*key, "30d")]) == (b.rate_7d, b.rate_30d), key
         assert exhaustion.get(key) == b.exhaustion, key
+    # an exhaustion is exported only before the current period's end, never a later quarter's
+    end = period.end.timestamp()
+    assert exhaustion and all(at < end for at in exhaustion.values())
+    assert any(b.outlook is Outlook.NOT_BEFORE_PERIOD_END and b.rate_7d for b in expected.values())
 
     # Usage counters and grants against the daily rollup and the journal.
     D = t.UsageDailyRow

@@ -262,10 +262,14 @@ def test_burn_rates_and_projected_exhaustion(client: TestClient, rig: World) -> 
     # per second = 0.00558 h/day; over 30 days 128 / (29 d + 9 h) = 0.00121 h/day.
     assert nlp["burn_rate_7d_hours_per_day"] == 0.006
     assert nlp["burn_rate_30d_hours_per_day"] == 0.001
-    # 3 472 remaining at 128 / 550 800 per second: 14 940 450 s = 172 d 22:07:30 from now
-    assert nlp["projected_exhaustion"] == "2027-05-13T07:07:30Z"
+    # 3 472 remaining at 128 / 550 800 per second: 14 940 450 s = 172 d 22:07:30 from now,
+    # 2027-05-13, in 2027Q2: not before the end of 2026Q4, so no date of another quarter
+    assert nlp["projected_exhaustion"] is None
+    assert nlp["exhausts_before_period_end"] is False
+    assert nlp["exhaustion_outlook"] == "not_before_period_end"
     # nothing allocated to health: no exhaustion to project
     assert by_key[("health", POOL)]["projected_exhaustion"] is None
+    assert by_key[("health", POOL)]["exhaustion_outlook"] == "no_allocation"
     assert by_key[("health", POOL)]["burn_rate_7d_hours_per_day"] == 0.001  # 19 s
 
     # a researcher sees the projects she belongs to only
@@ -278,6 +282,45 @@ def test_burn_rates_and_projected_exhaustion(client: TestClient, rig: World) -> 
     assert only == []
     r = client.get("/api/v1/burn", params={"period": "Q4"}, headers=h)
     assert r.status_code == 422 and r.json()["error"]["field"] == "period"
+
+
+def test_an_exhaustion_before_the_period_end_is_dated_and_an_overdrawn_one_is_exhausted(
+    client: TestClient, rig: World
+) -> None:
+    h = auth(rig, "admin")
+    for project_id, hours in (("nlp", "0.25"), ("thesis", "0.02")):
+        r = client.post(
+            "/api/v1/allocations/projects",
+            json={
+                "pool_id": POOL,
+                "project_id": project_id,
+                "period": "2026Q4",
+                "hours": hours,
+                "reason": "Q4",
+                "draw_from_pool": True,
+            },
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+    rows = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=h).json()
+    by_key = {row["project_id"]: row for row in rows if row["pool_id"] == POOL}
+    # nlp: 900 - 128 = 772 s left at 128 / 550 800 per second: 3 322 012 s from now, on
+    # 29 December, before 2026Q4 ends
+    nlp = by_key["nlp"]
+    assert nlp["remaining_seconds"] == 772
+    assert nlp["projected_exhaustion"] == "2026-12-29T19:46:52Z"
+    assert (nlp["exhausts_before_period_end"], nlp["exhaustion_outlook"]) == (
+        True,
+        "before_period_end",
+    )
+    # thesis: 72 s allocated, 87 s consumed: already exhausted, no date to project
+    thesis = by_key["thesis"]
+    assert thesis["remaining_seconds"] == -15
+    assert (thesis["projected_exhaustion"], thesis["exhausts_before_period_end"]) == (None, True)
+    assert thesis["exhaustion_outlook"] == "exhausted"
+    # the same answer through the CLI's presenter: one rule
+    mine = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=auth(rig, "alice"))
+    assert mine.json() == [nlp]
 
 
 def test_an_open_period_reads_as_open_to_anyone(client: TestClient, rig: World) -> None:

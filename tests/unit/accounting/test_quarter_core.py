@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from accounting import report as rpt
 from accounting.booking import book, settle_closed
-from accounting.burn import burn, burn_rate, projected_exhaustion
+from accounting.burn import Outlook, burn, burn_rate, projected_exhaustion
 from accounting.charging import charge
 from accounting.closing import close_plan, outcome
 from accounting.reconcile import Decision, Ours, Status, Theirs, Tolerance, reconcile
@@ -90,13 +90,36 @@ def test_two_gpus_busy_every_day_burn_two_units_per_second() -> None:
 
 def test_projected_exhaustion_is_when_remaining_runs_out_at_the_seven_day_rate() -> None:
     now = 100 * DAY
+    end = now + 30 * DAY
     daily = dict.fromkeys(range(90, 100), DAY)  # one GPU busy
-    b = burn(daily, now, remaining=10 * DAY, allocated=100 * DAY)
+    b = burn(daily, now, remaining=10 * DAY, allocated=100 * DAY, period_end=end)
     assert b.rate_7d == 1.0
     assert b.exhaustion == now + 10 * DAY
+    assert (b.outlook, b.exhausts_before_period_end) == (Outlook.BEFORE_PERIOD_END, True)
     assert projected_exhaustion(0, 1.0, now) is None
-    assert burn({}, now, 10, 10).exhaustion is None
-    assert burn(daily, now, 10, 0).exhaustion is None  # nothing allocated: no projection
+    assert burn({}, now, 10, 10, period_end=end).exhaustion is None
+    nothing = burn(daily, now, 10, 0, period_end=end)  # nothing allocated: no projection
+    assert (nothing.exhaustion, nothing.outlook) == (None, Outlook.NO_ALLOCATION)
+
+
+def test_exhaustion_after_the_period_end_is_not_before_period_end_and_has_no_date() -> None:
+    now = 100 * DAY
+    daily = dict.fromkeys(range(90, 100), DAY)  # one GPU busy: 40 days of hours left
+    b = burn(daily, now, remaining=40 * DAY, allocated=100 * DAY, period_end=now + 30 * DAY)
+    assert (b.exhaustion, b.outlook) == (None, Outlook.NOT_BEFORE_PERIOD_END)
+    assert b.exhausts_before_period_end is False
+    # exactly at the end: the hours last the period out
+    b = burn(daily, now, remaining=30 * DAY, allocated=100 * DAY, period_end=now + 30 * DAY)
+    assert (b.exhaustion, b.outlook) == (None, Outlook.NOT_BEFORE_PERIOD_END)
+    # nothing burnt: never runs out; an ended period: nothing left to run out in it
+    idle = burn({}, now, 40 * DAY, 100 * DAY, period_end=now + 30 * DAY)
+    assert (idle.exhaustion, idle.outlook) == (None, Outlook.NOT_BEFORE_PERIOD_END)
+    ended = burn(daily, now, 5 * DAY, 100 * DAY, period_end=now - DAY)
+    assert (ended.exhaustion, ended.outlook) == (None, Outlook.NOT_BEFORE_PERIOD_END)
+    # overdrawn: already exhausted, before the end, no date to project
+    spent = burn(daily, now, -DAY, 100 * DAY, period_end=now + 30 * DAY)
+    assert (spent.exhaustion, spent.outlook) == (None, Outlook.EXHAUSTED)
+    assert spent.exhausts_before_period_end is True
 
 
 # --- reconciliation -------------------------------------------------------------------------

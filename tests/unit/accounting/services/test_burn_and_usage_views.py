@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from accounting import services as acc
-from accounting.burn import rate_over
+from accounting.burn import Outlook, rate_over
 from accounting.ingestion import IngestState
 from accounting.ports import AccountUsage, QuarantinedRecord
 from allocator.errors import Forbidden
@@ -28,7 +30,12 @@ def test_a_project_burning_its_hours_runs_out_at_that_pace(uow: FakeAccountingUn
     # 14 h over the last 7 days, 30 h over 30: the 70 h left last at the 7-day pace
     assert p1.burn.rate_7d == rate_over(14 * H, EPOCH, 7, CAL)
     assert p1.burn.rate_30d == rate_over(30 * H, EPOCH, 30, CAL)
-    assert p1.burn.exhaustion == EPOCH + int(70 * H / p1.burn.rate_7d)
+    # ... for 70 h / (2 h a day): 35 days from 21 November, but 2026Q3 ended on 1 October, so
+    # these hours cannot run out in it any more: not before its end, and no date
+    assert EPOCH + int(70 * H / p1.burn.rate_7d) > int(
+        datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+    )
+    assert (p1.burn.exhaustion, p1.burn.outlook) == (None, Outlook.NOT_BEFORE_PERIOD_END)
     p2 = burns[("p2", "loc")]
     assert (p2.burn.rate_7d, p2.burn.rate_30d, p2.burn.exhaustion) == (0.0, 0.0, None)
 
@@ -45,7 +52,8 @@ def test_a_researcher_sees_and_reads_the_burn_of_her_projects_only(
 
 def test_burns_of_given_balances_read_the_windows_once(uow: FakeAccountingUnitOfWork) -> None:
     uow.committed_store.windows[("p1", "loc")] = (0, 30 * H)
-    found = acc.burns(uow, EPOCH, {("p1", "loc"): (10 * H, 20 * H), ("p9", "loc"): (H, H)}, CAL)
+    remaining = {("p1", "loc"): (10 * H, 20 * H), ("p9", "loc"): (H, H)}
+    found = acc.burns(uow, EPOCH, remaining, CAL, period_end=EPOCH + 90 * 86400)
     assert found[("p1", "loc")].rate_7d == 0.0 and found[("p1", "loc")].rate_30d > 0
     assert found[("p1", "loc")].exhaustion is None  # nothing burnt this week
     assert found[("p9", "loc")].rate_30d == 0.0
