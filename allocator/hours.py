@@ -20,6 +20,7 @@ from allocator.rules import MAX_HOURS
 
 MAX_DECIMALS = 3
 
+
 class Sign(StrEnum):
     """Which amounts a field takes: positive (a grant), zero too (a partial approval's
     period), or signed (an adjustment)."""

@@ -133,7 +133,11 @@ _EXAMPLES = {
 }
 _PATTERNS = {PeriodScheme.QUARTER: _QUARTER, PeriodScheme.MONTH: _MONTH, PeriodScheme.YEAR: _YEAR}
 #: What follows the year in a label of each scheme (as in :data:`_PATTERNS`).
-_SUFFIXES = {PeriodScheme.QUARTER: "Q[1-4]", PeriodScheme.MONTH: "-(0[1-9]|1[0-2])", PeriodScheme.YEAR: ""}
+_SUFFIXES = {
+    PeriodScheme.QUARTER: "Q[1-4]",
+    PeriodScheme.MONTH: "-(0[1-9]|1[0-2])",
+    PeriodScheme.YEAR: "",
+}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
