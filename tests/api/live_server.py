@@ -78,7 +78,16 @@ def _database(backend: str, where: Path) -> Iterator[str]:
 
 def _admin_token(env: dict[str, str], where: Path) -> str:
     out = subprocess.run(
-        [str(BIN / "gpuhours"), "token", "create", "--user", "admin", "--role", "admin"],
+        [
+            str(BIN / "gpuhours"),
+            "token",
+            "create",
+            "--user",
+            "admin",
+            "--role",
+            "admin",
+            "--new-user",
+        ],
         env=env,
         cwd=where,
         check=True,
