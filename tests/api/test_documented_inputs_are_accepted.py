@@ -6,16 +6,16 @@ types, patterns, bounds, enums, required fields, the ``if``/``then`` rules betwe
 sends them to the app in process, as the admin of the seeded world, ids steered to known ones
 (``tests/fuzz/steering.py``). The check (``positive_data_acceptance``) is that none is refused
 as malformed: no 400, 413, 415 or 422. The exceptions are the refusals listed in
-:data:`IN_WORDS`: rules that depend on the state (a pool's validity, its GPU types, a request's
-periods), on the clock (an expiry, a rate's date), or compare two fields or two list items
-(``end`` after ``start``; a period twice), which JSON Schema cannot state and the document
-says in words. A refusal outside that list is a documented schema looser than the validation.
+``tests.fuzz.steering.STATED_IN_WORDS``: rules that depend on the state (a pool's validity,
+its GPU types, a request's periods), on the clock (an expiry, a rate's date), or compare two
+fields or two list items (``end`` after ``start``; a period twice), which JSON Schema cannot
+state and the document says in words. A refusal outside that list is a documented schema
+looser than the validation.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Any
 
 import pytest
@@ -29,35 +29,9 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from tests.api.conftest import auth
 from tests.api.test_schemathesis import _steered, engine, fuzz_app  # noqa: F401 (fixtures)
 from tests.builders import World
-from tests.fuzz.steering import WORLD, fresh_idempotency_key
-
-#: ``(field, message)`` regular expressions of the refusals the document states in words only.
-IN_WORDS = [
-    # the state: a pool's validity and GPU types, a request's periods and amounts
-    (r"periods?|granted", r"is outside the validity of pool|was not requested|more than the"),
-    (r"start|end", r"the grant window must lie inside|a grant needs a window"),
-    (r"gpu_type", r"is not a GPU type of pool"),
-    (r"to_project", r"transfers stay inside one chair"),
-    (r"hours|granted", r"over-commit|not enough|exceeds"),
-    # the clock
-    (r"effective_from", r"must not be in the past"),
-    (r"expires_at", r"is not in the future|at most \d+ days ahead"),
-    # two fields, two list items, or query parameters compared
-    (r"end|valid_until", r"must be after"),
-    (r"to_project", r"must differ from from_project"),
-    (r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts", r"twice"),
-    (r"map_\w+|delimiter", r"only for the mapped-csv format|names|give "),
-    # a statement file's content (its rows are checked line by line)
-    (r"body", r"^line \d+: "),
-]
+from tests.fuzz.steering import WORLD, fresh_idempotency_key, stated_in_words
 
 MAX_EXAMPLES = 25
-
-
-def _stated_in_words(error: dict[str, Any]) -> bool:
-    field, message = str(error.get("field")), str(error.get("message"))
-    text = message.removeprefix(f"{field}: ")
-    return any(re.fullmatch(f, field) and re.search(m, text) for f, m in IN_WORDS)
 
 
 @pytest.fixture
@@ -89,6 +63,6 @@ def test_a_request_the_document_calls_valid_is_not_refused_as_malformed(
     # A key used for another request is a 422 by design (tests/api/test_idempotency.py).
     case.headers = fresh_idempotency_key(case.headers, next(_KEYS))
     response = case.call(headers=auth(world, "admin"))
-    if response.status_code == 422 and _stated_in_words(response.json()["error"]):
+    if response.status_code == 422 and stated_in_words(response.json()["error"]):
         return
     case.validate_response(response, checks=(positive_data_acceptance,))

@@ -15,7 +15,7 @@ from allocator.model import (
 )
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
-from connectors.http.params import PeriodPath, PeriodQ
+from connectors.http.params import PeriodPathByTheCore, PeriodQ
 
 router = APIRouter(prefix="/api/v1")
 
@@ -109,7 +109,7 @@ def open_period(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodPath,
+    period: str = PeriodPathByTheCore,
 ) -> list[s.EntryOut]:
     entry = svc.open_period(uow, actor, now, pool_id, period, calendar=calendar)
     return [] if entry is None else [s.EntryOut.of(entry)]
