@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from accounting.alerts import Crossing
 from accounting.ingestion import IngestState
 from accounting.reconcile import Decision
 from accounting.statements import Statement
@@ -264,6 +265,16 @@ class HousekeepingStore(Protocol):
         ...
 
 
+class CrossingStore(Protocol):
+    """Where each account stands against each threshold (``accounting.alerts``)."""
+
+    def get(self, subjects: Sequence[str]) -> Mapping[str, Crossing]:
+        """The stored states of these subjects (those never seen are absent)."""
+        ...
+
+    def put(self, subject: str, state: Crossing) -> None: ...
+
+
 class AccountingUnitOfWork(UnitOfWork, Protocol):
     """The allocator's unit of work, with the quarter's stores."""
 
@@ -281,3 +292,5 @@ class AccountingUnitOfWork(UnitOfWork, Protocol):
     def usage(self) -> UsageViews: ...
     @property
     def housekeeping(self) -> HousekeepingStore: ...
+    @property
+    def crossings(self) -> CrossingStore: ...

@@ -3,7 +3,14 @@
 Pure: rows in, text out; no clock (a closed report carries its close time, an open one none),
 so the same figures always render to the same bytes. Amounts in rows are unit-seconds of the
 pool's unit; renderings for people (CSV, HTML) show hours with two decimals, JSON keeps the
-exact integers.
+exact integers and gives hours beside them (``<name>_hours``, to the millihour).
+
+Every format says whether the period is **open** (figures may still change) or **closed**
+(signed off: JSON ``state``, CSV column ``state``, the HTML's first line). What the close does
+with unused hours (``expired``, ``carried``, ``returned``) is known only once it happened: in
+an open report those figures are left out in every format (JSON ``null``, CSV empty cells,
+HTML no such columns), never shown as if they were final. No format writes a negative zero
+(``-0.00``): an amount that rounds to zero is ``0.00``.
 
 Rows, one level each:
 
@@ -28,7 +35,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from html import escape
 
+from allocator.hours import in_hours
+
 HOUR = 3600
+
+#: What the close's policy did with a project's unused hours: figures of closed reports only.
+CLOSE_FIGURES = ("expired", "carried", "returned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +93,28 @@ class Report:
     def pools(self) -> list[Row]:
         return [r for r in self.rows if r.level == "pool"]
 
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def state(self) -> str:
+        """``closed`` (signed off, final) or ``open`` (figures may still change)."""
+        return "closed" if self.closed else "open"
+
+    def close_figure(self, row: Row, name: str) -> int | None:
+        """``expired``, ``carried`` or ``returned`` of ``row``; ``None`` while the period is
+        open (the close has not happened: there is nothing final to show)."""
+        return getattr(row, name) if self.closed else None
+
 
 def hours(seconds: int | None) -> str:
-    """Exact to the hundredth, rounded half away from zero: 5400 -> '1.50'."""
+    """Exact to the hundredth, rounded half away from zero: 5400 -> '1.50'; never a negative
+    zero (-1 -> '0.00')."""
     if seconds is None:
         return ""
-    sign = "-" if seconds < 0 else ""
     hundredths = (abs(seconds) * 100 + HOUR // 2) // HOUR
+    sign = "-" if seconds < 0 and hundredths else ""
     return f"{sign}{hundredths // 100}.{hundredths % 100:02d}"
 
 
@@ -145,21 +172,52 @@ def assemble(
 # --- JSON ---------------------------------------------------------------------------------
 
 
+#: Amounts of a row (unit-seconds), each given in hours too in JSON: ``name -> name_hours``.
+JSON_HOURS = {
+    "capacity": "capacity_hours",
+    "allocated": "allocated_hours",
+    "adjustments": "adjustments_hours",
+    "available": "available_hours",
+    "consumed": "consumed_hours",
+    "provisional": "provisional_hours",
+    "late": "late_hours",
+    "remaining": "remaining_hours",
+    "gpu_seconds": "gpu_hours",
+    "unpriced_gpu_seconds": "unpriced_gpu_hours",
+    "statement": "statement_hours",
+    "difference": "difference_hours",
+    "expired": "expired_hours",
+    "carried": "carried_hours",
+    "returned": "returned_hours",
+}
+
+
+def _json_row(report: Report, r: Row) -> dict[str, object]:
+    item: dict[str, object] = asdict(r)
+    item["available"] = r.available
+    item["remaining"] = r.remaining
+    item["utilisation_permille"] = r.utilisation_permille
+    for name in CLOSE_FIGURES:
+        item[name] = report.close_figure(r, name)
+    for name, in_h in JSON_HOURS.items():
+        seconds = item[name]
+        item[in_h] = in_hours(seconds) if isinstance(seconds, int) else None
+    return item
+
+
 def to_json(report: Report) -> str:
-    """Deterministic JSON: exact integers, derived figures included, keys sorted."""
-    rows = []
-    for r in report.rows:
-        item: dict[str, object] = asdict(r)
-        item["available"] = r.available
-        item["remaining"] = r.remaining
-        item["utilisation_permille"] = r.utilisation_permille
-        rows.append(item)
+    """Deterministic JSON: exact integers and their hours, derived figures included, the
+    state (``open`` / ``closed``), keys sorted."""
     doc = {
         "period": report.period,
+        "state": report.state,
         "closed_at": report.closed_at,
         "closed_by": report.closed_by,
-        "amounts": "unit-seconds of each pool's unit (3600 = one hour)",
-        "rows": rows,
+        "amounts": "integers: unit-seconds of each pool's unit (3600 = one hour); *_hours: the "
+        "same in hours, to the millihour",
+        "close_figures": "expired, carried, returned: what the close did with unused hours; "
+        "null while the period is open",
+        "rows": [_json_row(report, r) for r in report.rows],
     }
     return json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
@@ -167,7 +225,10 @@ def to_json(report: Report) -> str:
 def from_json(text: str) -> Report:
     doc = json.loads(text)
     names = {f.name for f in fields(Row)}
-    rows = tuple(Row(**{k: v for k, v in item.items() if k in names}) for item in doc["rows"])
+    rows = tuple(
+        Row(**{k: v for k, v in item.items() if k in names and v is not None})
+        for item in doc["rows"]
+    )
     return Report(doc["period"], rows, doc.get("closed_at"), doc.get("closed_by"))
 
 
@@ -197,11 +258,16 @@ CSV_COLUMNS = (
     "expired_hours",
     "carried_hours",
     "returned_hours",
+    "state",
 )
 
 
 def _pct(permille: int | None) -> str:
-    return "" if permille is None else f"{permille // 10}.{permille % 10}"
+    """Per mille as a percentage to the tenth: 825 -> '82.5', -5 -> '-0.5'."""
+    if permille is None:
+        return ""
+    sign = "-" if permille < 0 else ""
+    return f"{sign}{abs(permille) // 10}.{abs(permille) % 10}"
 
 
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
@@ -219,7 +285,8 @@ def spreadsheet_safe(cell: object) -> str:
 
 
 def to_csv(report: Report) -> str:
-    """The report as CSV; every cell through :func:`spreadsheet_safe`."""
+    """The report as CSV; every cell through :func:`spreadsheet_safe`. Each row says the
+    period's ``state``; an open report leaves the close figures' cells empty."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
@@ -245,9 +312,8 @@ def to_csv(report: Report) -> str:
             r.basis,
             hours(r.difference),
             r.status,
-            hours(r.expired),
-            hours(r.carried),
-            hours(r.returned),
+            *(hours(report.close_figure(r, name)) for name in CLOSE_FIGURES),
+            report.state,
         ]
         w.writerow([spreadsheet_safe(cell) for cell in cells])
     return buf.getvalue()
@@ -289,43 +355,63 @@ def _chart(rows: Sequence[Row]) -> str:
     return "".join(parts)
 
 
-def to_html(report: Report) -> str:
-    """A self-contained page (inline SVG chart, no script) an administrator can send."""
-    state = (
-        f"closed {escape(report.closed_at)} by {escape(report.closed_by or '')}"
-        if report.closed_at
-        else "open: figures may still change"
+def _html_state(report: Report) -> str:
+    if report.closed_at:
+        return (
+            f"Closed period: closed {escape(report.closed_at)} by "
+            f"{escape(report.closed_by or '')}; these figures are final"
+        )
+    return (
+        "Open period: figures may still change; what the close will do with unused hours "
+        "(expired, carried, returned) is shown once it is closed"
     )
-    out = [
+
+
+def _html_head(report: Report) -> list[str]:
+    return [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>GPU hours report {escape(report.period)}</title>",
+        f"<title>GPU hours report {escape(report.period)} ({report.state})</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}td.n{text-align:right}"
         ".chair td{font-weight:bold}.pool td{background:#eef}</style></head><body>",
-        f"<h1>GPU hours, {escape(report.period)}</h1>",
-        f"<p>{state}. Hours of each pool's unit.</p>",
+        f"<h1>GPU hours, {escape(report.period)} ({report.state})</h1>",
+        f'<p class="state" data-state="{report.state}">{_html_state(report)}. '
+        "Hours of each pool's unit.</p>",
     ]
+
+
+def _html_pool(report: Report, pool: Row) -> str:
+    text = (
+        f"<p>capacity {hours(pool.capacity)} h, allocated {hours(pool.allocated)} h, "
+        f"consumed {hours(pool.consumed)} h (+{hours(pool.provisional)} h running), "
+        f"remaining {hours(pool.remaining)} h"
+    )
+    if pool.statement is not None:
+        text += f", statement {hours(pool.statement)} h, difference {hours(pool.difference)} h"
+    if report.closed:
+        text += ", at close: " + ", ".join(
+            f"{name} {hours(report.close_figure(pool, name))} h" for name in CLOSE_FIGURES
+        )
+    return text + "</p>"
+
+
+def to_html(report: Report) -> str:
+    """A self-contained page (inline SVG chart, no script) an administrator can send."""
+    out = _html_head(report)
+    closing = CLOSE_FIGURES if report.closed else ()
     for pool in report.pools():
         chairs = [r for r in report.rows if r.level == "chair" and r.pool == pool.pool]
         out.append(f"<h2>Pool {escape(pool.pool)} ({escape(pool.unit)})</h2>")
-        out.append(
-            f"<p>capacity {hours(pool.capacity)} h, allocated {hours(pool.allocated)} h, "
-            f"consumed {hours(pool.consumed)} h (+{hours(pool.provisional)} h running), "
-            f"remaining {hours(pool.remaining)} h"
-            + (
-                f", statement {hours(pool.statement)} h, difference {hours(pool.difference)} h"
-                if pool.statement is not None
-                else ""
-            )
-            + "</p>"
-        )
+        out.append(_html_pool(report, pool))
         if chairs:
             out.append(_chart(chairs))
         out.append(
             "<table><tr><th>chair</th><th>project</th><th>allocated</th><th>consumed</th>"
             "<th>running</th><th>remaining</th><th>used %</th><th>statement</th>"
-            "<th>difference</th><th>status</th></tr>"
+            "<th>difference</th><th>status</th>"
+            + "".join(f"<th>{name}</th>" for name in closing)
+            + "</tr>"
         )
         for r in report.rows:
             if r.pool != pool.pool or r.level == "pool":
@@ -349,6 +435,7 @@ def to_html(report: Report) -> str:
                     )
                 ),
                 escape(r.status),
+                *(f'<td class="n">{hours(report.close_figure(r, n))}</td>' for n in closing),
             ]
             row_html = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells)
             out.append(f'<tr class="{r.level}">{row_html}</tr>')

@@ -113,8 +113,9 @@ def to_milli(value: Decimal) -> int:
 
 
 def in_hours(seconds: int) -> float:
-    """Seconds as hours, to the millihour: how every answer shows an amount beside its seconds."""
-    return round(seconds / SECONDS_PER_HOUR, 3)
+    """Seconds as hours, to the millihour: how every answer shows an amount beside its seconds.
+    Never a negative zero: -1 s is ``0.0`` h, not ``-0.0``."""
+    return round(seconds / SECONDS_PER_HOUR, 3) + 0.0
 
 
 def check_whole_seconds(hours: Decimal) -> Decimal:

@@ -229,6 +229,11 @@ class Calendar:
         years = "|".join(str(y) for y in range(year - self.years_back, year + self.years_ahead + 1))
         return f"^({years}){_SUFFIXES[self.scheme]}$"
 
+    def check_or_current(self, label: str | None, now: datetime, field: str = "period") -> Period:
+        """:meth:`check` of a label given, else the period containing ``now`` (the default of
+        every read whose period is optional)."""
+        return self.containing(now) if label is None else self.check(label, now, field)
+
     def bounds(self, now: datetime) -> tuple[Period, Period]:
         """The first and last period :meth:`check` accepts at ``now``."""
         year = self.local(now).year

@@ -6,7 +6,7 @@ same protocols, and the same use-case tests run against both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -22,6 +22,7 @@ from allocator.model import (
     RequestState,
     User,
 )
+from allocator.notices import Notice, Preference
 
 
 class Clock(Protocol):
@@ -126,6 +127,26 @@ class AuditRepository(Protocol):
     def list(self, subject: str | None = None) -> Sequence[AuditEvent]: ...
 
 
+class NoticeOutbox(Protocol):
+    def add(self, notices: Sequence[Notice]) -> int:
+        """Store each notice (and its event) once, keyed (``Notice.key``), in the caller's
+        transaction; a notice already stored is left as it is. Returns how many were new."""
+        ...
+
+
+class NoticePreferences(Protocol):
+    def of(self, usernames: Iterable[str]) -> Sequence[Preference]:
+        """The preferences of these users and the site's defaults (username ``*``)."""
+        ...
+
+    def put(self, preference: Preference) -> None: ...
+    def languages(self, usernames: Iterable[str]) -> Mapping[str, str]:
+        """``username -> language`` of those who chose one."""
+        ...
+
+    def set_language(self, username: str, language: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
@@ -141,6 +162,10 @@ class UnitOfWork(Protocol):
     def ledger(self) -> LedgerRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def notices(self) -> NoticeOutbox: ...
+    @property
+    def preferences(self) -> NoticePreferences: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -20,6 +20,7 @@ from allocator.model import (
     RequestState,
     User,
 )
+from allocator.notices import Channel, Kind, Notice, Preference
 
 
 class _Store:
@@ -32,6 +33,10 @@ class _Store:
         self.ledger: list[LedgerEntry] = []
         self.audit: list[AuditEvent] = []
         self.closed: set[str] = set()
+        #: the outbox: notice key -> notice
+        self.notices: dict[str, Notice] = {}
+        self.preferences: dict[tuple[str, Kind, Channel], Preference] = {}
+        self.languages: dict[str, str] = {}
 
 
 class FakeUsers:
@@ -228,6 +233,35 @@ class FakeAudit:
         return [e for e in self.s.audit if subject in (None, e.subject)]
 
 
+class FakeNotices:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def add(self, notices: Sequence[Notice]) -> int:
+        new = [n for n in notices if n.key not in self.s.notices]
+        self.s.notices.update((n.key, n) for n in new)
+        return len(new)
+
+
+class FakePreferences:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def of(self, usernames: Iterable[str]) -> Sequence[Preference]:
+        wanted = {*usernames, "*"}
+        return [p for p in self.s.preferences.values() if p.username in wanted]
+
+    def put(self, preference: Preference) -> None:
+        p = preference
+        self.s.preferences[(p.username, p.kind, p.channel)] = p
+
+    def languages(self, usernames: Iterable[str]) -> Mapping[str, str]:
+        return {u: lang for u, lang in self.s.languages.items() if u in set(usernames)}
+
+    def set_language(self, username: str, language: str) -> None:
+        self.s.languages[username] = language
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit`` publishes it, anything else discards it."""
 
@@ -248,6 +282,8 @@ class FakeUnitOfWork:
             self.requests = FakeRequests(self._work)
             self.ledger = FakeLedger(self._work, self.events)
             self.audit = FakeAudit(self._work)
+            self.notices = FakeNotices(self._work)
+            self.preferences = FakePreferences(self._work)
         self._depth += 1
         return self
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Self
 
+from accounting.alerts import Crossing
 from accounting.ingestion import IngestState
 from accounting.ports import (
     AccountUsage,
@@ -48,6 +49,7 @@ class AccountingStore(_Store):
         self.journal: dict[RollupKey, RollupSums] = {}
         self.rollup: dict[RollupKey, RollupSums] = {}
         self.rebuilt_periods: list[str] = []
+        self.crossings: dict[str, Crossing] = {}
 
     def account_projects(self) -> dict[tuple[str, str], str]:
         return {
@@ -251,6 +253,17 @@ def _day(key: RollupKey) -> int:
     return day
 
 
+class FakeCrossings:
+    def __init__(self, store: AccountingStore) -> None:
+        self.s = store
+
+    def get(self, subjects: Sequence[str]) -> Mapping[str, Crossing]:
+        return {k: v for k, v in self.s.crossings.items() if k in set(subjects)}
+
+    def put(self, subject: str, state: Crossing) -> None:
+        self.s.crossings[subject] = state
+
+
 class FakeAccountingUnitOfWork(FakeUnitOfWork):
     """The allocator's fake unit of work with the quarter's stores, on the same copy."""
 
@@ -272,6 +285,7 @@ class FakeAccountingUnitOfWork(FakeUnitOfWork):
             self.organisation = FakeOrganisation(self._work)
             self.usage = FakeUsageViews(self._work)
             self.housekeeping = FakeHousekeeping(self._work)
+            self.crossings = FakeCrossings(self._work)
         return self
 
 

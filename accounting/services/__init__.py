@@ -6,6 +6,7 @@ time, the site's calendar) and returns plain values; the faces call them as
 ``from accounting import services as acc; acc.report(...)``.
 """
 
+from accounting.services.alerting import DetectorSettings, detect
 from accounting.services.burn import ProjectBurn, burn_rates, burns
 from accounting.services.closing import (
     UNRESOLVED,
@@ -35,6 +36,7 @@ __all__ = [
     "SYSTEM",
     "UNRESOLVED",
     "ClusterHealth",
+    "DetectorSettings",
     "PeriodState",
     "ProjectBurn",
     "Reconciliation",
@@ -46,6 +48,7 @@ __all__ = [
     "close_period",
     "cluster_health",
     "decide",
+    "detect",
     "import_statement",
     "jobs_behind",
     "list_statements",

@@ -54,13 +54,15 @@ def burn_rates(
     uow: AccountingUnitOfWork,
     actor: User,
     now: datetime,
-    period: str,
+    period: str | None,
     pool_id: str | None,
     *,
     calendar: Calendar,
 ) -> list[ProjectBurn]:
-    """Per visible project x pool: balance, burn rates and whether (when) the balance runs out
+    """Per visible project x pool (every pool when ``pool_id`` is ``None``) in ``period`` (the
+    current one when ``None``): balance, burn rates and whether (when) the balance runs out
     before the period's end (researchers see their projects only)."""
+    period = calendar.check_or_current(period, now).label
     with uow:  # one snapshot: the balances and the windows they are compared with
         balances = svc.visible_balances(
             uow,

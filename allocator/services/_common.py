@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from allocator import rules
+from allocator import notices, rules
 from allocator.errors import NotFound
 from allocator.model import (
     AllocationRequest,
@@ -49,10 +49,12 @@ def get_project(
 
 
 def get_request(uow: UnitOfWork, request_id: int, actor: User) -> AllocationRequest:
+    """A request of a project the actor may see; any other reads as an unknown request, named
+    by the id the caller gave and nothing else (not its project)."""
     request = uow.requests.get(request_id)
-    if request is None:
+    project = None if request is None else uow.projects.get(request.project_id)
+    if request is None or project is None or not rules.can_see_project(actor, project):
         raise NotFound("request", request_id, field="request_id")
-    get_project(uow, request.project_id, actor)
     return request
 
 
@@ -61,6 +63,22 @@ def record(
 ) -> None:
     """An audit event: every change that is not an amount leaves one."""
     uow.audit.append(AuditEvent(actor.username, now, action, subject, detail))
+
+
+def tell(
+    uow: UnitOfWork,
+    event: notices.Event,
+    request: AllocationRequest,
+    project: Project | None = None,
+) -> None:
+    """Write a request's event to the outbox, in the caller's transaction: its requester and
+    PI (and, for a submission, the site's admins) each get one notice."""
+    if project is None:
+        project = get_project(uow, request.project_id)
+    admins: tuple[str, ...] = ()
+    if event.kind is notices.Kind.REQUEST_SUBMITTED:
+        admins, _ = notices.staff(uow.users.list())
+    uow.notices.add(notices.notices(event, notices.request_people(request, project, admins)))
 
 
 def entry(

@@ -27,12 +27,13 @@ def pool_balances(
     uow: UnitOfWork,
     actor: User,
     pool_id: str,
-    period: str,
+    period: str | None,
     *,
     now: datetime,
     calendar: Calendar,
 ) -> PoolBalance:
-    calendar.check(period, now)
+    """A pool's balance in ``period`` (the current one when ``None``)."""
+    period = calendar.check_or_current(period, now).label
     with uow:
         get_pool(uow, pool_id)
         flows = uow.ledger.flows_in([pool_id], period, [pool_account(pool_id)])[pool_id]
@@ -43,23 +44,25 @@ def chair_balances(
     uow: UnitOfWork,
     actor: User,
     chair_id: str,
-    pool_id: str,
-    period: str,
+    pool_id: str | None,
+    period: str | None,
     *,
     now: datetime,
     calendar: Calendar,
-) -> ChairBalance:
-    calendar.check(period, now)
+) -> list[ChairBalance]:
+    """A chair's balance in ``pool_id`` (every pool when ``None``) for ``period`` (the current
+    one when ``None``), in pool order."""
+    period = calendar.check_or_current(period, now).label
     with uow:
         get_chair(uow, chair_id)
-        get_pool(uow, pool_id)
         if not rules.can_read_everything(actor) and chair_id not in {
             p.chair_id for p in list_projects(uow, actor)
         }:
             raise NotFound("chair", chair_id, field="chair_id")
+        pools = _balance_pools(uow, None if pool_id is None else [pool_id])
         # only the chair's entries: what its balance needs, however many projects it funds
-        flows = uow.ledger.flows_in([pool_id], period, [chair_account(chair_id)])[pool_id]
-        return chair_balance(flows, chair_id, pool_id, period)
+        flows = uow.ledger.flows_in(pools, period, [chair_account(chair_id)]) if pools else {}
+        return [chair_balance(flows[p], chair_id, p, period) for p in pools]
 
 
 def project_balances(
@@ -88,15 +91,16 @@ def project_balances_in(
     uow: UnitOfWork,
     actor: User,
     project_id: str,
-    period: str,
+    period: str | None,
     pool_ids: Sequence[str] | None,
     consumption: ConsumptionLookup,
     *,
     now: datetime,
     calendar: Calendar,
 ) -> list[ProjectBalance]:
-    """A project's balance in each of ``pool_ids`` (every pool when ``None``)."""
-    calendar.check(period, now)
+    """A project's balance in each of ``pool_ids`` (every pool when ``None``) for ``period``
+    (the current one when ``None``)."""
+    period = calendar.check_or_current(period, now).label
     with uow:
         if not uow.projects.visible(project_id, actor.username, rules.can_read_everything(actor)):
             raise NotFound("project", project_id, field="project_id")
@@ -107,7 +111,7 @@ def project_balances_in(
 def visible_balances(
     uow: UnitOfWork,
     actor: User,
-    period: str,
+    period: str | None,
     pool_ids: Sequence[str] | None,
     consumption: ConsumptionLookup,
     include_empty: bool = False,
@@ -115,10 +119,10 @@ def visible_balances(
     now: datetime,
     calendar: Calendar,
 ) -> list[ProjectBalance]:
-    """Balances of every project the actor may see, sorted by pool then project: a constant
-    number of reads (projects, pools, one for the flows, one for consumption), whatever the
-    number of projects and pools."""
-    calendar.check(period, now)
+    """Balances of every project the actor may see in ``period`` (the current one when
+    ``None``), sorted by pool then project: a constant number of reads (projects, pools, one
+    for the flows, one for consumption), whatever the number of projects and pools."""
+    period = calendar.check_or_current(period, now).label
     with uow:
         projects = uow.projects.ids(mine(actor))
         pools = _balance_pools(uow, pool_ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -51,7 +51,16 @@ def create_chair(uow: UnitOfWork, actor: User, now: datetime, chair: Chair) -> C
     return chair
 
 
-def create_project(uow: UnitOfWork, actor: User, now: datetime, project: Project) -> Project:
+def create_project(
+    uow: UnitOfWork,
+    actor: User,
+    now: datetime,
+    project: Project,
+    *,
+    clusters: Collection[str] = (),
+) -> Project:
+    """A new project; its Slurm accounts name clusters gpuhours knows (``clusters``, the
+    configured ones, or a pool's route)."""
     rules.require_role(actor, *ADMIN)
     if not project.id:
         raise InvalidInput("id", "must not be empty")
@@ -65,6 +74,7 @@ def create_project(uow: UnitOfWork, actor: User, now: datetime, project: Project
         _require_users(uow, [project.pi], "pi")
         _require_users(uow, project.members, "members")
         for mapping in project.slurm_accounts:
+            _check_cluster_known(uow, mapping.cluster, clusters, "slurm_accounts")
             _check_mapping_free(uow, mapping, project.id)
         uow.projects.add(project)
         record(uow, actor, now, "project.created", f"project:{project.id}", project.chair_id)
@@ -98,6 +108,28 @@ def add_member(
 # --- Slurm accounts ------------------------------------------------------------------------------
 
 
+def known_clusters(uow: UnitOfWork, configured: Collection[str]) -> list[str]:
+    """The clusters gpuhours knows: the configured ones and those a pool's route names."""
+    routed = {route.cluster for pool in uow.pools.list() for route in pool.routes}
+    return sorted(routed | set(configured))
+
+
+def _check_cluster_known(
+    uow: UnitOfWork, cluster: str, configured: Collection[str], field: str
+) -> None:
+    """A mapping's cluster is one gpuhours knows, else a 422 listing the known ones."""
+    if cluster in configured:
+        return
+    known = known_clusters(uow, configured)
+    if cluster not in known:
+        listed = ", ".join(known) if known else "none (configure one, or route a pool to it)"
+        raise InvalidInput(
+            field,
+            f"{cluster!r} is not a cluster gpuhours knows (configured, or routed by a pool);"
+            f" known clusters: {listed}",
+        )
+
+
 def _check_mapping_free(uow: UnitOfWork, mapping: SlurmAccount, project_id: str) -> None:
     """A Slurm account on a cluster belongs to one project at most."""
     owner = uow.projects.by_slurm_account(mapping.cluster, mapping.account)
@@ -110,9 +142,17 @@ def _check_mapping_free(uow: UnitOfWork, mapping: SlurmAccount, project_id: str)
 
 
 def map_slurm_account(
-    uow: UnitOfWork, actor: User, now: datetime, project_id: str, mapping: SlurmAccount
+    uow: UnitOfWork,
+    actor: User,
+    now: datetime,
+    project_id: str,
+    mapping: SlurmAccount,
+    *,
+    clusters: Collection[str] = (),
 ) -> Project:
-    """Map a Slurm account on a cluster to a project (engineers and admins)."""
+    """Map a Slurm account on a cluster to a project (engineers and admins). The cluster is one
+    gpuhours knows: configured (``clusters``) or named by a pool's route; else a 422 on
+    ``cluster`` listing the known ones."""
     rules.require_role(actor, *STAFF)
     if not mapping.cluster or not mapping.account:
         raise InvalidInput("account", "cluster and account must not be empty")
@@ -120,6 +160,7 @@ def map_slurm_account(
         project = get_project(uow, project_id)
         if mapping in project.slurm_accounts:
             return project
+        _check_cluster_known(uow, mapping.cluster, clusters, "cluster")
         _check_mapping_free(uow, mapping, project_id)
         updated = replace(project, slurm_accounts=(*project.slurm_accounts, mapping))
         uow.projects.update(updated)

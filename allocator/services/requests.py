@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from allocator import rules
+from allocator import notices, rules
 from allocator.errors import Forbidden, InvalidInput, PeriodIsClosed
 from allocator.model import (
     AllocationRequest,
@@ -20,7 +20,14 @@ from allocator.model import (
 )
 from allocator.periods import Calendar, Period
 from allocator.ports import UnitOfWork
-from allocator.services._common import ADMIN, get_pool, get_project, get_request, record
+from allocator.services._common import (
+    ADMIN,
+    get_pool,
+    get_project,
+    get_request,
+    record,
+    tell,
+)
 from allocator.services._guards import prepare_period
 from allocator.services.allocations import chair_to_project
 
@@ -69,6 +76,7 @@ def submit_request(
             f"{project.id} asks {request.requested_total}s of {pool.id}"
             + ("" if member else f" (submitted by {actor.username} on behalf of {project.id})"),
         )
+        tell(uow, notices.request_event(request, now), request, project)
         uow.commit()
     return request
 
@@ -119,6 +127,7 @@ def comment_request(
         updated = replace(request, comments=(*request.comments, Comment(actor.username, now, text)))
         uow.requests.update(updated)
         record(uow, actor, now, "request.commented", f"request:{request_id}", text[:200])
+        tell(uow, notices.request_event(updated, now, commented=True), updated)
         uow.commit()
     return updated
 
@@ -173,6 +182,7 @@ def approve_request(
             f"request:{request_id}",
             f"granted {updated.granted_total}s: {reason}",
         )
+        tell(uow, notices.request_event(updated, now), updated, project)
         uow.commit()
     return updated
 
@@ -257,5 +267,6 @@ def _end_request(
         )
         uow.requests.update(updated)
         record(uow, actor, now, f"request.{action}", f"request:{request_id}", reason)
+        tell(uow, notices.request_event(updated, now), updated)
         uow.commit()
     return updated

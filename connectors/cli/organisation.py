@@ -124,7 +124,12 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
     """Map a Slurm account on a cluster to a project (past jobs are attributed too)."""
     sv = services()
     project = svc.map_slurm_account(
-        sv.uow(), cli_actor(), sv.clock(), project_id, SlurmAccount(cluster, account)
+        sv.uow(),
+        cli_actor(),
+        sv.clock(),
+        project_id,
+        SlurmAccount(cluster, account),
+        clusters=sv.settings.cluster_names(),
     )
     emit(render.project(project))
 

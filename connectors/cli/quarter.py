@@ -15,6 +15,7 @@ from allocator.errors import InvalidInput
 from allocator.hours import Sign
 from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
+from connectors.presenters import reports as present_report
 from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
 
 
@@ -162,7 +163,7 @@ def report(period: str, fmt: str, output: Path | None) -> None:
     rendered = acc.report(
         sv.uow(), cli_actor(), period, now=sv.clock(), calendar=sv.settings.calendar
     )
-    text = {"json": rpt.to_json, "csv": rpt.to_csv, "html": rpt.to_html}[fmt](rendered)
+    text = present_report.rendered(rendered, fmt)[0]
     if output is None:
         click.echo(text, nl=False)
         return

@@ -475,3 +475,7 @@ class IdempotencyKeyRow(Base):
     #: the answer's headers, a JSON list of [name, value]
     headers: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+# The notifications' tables, in a module of their own, on the same metadata.
+from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401

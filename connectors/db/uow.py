@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.db.closes import SqlOrganisation, SqlPeriodCloses
 from connectors.db.consumption import SqlConsumptionReads
 from connectors.db.housekeeping import SqlHousekeeping
+from connectors.db.outbox import SqlCrossings, SqlNotices, SqlPreferences
 from connectors.db.repositories import (
     SqlAudit,
     SqlChairs,
@@ -42,6 +43,8 @@ class SqlUnitOfWork:
             self.requests = SqlRequests(self.session)
             self.ledger = SqlLedger(self.session)
             self.audit = SqlAudit(self.session)
+            self.notices = SqlNotices(self.session)
+            self.preferences = SqlPreferences(self.session)
             # the accounting's stores (accounting.ports.AccountingUnitOfWork)
             self.statements = SqlStatements(self.session)
             self.decisions = SqlDecisions(self.session)
@@ -50,6 +53,7 @@ class SqlUnitOfWork:
             self.organisation = SqlOrganisation(self.session)
             self.usage = SqlUsageViews(self.session)
             self.housekeeping = SqlHousekeeping(self.session)
+            self.crossings = SqlCrossings(self.session)
         self._depth += 1
         return self
 

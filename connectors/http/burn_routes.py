@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from accounting import services as acc
 from accounting.burn import Outlook
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
-from connectors.http.params import PeriodQ
+from connectors.http.params import CurrentPeriodQ
 from connectors.http.quarter_params import OptionalPoolQ
 from connectors.presenters import quarter as present
 
@@ -57,11 +57,12 @@ def burn(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
+    period: str | None = CurrentPeriodQ,
     pool_id: str | None = OptionalPoolQ,
 ) -> list[BurnOut]:
     """Burn rates over 7 and 30 days (hours of the pool's unit per day) and whether each
     project's remaining hours run out before the period's end (and when: a date only then;
-    "not before period end" otherwise); researchers see their projects only."""
+    "not before period end" otherwise), for a period (default: the current one) in every pool
+    (or in ``pool_id``); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
     return [BurnOut.of(r) for r in rows]

@@ -14,6 +14,7 @@ from accounting import services as acc
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.quarter_params import PeriodPath
+from connectors.presenters import reports as present_report
 
 router = APIRouter(prefix="/api/v1")
 
@@ -39,21 +40,27 @@ class PeriodOut(BaseModel):
 
 
 def render(report: rpt.Report, fmt: ReportFormat) -> Response:
-    if fmt is ReportFormat.CSV:
-        return Response(
-            rpt.to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="gpuhours-{report.period}.csv"'},
-        )
-    if fmt is ReportFormat.HTML:
-        return Response(rpt.to_html(report), media_type="text/html; charset=utf-8")
-    return Response(rpt.to_json(report), media_type="application/json")
+    """The report in ``fmt``, with a ``Content-Disposition`` naming a file of that format
+    (``presenters.reports``): ``curl -OJ`` saves each format under its own name."""
+    text, media_type, disposition = present_report.rendered(report, fmt.value)
+    return Response(text, media_type=media_type, headers={"Content-Disposition": disposition})
 
+
+_DISPOSITION = {
+    "Content-Disposition": {
+        "description": "the file name of this format: gpuhours-<period>.json, .csv or .html "
+        "(attachment for CSV, inline for JSON and HTML)",
+        "schema": {"type": "string"},
+        "example": 'attachment; filename="gpuhours-2026Q4.csv"',
+    }
+}
 
 _REPORT: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "the report (a closed period's is the one signed off at close)",
+        "description": "the report, in every format stating whether the period is open or "
+        "closed (a closed period's is the one signed off at close)",
         "content": {"application/json": {}, "text/csv": {}, "text/html": {}},
+        "headers": _DISPOSITION,
     }
 }
 
@@ -74,7 +81,13 @@ def report(
 @router.post(
     "/periods/{period}/close",
     response_class=Response,
-    responses={200: {"description": "the signed report", "content": {"application/json": {}}}},
+    responses={
+        200: {
+            "description": "the signed report",
+            "content": {"application/json": {}},
+            "headers": _DISPOSITION,
+        }
+    },
 )
 def close_period(
     body: CloseIn,

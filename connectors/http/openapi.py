@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from allocator.periods import Calendar
 from connectors.http.openapi_errors import document_errors
-from connectors.http.schemas import PERIOD_PATTERN
+from connectors.http.schemas import PERIOD_DOC, PERIOD_PATTERN
 
 #: Route function names whose camelCase alone would not say what the operation does.
 _NAMED = {
@@ -184,7 +184,9 @@ def site_periods(node: Any, pattern: str, description: str) -> None:
     default written as a string, as FastAPI writes a ``Decimal`` query parameter's, a number.)"""
     if isinstance(node, dict):
         if node.get("pattern") == PERIOD_PATTERN:
-            node["pattern"], node["description"] = pattern, description
+            node["pattern"] = pattern
+            said = node.get("description", PERIOD_DOC)
+            node["description"] = said.replace(PERIOD_DOC, description)
         if node.get("type") == "number" and isinstance(node.get("default"), str):
             node["default"] = float(node["default"])  # a Decimal query parameter's default
         for value in node.values():
@@ -194,11 +196,31 @@ def site_periods(node: Any, pattern: str, description: str) -> None:
             site_periods(value, pattern, description)
 
 
+def optional_bodies(spec: dict[str, Any]) -> dict[str, Any]:
+    """An optional body (an action that needs no input) is documented as its schema with
+    ``required: false``, not as ``anyOf: [schema, null]``: send nothing, or the object (a
+    JSON ``null`` reads as nothing sent)."""
+    for methods in spec.get("paths", {}).values():
+        for op in methods.values():
+            body = op.get("requestBody") if isinstance(op, dict) else None
+            if not body or body.get("required"):
+                continue
+            for content in body.get("content", {}).values():
+                options = content.get("schema", {}).get("anyOf", [])
+                kept = [o for o in options if o.get("type") != "null"]
+                if len(options) == 2 and len(kept) == 1:
+                    content["schema"] = kept[0]
+            body["required"] = False
+    return spec
+
+
 def complete(spec: dict[str, Any], periods: tuple[str, str] | None = None) -> dict[str, Any]:
     """The generated ``spec`` made true and followable (in place): the links between
-    operations, every operation's error answers, the rules in the description, and, given
-    ``periods`` (the site's pattern and its description), the labels the site accepts."""
+    operations, every operation's error answers, optional bodies, the rules in the
+    description, and, given ``periods`` (the site's pattern and its description), the labels
+    the site accepts."""
     add_links(spec)
+    optional_bodies(spec)
     document_errors(spec)
     if periods is not None:
         site_periods(spec, *periods)

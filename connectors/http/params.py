@@ -9,6 +9,7 @@ from connectors.http.schemas import PERIOD_DOC, PERIOD_PATTERN
 __all__ = [
     "PERIOD_DOC",
     "PERIOD_PATTERN",
+    "CurrentPeriodQ",
     "OptionalPeriodQ",
     "PeriodPath",
     "PeriodPathByTheCore",
@@ -23,3 +24,10 @@ PeriodPath = Path(pattern=PERIOD_PATTERN, description=PERIOD_DOC)
 #: A period path parameter documented alike but checked by the use case alone (its refusal
 #: names the scheme and an example: "not a period label of this site ...").
 PeriodPathByTheCore = Path(description=PERIOD_DOC, json_schema_extra={"pattern": PERIOD_PATTERN})
+#: A period that defaults to the current one: the period of the site's calendar (scheme and
+#: time zone) that holds the server's clock.
+CurrentPeriodQ = Query(
+    default=None,
+    pattern=PERIOD_PATTERN,
+    description=PERIOD_DOC + "; default: the current period of the site's calendar",
+)

@@ -17,10 +17,16 @@ TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the token's id (s
 
 @router.post("/users/{username}/tokens", status_code=201)
 def create_token(
-    username: str, body: TokenIn, services: ServicesDep, actor: ActorDep, now: NowDep
+    username: str,
+    services: ServicesDep,
+    actor: ActorDep,
+    now: NowDep,
+    body: Annotated[TokenIn | None, Body()] = None,
 ) -> TokenOut:
     """Mint a token for ``username`` (admin). For another administrator, only with
-    ``for_another_admin: true``. Audited; the token is in this answer only."""
+    ``for_another_admin: true``. Audited; the token is in this answer only. The body is
+    optional (no note, the default expiry)."""
+    body = body or TokenIn()
     minted = tokens.mint(
         services.session_factory,
         actor,

@@ -327,7 +327,7 @@ def check_balances_against_the_journal(run: Run) -> None:
                 )
                 lib_c = chair_balance(flows, chair, pool, period)
                 assert (lib_c.received, lib_c.allocated_to_projects, lib_c.unallocated) == mine
-                c = run.get(f"/chairs/{chair}/balances?pool_id={pool}&period={period}")
+                (c,) = run.get(f"/chairs/{chair}/balances?pool_id={pool}&period={period}")
                 api = (
                     c["received_seconds"],
                     c["allocated_to_projects_seconds"],

@@ -301,6 +301,12 @@ BAD = [
         "unknown request 999",
         id="approve-unknown-request",
     ),
+    pytest.param(
+        ["projects", "map-account", "proj-thesis-01", "--cluster", "enact-local", "--account", "x"],
+        "cluster: 'enact-local' is not a cluster gpuhours knows (configured, or routed by a pool);"
+        " known clusters: enact-dev, jean-zay",
+        id="map-account-pool-name-as-cluster",
+    ),
 ]
 
 

@@ -206,7 +206,7 @@ def live_mismatches(services: Services, signed: Report, now: datetime) -> list[s
                 live = svc.pool_balances(uow, ADMIN, row.pool, PERIOD, now=now, calendar=CAL)
                 got, want = (live.capacity, live.allocated), (row.capacity, row.allocated)
             elif row.level == "chair":
-                c = svc.chair_balances(
+                (c,) = svc.chair_balances(
                     uow, ADMIN, row.chair, row.pool, PERIOD, now=now, calendar=CAL
                 )
                 got, want = (c.received,), (row.allocated,)

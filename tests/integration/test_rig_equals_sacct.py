@@ -21,7 +21,10 @@ from allocator.model import Chair, Project, ProjectKind, Role, SlurmAccount, Use
 from connectors.bootstrap import build
 from connectors.db.usage_queries import account_usage
 from connectors.db.usage_store import SqlUsageStore
+from connectors.ingest import RestUsageSource, token_provider
 from connectors.settings import Settings
+from connectors.slurm.client import SlurmRestClient
+from connectors.slurm.errors import SlurmRejected
 from tests.integration.rig_support import (
     assert_usage_equal,
     done_rows,
@@ -191,7 +194,9 @@ def test_mapping_added_later_attributes_past_jobs(
     svc.create_project(
         sv.uow(), admin, now, Project("thesis-01", "nlp", "Thesis 01", ProjectKind.THESIS, "alice")
     )
-    svc.map_slurm_account(sv.uow(), admin, now, "thesis-01", SlurmAccount(rig.cluster, account))
+    mapping = SlurmAccount(rig.cluster, account)
+    # the rig's cluster is a configured one (its usage was ingested above)
+    svc.map_slurm_account(sv.uow(), admin, now, "thesis-01", mapping, clusters=[rig.cluster])
 
     after = {u.account: u for u in account_usage(engine, rig.cluster)}
     assert after[account].project_id == "thesis-01"
@@ -210,3 +215,27 @@ def test_mapping_added_later_attributes_past_jobs(
     ]
     assert after[account].gpu_seconds == sum(r.gpu_seconds for r in all_final)
     assert after[account].gpu_seconds >= usage_of_sacct(rows).per_account[account] > 0
+
+
+# --- version discovery ---------------------------------------------------------------------------
+
+
+def test_discovery_picks_the_newest_version_the_rig_serves(rig: Rig) -> None:
+    """Discovery reads the server's /openapi/v3: 22.05 -> v0.0.38, 24.11 -> v0.0.42; every
+    version the rig serves answers a window, one it does not serve is a 404 rejection."""
+    source = RestUsageSource(rig.config(api_version=""))
+    try:
+        assert source.client.api_version == rig.kind.api_versions[-1]
+    finally:
+        source.client.close()
+    for version in (*rig.kind.api_versions, "v0.0.39"):
+        with SlurmRestClient(
+            rig.url, rig.user, token_provider(rig.config()), version, attempts=1
+        ) as client:
+            if version in rig.kind.api_versions:
+                page = client.jobs(1000000000, 1000000001)  # an empty window in 2001
+                assert page.records == [] and page.api_version == version
+            else:
+                with pytest.raises(SlurmRejected) as caught:
+                    client.jobs(1000000000, 1000000001)
+                assert caught.value.status == 404

@@ -103,7 +103,7 @@ def test_kill_9_mid_ingest_then_resume(
     )
     for name in ("GPUHOURS_CLUSTERS_FILE", "GPUHOURS_DEMO", "GPUHOURS_DEMO_ADMIN_TOKEN"):
         env.pop(name, None)
-    cmd = [*gpuhours_cli(), "ingest", "--cluster", rig.cluster]
+    cmd = [*gpuhours_cli(), "ingest", "--cluster", rig.cluster, "-o", "json"]
 
     proc = subprocess.Popen(
         [*cmd, "--since", str(since)],

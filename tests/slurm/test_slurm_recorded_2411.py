@@ -231,3 +231,18 @@ def test_sacct_fallback_on_24_11_equals_rest(make_client, name):
         return {(r.job_id, r.submit): (r.state, r.elapsed, r.gpu_seconds) for r in records}
 
     assert runs(decoded.records) == runs(rest)
+
+
+@pytest.mark.parametrize("version", ["v0.0.40", "v0.0.42"])
+def test_24_11_running_jobs_are_provisional(make_client, version):
+    """Recorded while job 65 (h100:2) and task 0 of array 66 (a100:4, job 67) ran: ``time.end``
+    0 and ``time.elapsed`` counted by slurmdbd at query time (17 s and 16 s)."""
+    name = f"slurm-24.11.5_{version}_jobs_running.json"
+    client, _, _ = make_client(answer(name), version)
+    records = {r.job_id: r for r in client.jobs(1796453854, 1796453979).records}
+    assert set(records) == {65, 67}
+    running, task = records[65], records[67]
+    assert all(r.state == "RUNNING" and not r.final and r.end is None for r in (running, task))
+    assert (running.elapsed, running.gpus_by_type, running.gpu_seconds) == (17, (("h100", 2),), 34)
+    assert (task.array_job_id, task.array_task_id) == (66, 0)
+    assert (task.elapsed, task.gpus_by_type, task.gpu_seconds) == (16, (("a100", 4),), 64)

@@ -105,7 +105,7 @@ class TestAllocations:
             uow, ADMIN, NOW, "nat", "p1", "2026Q4", 300 * H, "thesis", calendar=CAL
         )
         b = svc.project_balances(uow, ADMIN, "p1", "nat", "2026Q4", now=NOW, calendar=CAL)
-        c = svc.chair_balances(uow, ADMIN, "chair-a", "nat", "2026Q4", now=NOW, calendar=CAL)
+        (c,) = svc.chair_balances(uow, ADMIN, "chair-a", "nat", "2026Q4", now=NOW, calendar=CAL)
         assert (b.allocated, b.remaining) == (300 * H, 300 * H)
         assert (c.received, c.allocated_to_projects, c.unallocated) == (500 * H, 300 * H, 200 * H)
 

@@ -8,7 +8,7 @@ from allocator import services as svc
 from allocator.model import Chair, Project, SlurmAccount
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
-from connectors.http.params import PeriodQ
+from connectors.http.params import CurrentPeriodQ
 
 router = APIRouter(prefix="/api/v1")
 
@@ -31,11 +31,13 @@ def chair_balance(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    pool_id: str = Query(max_length=64),
-    period: str = PeriodQ,
-) -> s.ChairBalanceOut:
-    balance = svc.chair_balances(uow, actor, chair_id, pool_id, period, now=now, calendar=calendar)
-    return s.ChairBalanceOut.of(balance)
+    pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
+    period: str | None = CurrentPeriodQ,
+) -> list[s.ChairBalanceOut]:
+    """A chair's balance in each pool (or in ``pool_id``) for a period (default: the current
+    one)."""
+    rows = svc.chair_balances(uow, actor, chair_id, pool_id, period, now=now, calendar=calendar)
+    return [s.ChairBalanceOut.of(b) for b in rows]
 
 
 @router.get("/projects", tags=["projects"])
@@ -46,7 +48,9 @@ def list_projects(
 
 
 @router.post("/projects", status_code=201, tags=["projects"])
-def create_project(body: s.ProjectIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.ProjectOut:
+def create_project(
+    body: s.ProjectIn, services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.ProjectOut:
     project = Project(
         id=body.id,
         chair_id=body.chair_id,
@@ -58,7 +62,8 @@ def create_project(body: s.ProjectIn, uow: UowDep, actor: ActorDep, now: NowDep)
         end=body.end,
         slurm_accounts=tuple(SlurmAccount(a.cluster, a.account) for a in body.slurm_accounts),
     )
-    return s.ProjectOut.of(svc.create_project(uow, actor, now, project))
+    clusters = services.settings.cluster_names()
+    return s.ProjectOut.of(svc.create_project(uow, actor, now, project, clusters=clusters))
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
@@ -76,10 +81,19 @@ def add_member(
 
 @router.post("/projects/{project_id}/slurm-accounts", tags=["projects"])
 def map_account(
-    project_id: str, body: s.SlurmAccountIn, uow: UowDep, actor: ActorDep, now: NowDep
+    project_id: str,
+    body: s.SlurmAccountIn,
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
 ) -> s.ProjectOut:
+    """Map a Slurm account to the project. The cluster must be one gpuhours knows (configured,
+    or routed by a pool): otherwise a 422 on ``cluster`` listing the known ones."""
     mapping = SlurmAccount(body.cluster, body.account)
-    return s.ProjectOut.of(svc.map_slurm_account(uow, actor, now, project_id, mapping))
+    clusters = services.settings.cluster_names()
+    project = svc.map_slurm_account(uow, actor, now, project_id, mapping, clusters=clusters)
+    return s.ProjectOut.of(project)
 
 
 @router.delete("/projects/{project_id}/slurm-accounts/{cluster}/{account}", tags=["projects"])
@@ -98,9 +112,11 @@ def project_balances(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
-    pool_id: str | None = Query(default=None, max_length=64),
+    period: str | None = CurrentPeriodQ,
+    pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
 ) -> list[s.ProjectBalanceOut]:
+    """A project's balance in each pool (or in ``pool_id``) for a period (default: the current
+    one)."""
     rows = svc.project_balances_in(
         uow,
         actor,
@@ -121,11 +137,12 @@ def balances(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
-    pool_id: str | None = Query(default=None, max_length=64),
+    period: str | None = CurrentPeriodQ,
+    pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
     include_empty: bool = False,
 ) -> list[s.ProjectBalanceOut]:
-    """Project balances of every project the caller may see, for one period."""
+    """Project balances of every project the caller may see, for one period (default: the
+    current one), in every pool (or in ``pool_id``)."""
     rows = svc.visible_balances(
         uow,
         actor,

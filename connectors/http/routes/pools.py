@@ -15,7 +15,7 @@ from allocator.model import (
 )
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
-from connectors.http.params import PeriodPathByTheCore, PeriodQ
+from connectors.http.params import CurrentPeriodQ, PeriodPathByTheCore
 
 router = APIRouter(prefix="/api/v1")
 
@@ -122,7 +122,8 @@ def pool_balance(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
-    period: str = PeriodQ,
+    period: str | None = CurrentPeriodQ,
 ) -> s.PoolBalanceOut:
+    """A pool's balance for a period (default: the current one)."""
     balance = svc.pool_balances(uow, actor, pool_id, period, now=now, calendar=calendar)
     return s.PoolBalanceOut.of(balance)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body
 
 from allocator import services as svc
 from allocator.errors import NotFound
@@ -57,13 +59,15 @@ def comment(
 @router.post("/requests/{request_id}/approve", tags=["requests"])
 def approve(
     request_id: int,
-    body: s.ApproveIn,
     uow: UowDep,
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
+    body: Annotated[s.ApproveIn | None, Body()] = None,
 ) -> s.RequestOut:
+    """Approve in full (no body, or no ``granted``) or in part (``granted`` per period)."""
     _check_id(request_id)
+    body = body or s.ApproveIn()
     granted = None
     if body.granted is not None:
         granted = [(g.period, s.to_seconds(g.hours)) for g in body.granted]
@@ -83,10 +87,16 @@ def reject(
 
 @router.post("/requests/{request_id}/withdraw", tags=["requests"])
 def withdraw(
-    request_id: int, body: s.OptionalReasonIn, uow: UowDep, actor: ActorDep, now: NowDep
+    request_id: int,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    body: Annotated[s.OptionalReasonIn | None, Body()] = None,
 ) -> s.RequestOut:
+    """Withdraw a request (the requester or an admin); the body (a ``reason``) is optional."""
     _check_id(request_id)
-    return s.RequestOut.of(svc.withdraw_request(uow, actor, now, request_id, body.reason))
+    reason = "" if body is None else body.reason
+    return s.RequestOut.of(svc.withdraw_request(uow, actor, now, request_id, reason))
 
 
 def _check_id(request_id: int) -> None:
