@@ -76,6 +76,7 @@ STATED_IN_WORDS = [
     (r"start|end", r"the grant window must lie inside|a grant needs a window"),
     (r"gpu_type", r"is not a GPU type of pool"),
     (r"to_project", r"transfers stay inside one chair"),
+    (r"cluster|slurm_accounts(\.\d+\.cluster)?", r"is not a cluster gpuhours knows"),
     (r"hours|granted", r"over-commit|not enough|exceeds"),
     # the clock
     (r"effective_from", r"must not be in the past"),
