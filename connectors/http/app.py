@@ -25,7 +25,7 @@ from connectors.http import (
 )
 from connectors.http.deps import reject_nul_characters
 from connectors.http.headers import SecurityHeaders
-from connectors.http.routes import router
+from connectors.http.routes import routers
 from connectors.settings import Settings
 
 DESCRIPTION = """GPU-hours allocation and job accounting for the IA Grand Est ENACT cluster.
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics.install(app, services)  # GET /metrics and the request latency histogram
     app.add_middleware(SecurityHeaders)
     errors.install(app)
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)

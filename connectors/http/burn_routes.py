@@ -1,10 +1,11 @@
-"""Burn rates over HTTP: hours per day over 7 and 30 days, and projected exhaustion."""
+"""Burn rates over HTTP (hours per day over 7 and 30 days, projected exhaustion) and the jobs
+charged to projects: what everyone may read of usage, researchers for their projects."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from accounting import services as acc
@@ -66,3 +67,41 @@ def burn(
     (or in ``pool_id``); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
     return [BurnOut.of(r) for r in rows]
+
+
+class ProjectJobOut(BaseModel):
+    project_id: str
+    pool_id: str
+    cluster: str
+    job_id: int
+    submit: datetime
+    account: str
+    gpu_seconds: int
+    units: int
+    units_hours: float
+    provisional: bool
+    late: bool
+
+    @classmethod
+    def of(cls, pj: acc.ProjectJob) -> ProjectJobOut:
+        return cls.model_validate(present.project_job(pj))
+
+
+@router.get("/jobs")
+def list_jobs(
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    period: str | None = CurrentPeriodQ,
+    project_id: str | None = Query(default=None, max_length=64),
+    pool_id: str | None = OptionalPoolQ,
+    limit: int = Query(default=1000, ge=1, le=10_000),
+) -> list[ProjectJobOut]:
+    """The jobs charged in a period (default: the current one) to a project, per pool: a
+    researcher's own projects when no ``project_id`` is given ("my jobs"); staff name the
+    project."""
+    rows = acc.project_jobs(
+        uow, actor, period, project_id, pool_id, limit, now=now, calendar=calendar
+    )
+    return [ProjectJobOut.of(r) for r in rows]

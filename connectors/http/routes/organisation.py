@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from allocator import services as svc
 from allocator.model import Chair, Project, SlurmAccount
@@ -130,27 +130,25 @@ def project_balances(
     return [s.ProjectBalanceOut.of(b) for b in rows]
 
 
-@router.get("/balances", tags=["balances"])
+@router.get("/balances", tags=["balances"], response_model=list[s.ProjectBalanceOut])
 def balances(
     services: ServicesDep,
-    uow: UowDep,
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
     period: str | None = CurrentPeriodQ,
     pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
     include_empty: bool = False,
-) -> list[s.ProjectBalanceOut]:
+) -> Response:
     """Project balances of every project the caller may see, for one period (default: the
     current one), in every pool (or in ``pool_id``)."""
     rows = svc.visible_balances(
-        uow,
+        services.balance_reads,  # one statement, one snapshot
         actor,
         period,
         None if pool_id is None else [pool_id],
-        services.consumption.within(uow),
         include_empty,
         now=now,
         calendar=calendar,
     )
-    return [s.ProjectBalanceOut.of(b) for b in rows]
+    return s.ProjectBalanceOut.json_list(rows)

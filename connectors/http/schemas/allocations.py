@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from fastapi import Response
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from allocator.ledger import ProjectBalance
 from allocator.model import LedgerEntry
@@ -83,3 +86,12 @@ class ProjectBalanceOut(BaseModel):
     @classmethod
     def of(cls, b: ProjectBalance) -> ProjectBalanceOut:
         return cls.model_validate(present.project_balance(b))
+
+    @classmethod
+    def json_list(cls, rows: Iterable[ProjectBalance]) -> Response:
+        """``list[ProjectBalanceOut]`` as JSON, without a model per row and their validation
+        (``GET /balances`` may list thousands): the presenter's dicts have the model's fields
+        in its order, and pydantic's serializer writes the same bytes from them
+        (``tests/api/test_balance_reads.py``)."""
+        body = to_json([present.project_balance(b) for b in rows])
+        return Response(body, media_type="application/json")
