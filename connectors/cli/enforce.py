@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import click
 
-from allocator import services as svc
-from allocator.enforcement import Ladder, billing_weights, ingestion_doubt
 from allocator.services import enforcement as enf
+from connectors import enforcement as wiring
 from connectors.bootstrap import Services
 from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
 from connectors.presenters import enforcement as present
 from connectors.settings import ClusterConfig
-from connectors.slurm.sacctmgr import Sacctmgr
 
 CHANGE = ("cluster", "account", "attribute", "before", "after", "action")
 APPLIED = ("cluster", "account", "attribute", "before", "after", "outcome")
@@ -37,35 +35,6 @@ def _clusters(sv: Services, name: str | None, need: tuple[str, ...]) -> list[Clu
     if not found:
         raise CliError(f"no cluster has enforce set to {' or '.join(need)}")
     return found
-
-
-def _ladder(config: ClusterConfig) -> Ladder:
-    return Ladder(config.qos_normal, config.qos_grace, config.qos_blocked, config.grace_milli)
-
-
-def _plan(sv: Services, config: ClusterConfig) -> enf.Plan:
-    now = sv.clock()
-    state = sv.usage_store().state(config.name)
-    unsure = ingestion_doubt(
-        config.name,
-        state.last_success,
-        state.last_attempt,
-        state.last_error,
-        int(now.timestamp()),
-        config.enforce_max_lag_minutes * 60,
-    )
-    uow = sv.uow(read_only=True)
-    return svc.enforcement_plan(
-        uow,
-        cli_actor(),
-        Sacctmgr(config.sacctmgr),
-        config.name,
-        _ladder(config),
-        sv.consumption.within(uow),
-        now=now,
-        calendar=sv.settings.calendar,
-        unsure=unsure,
-    )
 
 
 def _warn(plan: enf.Plan) -> None:
@@ -89,7 +58,7 @@ def plan(cluster: str | None) -> None:
     sv = services()
     rows = []
     for config in _clusters(sv, cluster, ("plan", "apply")):
-        result = _plan(sv, config)
+        result = wiring.plan(sv, cli_actor(), config)
         _warn(result)
         rows += [present.change(c) for c in result.changes]
     emit(rows, CHANGE)
@@ -103,16 +72,9 @@ def diagnose(account: str, cluster: str) -> None:
     """Expected and actual limit and QOS of ACCOUNT, and the sacctmgr commands fixing them."""
     sv = services()
     config = _clusters(sv, cluster, ("plan", "apply"))[0]
-    result = _plan(sv, config)
+    result = wiring.plan(sv, cli_actor(), config)
     found = enf.diagnose(result, account)
-    with sv.uow(read_only=True) as uow:
-        pools = list(uow.pools.list())
-    weights: dict[str, str] = {}
-    for pool in pools:
-        for route, value in billing_weights(pool, sv.clock()).items():
-            if route.startswith(f"{config.name}/"):
-                weights[f"{pool.id}:{route}"] = value
-    emit(present.diagnosis(found, weights))
+    emit(present.diagnosis(found, wiring.weights(sv, config)))
 
 
 @enforce.command()
@@ -123,11 +85,9 @@ def apply(cluster: str | None) -> None:
     sv = services()
     rows, failed = [], 0
     for config in _clusters(sv, cluster, ("apply",)):
-        result = _plan(sv, config)
+        result = wiring.plan(sv, cli_actor(), config)
         _warn(result)
-        done = svc.enforcement_apply(
-            sv.uow(), cli_actor(), Sacctmgr(config.sacctmgr), result.pending, sv.clock()
-        )
+        done = wiring.apply(sv, cli_actor(), config, result)
         failed += sum(1 for a in done if a.error)
         rows += [present.applied(a) for a in done]
         rows += [
