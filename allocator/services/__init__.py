@@ -46,6 +46,7 @@ from allocator.services.pools import (
     create_pool_with_grant,
     list_pools,
     open_period,
+    pool_units,
     set_overcommit,
     set_rate,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "map_slurm_account",
     "open_period",
     "pool_balances",
+    "pool_units",
     "project_balances",
     "project_balances_in",
     "reject_request",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from fastapi import APIRouter
@@ -9,9 +10,11 @@ from pydantic import BaseModel, Field
 
 from accounting import services as acc
 from accounting.burn import Outlook
-from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, UnitsDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import CurrentPeriodQ
 from connectors.http.quarter_params import OptionalPoolQ
+from connectors.http.schemas import UNIT_DOC
 from connectors.presenters import quarter as present
 
 router = APIRouter(prefix="/api/v1")
@@ -20,12 +23,14 @@ router = APIRouter(prefix="/api/v1")
 class BurnOut(BaseModel):
     project_id: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     period: str
     allocated_seconds: int
     adjustments_seconds: int
     consumed_seconds: int
     remaining_seconds: int
     allocated_hours: float
+    adjustments_hours: float
     consumed_hours: float
     remaining_hours: float
     burn_rate_7d_hours_per_day: float
@@ -47,22 +52,28 @@ class BurnOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, p: acc.ProjectBurn) -> BurnOut:
-        return cls.model_validate(present.burn(p))
+    def of(cls, p: acc.ProjectBurn, units: Mapping[str, str]) -> BurnOut:
+        return cls.model_validate(present.burn(p, units.get(p.balance.pool_id, "")))
 
 
 @router.get("/burn")
 def burn(
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     period: str | None = CurrentPeriodQ,
     pool_id: str | None = OptionalPoolQ,
-) -> list[BurnOut]:
+) -> Page[BurnOut]:
     """Burn rates over 7 and 30 days (hours of the pool's unit per day) and whether each
     project's remaining hours run out before the period's end (and when: a date only then;
     "not before period end" otherwise), for a period (default: the current one) in every pool
     (or in ``pool_id``); researchers see their projects only."""
     rows = acc.burn_rates(uow, actor, now, period, pool_id, calendar=calendar)
-    return [BurnOut.of(r) for r in rows]
+    return paged("burn", rows, _pool_project, pages, lambda p: BurnOut.of(p, units))
+
+
+def _pool_project(p: acc.ProjectBurn) -> tuple[str, str]:
+    return (p.balance.pool_id, p.balance.project_id)

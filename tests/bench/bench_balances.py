@@ -140,7 +140,7 @@ def load(base: str, path: str, token: str, who: str, rate: float, seconds: float
     rows = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     rows.raise_for_status()
     body = rows.json()
-    size = len(body) if isinstance(body, list) else 1
+    size = len(body["items"]) if "items" in body else 1
     print(f"GET {path} as {who} ({size} rows, {len(rows.content) / 1024:.0f} KB)")
     hey(base + path, token, rate, 3)  # warm-up
     hey(base + path, token, rate, seconds)
@@ -209,7 +209,7 @@ def large(args: argparse.Namespace) -> None:
                 response = client.get(base + path)
                 times.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
-        rows, times = len(response.json()), sorted(times[3:])  # 3 warm-up requests
+        rows, times = len(response.json()["items"]), sorted(times[3:])  # 3 warm-up requests
         print(
             f"GET {path} as admin: {rows} rows, {len(response.content) / 1024:.0f} KB; "
             f"one request at a time, {len(times)} requests: "

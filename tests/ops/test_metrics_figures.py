@@ -39,7 +39,7 @@ def test_the_balance_families_equal_the_api_balances(
         "/api/v1/balances", params={"period": period}, headers={"Authorization": f"Bearer {token}"}
     )
     assert api.status_code == 200, api.text
-    rows = {(b["pool_id"], b["project_id"]): b for b in api.json()}
+    rows = {(b["pool_id"], b["project_id"]): b for b in api.json()["items"]}
     assert any(b["consumed_seconds"] for b in rows.values())
     assert any(b["consumed_provisional_seconds"] for b in rows.values())
     assert any(b["adjustments_seconds"] for b in rows.values())

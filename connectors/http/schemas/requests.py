@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from allocator.model import AllocationRequest
-from connectors.http.schemas.values import Hours, HoursOrZero, PeriodLabel, Slug, Strict
+from connectors.http.schemas.values import UNIT_DOC, Hours, HoursOrZero, PeriodLabel, Slug, Strict
 from connectors.presenters import allocation as present
 
 
@@ -64,6 +65,7 @@ class RequestOut(BaseModel):
     id: int
     project_id: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     gpu_type: str | None
     requester: str
     justification: str
@@ -76,5 +78,5 @@ class RequestOut(BaseModel):
     comments: list[CommentOut]
 
     @classmethod
-    def of(cls, r: AllocationRequest) -> RequestOut:
-        return cls.model_validate(present.request(r))
+    def of(cls, r: AllocationRequest, units: Mapping[str, str]) -> RequestOut:
+        return cls.model_validate(present.request(r, units.get(r.pool_id, "")))
