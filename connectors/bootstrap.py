@@ -19,6 +19,7 @@ from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
+from connectors.notify.worker import Notifier, NotifyStatus
 from connectors.settings import Settings
 from connectors.throttle import AuthThrottle
 
@@ -60,6 +61,9 @@ class Services:
     scheduler_status: SchedulerStatus = field(default_factory=SchedulerStatus, repr=False)
     #: Failed authentications per client address (HTTP edge; per process, in memory).
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle, repr=False)
+    #: This process's notification deliveries (``/metrics``, ``/readyz``).
+    notify_status: NotifyStatus = field(default_factory=NotifyStatus, repr=False)
+    _notifier: Notifier | None = field(default=None, repr=False)
     #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
     reader: Engine = field(init=False, repr=False)
     read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
@@ -83,6 +87,14 @@ class Services:
         from connectors.db.usage_store import SqlUsageStore
 
         return SqlUsageStore(self.engine, self.settings.calendar)
+
+    def notifier(self) -> Notifier:
+        """The outbox's worker, built once (one HTTP client for the webhooks)."""
+        if self._notifier is None:
+            self._notifier = Notifier(
+                self.settings, self.session_factory, lambda: self.clock(), self.notify_status
+            )
+        return self._notifier
 
     def usage_source(self, cluster: str) -> Any:
         """The cluster's usage source, built once and reused (one HTTP client, one discovery).

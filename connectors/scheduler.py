@@ -213,12 +213,59 @@ def daily_jobs(settings: Settings) -> list[JobSpec]:
     return jobs
 
 
+def deliver_notifications() -> bool:
+    """Job ``notify``: deliver the outbox's due notifications (retries, backoff, parking)."""
+    return _housekeeping("notify", lambda sv: sv.notifier().deliver())
+
+
+def detect_notifications() -> bool:
+    """Job ``notify-detect``: thresholds, forecasts, under-consumption, period ends, stale
+    ingestion, written to the outbox once each."""
+    from accounting.services import DetectorSettings, detect
+
+    def work(sv: Services) -> object:
+        settings = DetectorSettings(
+            period_days=sv.settings.remind_days, stale_seconds=sv.settings.notify_stale_seconds
+        )
+        states = sv.usage_store().clusters() if sv.settings.clusters else []
+        return detect(sv.uow(), sv.clock(), sv.settings.calendar, settings, states)
+
+    return _housekeeping("notify-detect", work)
+
+
+def notification_digests() -> bool:
+    """Job ``notify-digest``: the daily digests, once the local digest hour has come."""
+    return _housekeeping("notify-digest", lambda sv: sv.notifier().digest())
+
+
+def notify_jobs(settings: Settings) -> list[JobSpec]:
+    """The notification jobs, when a channel (SMTP relay or webhook) is configured."""
+    if not settings.notifications:
+        return []
+    return [
+        JobSpec(
+            "notify",
+            deliver_notifications,
+            (),
+            timedelta(seconds=settings.notify_interval_seconds),
+        ),
+        JobSpec(
+            "notify-detect",
+            detect_notifications,
+            (),
+            timedelta(minutes=settings.notify_detect_minutes),
+        ),
+        JobSpec("notify-digest", notification_digests, (), timedelta(minutes=15)),
+    ]
+
+
 #: Every kind of job the scheduler runs: kind -> the jobs the settings call for. Each job is a
 #: module-level function that makes one use-case call and never raises.
 JOB_TABLE: Mapping[str, JobsOf] = {
     "ingest": ingest_jobs,
     "accrue": accrue_jobs,
     "daily": daily_jobs,
+    "notify": notify_jobs,
 }
 
 

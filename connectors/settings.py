@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from allocator.errors import InvalidInput
@@ -37,6 +37,23 @@ class ClusterConfig(BaseModel):
     interval_seconds: int | None = Field(default=None, ge=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
+
+
+class WebhookConfig(BaseModel):
+    """A webhook that notifications are posted to (a team's Mattermost or Slack channel, or any
+    receiver of the generic JSON, signed with ``secret``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(pattern=r"^https?://")
+    #: ``json`` (generic, HMAC-signed when ``secret`` is set) or ``slack`` (Mattermost/Slack
+    #: incoming webhook: ``{"text": ...}``)
+    format: str = Field(default="json", pattern="^(json|slack)$")
+    secret: SecretStr = SecretStr("")
+    #: event kinds posted (``usage.100``, ``ingestion.stale``...); empty: every kind
+    kinds: list[str] = Field(default_factory=list)
+    language: str = Field(default="en", pattern="^(en|fr)$")
 
 
 def default_data_dir() -> Path:
@@ -84,6 +101,41 @@ class Settings(BaseSettings):
     #: Clusters as JSON (``GPUHOURS_CLUSTERS='[{"name": ...}]'``) or from a JSON file.
     clusters: list[ClusterConfig] = Field(default_factory=list)
     clusters_file: Path | None = None
+    #: The portal's public base URL: the links in notifications start with it.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Language of messages for users who chose none (``en`` or ``fr``).
+    notify_language: str = Field(default="en", pattern="^(en|fr)$")
+    #: SMTP relay for e-mail notifications; empty: no e-mail is sent (they wait in the outbox).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (a local relay)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    #: CA bundle to verify the relay's certificate (default: the system's)
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    mail_from: str = "gpuhours <gpuhours@localhost>"
+    mail_reply_to: str = ""
+    #: Webhooks as JSON (``GPUHOURS_WEBHOOKS='[{"name": "hpc", "url": ...}]'``).
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    #: Seconds between two deliveries of the outbox (leader only).
+    notify_interval_seconds: int = Field(default=30, ge=1)
+    #: Minutes between two runs of the detector (thresholds, forecasts, period ends...).
+    notify_detect_minutes: float = Field(default=10.0, gt=0)
+    #: Tries of a delivery before it is parked; the wait doubles from ``notify_backoff_seconds``
+    #: (capped at 6 hours).
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    notify_backoff_seconds: float = Field(default=60.0, gt=0)
+    #: Local hour (site's time zone) after which the daily digest is sent.
+    notify_digest_hour: int = Field(default=7, ge=0, le=23)
+    #: Seconds without a successful ingestion before engineers are told a cluster is stale.
+    notify_stale_seconds: int = Field(default=3 * 3600, ge=60)
+
+    @property
+    def notifications(self) -> bool:
+        """Is any channel configured (then the scheduler delivers the outbox)?"""
+        return bool(self.smtp_host or self.webhooks)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -92,6 +144,8 @@ class Settings(BaseSettings):
         if self.clusters_file is not None and not self.clusters:
             data = json.loads(self.clusters_file.read_text())
             self.clusters = [ClusterConfig.model_validate(item) for item in data]
+        if len({w.name for w in self.webhooks}) != len(self.webhooks):
+            raise ValueError("webhooks: a webhook name appears twice")
         names = [c.name for c in self.clusters]
         if len(names) != len(set(names)):
             raise ValueError("clusters: a cluster name appears twice")

@@ -35,6 +35,17 @@ class FixedClock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def _no_cli_login(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test reads the developer's ``gpuhours login`` nor a server from the environment: the
+    CLI would send its commands there instead of to the test's database."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.delenv("GPUHOURS_SERVER", raising=False)
+    monkeypatch.delenv("GPUHOURS_TOKEN", raising=False)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()

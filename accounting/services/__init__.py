@@ -27,8 +27,10 @@ from accounting.services.reconciliation import (
 from accounting.services.statements import import_statement, list_statements
 from accounting.services.usage_views import (
     ClusterHealth,
+    ProjectJob,
     account_usage,
     cluster_health,
+    project_jobs,
     quarantine,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "DetectorSettings",
     "PeriodState",
     "ProjectBurn",
+    "ProjectJob",
     "Reconciliation",
     "account_usage",
     "auto_close",
@@ -54,6 +57,7 @@ __all__ = [
     "list_statements",
     "live_report",
     "period_state",
+    "project_jobs",
     "quarantine",
     "reconcile",
     "reconcile_period",

@@ -1,19 +1,24 @@
-"""Views of ingested usage for engineers and admins: ingestion health per cluster, usage per
-Slurm account, the quarantine."""
+"""Views of ingested usage: for engineers and admins, ingestion health per cluster, usage per
+Slurm account, the quarantine; for everyone, the jobs charged to a project ("my jobs")."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from accounting.ports import (
     AccountingUnitOfWork,
     AccountUsage,
     IngestStates,
+    JobCharge,
     QuarantinedRecord,
 )
 from allocator import rules
+from allocator import services as svc
+from allocator.errors import InvalidInput
 from allocator.model import Role, User
+from allocator.periods import Calendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +92,46 @@ def quarantine(
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
     with uow:
         return list(uow.usage.quarantine(cluster))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectJob:
+    """A job charged to a project in a pool and period."""
+
+    project_id: str
+    pool_id: str
+    job: JobCharge
+
+
+def project_jobs(
+    uow: AccountingUnitOfWork,
+    actor: User,
+    period: str | None,
+    project_id: str | None = None,
+    pool_id: str | None = None,
+    limit: int = 1000,
+    *,
+    now: datetime,
+    calendar: Calendar,
+) -> list[ProjectJob]:
+    """The jobs charged in a period (``None``: the current one) to one project, or to every
+    project of a researcher ("my jobs"), in every pool or one; at most ``limit``. Staff name
+    the project (every project's jobs is the reconciliation's view, per pool)."""
+    label = calendar.check_or_current(period, now).label
+    with uow:
+        if project_id is not None:
+            projects = [svc.get_project(uow, project_id, actor)]
+        elif rules.can_read_everything(actor):
+            raise InvalidInput("project_id", "name a project (a researcher's default: theirs)")
+        else:
+            projects = svc.list_projects(uow, actor)
+        pools = [svc.get_pool(uow, pool_id)] if pool_id else list(uow.pools.list())
+        found: list[ProjectJob] = []
+        for project in projects:
+            for pool in pools:
+                left = limit - len(found)
+                if left <= 0:
+                    return found
+                jobs = uow.consumption.jobs_behind(pool.id, label, project.id, left)
+                found += [ProjectJob(project.id, pool.id, j) for j in jobs]
+        return found

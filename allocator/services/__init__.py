@@ -31,6 +31,12 @@ from allocator.services.balances import (
     project_balances_in,
     visible_balances,
 )
+from allocator.services.notifications import (
+    Preferences,
+    preferences,
+    set_language,
+    set_preference,
+)
 from allocator.services.people import (
     add_member,
     create_chair,
@@ -66,6 +72,7 @@ from allocator.services.requests import (
 )
 
 __all__ = [
+    "Preferences",
     "add_grant",
     "add_member",
     "adjust",
@@ -94,11 +101,14 @@ __all__ = [
     "open_period",
     "pool_balances",
     "pool_units",
+    "preferences",
     "project_balances",
     "project_balances_in",
     "reject_request",
     "release",
+    "set_language",
     "set_overcommit",
+    "set_preference",
     "set_rate",
     "submit_request",
     "transfer",

@@ -11,19 +11,47 @@ from collections.abc import Iterator
 
 import click
 
-from connectors.cli import allocations, organisation, quarter, requests, service, tokens, usage
-from connectors.cli._common import OneLineGroup
+from connectors.cli import (
+    allocations,
+    notify,
+    organisation,
+    quarter,
+    requests,
+    service,
+    session,
+    tokens,
+    usage,
+)
+from connectors.cli._common import LOCAL_KEY, OneLineGroup
 from connectors.cli.output import output_option
 
 __all__ = ["main"]
 
 # Commands that print text, not data: no -o (``report`` has its own --format and --output).
-TEXT_COMMANDS = frozenset({"migrate", "demo", "serve", "worker", "token create", "report", "close"})
+TEXT_COMMANDS = frozenset(
+    {"migrate", "demo", "serve", "worker", "token create", "report", "close", "login", "logout"}
+)
+
+
+def _remember_local(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[LOCAL_KEY] = True
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--local",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_local,
+    help="Act on this host's database even when logged in to a server.",
+)
 def main() -> None:
-    """gpuhours: GPU-hours allocation and job accounting for ENACT."""
+    """gpuhours: GPU-hours allocation and job accounting for ENACT.
+
+    On the server host, commands act on the database as the administrator cli:<login>. From
+    any other machine, `gpuhours login --server URL` once; commands then go through the API
+    with your token, as you (GPUHOURS_SERVER and GPUHOURS_TOKEN do the same for scripts)."""
 
 
 def _leaves(group: click.Group, path: str = "") -> Iterator[tuple[str, click.Command]]:
@@ -35,7 +63,8 @@ def _leaves(group: click.Group, path: str = "") -> Iterator[tuple[str, click.Com
             yield full, command
 
 
-for _module in (service, tokens, organisation, allocations, requests, usage, quarter):
+_MODULES = (service, session, tokens, organisation, allocations, requests, usage, quarter, notify)
+for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

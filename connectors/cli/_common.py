@@ -18,6 +18,7 @@ from allocator import hours as hours_rule
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, User
 from connectors.bootstrap import Services, build
+from connectors.cli import config
 from connectors.cli.output import emit
 from connectors.settings import Settings
 
@@ -78,10 +79,23 @@ def cli_actor() -> User:
     return User(f"cli:{getpass.getuser()}", Role.ADMIN)
 
 
-def services() -> Services:
+LOCAL_KEY = "gpuhours.local"
+
+
+def services(check_remote: bool = True) -> Services:
+    """This host's database. A command that needs it while a server is configured (``gpuhours
+    login``) is refused in one line unless ``--local`` says the database is meant."""
     ctx = click.get_current_context()
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "services" not in obj:
+        if check_remote and not ctx.meta.get(LOCAL_KEY):
+            found = config.remote()
+            if found is not None:
+                raise CliError(
+                    f"{ctx.command_path}: works on the database only, and this machine is "
+                    f"logged in to {found.server}: on the server host, "
+                    "`gpuhours --local ...`"
+                )
         obj["services"] = build(Settings())
     return obj["services"]  # type: ignore[no-any-return]
 

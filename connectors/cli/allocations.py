@@ -7,26 +7,16 @@ import click
 from allocator import services as svc
 from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
+from connectors.cli.gateway import gateway
 
 
 @click.command()
-@click.option("--period", required=True)
+@click.option("--period", default=None, help="Default: the current period.")
 @click.option("--pool", "pool_id", default=None)
 @one_line_errors
-def balances(period: str, pool_id: str | None) -> None:
-    """Project balances for a period."""
-    sv = services()
-    uow = sv.uow(read_only=True)  # beside a running server's writer, never waiting for it
-    rows = svc.visible_balances(  # the period is refused even when there is nothing to show
-        uow,
-        cli_actor(),
-        period,
-        [pool_id] if pool_id else None,
-        sv.consumption.within(uow),
-        now=sv.clock(),
-        calendar=sv.settings.calendar,
-    )
-    emit([render.project_balance(b) for b in rows], columns.BALANCE)
+def balances(period: str | None, pool_id: str | None) -> None:
+    """Project balances for a period: every project's for staff, one's own for a researcher."""
+    emit(gateway().balances(period, pool_id), columns.BALANCE)
 
 
 @click.group()
@@ -91,17 +81,18 @@ def allocate_project(
 @one_line_errors
 def journal(pool_id: str | None, period: str | None, account: str | None) -> None:
     """The append-only journal."""
-    sv = services()
-    entries = svc.journal(
-        sv.uow(),
-        cli_actor(),
-        pool_id,
-        period,
-        account,
-        now=sv.clock(),
-        calendar=sv.settings.calendar,
-    )
-    emit(render.entries(entries), columns.ENTRY)
+    emit(gateway().journal(pool_id, period, account), columns.ENTRY)
 
 
-COMMANDS = (balances, allocate, journal)
+@click.command()
+@click.option("--period", default=None, help="Default: the current period.")
+@click.option("--project", "project_id", default=None, help="Default: my projects.")
+@click.option("--pool", "pool_id", default=None)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@one_line_errors
+def jobs(period: str | None, project_id: str | None, pool_id: str | None, limit: int) -> None:
+    """The jobs charged to my projects (or to --project) in a period, per pool."""
+    emit(gateway().jobs(period, project_id, pool_id, limit), columns.PROJECT_JOB)
+
+
+COMMANDS = (balances, allocate, journal, jobs)

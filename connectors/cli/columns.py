@@ -44,4 +44,15 @@ BURN = (
     "burn_rate_30d_hours_per_day",
     "projected_exhaustion",
 )
+PROJECT_JOB = (
+    "project_id",
+    "pool_id",
+    "cluster",
+    "job_id",
+    "submit",
+    "account",
+    "gpu_seconds",
+    "units_hours",
+    "provisional",
+)
 JOB = ("cluster", "job_id", "submit", "account", "gpu_seconds", "units_hours", "provisional")

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from allocator import services as svc
-from allocator.model import SlurmAccount
 from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
+from connectors.cli.gateway import gateway
 from connectors.cli.pool_file import parse_pool_file
 
 
@@ -21,8 +21,7 @@ def users() -> None:
 @users.command("list")
 @one_line_errors
 def users_list() -> None:
-    sv = services()
-    emit([render.user(u) for u in svc.list_users(sv.uow(), cli_actor())], columns.USER)
+    emit(gateway().users(), columns.USER)
 
 
 @click.group()
@@ -33,8 +32,7 @@ def pools() -> None:
 @pools.command("list")
 @one_line_errors
 def pools_list() -> None:
-    sv = services()
-    emit([render.pool(p) for p in svc.list_pools(sv.uow(), cli_actor())], columns.POOL)
+    emit(gateway().pools(), columns.POOL)
 
 
 @pools.command("create")
@@ -77,14 +75,10 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
 
 @pools.command("balance")
 @click.argument("pool_id")
-@click.option("--period", required=True)
+@click.option("--period", default=None, help="Default: the current period.")
 @one_line_errors
-def pools_balance(pool_id: str, period: str) -> None:
-    sv = services()
-    balance = svc.pool_balances(
-        sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
-    )
-    emit(render.pool_balance(balance))
+def pools_balance(pool_id: str, period: str | None) -> None:
+    emit(gateway().pool_balance(pool_id, period))
 
 
 @click.group()
@@ -95,8 +89,7 @@ def chairs() -> None:
 @chairs.command("list")
 @one_line_errors
 def chairs_list() -> None:
-    sv = services()
-    emit([render.chair(c) for c in svc.list_chairs(sv.uow(), cli_actor())], columns.CHAIR)
+    emit(gateway().chairs(), columns.CHAIR)
 
 
 @click.group()
@@ -108,11 +101,7 @@ def projects() -> None:
 @click.option("--chair", default=None)
 @one_line_errors
 def projects_list(chair: str | None) -> None:
-    sv = services()
-    emit(
-        [render.project(p) for p in svc.list_projects(sv.uow(), cli_actor(), chair)],
-        columns.PROJECT,
-    )
+    emit(gateway().projects(chair), columns.PROJECT)
 
 
 @projects.command("map-account")
@@ -122,16 +111,7 @@ def projects_list(chair: str | None) -> None:
 @one_line_errors
 def projects_map(project_id: str, cluster: str, account: str) -> None:
     """Map a Slurm account on a cluster to a project (past jobs are attributed too)."""
-    sv = services()
-    project = svc.map_slurm_account(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        project_id,
-        SlurmAccount(cluster, account),
-        clusters=sv.settings.cluster_names(),
-    )
-    emit(render.project(project))
+    emit(gateway().map_account(project_id, cluster, account))
 
 
 @projects.command("unmap-account")
@@ -141,11 +121,7 @@ def projects_map(project_id: str, cluster: str, account: str) -> None:
 @one_line_errors
 def projects_unmap(project_id: str, cluster: str, account: str) -> None:
     """Remove a Slurm account's mapping from a project (its jobs become unmapped)."""
-    sv = services()
-    project = svc.unmap_slurm_account(
-        sv.uow(), cli_actor(), sv.clock(), project_id, SlurmAccount(cluster, account)
-    )
-    emit(render.project(project))
+    emit(gateway().unmap_account(project_id, cluster, account))
 
 
 COMMANDS = (users, pools, chairs, projects)

@@ -15,6 +15,7 @@ from allocator.errors import InvalidInput
 from allocator.hours import Sign
 from connectors.cli import columns, render
 from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
+from connectors.cli.gateway import gateway
 from connectors.presenters import reports as present_report
 from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
 
@@ -193,15 +194,12 @@ def close(period: str, reason: str, force: bool) -> None:
 
 
 @click.command()
-@click.option("--period", required=True)
+@click.option("--period", default=None, help="Default: the current period.")
 @click.option("--pool", "pool_id", default=None)
 @one_line_errors
-def burn(period: str, pool_id: str | None) -> None:
+def burn(period: str | None, pool_id: str | None) -> None:
     """Burn rates (hours per day over 7 and 30 days) and projected exhaustion per project."""
-    sv = services()
-    calendar = sv.settings.calendar
-    rows = acc.burn_rates(sv.uow(), cli_actor(), sv.clock(), period, pool_id, calendar=calendar)
-    emit([render.burn(r) for r in rows], columns.BURN)
+    emit(gateway().burn(period, pool_id), columns.BURN)
 
 
 COMMANDS = (statements, reconcile, decide, report, close, burn)

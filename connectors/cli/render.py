@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from accounting.ports import AccountUsage, JobCharge, StatementInfo
-from accounting.services import ClusterHealth, ProjectBurn, Reconciliation
+from accounting.services import ClusterHealth, ProjectBurn, ProjectJob, Reconciliation
 from allocator.ledger import PoolBalance, ProjectBalance
 from allocator.model import AllocationRequest, Chair, LedgerEntry, Pool, Project, User
 from connectors.presenters import allocation as present
@@ -95,6 +95,10 @@ def reconciliation(r: Reconciliation) -> JSON:
 
 def job(j: JobCharge) -> JSON:
     return jsonable(quarter_present.job(j))
+
+
+def project_job(pj: ProjectJob) -> JSON:
+    return jsonable(quarter_present.project_job(pj))
 
 
 def burn(p: ProjectBurn) -> JSON:

@@ -23,7 +23,7 @@ FACES = "gpuhours.faces"
 @one_line_errors
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    services().migrate()
+    services(check_remote=False).migrate()
     click.echo("database at head")
 
 
@@ -39,7 +39,7 @@ def _seed(sv: Services) -> None:
 @one_line_errors
 def demo() -> None:
     """Seed the demo organisation (on an empty database)."""
-    sv = services()
+    sv = services(check_remote=False)
     sv.migrate()
     _seed(sv)
 
@@ -97,7 +97,7 @@ def serve(
 ) -> None:
     """Run the API (and, unless --no-scheduler, the scheduler)."""
     api = _api()
-    sv = services()
+    sv = services(check_remote=False)
     sv.migrate()
     host = host or sv.settings.host
     port = port or sv.settings.port
@@ -128,7 +128,7 @@ def worker() -> None:
     """
     from connectors.scheduler import run_worker
 
-    sv = services()
+    sv = services(check_remote=False)
     logging.basicConfig(level=sv.settings.log_level.upper(), format=LOG_FORMAT)
     sv.migrate()
     run_worker(sv)

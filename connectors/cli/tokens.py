@@ -9,9 +9,10 @@ import click
 from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import Role, User
-from connectors.cli import columns, render
+from connectors.cli import columns
 from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
-from connectors.tokens import MAX_DAYS, check_expiry, list_tokens, mint, revoke
+from connectors.cli.gateway import gateway
+from connectors.tokens import MAX_DAYS, check_expiry, mint
 
 
 @click.group()
@@ -80,10 +81,7 @@ def token_create(username: str, role: str, note: str, expires: str | None, new_u
 @one_line_errors
 def token_list(username: str | None, active: bool) -> None:
     """Tokens (id, prefix, owner, state, expiry, last use): never a secret nor its hash."""
-    sv = services()
-    now = sv.clock()
-    infos = list_tokens(sv.session_factory, cli_actor(), now, username, active_only=active)
-    emit([render.token_info(i, now) for i in infos], columns.TOKEN)
+    emit(gateway().tokens(username, active), columns.TOKEN)
 
 
 @token.command("revoke")
@@ -92,10 +90,7 @@ def token_list(username: str | None, active: bool) -> None:
 @one_line_errors
 def token_revoke(token_id: int, reason: str) -> None:
     """Revoke token TOKEN_ID (see `token list`): refused from the next request on."""
-    sv = services()
-    now = sv.clock()
-    info = revoke(sv.session_factory, cli_actor(), token_id, now, reason)
-    emit(render.token_info(info, now))
+    emit(gateway().revoke_token(token_id, reason))
 
 
 COMMANDS = (token,)

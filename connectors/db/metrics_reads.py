@@ -137,3 +137,25 @@ def pools_with_statement(conn: Connection, period: str) -> set[str]:
     """The pools with a statement imported for ``period``."""
     S = t.StatementRow
     return set(conn.scalars(select(S.pool_id).where(S.period == period)).all())
+
+
+def unmapped_usage(conn: Connection, period: str) -> dict[str, tuple[int, int]]:
+    """Cluster -> (GPU-seconds, accounts) of ``period`` charged to Slurm accounts no project is
+    mapped to (final and provisional, routed to a pool or not): one query over the period
+    rollup, attribution through the current mappings (as every read)."""
+    M = t.SlurmAccountRow
+    query = (
+        select(
+            P.cluster,
+            func.sum(P.gpu_seconds).cast(BigInteger),
+            func.count(func.distinct(P.account)),
+        )
+        .outerjoin(M, and_(M.cluster == P.cluster, M.account == P.account))
+        .where(P.period == period, M.project_id.is_(None))
+        .group_by(P.cluster)
+    )
+    return {
+        cluster: (int(seconds or 0), int(accounts))
+        for cluster, seconds, accounts in conn.execute(query)
+        if seconds or accounts
+    }

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from connectors import metrics
 from connectors.bootstrap import Services, build
+from connectors.db import delivery_queue as queue
 from connectors.db.migrate import current_revision, head_revision
 from connectors.http import (
     access_log,
@@ -91,7 +92,21 @@ def _health(app: FastAPI, services: Services) -> None:
             return JSONResponse(
                 {"status": "migrations pending", "current": current, "head": head}, 503, retry
             )
-        return {"status": "ready", "revision": current}
+        ready: dict[str, Any] = {"status": "ready", "revision": current}
+        if services.settings.notifications:
+            ready["notifications"] = _notifications(services)
+        return ready
+
+
+def _notifications(services: Services) -> dict[str, Any]:
+    """The channels' health, from the latest attempts (whichever process sent them): ``ok`` or
+    the last error of each target, and how many deliveries are parked. The API stays ready:
+    a broken relay delays e-mails, it does not stop the service."""
+    with services.read_session_factory() as session:
+        targets = queue.health(session)
+        counts = queue.counts(session)
+    parked = sum(n for (_, state), n in counts.items() if state == "parked")
+    return {"targets": targets, "parked": parked}
 
 
 def _document_links(app: FastAPI) -> None:

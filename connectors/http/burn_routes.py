@@ -1,11 +1,12 @@
-"""Burn rates over HTTP: hours per day over 7 and 30 days, and projected exhaustion."""
+"""Burn rates over HTTP (hours per day over 7 and 30 days, projected exhaustion) and the jobs
+charged to projects: what everyone may read of usage, researchers for their projects."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from accounting import services as acc
@@ -77,3 +78,49 @@ def burn(
 
 def _pool_project(p: acc.ProjectBurn) -> tuple[str, str]:
     return (p.balance.pool_id, p.balance.project_id)
+
+
+class ProjectJobOut(BaseModel):
+    project_id: str
+    pool_id: str
+    cluster: str
+    job_id: int
+    submit: datetime
+    account: str
+    gpu_seconds: int
+    units: int
+    units_hours: float
+    provisional: bool
+    late: bool
+
+    @classmethod
+    def of(cls, pj: acc.ProjectJob) -> ProjectJobOut:
+        return cls.model_validate(present.project_job(pj))
+
+
+@router.get("/jobs")
+def list_jobs(
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
+    pages: PageQ,
+    period: str | None = CurrentPeriodQ,
+    project_id: str | None = Query(default=None, max_length=64),
+    pool_id: str | None = OptionalPoolQ,
+) -> Page[ProjectJobOut]:
+    """The jobs charged in a period (default: the current one) to a project, per pool: a
+    researcher's own projects when no ``project_id`` is given ("my jobs"); staff name the
+    project."""
+    rows = acc.project_jobs(
+        uow, actor, period, project_id, pool_id, JOBS_READ, now=now, calendar=calendar
+    )
+    return paged("jobs-of-projects", rows, _job_key, pages, ProjectJobOut.of)
+
+
+#: The jobs read for the pages of ``/jobs``.
+JOBS_READ = 100_000
+
+
+def _job_key(pj: acc.ProjectJob) -> tuple[str, str, str, int, int]:
+    return (pj.project_id, pj.pool_id, pj.job.cluster, pj.job.job_id, pj.job.submit)

@@ -14,6 +14,7 @@ from accounting import services as acc
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.quarter_params import PeriodPath
+from connectors.http.report_schemas import ReportOut
 from connectors.presenters import reports as present_report
 
 router = APIRouter(prefix="/api/v1")
@@ -55,11 +56,14 @@ _DISPOSITION = {
     }
 }
 
+_TEXT = {"schema": {"type": "string"}}
+
 _REPORT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "the report, in every format stating whether the period is open or "
         "closed (a closed period's is the one signed off at close)",
-        "content": {"application/json": {}, "text/csv": {}, "text/html": {}},
+        "model": ReportOut,
+        "content": {"text/csv": _TEXT, "text/html": _TEXT},
         "headers": _DISPOSITION,
     }
 }
@@ -82,11 +86,7 @@ def report(
     "/periods/{period}/close",
     response_class=Response,
     responses={
-        200: {
-            "description": "the signed report",
-            "content": {"application/json": {}},
-            "headers": _DISPOSITION,
-        }
+        200: {"description": "the signed report", "model": ReportOut, "headers": _DISPOSITION}
     },
 )
 def close_period(

@@ -40,7 +40,7 @@ from prometheus_client import (
 
 from connectors import scrape as scraping
 from connectors.bootstrap import Services
-from connectors.metrics.collectors import DatabaseCollector, SchedulerCollector
+from connectors.metrics.collectors import DatabaseCollector, NotifyCollector, SchedulerCollector
 from connectors.metrics.latency import RequestDuration, latency_histogram
 from connectors.scrape import Refused, audience, refusal
 
@@ -69,6 +69,7 @@ def build_metrics(services: Services, cache_seconds: float | None = None) -> Met
     disable_created_metrics()  # type: ignore[no-untyped-call]
     process = CollectorRegistry()
     process.register(SchedulerCollector(services))
+    process.register(NotifyCollector(services))
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         process.register(collector)
     database = DatabaseCollector(services, cache_seconds)

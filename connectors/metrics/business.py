@@ -46,7 +46,7 @@ from connectors.db.consumption import (
 )
 from connectors.db.metrics_reads import PeriodUsage, PoolInfo
 from connectors.metrics.families import Samples, escape
-from connectors.metrics.operations import ingestion, reconciliation
+from connectors.metrics.operations import ingestion, reconciliation, unmapped
 
 #: (pool, chair, project, remaining, allocated, label string without the period, with it)
 BurnInput = tuple[str, str, str, int, int, str, str]
@@ -93,7 +93,7 @@ def collect_database(services: Services, now: datetime) -> Samples:
         by_period = reads.usage_by_period(conn)
         _usage_counters(out, by_period)
         _grants(out, conn, pools, by_period, calendar)
-        ingestion(out, conn, services, epoch)
+        unmapped(out, conn, ingestion(out, conn, services, epoch), period)
         reconciliation(out, uow, conn, pools, calendar)
         accounts = account_projects(conn)
         sums = apart.result() if apart is not None else window_sums(conn, epoch, calendar)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from connectors.bootstrap import Services
@@ -104,3 +104,33 @@ class SchedulerCollector(Collector):
         for task, at in sorted(dict(self.status.last_success).items()):
             family.add_metric([task], at)
         yield family
+
+
+class NotifyCollector(Collector):
+    """This process's notification deliveries, by channel (``email``, ``webhook``): sent,
+    failed attempts, and deliveries parked after their last try."""
+
+    def __init__(self, services: Services) -> None:
+        self.status = services.notify_status
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for name, counts, help in (
+            ("notifications_sent", self.status.sent, "Notifications delivered, by channel."),
+            (
+                "notifications_failed",
+                self.status.failed,
+                "Failed delivery attempts (retried later or parked), by channel.",
+            ),
+            (
+                "notifications_parked",
+                self.status.parked,
+                "Deliveries parked after their last try (listed in the outbox), by channel.",
+            ),
+        ):
+            family = CounterMetricFamily(PREFIX + name, help, labels=["channel"])
+            for channel in ("email", "webhook"):
+                family.add_metric([channel], counts.get(channel, 0))
+            yield family

@@ -76,6 +76,16 @@ SPEC: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ingest_records": ("counter", ("cluster",), "Records inserted or updated."),
     "ingest_errors": ("counter", ("cluster", "kind"), "Failed fetches by kind."),
     "ingest_quarantined_records": ("gauge", ("cluster",), "Records in quarantine."),
+    "unmapped_gpu_seconds": (
+        "gauge",
+        ("cluster", "period"),
+        "GPU-seconds of the current period of Slurm accounts no project is mapped to.",
+    ),
+    "unmapped_accounts": (
+        "gauge",
+        ("cluster", "period"),
+        "Slurm accounts with usage in the current period that no project is mapped to.",
+    ),
     "reconciliation_lines": (
         "gauge",
         ("pool", "period", "status"),

@@ -22,8 +22,8 @@ from connectors.metrics.families import Samples
 SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")
 
 
-def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -> None:
-    """Health of every configured or ever-ingested cluster."""
+def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -> list[str]:
+    """Health of every configured or ever-ingested cluster; returns those clusters."""
     states, errors, quarantined = reads.ingest_health(conn)
     clusters = sorted(
         {c.name for c in services.settings.clusters}
@@ -46,6 +46,18 @@ def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) ->
         out.add("ingest_quarantined_records", labels, int(quarantined.get(cluster, 0)))
     for cluster, kind, count in errors:
         out.add("ingest_errors", (cluster, kind), int(count))
+    return clusters
+
+
+def unmapped(out: Samples, conn: Connection, clusters: Sequence[str], period: str) -> None:
+    """Usage of the current ``period`` by Slurm accounts no project is mapped to, per cluster
+    (0 for a known cluster without any): counted in its pool's consumption, charged to no
+    project. Quarantined records are apart (``ingest_quarantined_records``)."""
+    found = reads.unmapped_usage(conn, period)
+    for cluster in sorted(set(clusters) | found.keys()):
+        seconds, accounts = found.get(cluster, (0, 0))
+        out.add("unmapped_gpu_seconds", (cluster, period), seconds)
+        out.add("unmapped_accounts", (cluster, period), accounts)
 
 
 def reconciliation(

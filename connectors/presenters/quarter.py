@@ -8,7 +8,7 @@ from typing import Any
 
 from accounting.ports import JobCharge, StatementInfo
 from accounting.reconcile import Line
-from accounting.services import ProjectBurn, Reconciliation
+from accounting.services import ProjectBurn, ProjectJob, Reconciliation
 from allocator.hours import in_hours
 
 Plain = dict[str, Any]
@@ -77,6 +77,10 @@ def job(j: JobCharge) -> Plain:
         "provisional": j.provisional,
         "late": j.late,
     }
+
+
+def project_job(pj: ProjectJob) -> Plain:
+    return {"project_id": pj.project_id, "pool_id": pj.pool_id} | job(pj.job)
 
 
 def burn(p: ProjectBurn, unit: str | None = None) -> Plain:

@@ -26,6 +26,7 @@ EXPECTED_ALERTS = {
     "IngestionFailing",
     "IngestionErrorsRecurring",
     "IngestionQuarantineGrowing",
+    "UnmappedAccountUsage",
     "ReconciliationUnresolved",
 }
 
@@ -135,6 +136,11 @@ MUTATIONS = [
         "max without (instance) (gpuhours_ingest_failing) == 1\n        for: 30m",
         "max without (instance) (gpuhours_ingest_failing) == 1\n        for: 1m",
         id="failing-for",
+    ),
+    pytest.param(
+        "(gpuhours_unmapped_gpu_seconds) / 3600 > 0\n        for: 1h",
+        "(gpuhours_unmapped_gpu_seconds) / 3600 > 2\n        for: 1h",
+        id="unmapped-threshold",
     ),
     pytest.param(
         "max without (instance) (gpuhours_project_utilisation_ratio) >= 1",

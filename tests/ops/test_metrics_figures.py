@@ -19,6 +19,7 @@ from connectors.bootstrap import Services
 from connectors.db import tables as t
 from connectors.db.consumption import consumption_by_project
 from connectors.db.usage_store import SqlUsageStore
+from connectors.http.app import create_app
 from tests.conftest import NOW
 from tests.ops.metrics_support import (
     ADMIN,
@@ -172,3 +173,34 @@ def test_burn_grant_usage_ingestion_and_reconciliation_equal_direct_reads(
     assert by_labels(found, "gpuhours_period_closed_timestamp_seconds", "period") == {
         (previous,): NOW.timestamp()
     }
+
+
+def test_usage_of_unmapped_accounts_per_cluster_equals_the_api_and_goes_when_mapped(
+    services: Services, client: TestClient
+) -> None:
+    period = period_containing(NOW).label
+    token = mint_token(services.session_factory, "admin", NOW)
+    h = {"Authorization": f"Bearer {token}"}
+    api = client.get("/api/v1/usage/accounts", params={"unmapped": "true"}, headers=h).json()
+    expected: dict[tuple[str, str], tuple[int, int]] = {}
+    for u in api:  # every unmapped job of the test data runs in the current period
+        seconds, accounts = expected.get((u["cluster"], period), (0, 0))
+        used = u["gpu_seconds"] + u["provisional_gpu_seconds"]
+        expected[(u["cluster"], period)] = (seconds + used, accounts + 1)
+    assert expected[("enact-dev", period)] == (H, 1)  # no-such-account: 1 GPU for 1 h
+    found = samples(scrape(client, services).text)
+    seconds = by_labels(found, "gpuhours_unmapped_gpu_seconds", "cluster", "period")
+    accounts = by_labels(found, "gpuhours_unmapped_accounts", "cluster", "period")
+    assert seconds == {k: v[0] for k, v in expected.items()} | {("jean-zay", period): 0}
+    assert accounts == {k: v[1] for k, v in expected.items()} | {("jean-zay", period): 0}
+
+    r = client.post(
+        "/api/v1/projects/proj-vision-01/slurm-accounts",
+        json={"cluster": "enact-dev", "account": "no-such-account"},
+        headers=h,
+    )
+    assert r.status_code in (200, 201), r.text
+    with TestClient(create_app(services=services)) as fresh:  # not the cached collection
+        found = samples(scrape(fresh, services).text)
+    seconds = by_labels(found, "gpuhours_unmapped_gpu_seconds", "cluster", "period")
+    assert seconds[("enact-dev", period)] == 0

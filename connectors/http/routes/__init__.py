@@ -8,12 +8,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from connectors.http.params import PERIOD_DOC, PERIOD_PATTERN, OptionalPeriodQ, PeriodQ
-from connectors.http.routes import allocations, organisation, pools, requests, users
+from connectors.http.routes import (
+    allocations,
+    notifications,
+    organisation,
+    pools,
+    requests,
+    users,
+)
 
 __all__ = ["PERIOD_DOC", "PERIOD_PATTERN", "OptionalPeriodQ", "PeriodQ", "router"]
 
 #: Each module's router carries the ``/api/v1`` prefix itself: the route FastAPI hands the
 #: metrics middleware is the module's own, and its path is the latency histogram's label.
 router = APIRouter()
-for _module in (users, pools, organisation, allocations, requests):
+for _module in (users, pools, organisation, allocations, requests, notifications):
     router.include_router(_module.router)

@@ -10,6 +10,7 @@ import json
 
 from fastapi.testclient import TestClient
 
+from connectors.http.report_schemas import ReportOut
 from tests.api.conftest import auth
 from tests.builders import World
 from tests.quarter_support import POOL
@@ -54,6 +55,7 @@ def test_an_open_report_says_open_and_shows_no_close_forecast_in_any_format(
     texts = formats(client, rig, "2026Q4")
     doc = json.loads(texts["json"])
     assert doc["state"] == "open"
+    ReportOut.model_validate_json(texts["json"], strict=True)  # the documented schema, exactly
     nlp = next(row for row in doc["rows"] if row["project"] == "nlp")
     assert (nlp["consumed"], nlp["consumed_hours"]) == (128, 0.036)
     assert (nlp["expired"], nlp["expired_hours"], nlp["carried"]) == (None, None, None)
@@ -75,6 +77,7 @@ def test_a_closed_report_says_closed_and_shows_what_the_close_did_in_every_forma
     assert texts["json"] == r.text
     doc = json.loads(texts["json"])
     assert doc["state"] == "closed"
+    ReportOut.model_validate_json(texts["json"], strict=True)
     nlp = next(row for row in doc["rows"] if row["project"] == "nlp")
     assert (nlp["expired"], nlp["expired_hours"]) == (4 * 3600, 4.0)  # nothing used in Q3
     [csv_nlp] = [r for r in csv.DictReader(io.StringIO(texts["csv"])) if r["project"] == "nlp"]

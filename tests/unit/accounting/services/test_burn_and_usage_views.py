@@ -9,8 +9,8 @@ import pytest
 from accounting import services as acc
 from accounting.burn import Outlook, rate_over
 from accounting.ingestion import IngestState
-from accounting.ports import AccountUsage, QuarantinedRecord
-from allocator.errors import Forbidden
+from accounting.ports import AccountUsage, JobCharge, QuarantinedRecord
+from allocator.errors import Forbidden, InvalidInput, NotFound
 from tests.builders import ADMIN, ALICE, CAL, ENGINEER, H
 from tests.fakes_accounting import FakeAccountingUnitOfWork, FakeIngestStates
 from tests.unit.accounting.services.quarter_world import NOW, Q3, consumed
@@ -114,3 +114,22 @@ def test_consumption_provisional_counts_against_the_remaining_hours(
         if b.balance.project_id == "p2"
     ]
     assert (p2.consumed, p2.balance.remaining) == (15 * H, 35 * H)
+
+
+def test_my_jobs_are_the_jobs_of_my_projects_in_every_pool(uow: FakeAccountingUnitOfWork) -> None:
+    p1_job = JobCharge("enact-dev", 7, 1, "acct-p1", 3600, 3600, False, False)
+    p2_job = JobCharge("enact-dev", 8, 2, "acct-p2", 60, 60, True, False)
+    uow.committed_store.jobs[(Q3, "loc")] = [p1_job, p2_job]
+    mine = acc.project_jobs(uow, ALICE, Q3, now=NOW, calendar=CAL)
+    assert [(j.project_id, j.pool_id, j.job) for j in mine] == [("p1", "loc", p1_job)]
+    assert acc.project_jobs(uow, ALICE, Q3, limit=0, now=NOW, calendar=CAL) == []
+    staff = acc.project_jobs(uow, ENGINEER, Q3, "p2", "loc", now=NOW, calendar=CAL)
+    assert [j.job for j in staff] == [p2_job]
+    with pytest.raises(NotFound):  # another's project reads as unknown
+        acc.project_jobs(uow, ALICE, Q3, "p2", now=NOW, calendar=CAL)
+    with pytest.raises(InvalidInput) as err:  # staff name the project
+        acc.project_jobs(uow, ENGINEER, Q3, now=NOW, calendar=CAL)
+    assert err.value.field == "project_id"
+    with pytest.raises(InvalidInput) as err:
+        acc.project_jobs(uow, ALICE, "2026-07", now=NOW, calendar=CAL)
+    assert err.value.field == "period"

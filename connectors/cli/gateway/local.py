@@ -1,0 +1,189 @@
+"""The gateway on this host's database: the use cases, as the administrator ``cli:<login>``,
+rendered as the API renders them."""
+
+from __future__ import annotations
+
+from accounting import services as acc
+from allocator import hours as hours_rule
+from allocator import services as svc
+from allocator.errors import InvalidInput
+from allocator.model import RequestState, SlurmAccount
+from connectors.bootstrap import Services
+from connectors.cli import render
+from connectors.cli._common import cli_actor, hours_arg
+from connectors.cli.gateway import JSON, Lines
+from connectors.tokens import list_tokens, revoke
+
+
+def _seconds(lines: Lines, field: str, sign: hours_rule.Sign) -> list[tuple[str, int]]:
+    return [(p, hours_rule.to_seconds(hours_arg(h, field, sign))) for p, h in lines]
+
+
+class LocalGateway:
+    def __init__(self, sv: Services) -> None:
+        self.sv = sv
+        self.actor = cli_actor()
+
+    def me(self) -> JSON:
+        return render.user(self.actor) | {"server": None}
+
+    def users(self) -> JSON:
+        return [render.user(u) for u in svc.list_users(self.sv.uow(), self.actor)]
+
+    def pools(self) -> JSON:
+        return [render.pool(p) for p in svc.list_pools(self.sv.uow(), self.actor)]
+
+    def pool_balance(self, pool_id: str, period: str | None) -> JSON:
+        balance = svc.pool_balances(
+            self.sv.uow(),
+            self.actor,
+            pool_id,
+            period,
+            now=self.sv.clock(),
+            calendar=self.sv.settings.calendar,
+        )
+        return render.pool_balance(balance)
+
+    def chairs(self) -> JSON:
+        return [render.chair(c) for c in svc.list_chairs(self.sv.uow(), self.actor)]
+
+    def projects(self, chair_id: str | None) -> JSON:
+        return [render.project(p) for p in svc.list_projects(self.sv.uow(), self.actor, chair_id)]
+
+    def map_account(self, project_id: str, cluster: str, account: str) -> JSON:
+        mapping = SlurmAccount(cluster, account)
+        project = svc.map_slurm_account(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            project_id,
+            mapping,
+            clusters=self.sv.settings.cluster_names(),
+        )
+        return render.project(project)
+
+    def unmap_account(self, project_id: str, cluster: str, account: str) -> JSON:
+        mapping = SlurmAccount(cluster, account)
+        project = svc.unmap_slurm_account(
+            self.sv.uow(), self.actor, self.sv.clock(), project_id, mapping
+        )
+        return render.project(project)
+
+    def balances(self, period: str | None, pool_id: str | None) -> JSON:
+        uow = self.sv.uow(read_only=True)  # beside a running server's writer, never waiting
+        rows = svc.visible_balances(
+            uow,
+            self.actor,
+            period,
+            [pool_id] if pool_id else None,
+            self.sv.consumption.within(uow),
+            now=self.sv.clock(),
+            calendar=self.sv.settings.calendar,
+        )
+        return [render.project_balance(b) for b in rows]
+
+    def journal(self, pool_id: str | None, period: str | None, account: str | None) -> JSON:
+        entries = svc.journal(
+            self.sv.uow(),
+            self.actor,
+            pool_id,
+            period,
+            account,
+            now=self.sv.clock(),
+            calendar=self.sv.settings.calendar,
+        )
+        return render.entries(entries)
+
+    def requests(self, state: str | None) -> JSON:
+        try:
+            wanted = RequestState(state) if state else None
+        except ValueError:
+            states = ", ".join(s.value for s in RequestState)
+            raise InvalidInput("state", f"{state!r} is not one of {states}") from None
+        return [render.request(r) for r in svc.list_requests(self.sv.uow(), self.actor, wanted)]
+
+    def request(self, request_id: int) -> JSON:
+        with self.sv.uow(read_only=True) as uow:
+            return render.request(svc.get_request(uow, request_id, self.actor))
+
+    def submit(
+        self, project_id: str, pool_id: str, lines: Lines, justification: str, gpu_type: str | None
+    ) -> JSON:
+        r = svc.submit_request(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            project_id,
+            pool_id,
+            _seconds(lines, "period", hours_rule.Sign.POSITIVE),
+            justification,
+            gpu_type,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.request(r)
+
+    def withdraw(self, request_id: int, reason: str) -> JSON:
+        r = svc.withdraw_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, reason)
+        return render.request(r)
+
+    def comment(self, request_id: int, text: str) -> JSON:
+        r = svc.comment_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, text)
+        return render.request(r)
+
+    def approve(self, request_id: int, granted: Lines | None, reason: str) -> JSON:
+        amounts = None
+        if granted is not None:
+            amounts = _seconds(granted, "grant", hours_rule.Sign.ZERO_OR_MORE)
+        try:
+            r = svc.approve_request(
+                self.sv.uow(),
+                self.actor,
+                self.sv.clock(),
+                request_id,
+                amounts,
+                reason,
+                calendar=self.sv.settings.calendar,
+            )
+        except InvalidInput as exc:  # the API's "granted" is the CLI's --grant
+            raise (InvalidInput("grant", exc.reason) if exc.field == "granted" else exc) from None
+        return render.request(r)
+
+    def reject(self, request_id: int, reason: str) -> JSON:
+        r = svc.reject_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, reason)
+        return render.request(r)
+
+    def tokens(self, username: str | None, active: bool) -> JSON:
+        now = self.sv.clock()
+        infos = list_tokens(self.sv.session_factory, self.actor, now, username, active_only=active)
+        return [render.token_info(i, now) for i in infos]
+
+    def revoke_token(self, token_id: int, reason: str) -> JSON:
+        now = self.sv.clock()
+        info = revoke(self.sv.session_factory, self.actor, token_id, now, reason)
+        return render.token_info(info, now)
+
+    def burn(self, period: str | None, pool_id: str | None) -> JSON:
+        rows = acc.burn_rates(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            period,
+            pool_id,
+            calendar=self.sv.settings.calendar,
+        )
+        return [render.burn(r) for r in rows]
+
+    def jobs(
+        self, period: str | None, project_id: str | None, pool_id: str | None, limit: int
+    ) -> JSON:
+        rows = acc.project_jobs(
+            self.sv.uow(read_only=True),
+            self.actor,
+            period,
+            project_id,
+            pool_id,
+            limit,
+            now=self.sv.clock(),
+            calendar=self.sv.settings.calendar,
+        )
+        return [render.project_job(r) for r in rows]

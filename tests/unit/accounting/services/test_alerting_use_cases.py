@@ -1,0 +1,77 @@
+"""The detector on fakes: thresholds crossed, un-crossed by an adjustment and crossed again;
+a stale cluster; a national grant under-consumed before its check date. Each told once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from accounting.ingestion import IngestState
+from accounting.services import DetectorSettings, detect
+from allocator import services as svc
+from allocator.notices import Event
+from tests.builders import ADMIN, CAL, H
+from tests.fakes_accounting import FakeAccountingUnitOfWork
+from tests.unit.accounting.services.quarter_world import NOW, Q4, consumed, quarter_world
+
+QUIET = DetectorSettings(period_days=0, stale_seconds=3600)
+
+
+def q4_world(hours: int = 100) -> FakeAccountingUnitOfWork:
+    uow, _ = quarter_world()
+    svc.allocate_to_chair(uow, ADMIN, NOW, "loc", "chair-a", Q4, hours * H, "b", calendar=CAL)
+    svc.allocate_to_project(uow, ADMIN, NOW, "loc", "p1", Q4, hours * H, "s", calendar=CAL)
+    return uow
+
+
+def usage(events: list[Event]) -> list[tuple[str, str]]:
+    return [(e.kind.value, e.key) for e in events if e.kind.value.startswith("usage.")]
+
+
+def told(uow: FakeAccountingUnitOfWork, kind: str) -> list[str]:
+    return sorted(n.recipient for n in uow.committed_store.notices.values() if n.event.kind == kind)
+
+
+def test_crossed_uncrossed_by_an_adjustment_and_crossed_again_is_told_twice() -> None:
+    uow = q4_world()
+    consumed(uow, "p1", 79, period=Q4)
+    assert usage(detect(uow, NOW, CAL, QUIET)) == []
+    consumed(uow, "p1", 80, period=Q4)
+    assert usage(detect(uow, NOW, CAL, QUIET)) == [("usage.80", "usage.80:project:p1:loc:2026Q4:1")]
+    assert usage(detect(uow, NOW, CAL, QUIET)) == []  # the same figures again: nothing
+    svc.adjust(uow, ADMIN, NOW, "loc", "p1", Q4, 50 * H, "extra hours", calendar=CAL)
+    assert usage(detect(uow, NOW, CAL, QUIET)) == []  # 80 of 150: below again
+    consumed(uow, "p1", 150, period=Q4)
+    assert usage(detect(uow, NOW, CAL, QUIET)) == [
+        ("usage.80", "usage.80:project:p1:loc:2026Q4:2"),
+        ("usage.100", "usage.100:project:p1:loc:2026Q4:1"),
+    ]
+    assert told(uow, "usage.80") == ["alice", "alice"]  # alice is p1's PI; two crossings
+
+
+def test_a_stale_cluster_is_told_to_the_engineers_once_per_stall() -> None:
+    uow = q4_world()
+    epoch = int(NOW.timestamp())
+    stale = IngestState("enact-dev", last_success=epoch - 7200, last_attempt=epoch - 60)
+    fresh = IngestState("jean-zay", last_success=epoch - 60, last_attempt=epoch - 60)
+    never = IngestState("new-cluster")
+    found = detect(uow, NOW, CAL, QUIET, [stale, fresh, never])
+    (event,) = [e for e in found if e.kind.value == "ingestion.stale"]
+    assert event.param("cluster") == "enact-dev"
+    assert detect(uow, NOW, CAL, QUIET, [stale, fresh, never]) == []
+    assert told(uow, "ingestion.stale") == ["eng"]
+
+
+def test_a_national_grant_off_pace_is_warned_a_month_before_its_check_date() -> None:
+    uow, _ = quarter_world()
+    # the grant runs 2026-05-01 .. 2027-05-01: its check is on 2026-11-01, warned from 2 October
+    early = datetime(2026, 10, 1, tzinfo=UTC)
+    warned = datetime(2026, 10, 5, tzinfo=UTC)
+    svc.allocate_to_chair(uow, ADMIN, early, "nat", "chair-a", Q4, 100 * H, "b", calendar=CAL)
+    svc.allocate_to_project(uow, ADMIN, early, "nat", "p1", Q4, 100 * H, "s", calendar=CAL)
+    consumed(uow, "p1", 300, pool="nat")  # 300 h in 2026Q3: far from the ~2,500 h needed
+    assert [e for e in detect(uow, early, CAL, QUIET) if e.kind.value.startswith("grant")] == []
+    (event,) = [e for e in detect(uow, warned, CAL, QUIET) if e.kind.value.startswith("grant")]
+    assert event.key == "grant.under_consumption:pool:nat:2026-11-01"
+    assert told(uow, "grant.under_consumption") == ["admin", "alice"]
+    later = warned + timedelta(days=3)
+    assert [e for e in detect(uow, later, CAL, QUIET) if e.kind.value.startswith("grant")] == []
