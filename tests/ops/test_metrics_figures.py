@@ -181,7 +181,9 @@ def test_usage_of_unmapped_accounts_per_cluster_equals_the_api_and_goes_when_map
     period = period_containing(NOW).label
     token = mint_token(services.session_factory, "admin", NOW)
     h = {"Authorization": f"Bearer {token}"}
-    api = client.get("/api/v1/usage/accounts", params={"unmapped": "true"}, headers=h).json()
+    api = client.get("/api/v1/usage/accounts", params={"unmapped": "true"}, headers=h).json()[
+        "items"
+    ]
     expected: dict[tuple[str, str], tuple[int, int]] = {}
     for u in api:  # every unmapped job of the test data runs in the current period
         seconds, accounts = expected.get((u["cluster"], period), (0, 0))
