@@ -42,7 +42,7 @@ def chair_allocation(period: str, pool_id: str = "loc") -> dict[str, Any]:
 def journal(client: TestClient, world: World) -> list[dict[str, Any]]:
     r = client.get("/api/v1/journal", headers=auth(world, "admin"))
     assert r.status_code == 200, r.text
-    return list(r.json())
+    return list(r.json()["items"])
 
 
 def assert_refused(r: Any, field: str, label: str) -> None:

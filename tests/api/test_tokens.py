@@ -114,7 +114,7 @@ def test_a_user_lists_own_tokens_without_secret_or_hash(client: TestClient, worl
     minted = mint(client, world, "alice", note="laptop", expires_in_days=30)
     r = client.get(f"{API}/tokens", headers=bearer(minted["token"]))
     assert r.status_code == 200, r.text
-    rows = r.json()
+    rows = r.json()["items"]
     assert [row["username"] for row in rows] == ["alice", "alice"]
     mine = next(row for row in rows if row["id"] == minted["id"])
     assert mine["note"] == "laptop" and mine["state"] == "active"
@@ -217,7 +217,9 @@ def _token_events(client: TestClient, world: World, username: str) -> list[dict[
         f"{API}/audit", params={"subject": f"user:{username}"}, headers=auth(world, "admin")
     )
     assert r.status_code == 200, r.text
-    return [e for e in r.json() if e["action"].startswith("token.")]
+    assert r.json()["next"] is None
+    oldest_first = reversed(r.json()["items"])  # the audit trail lists the newest first
+    return [e for e in oldest_first if e["action"].startswith("token.")]
 
 
 def test_minting_and_revoking_are_audited_without_the_secret(

@@ -170,7 +170,7 @@ def test_close_freezes_the_period_and_late_usage_lands_in_the_next(
         f"{RECONCILIATION}/jobs",
         params={"pool_id": POOL, "period": "2026Q4", "project_id": "nlp"},
         headers=h,
-    ).json()
+    ).json()["items"]
     assert [(j["job_id"], j["late"]) for j in jobs if j["late"]] == [(102, True)]
 
     # nothing moves into a closed period any more
