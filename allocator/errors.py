@@ -98,3 +98,10 @@ class AlreadyExists(Conflict):
 class Forbidden(AllocatorError, PermissionError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"forbidden: {reason}")
+
+
+class SlurmCommandFailed(AllocatorError):
+    """Slurm's accounting could not be read or written (``sacctmgr`` failed, slurmdbd down)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="slurm")

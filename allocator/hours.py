@@ -20,10 +20,35 @@ from allocator.rules import MAX_HOURS
 
 MAX_DECIMALS = 3
 
-#: A positive (or zero) amount, as a regular expression (also the OpenAPI ``pattern``).
+
+class Sign(StrEnum):
+    """Which amounts a field takes: positive (a grant), zero too (a partial approval's
+    period), or signed (an adjustment)."""
+
+    POSITIVE = "positive"
+    ZERO_OR_MORE = "zero_or_more"
+    SIGNED = "signed"
+
+
+#: The shape of an amount (at most 3 decimals), as a regular expression.
 PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,3})?$"
 #: A signed amount.
 SIGNED_PATTERN = r"^-?[0-9]{1,10}(\.[0-9]{1,3})?$"
+
+# The amounts :func:`parse` accepts, as the API documents them (each an OpenAPI ``pattern``):
+# no leading zero, at most MAX_HOURS, a whole number of seconds (a third decimal is 0 or 5:
+# 0.005 h = 18 s). Leading zeros (``007``) are accepted but not documented.
+_WHOLE = r"[1-9][0-9]{0,8}(\.[0-9]{1,2}|\.[0-9]{2}[05])?|1000000000(\.0{1,3})?"
+_FRACTION = r"0\.([1-9][0-9]?|0[1-9]|[1-9][0-9][05]|0[1-9][05]|005)"
+_ZERO = r"0(\.0{1,3})?"
+#: Sign.POSITIVE, ZERO_OR_MORE and SIGNED (not zero: an adjustment) amounts written as strings.
+STRICT_PATTERNS = {
+    Sign.POSITIVE: f"^({_WHOLE}|{_FRACTION})$",
+    Sign.ZERO_OR_MORE: f"^({_WHOLE}|{_FRACTION}|{_ZERO})$",
+    Sign.SIGNED: f"^-?({_WHOLE}|{_FRACTION})$",
+}
+#: A JSON number of hours is a multiple of this (whole seconds, at most 3 decimals).
+STEP = Decimal("0.005")
 
 RULE = (
     "hours: ASCII digits with at most 3 decimals after a '.' (no '_', no spaces, no exponent,"
@@ -97,15 +122,6 @@ def check_whole_seconds(hours: Decimal) -> Decimal:
     if hours * SECONDS_PER_HOUR != (hours * SECONDS_PER_HOUR).to_integral_value():
         raise ValueError(WHOLE_SECONDS)
     return hours
-
-
-class Sign(StrEnum):
-    """Which amounts a field takes: positive (a grant), zero too (a partial approval's
-    period), or signed (an adjustment)."""
-
-    POSITIVE = "positive"
-    ZERO_OR_MORE = "zero_or_more"
-    SIGNED = "signed"
 
 
 def parse(text: str, sign: Sign = Sign.POSITIVE) -> Decimal:

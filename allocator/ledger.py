@@ -125,6 +125,22 @@ class ProjectBalance:
         return (self.consumed + self.consumed_provisional) * MILLI // self.available
 
 
+@dataclass(frozen=True, slots=True)
+class BalanceInputs:
+    """What the balances of many projects in one period are computed from, read at one
+    instant: the projects and pools they are of, the flows, the consumption."""
+
+    #: the projects whose balances are asked (those the reader may see)
+    project_ids: tuple[str, ...]
+    #: every pool there is (a pool asked that is not here is unknown)
+    pool_ids: tuple[str, ...]
+    #: pool -> its flows in the period (only those from or to the projects' accounts when the
+    #: reader sees some projects only)
+    flows: Mapping[str, Flows]
+    #: ``(project, pool) -> (final, provisional)`` unit-seconds consumed in the period
+    consumed: Mapping[tuple[str, str], tuple[int, int]]
+
+
 def pool_balance(flows: Flows, pool_id: str, period: str) -> PoolBalance:
     capacity = pool_capacity(flows, pool_id)
     acct = pool_account(pool_id)

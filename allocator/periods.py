@@ -132,6 +132,12 @@ _EXAMPLES = {
     PeriodScheme.YEAR: "2026",
 }
 _PATTERNS = {PeriodScheme.QUARTER: _QUARTER, PeriodScheme.MONTH: _MONTH, PeriodScheme.YEAR: _YEAR}
+#: What follows the year in a label of each scheme (as in :data:`_PATTERNS`).
+_SUFFIXES = {
+    PeriodScheme.QUARTER: "Q[1-4]",
+    PeriodScheme.MONTH: "-(0[1-9]|1[0-2])",
+    PeriodScheme.YEAR: "",
+}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -215,6 +221,13 @@ class Calendar:
                 f" to {last} ({self.years_back} years back, {self.years_ahead} ahead)",
             )
         return self.period(label, field)
+
+    def label_pattern(self, now: datetime) -> str:
+        """The labels :meth:`check` accepts at ``now``, as one regular expression (the API
+        documents it as the ``pattern`` of every period): this scheme, these years."""
+        year = self.local(now).year
+        years = "|".join(str(y) for y in range(year - self.years_back, year + self.years_ahead + 1))
+        return f"^({years}){_SUFFIXES[self.scheme]}$"
 
     def check_or_current(self, label: str | None, now: datetime, field: str = "period") -> Period:
         """:meth:`check` of a label given, else the period containing ``now`` (the default of

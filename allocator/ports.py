@@ -11,7 +11,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from allocator.ledger import Flows
+from allocator.enforcement import Change, SlurmState
+from allocator.ledger import BalanceInputs, Flows
 from allocator.model import (
     AllocationRequest,
     AuditEvent,
@@ -122,6 +123,16 @@ class ConsumptionLookup(Protocol):
         ...
 
 
+class BalanceReads(Protocol):
+    def __call__(
+        self, period: str, pool_ids: Sequence[str] | None, member: str | None
+    ) -> BalanceInputs:
+        """The inputs of the balances in ``period`` of the projects ``member`` may see (every
+        project when ``None``), in ``pool_ids`` (every pool when ``None``), read at one
+        instant (one snapshot). Every known pool is listed, so an unknown one asked shows."""
+        ...
+
+
 class AuditRepository(Protocol):
     def append(self, event: AuditEvent) -> None: ...
     def list(self, subject: str | None = None) -> Sequence[AuditEvent]: ...
@@ -176,3 +187,11 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+
+
+class SlurmAssociations(Protocol):
+    """Slurm's accounting on one cluster, as enforcement reads and writes it. Both raise
+    :class:`allocator.errors.SlurmCommandFailed` when Slurm does not answer."""
+
+    def read(self, cluster: str, accounts: Sequence[str]) -> SlurmState: ...
+    def write(self, change: Change) -> None: ...

@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from allocator.ports import ConsumptionLookup
+from allocator.ports import BalanceReads, ConsumptionLookup
 from connectors.auth import Authenticator, TokenAuthenticator
+from connectors.db.balance_reads import SqlBalanceReads
 from connectors.db.consumption import SqlConsumption
 from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.migrate import upgrade
@@ -67,10 +68,13 @@ class Services:
     #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
     reader: Engine = field(init=False, repr=False)
     read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
+    #: the inputs of many balances in one statement (``connectors.db.balance_reads``)
+    balance_reads: BalanceReads = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reader = read_only(self.engine)
         self.read_session_factory = make_session_factory(self.reader)
+        self.balance_reads = SqlBalanceReads(self.engine)
 
     def uow(self, read_only: bool = False) -> SqlUnitOfWork:
         """A unit of work; ``read_only`` ones (every GET) never take SQLite's write lock, and

@@ -37,6 +37,18 @@ class ClusterConfig(BaseModel):
     interval_seconds: int | None = Field(default=None, ge=1)
     timeout_seconds: float = Field(default=300.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
+    #: Enforcement (README "Enforcement"): ``off``, ``plan`` (read and compare only) or
+    #: ``apply`` (``gpuhours enforce apply`` may write to Slurm).
+    enforce: str = Field(default="off", pattern="^(off|plan|apply)$")
+    #: The QOS ladder: below the allocation, inside the grace band, beyond it.
+    qos_normal: str = Field(default="normal", min_length=1)
+    qos_grace: str = Field(default="gpuhours-grace", min_length=1)
+    qos_blocked: str = Field(default="gpuhours-blocked", min_length=1)
+    #: The grace band past the allocation, in thousandths of it (250: +25 %).
+    grace_milli: int = Field(default=250, ge=0, le=10_000)
+    #: An ingestion older than this (or failing) makes enforcement unsure: it tightens nothing.
+    enforce_max_lag_minutes: int = Field(default=60, ge=1)
+    sacctmgr: str = "sacctmgr"
 
 
 class WebhookConfig(BaseModel):

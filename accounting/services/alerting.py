@@ -19,6 +19,7 @@ from accounting.services.housekeeping import SYSTEM
 from allocator.model import EntryKind, PoolKind, Project
 from allocator.notices import Event, Kind, People, notices, staff
 from allocator.periods import Calendar, Period
+from allocator.services import chair_balances
 
 THRESHOLDS = ((80, Kind.USAGE_80), (100, Kind.USAGE_100))
 
@@ -48,7 +49,8 @@ def detect(
         projects = {p.id: p for p in uow.projects.list()}
         burns = burn_rates(uow, SYSTEM, now, period.label, None, calendar=calendar)
         found: list[tuple[Event, People]] = []
-        found += _thresholds(uow, now, period, burns, projects)
+        usages = _usages(uow, now, calendar, period, burns, projects)
+        found += _thresholds(uow, now, period, usages)
         found += _forecasts(now, period, burns, projects)
         found += _under_consumption(uow, now, calendar, settings.rule, burns, projects, admins)
         found += _periods(uow, now, calendar, settings.period_days, admins)
@@ -58,58 +60,97 @@ def detect(
     return new
 
 
-def _project_people(project: Project | None) -> People:
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """An account's use of its hours in one pool and period: a project's or a chair's (the sum
+    of its projects')."""
+
+    level: str  # "project" | "chair"
+    id: str
+    pool: str
+    used: int
+    allotted: int
+    people: People
+
+
+def _usage_params(u: Usage, period: Period) -> tuple[tuple[str, str], ...]:
+    chair = () if u.level == "project" else (("chair", u.id),)
+    return (
+        *chair,
+        ("project", u.id),  # what messages name: the project, or the chair
+        ("pool", u.pool),
+        ("period", period.label),
+        ("used_hours", f"{u.used / 3600:.1f}"),
+        ("allocated_hours", f"{u.allotted / 3600:.1f}"),
+    )
+
+
+def _usages(
+    uow: AccountingUnitOfWork,
+    now: datetime,
+    calendar: Calendar,
+    period: Period,
+    burns: Sequence[ProjectBurn],
+    projects: dict[str, Project],
+) -> list[Usage]:
+    """Every project's use, and every chair's: what its projects used of what it received
+    (told to the PIs of its projects)."""
+    out = []
+    by_chair: dict[tuple[str, str], int] = {}
+    for burn in burns:
+        b = burn.balance
+        project = projects.get(b.project_id)
+        out.append(
+            Usage("project", b.project_id, b.pool_id, burn.consumed, b.available, _people(project))
+        )
+        if project is not None:
+            key = (project.chair_id, b.pool_id)
+            by_chair[key] = by_chair.get(key, 0) + burn.consumed
+    for chair in sorted({c for c, _ in by_chair}):
+        pis = tuple(sorted({p.pi for p in projects.values() if p.chair_id == chair}))
+        for cb in chair_balances(
+            uow, SYSTEM, chair, None, period.label, now=now, calendar=calendar
+        ):
+            if (chair, cb.pool_id) in by_chair:
+                used = by_chair[(chair, cb.pool_id)]
+                out.append(Usage("chair", chair, cb.pool_id, used, cb.received, People(pis=pis)))
+    return out
+
+
+def _people(project: Project | None) -> People:
     if project is None:
         return People()
     return People(pi=project.pi, members=project.members)
 
 
-def _usage_params(burn: ProjectBurn, period: Period) -> tuple[tuple[str, str], ...]:
-    b = burn.balance
-    return (
-        ("project", b.project_id),
-        ("pool", b.pool_id),
-        ("period", period.label),
-        ("used_hours", f"{burn.consumed / 3600:.1f}"),
-        ("allocated_hours", f"{b.available / 3600:.1f}"),
-    )
-
-
 def _thresholds(
-    uow: AccountingUnitOfWork,
-    now: datetime,
-    period: Period,
-    burns: Sequence[ProjectBurn],
-    projects: dict[str, Project],
+    uow: AccountingUnitOfWork, now: datetime, period: Period, usages: Sequence[Usage]
 ) -> list[tuple[Event, People]]:
     """80 % and 100 %: a new crossing is told (its number is in the key)."""
     subjects = {
-        (burn.balance.project_id, burn.balance.pool_id, pct): (
-            f"{kind.value}:project:{burn.balance.project_id}:{burn.balance.pool_id}:{period.label}"
-        )
-        for burn in burns
+        (u.level, u.id, u.pool, pct): f"{kind.value}:{u.level}:{u.id}:{u.pool}:{period.label}"
+        for u in usages
         for pct, kind in THRESHOLDS
     }
     states = uow.crossings.get(list(subjects.values()))
     out = []
-    for burn in burns:
-        b = burn.balance
+    for u in usages:
         for pct, kind in THRESHOLDS:
-            subject = subjects[(b.project_id, b.pool_id, pct)]
+            subject = subjects[(u.level, u.id, u.pool, pct)]
             before = states.get(subject, alerts.Crossing())
-            after, fired = alerts.threshold_step(before, burn.consumed, b.available, pct)
+            after, fired = alerts.threshold_step(before, u.used, u.allotted, pct)
             if after != before:
                 uow.crossings.put(subject, after)
             if fired:
                 event = Event(
                     kind,
                     f"{subject}:{after.times}",
-                    f"project:{b.project_id}",
+                    f"{u.level}:{u.id}",
                     now,
-                    (*_usage_params(burn, period), ("percent", str(pct))),
-                    f"/portal/projects/{b.project_id}",
+                    (*_usage_params(u, period), ("percent", str(pct))),
+                    f"/portal/{u.level}s/{u.id}",
                 )
-                out.append((event, _project_people(projects.get(b.project_id))))
+                out.append((event, u.people))
     return out
 
 
@@ -127,12 +168,13 @@ def _forecasts(
         if alerts.exhaustion_before_end(b.remaining, burn.burn.rate_7d, now, period.end) is None:
             continue
         kind = Kind.EXHAUSTION_FORECAST
+        usage = Usage("project", b.project_id, b.pool_id, burn.consumed, b.available, People())
         event = Event(
             kind,
             f"{kind.value}:project:{b.project_id}:{b.pool_id}:{period.label}",
             f"project:{b.project_id}",
             now,
-            (*_usage_params(burn, period), ("exhaustion", when.isoformat(timespec="minutes"))),
+            (*_usage_params(usage, period), ("exhaustion", when.isoformat(timespec="minutes"))),
             f"/portal/projects/{b.project_id}",
         )
         project = projects.get(b.project_id)

@@ -65,11 +65,10 @@ def burn_rates(
     period = calendar.check_or_current(period, now).label
     with uow:  # one snapshot: the balances and the windows they are compared with
         balances = svc.visible_balances(
-            uow,
+            svc.reads_in(uow, uow.consumption.balances),
             actor,
             period,
             None if pool_id is None else [pool_id],
-            uow.consumption.balances,
             now=now,
             calendar=calendar,
         )

@@ -29,8 +29,11 @@ from allocator.services.balances import (
     pool_balances,
     project_balances,
     project_balances_in,
+    reads_in,
     visible_balances,
 )
+from allocator.services.enforcement import apply as enforcement_apply
+from allocator.services.enforcement import plan as enforcement_plan
 from allocator.services.notifications import (
     Preferences,
     preferences,
@@ -87,6 +90,8 @@ __all__ = [
     "create_pool_with_grant",
     "create_project",
     "create_user",
+    "enforcement_apply",
+    "enforcement_plan",
     "get_chair",
     "get_pool",
     "get_project",
@@ -104,6 +109,7 @@ __all__ = [
     "preferences",
     "project_balances",
     "project_balances_in",
+    "reads_in",
     "reject_request",
     "release",
     "set_language",

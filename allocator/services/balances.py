@@ -3,13 +3,16 @@ journal (and of the consumption a lookup gives), in a constant number of reads."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 from allocator import rules
 from allocator.errors import NotFound
 from allocator.ledger import (
+    BalanceInputs,
     ChairBalance,
+    Flows,
     PoolBalance,
     ProjectBalance,
     all_project_balances,
@@ -18,7 +21,7 @@ from allocator.ledger import (
 )
 from allocator.model import User, chair_account, pool_account, project_account
 from allocator.periods import Calendar
-from allocator.ports import ConsumptionLookup, UnitOfWork
+from allocator.ports import BalanceReads, ConsumptionLookup, UnitOfWork
 from allocator.services._common import get_chair, get_pool, mine
 from allocator.services.reading import list_projects
 
@@ -59,7 +62,7 @@ def chair_balances(
             p.chair_id for p in list_projects(uow, actor)
         }:
             raise NotFound("chair", chair_id, field="chair_id")
-        pools = _balance_pools(uow, None if pool_id is None else [pool_id])
+        pools = _known_pools(uow.pools.ids(), None if pool_id is None else [pool_id])
         # only the chair's entries: what its balance needs, however many projects it funds
         flows = uow.ledger.flows_in(pools, period, [chair_account(chair_id)]) if pools else {}
         return [chair_balance(flows[p], chair_id, p, period) for p in pools]
@@ -104,39 +107,56 @@ def project_balances_in(
     with uow:
         if not uow.projects.visible(project_id, actor.username, rules.can_read_everything(actor)):
             raise NotFound("project", project_id, field="project_id")
-        pools = _balance_pools(uow, pool_ids)
-        return _balances_of(uow, [project_id], pools, period, consumption, every_project=False)
+        pools = _known_pools(uow.pools.ids(), pool_ids)
+        return _balances_of(uow, [project_id], pools, period, consumption)
+
+
+#: The order of balance lists (C, where a lambda per row cost 1 us in 3,000-row lists).
+_BY_POOL_THEN_PROJECT = attrgetter("pool_id", "project_id")
 
 
 def visible_balances(
-    uow: UnitOfWork,
+    reads: BalanceReads,
     actor: User,
     period: str | None,
     pool_ids: Sequence[str] | None,
-    consumption: ConsumptionLookup,
     include_empty: bool = False,
     *,
     now: datetime,
     calendar: Calendar,
 ) -> list[ProjectBalance]:
     """Balances of every project the actor may see in ``period`` (the current one when
-    ``None``), sorted by pool then project: a constant number of reads (projects, pools, one
-    for the flows, one for consumption), whatever the number of projects and pools."""
+    ``None``), sorted by pool then project, from one read of their inputs (``reads``: the
+    projects, the pools, the flows and the consumption at one instant), whatever the number of
+    projects and pools."""
     period = calendar.check_or_current(period, now).label
-    with uow:
-        projects = uow.projects.ids(mine(actor))
-        pools = _balance_pools(uow, pool_ids)
-        every = rules.can_read_everything(actor)
-        rows = _balances_of(uow, projects, pools, period, consumption, every_project=every)
-    return sorted(
-        (b for b in rows if include_empty or not b.is_empty),
-        key=lambda b: (b.pool_id, b.project_id),
-    )
+    inputs = reads(period, pool_ids, mine(actor))
+    pools = _known_pools(inputs.pool_ids, pool_ids)
+    rows = _rows(inputs.project_ids, pools, period, inputs.flows, inputs.consumed)
+    return sorted((b for b in rows if include_empty or not b.is_empty), key=_BY_POOL_THEN_PROJECT)
 
 
-def _balance_pools(uow: UnitOfWork, pool_ids: Sequence[str] | None) -> list[str]:
+def reads_in(uow: UnitOfWork, consumption: ConsumptionLookup) -> BalanceReads:
+    """:class:`BalanceReads` through ``uow``'s repositories and ``consumption``, in its
+    transaction (four reads): for a use case that reads more in the same snapshot."""
+
+    def read(period: str, pool_ids: Sequence[str] | None, member: str | None) -> BalanceInputs:
+        with uow:
+            projects = tuple(uow.projects.ids(member))
+            known = tuple(uow.pools.ids())
+            pools = [p for p in known if pool_ids is None or p in pool_ids]
+            if not projects or not pools:
+                return BalanceInputs(projects, known, {}, {})
+            accounts = None if member is None else [project_account(p) for p in projects]
+            flows = uow.ledger.flows_in(pools, period, accounts)
+            consumed = consumption(period, pools, None if member is None else projects)
+            return BalanceInputs(projects, known, flows, consumed)
+
+    return read
+
+
+def _known_pools(known: Sequence[str], pool_ids: Sequence[str] | None) -> list[str]:
     """The pools to read (every pool when ``None``); an unknown one is a 404."""
-    known = uow.pools.ids()
     for pool_id in pool_ids or ():
         if pool_id not in known:
             raise NotFound("pool", pool_id, field="pool_id")
@@ -149,22 +169,34 @@ def _balances_of(
     pool_ids: Sequence[str],
     period: str,
     consumption: ConsumptionLookup,
-    every_project: bool,
 ) -> list[ProjectBalance]:
     """The balances of ``project_ids`` x ``pool_ids`` in two reads: the pools' flows and the
-    consumption (narrowed to these projects' accounts unless ``every_project``)."""
+    consumption, narrowed to these projects' accounts."""
     if not project_ids or not pool_ids:
         return []
-    accounts = None if every_project else [project_account(p) for p in project_ids]
-    flows = uow.ledger.flows_in(pool_ids, period, accounts)
-    consumed = consumption(period, pool_ids, None if every_project else project_ids)
+    flows = uow.ledger.flows_in(pool_ids, period, [project_account(p) for p in project_ids])
+    consumed = consumption(period, pool_ids, project_ids)
+    return _rows(project_ids, pool_ids, period, flows, consumed)
+
+
+def _rows(
+    project_ids: Sequence[str],
+    pool_ids: Sequence[str],
+    period: str,
+    flows: Mapping[str, Flows],
+    consumed: Mapping[tuple[str, str], tuple[int, int]],
+) -> list[ProjectBalance]:
+    """A balance for each of ``project_ids`` x ``pool_ids`` (empty where nothing moved)."""
+    if not project_ids or not pool_ids:
+        return []
     by_pool: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in pool_ids}
     for (project_id, pool_id), amounts in consumed.items():
         if pool_id in by_pool:
             by_pool[pool_id][project_id] = amounts
     rows = []
     for pool_id in pool_ids:
-        balances = all_project_balances(flows[pool_id], pool_id, period, by_pool[pool_id])
+        pool_flows = flows.get(pool_id, {})
+        balances = all_project_balances(pool_flows, pool_id, period, by_pool[pool_id])
         for project_id in project_ids:
             empty = ProjectBalance(project_id, pool_id, period, 0, 0, 0, 0)
             rows.append(balances.get(project_id, empty))

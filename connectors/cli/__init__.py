@@ -13,6 +13,7 @@ import click
 
 from connectors.cli import (
     allocations,
+    enforce,
     notify,
     organisation,
     quarter,
@@ -63,7 +64,18 @@ def _leaves(group: click.Group, path: str = "") -> Iterator[tuple[str, click.Com
             yield full, command
 
 
-_MODULES = (service, session, tokens, organisation, allocations, requests, usage, quarter, notify)
+_MODULES = (
+    service,
+    session,
+    tokens,
+    organisation,
+    allocations,
+    requests,
+    usage,
+    quarter,
+    notify,
+    enforce,
+)
 for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -25,7 +25,7 @@ from connectors.http import (
 )
 from connectors.http.deps import reject_nul_characters
 from connectors.http.headers import SecurityHeaders
-from connectors.http.routes import router
+from connectors.http.routes import routers
 from connectors.settings import Settings
 
 DESCRIPTION = """GPU-hours allocation and job accounting for the IA Grand Est ENACT cluster.
@@ -57,12 +57,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics.install(app, services)  # GET /metrics and the request latency histogram
     app.add_middleware(SecurityHeaders)
     errors.install(app)
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
 
-    _document_links(app)
+    _document(app, services)
     docs.install(app)
     _health(app, services)
     return app
@@ -109,13 +110,20 @@ def _notifications(services: Services) -> dict[str, Any]:
     return {"targets": targets, "parked": parked}
 
 
-def _document_links(app: FastAPI) -> None:
-    """The generated document, with the links between operations, built once."""
+def _document(app: FastAPI, services: Services) -> None:
+    """The generated document, completed (:func:`openapi.complete`): built once, and again
+    when the years the site accepts move on (a new year)."""
     generate = app.openapi
+    built_for: list[str] = []
 
     def document() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = openapi.complete(generate())
+        calendar, now = services.settings.calendar, services.clock()
+        pattern = calendar.label_pattern(now)
+        if app.openapi_schema is None or built_for != [pattern]:
+            app.openapi_schema = None
+            periods = (pattern, openapi.period_description(calendar, now))
+            app.openapi_schema = openapi.complete(generate(), periods)
+            built_for[:] = [pattern]
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]

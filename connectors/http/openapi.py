@@ -9,11 +9,14 @@ its decision.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi.routing import APIRoute
 
+from allocator.periods import Calendar
 from connectors.http.openapi_errors import document_errors
+from connectors.http.schemas import PERIOD_DOC, PERIOD_PATTERN
 
 #: Route function names whose camelCase alone would not say what the operation does.
 _NAMED = {
@@ -173,6 +176,34 @@ and a NUL character in any name or value, known or not, is a 422.
 """
 
 
+def period_description(calendar: Calendar, now: datetime) -> str:
+    """What a period of this site is, in words (the ``pattern`` says it exactly)."""
+    first, last = calendar.bounds(now)
+    return (
+        f"a period of this site: {calendar.scheme.value}s, labelled like {calendar.example},"
+        f" from {first} to {last} ({calendar.years_back} years back, {calendar.years_ahead}"
+        " ahead); the document is built at start-up, and again on new year's day"
+    )
+
+
+def site_periods(node: Any, pattern: str, description: str) -> None:
+    """Every period of ``node`` (a schema of any label's shape, ``PERIOD_PATTERN``) given the
+    site's ``pattern`` and ``description`` (in place): its scheme, its years. (And a number's
+    default written as a string, as FastAPI writes a ``Decimal`` query parameter's, a number.)"""
+    if isinstance(node, dict):
+        if node.get("pattern") == PERIOD_PATTERN:
+            node["pattern"] = pattern
+            said = node.get("description", PERIOD_DOC)
+            node["description"] = said.replace(PERIOD_DOC, description)
+        if node.get("type") == "number" and isinstance(node.get("default"), str):
+            node["default"] = float(node["default"])  # a Decimal query parameter's default
+        for value in node.values():
+            site_periods(value, pattern, description)
+    elif isinstance(node, list):
+        for value in node:
+            site_periods(value, pattern, description)
+
+
 def optional_bodies(spec: dict[str, Any]) -> dict[str, Any]:
     """An optional body (an action that needs no input) is documented as its schema with
     ``required: false``, not as ``anyOf: [schema, null]``: send nothing, or the object (a
@@ -209,14 +240,17 @@ def document_locations(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def complete(spec: dict[str, Any]) -> dict[str, Any]:
+def complete(spec: dict[str, Any], periods: tuple[str, str] | None = None) -> dict[str, Any]:
     """The generated ``spec`` made true and followable (in place): the links between
-    operations, every operation's error answers, optional bodies, and the rules in the
-    description."""
+    operations, every operation's error answers, optional bodies, the rules in the
+    description, and, given ``periods`` (the site's pattern and its description), the labels
+    the site accepts."""
     add_links(spec)
     optional_bodies(spec)
     document_locations(spec)
     document_errors(spec)
+    if periods is not None:
+        site_periods(spec, *periods)
     info = spec.setdefault("info", {})
     info["description"] = info.get("description", "").rstrip() + "\n" + RULES
     return spec

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import Path, Query
+from fastapi import Query
 
-from connectors.http.params import PERIOD_DOC, PERIOD_PATTERN
+from connectors.http.params import PeriodPath
 
-PeriodPath = Path(pattern=PERIOD_PATTERN, description=PERIOD_DOC)
+__all__ = ["OptionalPoolQ", "PeriodPath", "PoolQ"]
 PoolQ = Query(max_length=64)
 OptionalPoolQ = Query(default=None, max_length=64)

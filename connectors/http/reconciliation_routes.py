@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from accounting import services as acc
 from accounting.ports import JobCharge
 from accounting.reconcile import Line, Tolerance
+from allocator.hours import Sign
 from allocator.model import Role
 from allocator.rules import require_role
 from connectors.http import schemas as s
@@ -81,15 +82,32 @@ class JobOut(BaseModel):
         return cls.model_validate(present.job(j))
 
 
+_ZERO_HOURS = {
+    "anyOf": [{"type": "number", "const": 0}, {"type": "string", "pattern": r"^0(\.0{1,3})?$"}]
+}
+
+
 class DecisionIn(s.Strict):
+    model_config = s.rules(
+        s.when("action", "accept", {"properties": {"hours": _ZERO_HOURS}}),
+        s.when(
+            "action",
+            "adjust",
+            {"required": ["hours"], "properties": {"hours": s.hours_json_schema(Sign.SIGNED)}},
+        ),
+    )
+
     pool_id: s.Slug
     period: s.PeriodLabel
     project_id: str = Field(max_length=64, description='the line\'s project ("" = unmapped)')
     action: Literal["accept", "adjust"]
-    hours: s.SignedHours = Field(
+    hours: Annotated[
+        s.SignedHours,
+        WithJsonSchema({"anyOf": [s.hours_json_schema(Sign.SIGNED), _ZERO_HOURS]}),
+    ] = Field(
         default=Decimal(0),
-        description="adjust: signed hours of the pool's unit (negative debits the project); "
-        "accept: 0",
+        description="adjust: signed hours of the pool's unit, not zero (negative debits the"
+        " project); accept: 0 or left out",
     )
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -108,8 +126,8 @@ def reconciliation(
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     tolerance_seconds: int = Query(default=_DEFAULT.absolute, ge=0, le=10**12),
-    tolerance_percent: Decimal = Query(
-        default=Decimal(_DEFAULT.relative_milli) / 10, ge=0, le=100, decimal_places=1
+    tolerance_percent: Decimal = s.decimal(
+        1, 0, 100, make=Query, default=Decimal(_DEFAULT.relative_milli) / 10
     ),
 ) -> ReconciliationOut:
     """Our consumption against the latest statement, per project: a line matches within

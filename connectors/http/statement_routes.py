@@ -121,16 +121,34 @@ async def statement_upload(request: Request, actor: ActorDep) -> Upload:
 
 
 UploadDep = Annotated[Upload, Depends(statement_upload)]
+_NATIONAL_EXAMPLE = (
+    "project_account,hardware,period,hours_consumed,normalised_hours\n"
+    "chair-nlp,a100,2026Q3,1250.5,2501\n"
+)
+_FILE = {
+    "type": "string",
+    "format": "binary",
+    "minLength": 1,
+    "maxLength": MAX_STATEMENT_BYTES,
+    "description": "the statement file, UTF-8: a national-csv, an sreport -P output or a CSV"
+    " read through the map_* columns (mapped-csv), by the format parameter; every row is"
+    " checked, and a refusal names its line",
+}
 _BODY = {
     "required": True,
+    "description": "The statement file: the body itself (text/csv, text/plain or"
+    " application/octet-stream), or the part named `file` of a multipart/form-data form. At"
+    f" most {MAX_STATEMENT_BYTES} bytes (413), another media type is a 415.",
     "content": {
-        **{m: {"schema": {"type": "string", "format": "binary"}} for m in RAW_MEDIA[:3]},
+        **{m: {"schema": _FILE, "example": _NATIONAL_EXAMPLE} for m in RAW_MEDIA[:2]},
+        RAW_MEDIA[2]: {"schema": _FILE},
         MULTIPART: {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {"file": _FILE},
                 "required": ["file"],
-            }
+            },
+            "encoding": {"file": {"contentType": ", ".join(RAW_MEDIA[:3])}},
         },
     },
 }
@@ -145,9 +163,15 @@ def _file_name(query: str | None, upload: Upload) -> str:
     return name or "upload"
 
 
+_MAPPED_ONLY = (
+    "mapped-csv only (another format refuses it): the file's column holding this field; a"
+    " mapped-csv names account, and one of gpu_seconds, hours or units_hours"
+)
+
+
 def _map_q() -> Any:
     """One per parameter: FastAPI must not share a ``Query`` between parameters."""
-    return Query(default=None, min_length=1, max_length=128)
+    return Query(default=None, min_length=1, max_length=128, description=_MAPPED_ONLY)
 
 
 @router.post(
@@ -177,7 +201,12 @@ def import_statement(
     map_units_hours: str | None = _map_q(),
     map_gpu_type: str | None = _map_q(),
     map_period: str | None = _map_q(),
-    delimiter: str | None = Query(default=None, min_length=1, max_length=1),
+    delimiter: str | None = Query(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="mapped-csv only: the separator (default: found in the header)",
+    ),
 ) -> StatementOut:
     """Import a statement file (the request body), all or nothing; the same file again is a
     no-op answered with 200 and ``created: false``."""

@@ -8,12 +8,26 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from allocator.errors import InvalidInput
-from connectors.http.schemas import Strict, UtcDatetime
+from connectors.http.schemas import Strict, UtcDatetime, rules
 from connectors.presenters.tokens import token_info
 from connectors.tokens import MAX_DAYS, TokenInfo, TokenState
 
 
 class TokenIn(Strict):
+    model_config = rules(
+        {
+            "not": {
+                "required": ["expires_at", "expires_in_days"],
+                "properties": {
+                    "expires_at": {"type": "string"},
+                    "expires_in_days": {"type": "integer"},
+                },
+            }
+        },
+        described="A token to mint: expires_at (in the future, at most ten years ahead) or"
+        " expires_in_days, not both; neither: GPUHOURS_TOKEN_DAYS.",
+    )
+
     note: str = Field(default="", max_length=200)
     #: An expiry time (aware, in the future, at most ten years ahead) ...
     expires_at: UtcDatetime | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.pool import NullPool
 
 from allocator import rules
+from allocator.hours import STRICT_PATTERNS, Sign
 from connectors.auth import mint_token
 from connectors.bootstrap import Services, build
 from connectors.db import tables as t
@@ -387,7 +389,11 @@ def test_the_hours_rule_is_in_the_openapi_document(client: TestClient) -> None:
     hours = doc["components"]["schemas"]["ChairAllocationIn"]["properties"]["hours"]
     assert "at most 3 decimals" in hours["description"]
     patterns = [s.get("pattern") for s in hours["anyOf"] if s.get("type") == "string"]
-    assert patterns == [r"^[0-9]{1,10}(\.[0-9]{1,3})?$"]
+    # the strict form (allocator.hours): at most 3 decimals, and also positive, at most the
+    # maximum, whole seconds (test_openapi_rules.py, tests/unit/test_hours_patterns.py)
+    assert patterns == [STRICT_PATTERNS[Sign.POSITIVE]]
+    for refused in ("1.0001", "1_0", " 1", "1e3", "١"):
+        assert not re.fullmatch(patterns[0], refused), refused
 
 
 def test_a_scrape_token_reads_nothing_of_the_api(

@@ -93,3 +93,12 @@ def test_admins_see_the_outbox_and_researchers_do_not(
     assert client.get("/api/v1/notifications/outbox", headers=auth(world, "bob")).status_code == 403
     body = client.get("/api/v1/notifications/outbox", headers=auth(world, "admin")).json()
     assert body == {"counts": {"email": {"pending": 1}}, "parked": []}
+
+
+def test_a_retry_names_ids_the_database_can_hold(client: TestClient, world: World) -> None:
+    url = "/api/v1/notifications/outbox/retry"
+    for ids in ([0], [2**63], [-1], []):
+        r = client.post(url, json={"ids": ids}, headers=auth(world, "admin"))
+        assert r.status_code == 422 and "ids" in r.text, (ids, r.text)
+    r = client.post(url, json={"ids": [1]}, headers=auth(world, "admin"))
+    assert r.json() == {"released": 0}

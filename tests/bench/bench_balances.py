@@ -2,7 +2,7 @@
 
 A script, not a test:
     .venv/bin/python -m tests.bench.bench_balances [--rate 200] [--seconds 20] [--workers 1]
-        [--scenario demo|large|both] [--projects 1000]
+        [--scenario demo|large|both] [--projects 1000] [--reuse] [--only TEXT]
 
 ``demo`` creates (or empties) the database ``gpuhours_bench``, seeds the demo organisation
 (with its usage), starts ``gpuhours serve --no-scheduler`` on loopback in a subprocess and sends
@@ -19,6 +19,11 @@ an open-loop stream at the given rate, one endpoint after the other:
 then times one admin ``GET /balances`` of every row (sequential requests: median, p90, max),
 and sends the researcher's own ``GET /balances``, ``/burn`` and a ``/chairs/{id}/balances`` at
 the given rate.
+
+Each load prints the achieved rate, p50/p90/p99 and the CPU time spent per request by the API
+process(es) and by the database's PostgreSQL backends (from ``/proc``; PostgreSQL on this
+machine): a figure less at the mercy of other load on the machine than the latencies. A table
+of every load closes the run. ``--only TEXT`` keeps the loads whose caller or path contains it.
 
 The load comes from ``hey`` (Debian package ``hey``, installed on first use; a Go load
 generator, so the client costs little CPU: ``-c 8 -q R/8`` holds R requests/s; its 8 workers
@@ -81,7 +86,64 @@ def hey_command(*args: str) -> list[str]:
     return ["hey", *args]
 
 
-def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8) -> None:
+class CpuMeter:
+    """CPU seconds of a process tree (the API) and of a database's backends, from ``/proc``."""
+
+    def __init__(self, server_pid: int, database_url: str) -> None:
+        self.server_pid = server_pid
+        self.database = make_url(database_url).database
+
+    def backends(self) -> list[int]:
+        engine = create_engine(ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with engine.connect() as conn:
+                query = text("SELECT pid FROM pg_stat_activity WHERE datname = :db")
+                return [pid for (pid,) in conn.execute(query, {"db": self.database})]
+        finally:
+            engine.dispose()
+
+    def sample(self) -> tuple[float, dict[int, float]]:
+        """(the API's CPU seconds, backend pid -> CPU seconds)."""
+        return sum(map(cpu_seconds, tree(self.server_pid))), {
+            pid: cpu_seconds(pid) for pid in self.backends()
+        }
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    out = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    out += tree(int(child))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: One line per load, printed again at the end of the run.
+SUMMARY: list[str] = []
+
+
+def hey(
+    url: str,
+    token: str,
+    rate: float,
+    seconds: float,
+    concurrency: int = 8,
+    meter: CpuMeter | None = None,
+    label: str = "",
+) -> None:
+    before = meter.sample() if meter else None
     out = subprocess.run(
         hey_command(
             "-z",
@@ -102,48 +164,65 @@ def hey(url: str, token: str, rate: float, seconds: float, concurrency: int = 8)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     codes = re.findall(r"\[(\d+)\]\s+(\d+) responses", out)
     errors = re.findall(r"Error distribution:(.*)", out, re.S)
+    achieved = f"{float(rps.group(1)):.0f}" if rps else "?"
     print(
-        f"  offered {rate:.0f}/s for {seconds:.0f} s, achieved {rps.group(1) if rps else '?'}/s, "
+        f"  offered {rate:.0f}/s for {seconds:.0f} s, achieved {achieved}/s, "
         f"status codes {dict(codes)}"
         + (f", client errors {errors[0].strip()[:200]!r}" if errors else "")
     )
-    print(
-        "  latency ms: "
-        + "  ".join(
-            f"p{p} {float(figures[p]) * 1000:.1f}" for p in ("50", "90", "99") if p in figures
-        )
+    latency = "  ".join(
+        f"p{p} {float(figures[p]) * 1000:.1f}" for p in ("50", "90", "99") if p in figures
+    )
+    print(f"  latency ms: {latency}")
+    if meter is None or before is None:
+        return
+    api, backends = meter.sample()
+    done = sum(int(n) for _, n in codes) or 1
+    api_ms = (api - before[0]) * 1000 / done
+    db_ms = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in backends.items()) * 1000 / done
+    print(f"  CPU per request: API {api_ms:.2f} ms, PostgreSQL {db_ms:.2f} ms")
+    SUMMARY.append(
+        f"| {label} | {achieved}/s | {latency.replace('  ', ', ')} | {api_ms:.2f} | {db_ms:.2f} |"
     )
 
 
 @contextlib.contextmanager
-def server(database_url: str, port: int, workers: int) -> Iterator[str]:
+def server(database_url: str, port: int, workers: int) -> Iterator[tuple[str, CpuMeter]]:
     env = dict(os.environ, GPUHOURS_DATABASE_URL=database_url, GPUHOURS_LOG_LEVEL="warning")
     command = [sys.executable, "-m", "connectors.cli", "serve", "--no-scheduler"]
     command += ["--workers", str(workers), "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 180  # several workers on a busy machine start slowly
+        while True:
             try:
                 if httpx.get(f"{base}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
-        yield base
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"the server on {base} did not become ready")
+            time.sleep(0.2)
+        yield base, CpuMeter(process.pid, database_url)
     finally:
         process.terminate()
         process.wait(10)
 
 
-def load(base: str, path: str, token: str, who: str, rate: float, seconds: float) -> None:
+def load(
+    base: str, meter: CpuMeter, path: str, token: str, who: str, args: argparse.Namespace
+) -> None:
+    if args.only and args.only not in f"{who} {path}":
+        return
     rows = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     rows.raise_for_status()
     body = rows.json()
     size = len(body["items"]) if "items" in body else 1
     print(f"GET {path} as {who} ({size} rows, {len(rows.content) / 1024:.0f} KB)")
-    hey(base + path, token, rate, 3)  # warm-up
-    hey(base + path, token, rate, seconds)
+    hey(base + path, token, args.rate, 3)  # warm-up
+    label = f"{args.scenario_name}, {who}, `GET {path.split('?')[0].removeprefix('/api/v1')}`"
+    hey(base + path, token, args.rate, args.seconds, meter=meter, label=label)
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -161,7 +240,8 @@ def demo(args: argparse.Namespace) -> None:
         f"== demo organisation on PostgreSQL ({len(PROJECTS)} projects, 2 pools), "
         f"{args.workers} API worker(s), period {period}"
     )
-    with server(url, args.port, args.workers) as base:
+    args.scenario_name = "demo"
+    with server(url, args.port, args.workers) as (base, meter):
         for path, token, who in (
             (f"/api/v1/projects/proj-thesis-01/balances?period={period}&pool_id=ai2f-jz", admin,
              "admin"),
@@ -171,7 +251,7 @@ def demo(args: argparse.Namespace) -> None:
              "admin"),
             (f"/api/v1/balances?period={period}", alice, "researcher alice"),
         ):  # fmt: skip
-            load(base, path, token, who, args.rate, args.seconds)
+            load(base, meter, path, token, who, args)
 
 
 def large(args: argparse.Namespace) -> None:
@@ -199,9 +279,11 @@ def large(args: argparse.Namespace) -> None:
         f"== {args.projects} projects x 3 pools on PostgreSQL, {args.workers} API worker(s), "
         f"period {period}"
     )
-    with server(url, args.port, args.workers) as base:
+    args.scenario_name = f"{args.projects} x 3"
+    with server(url, args.port, args.workers) as (base, meter):
         path = f"/api/v1/balances?period={period}"
         times: list[float] = []
+        before = meter.sample()
         with httpx.Client(headers={"Authorization": f"Bearer {admin}"}, timeout=300) as client:
             deadline = time.monotonic() + 60
             while len(times) < 23 and (len(times) < 4 or time.monotonic() < deadline):
@@ -209,12 +291,20 @@ def large(args: argparse.Namespace) -> None:
                 response = client.get(base + path)
                 times.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
+        api, backends = meter.sample()
+        api_ms = (api - before[0]) * 1000 / len(times)
+        db_ms = sum(c - before[1].get(p, 0.0) for p, c in backends.items()) * 1000 / len(times)
         rows, times = len(response.json()["items"]), sorted(times[3:])  # 3 warm-up requests
+        median, p90 = statistics.median(times), times[int(0.9 * len(times))]
         print(
             f"GET {path} as admin: {rows} rows, {len(response.content) / 1024:.0f} KB; "
             f"one request at a time, {len(times)} requests: "
-            f"median {statistics.median(times):.1f} ms, "
-            f"p90 {times[int(0.9 * len(times))]:.1f} ms, max {times[-1]:.1f} ms"
+            f"median {median:.1f} ms, p90 {p90:.1f} ms, max {times[-1]:.1f} ms; "
+            f"CPU per request: API {api_ms:.1f} ms, PostgreSQL {db_ms:.1f} ms"
+        )
+        SUMMARY.append(
+            f"| {args.scenario_name}, admin, one `GET /balances` at a time | - | "
+            f"p50 {median:.1f}, p90 {p90:.1f}, max {times[-1]:.1f} | {api_ms:.2f} | {db_ms:.2f} |"
         )
         for path, token, who in (
             (f"/api/v1/balances?period={period}", ana, "researcher ana (3 projects)"),
@@ -222,7 +312,7 @@ def large(args: argparse.Namespace) -> None:
             (f"/api/v1/chairs/chair-01/balances?pool_id=national&period={period}", admin,
              "admin"),
         ):  # fmt: skip
-            load(base, path, token, who, args.rate, args.seconds)
+            load(base, meter, path, token, who, args)
 
 
 def main() -> None:
@@ -234,11 +324,17 @@ def main() -> None:
     parser.add_argument("--scenario", choices=("demo", "large", "both"), default="both")
     parser.add_argument("--projects", type=int, default=1000)
     parser.add_argument("--reuse", action="store_true", help="large: the seeded database")
+    parser.add_argument("--only", default="", help="only the loads whose caller/path has this")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} at the start")
     if args.scenario in ("demo", "both"):
         demo(args)
     if args.scenario in ("large", "both"):
         large(args)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end; {args.workers} API worker(s)")
+    print("| load | achieved | latency ms | API CPU ms/req | PostgreSQL CPU ms/req |")
+    print("|---|---|---|---|---|")
+    print("\n".join(SUMMARY))
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ def live_mismatches(services: Services, signed: Report, now: datetime) -> list[s
             if got != want:
                 out.append(f"{row.level} {row.pool}/{row.chair}/{row.project}: {want} -> {got}")
         live_rows = svc.visible_balances(
-            uow, ADMIN, PERIOD, None, consumption, now=now, calendar=CAL
+            svc.reads_in(uow, consumption), ADMIN, PERIOD, None, now=now, calendar=CAL
         )
         for b in live_rows:
             if (b.pool_id, b.project_id) not in reported:

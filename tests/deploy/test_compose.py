@@ -247,7 +247,8 @@ def bind(service: dict[str, Any], target: str) -> dict[str, Any]:
 
 def metrics_path_of_the_contract() -> str:
     text = (ROOT / "dashboards" / "METRICS.md").read_text()
-    (path,) = set(re.findall(r"`GET (/\S*)`", text))
+    # the contract opens by naming the scrape path; other `GET` paths it cites are API reads
+    (path,) = set(re.findall(r"`GET (/\S*)` serves the Prometheus text exposition format", text))
     return path
 
 

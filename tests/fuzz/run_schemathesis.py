@@ -9,7 +9,9 @@ the stateful phase, which chains calls along the document's links (create -> rea
 It prints the counts per phase, the successes and failures per check and the server errors
 found, and exits non-zero if any check failed. ``--checks`` takes schemathesis' check names,
 comma-separated: ``not_a_server_error,status_code_conformance,response_schema_conformance``
-also proves that every answer's status and body are the documented ones.
+also proves that every answer's status and body are the documented ones; with
+``positive_data_acceptance`` (no valid request refused as malformed) the refusals of rules the
+document states in words only are counted apart (``failure_stated_in_words``).
 
     python -m tests.fuzz.run_schemathesis [--examples 1000] [--checks not_a_server_error]
         [--database-url postgresql://postgres@127.0.0.1:5432/fuzz] [--phases ...]
@@ -18,6 +20,7 @@ also proves that every answer's status and body are the documented ones.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -29,8 +32,11 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests.fuzz.steering import stated_in_words
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -120,6 +126,22 @@ def _schemathesis(args: argparse.Namespace, url: str, token: str, report: Path) 
     return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
 
 
+def _refusal(interaction: dict[str, Any]) -> tuple[str, str]:
+    """A refused valid request: ``("failure_stated_in_words", why)`` when the refusal is of
+    a rule the document states in words only (``steering.STATED_IN_WORDS``), else
+    ``("failure", why)``."""
+    content = (interaction.get("response") or {}).get("content") or ""
+    if isinstance(content, dict) and "$base64" in content:
+        content = base64.b64decode(content["$base64"]).decode("utf-8", "replace")
+    try:
+        error = json.loads(content)["error"]
+    except (TypeError, ValueError, KeyError):
+        return "failure", str(content)[:200]
+    if stated_in_words(error):
+        return "failure_stated_in_words", error["message"]
+    return "failure", str(error.get("message"))[:200]
+
+
 def _summarise(report: Path) -> dict[str, object]:
     """Requests, server errors and failed checks per phase, and cases per operation, from the
     ndjson event report."""
@@ -127,6 +149,7 @@ def _summarise(report: Path) -> dict[str, object]:
     per_check: dict[str, Counter[str]] = defaultdict(Counter)
     per_operation: Counter[str] = Counter()
     errors: list[str] = []
+    unexplained: list[str] = []
     for path in report.glob("*.ndjson"):
         for line in path.read_text().splitlines():
             event = json.loads(line).get("ScenarioFinished")
@@ -144,10 +167,16 @@ def _summarise(report: Path) -> dict[str, object]:
                         f"{status} {interaction['request']['method']} "
                         f"{interaction['request']['uri']} ({case_id})"
                     )
-            for checks in recorder.get("checks", {}).values():
+            for case_id, checks in recorder.get("checks", {}).items():
                 counts["failed_checks"] += sum(c["status"] == "failure" for c in checks)
                 for check in checks:
-                    per_check[check["name"]][check["status"]] += 1
+                    status = check["status"]
+                    if check["name"] == "positive_data_acceptance" and status == "failure":
+                        interaction = recorder.get("interactions", {}).get(case_id, {})
+                        status, why = _refusal(interaction)
+                        if status == "failure":
+                            unexplained.append(f"{recorder['label']}: {why}")
+                    per_check[check["name"]][status] += 1
             if event["phase"] != "stateful":
                 per_operation[recorder["label"]] += len(recorder.get("cases", {}))
     fewest = sorted(per_operation.items(), key=lambda item: item[1])[:5]
@@ -157,6 +186,7 @@ def _summarise(report: Path) -> dict[str, object]:
         "operations": len(per_operation),
         "fewest_cases": fewest,
         "server_errors": errors[:50],
+        "positive_data_refused_unexplained": unexplained[:50],
     }
 
 

@@ -5,10 +5,13 @@ half of the generated bodies, paths and queries get known values swapped in inst
 the allocator's rules (over-commit, transitions, validity windows, closed periods). Used by the
 bounded in-process test (``tests/api/test_schemathesis.py``, the seeded test world) and by the
 long run against a real server (``tests/fuzz/run_schemathesis.py``, the demo organisation).
+Also: a fresh ``Idempotency-Key`` per case, and the refusals of the rules the document states
+in words only (:data:`STATED_IN_WORDS`), which a request valid for the document may meet.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import strategies as st
@@ -44,7 +47,55 @@ def steer(value: Any, known: dict[str, list[Any]]) -> st.SearchStrategy[Any]:
     """``value`` as generated, or with its known keys set to known values (half and half)."""
     if not isinstance(value, dict):
         return st.just(value)
-    swaps = {key: st.sampled_from(known[key]) for key in value if key in known}
+    # An acceptance moves no hours: known amounts are not swapped into one.
+    keys = [
+        k for k in value if k in known and not (k == "hours" and value.get("action") == "accept")
+    ]
+    swaps = {key: st.sampled_from(known[key]) for key in keys}
     if not swaps:
         return st.just(value)
     return st.one_of(st.just(value), st.fixed_dictionaries(swaps).map(lambda s: {**value, **s}))
+
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
+def fresh_idempotency_key(headers: dict[str, Any] | None, serial: int) -> dict[str, Any] | None:
+    """``headers`` with a generated ``Idempotency-Key`` made unique by ``serial`` (a suffix,
+    within the key's 255 printable characters); without one, unchanged."""
+    if not headers or not isinstance(headers.get(IDEMPOTENCY_KEY), str):
+        return headers
+    suffix = f"-{serial}"
+    return {**headers, IDEMPOTENCY_KEY: headers[IDEMPOTENCY_KEY][: 255 - len(suffix)] + suffix}
+
+
+#: ``(field, message)`` regular expressions of the refusals the document states in words only.
+STATED_IN_WORDS = [
+    # the state: a pool's validity and GPU types, a request's periods and amounts
+    (r"periods?|granted", r"is outside the validity of pool|was not requested|more than the"),
+    (r"start|end", r"the grant window must lie inside|a grant needs a window"),
+    (r"gpu_type", r"is not a GPU type of pool"),
+    (r"to_project", r"transfers stay inside one chair"),
+    (r"cluster|slurm_accounts(\.\d+\.cluster)?", r"is not a cluster gpuhours knows"),
+    (r"hours|granted", r"over-commit|not enough|exceeds"),
+    # the clock
+    (r"effective_from", r"must not be in the past"),
+    (r"expires_at", r"is not in the future|at most \d+ days ahead"),
+    # two fields, two list items, or query parameters compared
+    (r"end|valid_until", r"must be after"),
+    (r"to_project", r"must differ from from_project"),
+    (r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts", r"twice"),
+    (r"map_\w+|delimiter", r"only for the mapped-csv format|names|give "),
+    # the whole API: no NUL character anywhere (the document's description)
+    (r".*", r"must not contain NUL"),
+    # a statement file's content (its rows are checked line by line)
+    (r"body", r"^line \d+: "),
+]
+
+
+def stated_in_words(error: dict[str, Any]) -> bool:
+    """Is ``error`` (an answer's ``error``) the refusal of a rule the OpenAPI document states
+    in words only (:data:`STATED_IN_WORDS`)?"""
+    field, message = str(error.get("field")), str(error.get("message"))
+    text = message.removeprefix(f"{field}: ")
+    return any(re.fullmatch(f, field) and re.search(m, text) for f, m in STATED_IN_WORDS)

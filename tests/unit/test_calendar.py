@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -81,3 +82,27 @@ def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         Calendar(PeriodScheme.QUARTER, "Europe/Atlantis")
     assert err.value.field == "time_zone"
+
+
+@pytest.mark.parametrize("scheme", list(PeriodScheme))
+def test_the_documented_label_pattern_accepts_exactly_the_labels_the_calendar_accepts(
+    scheme: PeriodScheme,
+) -> None:
+    """The API documents ``label_pattern`` as every period's pattern: a client that follows it
+    is never refused, and nothing it rules out would have been accepted."""
+    calendar = Calendar(scheme, "Europe/Paris")
+    pattern = re.compile(calendar.label_pattern(TODAY))
+    labels = [
+        f"{year:04d}{suffix}"
+        for year in (*range(2015, 2038), 1, 999, 9998)
+        for suffix in ("", "Q0", "Q1", "Q4", "Q5", "-00", "-01", "-09", "-10", "-12", "-13")
+    ]
+    for label in [*labels, "2026q1", "26Q1", "2026Q1\n", "２０２６Q1", "2026-1", ""]:
+        try:
+            calendar.check(label, TODAY)
+            accepted = True
+        except InvalidInput:
+            accepted = False
+        assert bool(pattern.fullmatch(label)) is accepted, (scheme, label)
+    assert pattern.fullmatch(calendar.example.replace("2026", "2031"))
+    assert not pattern.fullmatch(calendar.example.replace("2026", "2032"))

@@ -143,7 +143,9 @@ def test_reads_take_the_site_calendar_too(uow: FakeUnitOfWork, world: World) -> 
         lambda p: svc.pool_balances(uow, ADMIN, "nat", p, now=NOW, calendar=CAL),
         lambda p: svc.chair_balances(uow, ADMIN, "chair-a", "nat", p, now=NOW, calendar=CAL),
         lambda p: svc.project_balances(uow, ADMIN, "p1", "nat", p, now=NOW, calendar=CAL),
-        lambda p: svc.visible_balances(uow, ADMIN, p, None, lambda *_: {}, now=NOW, calendar=CAL),
+        lambda p: svc.visible_balances(
+            svc.reads_in(uow, lambda *_: {}), ADMIN, p, None, now=NOW, calendar=CAL
+        ),
     ):
         read("2026Q4")
         with pytest.raises(InvalidInput, match="quarters, labelled like 2026Q3"):

@@ -70,13 +70,12 @@ class LocalGateway:
         return render.project(project)
 
     def balances(self, period: str | None, pool_id: str | None) -> JSON:
-        uow = self.sv.uow(read_only=True)  # beside a running server's writer, never waiting
+        # one read-only statement: beside a running server's writer, never waiting for it
         rows = svc.visible_balances(
-            uow,
+            self.sv.balance_reads,
             self.actor,
             period,
             [pool_id] if pool_id else None,
-            self.sv.consumption.within(uow),
             now=self.sv.clock(),
             calendar=self.sv.settings.calendar,
         )

@@ -5,6 +5,7 @@ what waits, what was parked, and sending parked ones again)."""
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -86,7 +87,7 @@ def outbox(services: ServicesDep, actor: ActorDep) -> s.OutboxOut:
 
 
 class RetryIn(Strict):
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=1000)
 
 
 class RetryOut(BaseModel):

@@ -11,7 +11,7 @@ from allocator.ledger import ProjectBalance
 from allocator.model import Chair, Project, SlurmAccount
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UnitsDep, UowDep
-from connectors.http.pages import Page, PageQ, paged
+from connectors.http.pages import Page, PageQ, page, paged
 from connectors.http.params import CurrentPeriodQ
 
 router = APIRouter(prefix="/api/v1")
@@ -163,10 +163,9 @@ def project_balances(
     )
 
 
-@router.get("/balances", tags=["balances"])
+@router.get("/balances", tags=["balances"], response_model=Page[s.ProjectBalanceOut])
 def balances(
     services: ServicesDep,
-    uow: UowDep,
     actor: ActorDep,
     units: UnitsDep,
     now: NowDep,
@@ -175,21 +174,21 @@ def balances(
     period: str | None = CurrentPeriodQ,
     pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
     include_empty: bool = False,
-) -> Page[s.ProjectBalanceOut]:
+) -> Response:
     """Project balances of every project the caller may see, for one period (default: the
     current one), in every pool (or in ``pool_id``), by pool then project."""
     rows = svc.visible_balances(
-        uow,
+        services.balance_reads,  # one statement, one snapshot
         actor,
         period,
         None if pool_id is None else [pool_id],
-        services.consumption.within(uow),
         include_empty,
         now=now,
         calendar=calendar,
     )
     key = _pool_project
-    return paged("balances", rows, key, pages, lambda x: s.ProjectBalanceOut.of(x, units))
+    items, cursor = page("balances", rows, key, pages)
+    return s.ProjectBalanceOut.json_page(items, cursor, units)
 
 
 def _pool_project(b: ProjectBalance) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from allocator.model import (
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UnitsDep, UowDep
 from connectors.http.pages import Page, PageQ, paged
-from connectors.http.params import CurrentPeriodQ
+from connectors.http.params import CurrentPeriodQ, PeriodPathByTheCore
 
 router = APIRouter(prefix="/api/v1")
 
@@ -116,12 +116,12 @@ def set_overcommit(
 @router.post("/pools/{pool_id}/periods/{period}/open", tags=["pools"])
 def open_period(
     pool_id: str,
-    period: str,
     uow: UowDep,
     actor: ActorDep,
     units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    period: str = PeriodPathByTheCore,
 ) -> list[s.EntryOut]:
     entry = svc.open_period(uow, actor, now, pool_id, period, calendar=calendar)
     return [] if entry is None else [s.EntryOut.of(entry, units)]

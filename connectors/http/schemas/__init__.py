@@ -62,9 +62,13 @@ from connectors.http.schemas.values import (
     Strict,
     TypeAdapterHours,
     UtcDatetime,
+    decimal,
     hours,
+    hours_json_schema,
+    rules,
     to_milli,
     to_seconds,
+    when,
 )
 
 __all__ = [
@@ -117,7 +121,11 @@ __all__ = [
     "UserIn",
     "UserOut",
     "UtcDatetime",
+    "decimal",
     "hours",
+    "hours_json_schema",
+    "rules",
     "to_milli",
     "to_seconds",
+    "when",
 ]

@@ -24,7 +24,9 @@ class ChairIn(Strict):
 
 class SlurmAccountIn(Strict):
     cluster: Slug
-    account: str = Field(min_length=1, max_length=128, pattern=r"^[^\s/]+$")
+    # No '/' and no white space: ``\s`` and the characters on which Python's ``\s`` and
+    # ECMAScript's (the document's regular expressions) disagree, so that both read it alike.
+    account: str = Field(min_length=1, max_length=128, pattern=r"^[^\s/\x1c-\x1f\x85\ufeff]+$")
 
 
 class ProjectIn(Strict):

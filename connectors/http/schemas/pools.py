@@ -5,13 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from allocator.ledger import PoolBalance
 from allocator.model import BillingMode, ClosePolicy, Pool, PoolKind
-from connectors.http.schemas.values import UNIT_DOC, Factor, Hours, Slug, Strict, UtcDatetime
+from connectors.http.schemas.values import (
+    UNIT_DOC,
+    Factor,
+    Hours,
+    PoolId,
+    Slug,
+    Strict,
+    UtcDatetime,
+    decimal,
+    rules,
+    when,
+)
 from connectors.presenters import allocation as present
+
+Overcommit = Annotated[Decimal, decimal(3, 1, 10)]
 
 
 class InventoryIn(Strict):
@@ -43,19 +57,44 @@ class NodeShapeIn(Strict):
     mem_mb: int = Field(gt=0, le=1 << 40)
 
 
+_DATE = {"type": "string", "format": "date-time"}
+
+
 class PoolIn(Strict):
-    id: Slug
+    model_config = rules(
+        when(
+            "kind",
+            "national",
+            {
+                "required": ["valid_from", "valid_until"],
+                "properties": {"valid_from": _DATE, "valid_until": _DATE},
+            },
+        ),
+        when(
+            "kind",
+            "local",
+            {
+                "required": ["inventory"],
+                "properties": {"inventory": {"minItems": 1}, "grant_hours": {"type": "null"}},
+            },
+        ),
+        described="A pool. National: a validity window (valid_until after valid_from), its"
+        " grant (grant_hours) optional. Local: a GPU inventory, no grant (its capacity is"
+        " its GPUs).",
+    )
+
+    id: PoolId
     name: str = Field(min_length=1, max_length=200)
     kind: PoolKind
     unit: str = Field(default="gpu-hour", min_length=1, max_length=64)
     valid_from: UtcDatetime | None = None
     valid_until: UtcDatetime | None = None
     inventory: list[InventoryIn] = Field(default_factory=list, max_length=100)
-    availability: Decimal = Field(default=Decimal(1), gt=0, le=1, decimal_places=3)
-    overcommit: Decimal = Field(default=Decimal(1), ge=1, le=10, decimal_places=3)
+    availability: Annotated[Decimal, decimal(3, 0, 1, above_low=True, default=Decimal(1))]
+    overcommit: Annotated[Decimal, decimal(3, 1, 10, default=Decimal(1))]
     billing_mode: BillingMode = BillingMode.ALLOCATED
     close_policy: ClosePolicy = ClosePolicy.EXPIRE
-    carryover_cap: Decimal = Field(default=Decimal(0), ge=0, le=1, decimal_places=3)
+    carryover_cap: Annotated[Decimal, decimal(3, 0, 1, default=Decimal(0))]
     routes: list[RouteIn] = Field(default_factory=list, max_length=100)
     node_shapes: list[NodeShapeIn] = Field(default_factory=list, max_length=100)
     rates: list[RateIn] = Field(default_factory=list, max_length=100)
@@ -71,7 +110,7 @@ class GrantIn(Strict):
 
 
 class OvercommitIn(Strict):
-    factor: Decimal = Field(ge=1, le=10, decimal_places=3)
+    factor: Overcommit
     reason: str = Field(min_length=1, max_length=2000)
 
 

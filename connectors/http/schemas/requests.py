@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from allocator.hours import Sign
 from allocator.model import AllocationRequest
-from connectors.http.schemas.values import UNIT_DOC, Hours, HoursOrZero, PeriodLabel, Slug, Strict
+from connectors.http.schemas.values import (
+    UNIT_DOC,
+    Hours,
+    HoursOrZero,
+    PeriodLabel,
+    Slug,
+    Strict,
+    hours_json_schema,
+)
 from connectors.presenters import allocation as present
 
 
@@ -25,13 +35,28 @@ class RequestIn(Strict):
     gpu_type: Slug | None = None
 
 
+def _grants_something(schema: dict[str, Any]) -> None:
+    """``granted``, when a list: some period's hours are not zero."""
+    for option in schema.get("anyOf", []):
+        if option.get("type") == "array":
+            hours = hours_json_schema(Sign.POSITIVE)
+            option["contains"] = {"properties": {"hours": hours}, "required": ["hours"]}
+
+
 class GrantedIn(Strict):
     period: PeriodLabel
     hours: HoursOrZero
 
 
 class ApproveIn(Strict):
-    granted: list[GrantedIn] | None = Field(default=None, max_length=16)
+    granted: list[GrantedIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="hours granted per period requested, at most those asked; some not zero"
+        " (granting nothing is a rejection); null: all as requested",
+        json_schema_extra=_grants_something,
+    )
     reason: str = Field(default="", max_length=2000)
 
 

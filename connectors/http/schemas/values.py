@@ -31,6 +31,8 @@ from allocator.rules import MAX_HOURS
 __all__ = ["hours", "to_milli", "to_seconds"]
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
+#: A new pool's id: a slug without '@' (``allocator.rules.check_pool_definition``).
+PoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 #: The shape of a period label of any scheme; the use cases accept only the site's scheme
 #: (``GPUHOURS_PERIOD_SCHEME``), within a few years of today, and refuse the rest with a 422
 #: naming the field, the scheme and an example.
@@ -55,16 +57,26 @@ def _written_as_hours(value: Any, handler: ValidatorFunctionWrapHandler) -> Deci
     return result
 
 
-def _hours_schema(pattern: str, minimum: dict[str, int]) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", **minimum, "maximum": MAX_HOURS},
-                {"type": "string", "pattern": pattern},
-            ],
-            "description": hours_rule.RULE,
-        }
-    )
+def hours_json_schema(sign: hours_rule.Sign) -> dict[str, Any]:
+    """The amounts the API accepts for a field of ``sign`` (``allocator.hours``: bounds, whole
+    seconds, at most 3 decimals), as a JSON number or a string."""
+    bounds: dict[hours_rule.Sign, dict[str, Any]] = {
+        hours_rule.Sign.POSITIVE: {"exclusiveMinimum": 0, "maximum": MAX_HOURS},
+        hours_rule.Sign.ZERO_OR_MORE: {"minimum": 0, "maximum": MAX_HOURS},
+        hours_rule.Sign.SIGNED: {"minimum": -MAX_HOURS, "maximum": MAX_HOURS, "not": {"const": 0}},
+    }
+    step = float(hours_rule.STEP)
+    return {
+        "anyOf": [
+            {"type": "number", "multipleOf": step, **bounds[sign]},
+            {"type": "string", "pattern": hours_rule.STRICT_PATTERNS[sign]},
+        ],
+        "description": hours_rule.RULE,
+    }
+
+
+def _hours_schema(sign: hours_rule.Sign) -> WithJsonSchema:
+    return WithJsonSchema(hours_json_schema(sign))
 
 
 Hours = Annotated[
@@ -72,14 +84,15 @@ Hours = Annotated[
     Field(gt=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
     AfterValidator(hours_rule.check_whole_seconds),
     WrapValidator(_written_as_hours),
-    _hours_schema(hours_rule.PATTERN, {"exclusiveMinimum": 0}),
+    _hours_schema(hours_rule.Sign.POSITIVE),
 ]
+#: Signed hours, not zero (an adjustment: the use case refuses zero).
 SignedHours = Annotated[
     Decimal,
     Field(ge=-MAX_HOURS, le=MAX_HOURS, max_digits=20, decimal_places=6),
     AfterValidator(hours_rule.check_whole_seconds),
     WrapValidator(_written_as_hours),
-    _hours_schema(hours_rule.SIGNED_PATTERN, {"minimum": -MAX_HOURS}),
+    _hours_schema(hours_rule.Sign.SIGNED),
 ]
 #: Hours that may be zero (a partial approval granting nothing for one period).
 HoursOrZero = Annotated[
@@ -87,7 +100,7 @@ HoursOrZero = Annotated[
     Field(ge=0, le=MAX_HOURS, max_digits=20, decimal_places=6),
     AfterValidator(hours_rule.check_whole_seconds),
     WrapValidator(_written_as_hours),
-    _hours_schema(hours_rule.PATTERN, {"minimum": 0}),
+    _hours_schema(hours_rule.Sign.ZERO_OR_MORE),
 ]
 TypeAdapterHours: TypeAdapter[Decimal] = TypeAdapter(Hours)
 
@@ -101,7 +114,37 @@ def _utc(value: datetime) -> datetime:
 
 #: An aware datetime, converted to UTC here (a year-9999 time at -05:00 has no UTC equivalent).
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-Factor = Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=3)]
+
+
+def decimal(
+    places: int, low: int, high: int, *, above_low: bool = False, make: Any = Field, **more: Any
+) -> Any:
+    """A decimal within ``[low, high]`` (``(low, high]`` if ``above_low``) with at most
+    ``places`` decimals, declared once for validation and for the document: a JSON number, a
+    multiple of ``10**-places`` (a numeric string is read too, but not documented). ``make``:
+    ``Field`` (a body's), or FastAPI's ``Query`` (with ``more``, e.g. its default)."""
+    documented: dict[str, Any] = {
+        "type": "number",
+        "multipleOf": float(Decimal(1).scaleb(-places)),
+        "exclusiveMinimum" if above_low else "minimum": low,
+        "maximum": high,
+    }
+
+    if isinstance(more.get("default"), Decimal):  # pydantic would write it as a string
+        value = more["default"]
+        integral = value == value.to_integral_value()
+        documented["default"] = int(value) if integral else float(value)
+
+    def document(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema.update(documented)
+
+    low_bound = {"gt": low} if above_low else {"ge": low}
+    digits = {"le": high, "max_digits": 12, "decimal_places": places}
+    return make(**low_bound, **digits, json_schema_extra=document, **more)
+
+
+Factor = Annotated[Decimal, decimal(3, 0, 1000, above_low=True)]
 
 
 def _has_nul(value: Any) -> bool:
@@ -122,3 +165,22 @@ class Strict(BaseModel):
         if _has_nul(value):
             raise ValueError("must not contain NUL (\\x00) characters")
         return value
+
+
+def when(field: str, value: str, then: dict[str, Any]) -> dict[str, Any]:
+    """A rule of the document (JSON Schema ``if``/``then``): ``then`` holds when ``field`` is
+    ``value``."""
+    return {"if": {"properties": {field: {"const": value}}, "required": [field]}, "then": then}
+
+
+def rules(*conditions: dict[str, Any], described: str = "") -> ConfigDict:
+    """A model's ``model_config``: the rules between its fields the API checks, stated in
+    the document (``conditions``) and, for those a schema cannot state, in words."""
+
+    def document(schema: dict[str, Any]) -> None:
+        if conditions:
+            schema["allOf"] = list(conditions)
+        if described:
+            schema["description"] = described
+
+    return ConfigDict(json_schema_extra=document)

@@ -16,9 +16,10 @@ from tests.unit.accounting.services.quarter_world import NOW, Q4, consumed, quar
 QUIET = DetectorSettings(period_days=0, stale_seconds=3600)
 
 
-def q4_world(hours: int = 100) -> FakeAccountingUnitOfWork:
+def q4_world(hours: int = 100, chair_hours: int = 200) -> FakeAccountingUnitOfWork:
+    """Chair A receives ``chair_hours`` of ``loc`` in 2026Q4 and gives ``hours`` to p1."""
     uow, _ = quarter_world()
-    svc.allocate_to_chair(uow, ADMIN, NOW, "loc", "chair-a", Q4, hours * H, "b", calendar=CAL)
+    svc.allocate_to_chair(uow, ADMIN, NOW, "loc", "chair-a", Q4, chair_hours * H, "b", calendar=CAL)
     svc.allocate_to_project(uow, ADMIN, NOW, "loc", "p1", Q4, hours * H, "s", calendar=CAL)
     return uow
 
@@ -46,6 +47,22 @@ def test_crossed_uncrossed_by_an_adjustment_and_crossed_again_is_told_twice() ->
         ("usage.100", "usage.100:project:p1:loc:2026Q4:1"),
     ]
     assert told(uow, "usage.80") == ["alice", "alice"]  # alice is p1's PI; two crossings
+
+
+def test_a_chair_whose_projects_used_80_percent_of_what_it_received_tells_their_pis() -> None:
+    uow = q4_world(hours=60, chair_hours=100)
+    svc.allocate_to_project(uow, ADMIN, NOW, "loc", "p1b", Q4, 40 * H, "s", calendar=CAL)
+    consumed(uow, "p1", 50, period=Q4)  # 83 % of p1's 60 h
+    consumed(uow, "p1b", 20, period=Q4)  # 50 % of p1b's 40 h; the chair: 70 of 100
+    assert usage(detect(uow, NOW, CAL, QUIET)) == [("usage.80", "usage.80:project:p1:loc:2026Q4:1")]
+    consumed(uow, "p1b", 31, period=Q4)  # the chair: 81 of 100
+    (event,) = [e for e in detect(uow, NOW, CAL, QUIET) if e.kind.value == "usage.80"]
+    assert event.key == "usage.80:chair:chair-a:loc:2026Q4:1"
+    assert event.link == "/portal/chairs/chair-a" and event.param("chair") == "chair-a"
+    chair_notices = [
+        n.recipient for n in uow.committed_store.notices.values() if n.event.key == event.key
+    ]
+    assert chair_notices == ["alice"]  # the PI of both of chair A's projects
 
 
 def test_a_stale_cluster_is_told_to_the_engineers_once_per_stall() -> None:

@@ -1,0 +1,158 @@
+"""Enforcement use cases: the desired state of a cluster's managed accounts from the ledger,
+the plan (its differences from what Slurm holds), a diagnosis of one account, and the apply
+that writes only what differs, each applied change an audit event (before and after)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from allocator import rules
+from allocator.enforcement import (
+    ActualAccount,
+    Change,
+    DesiredAccount,
+    Ladder,
+    SlurmState,
+    Standing,
+    desired_account,
+    diff,
+)
+from allocator.errors import NotFound, SlurmCommandFailed
+from allocator.ledger import all_project_balances
+from allocator.model import User
+from allocator.periods import Calendar
+from allocator.ports import ConsumptionLookup, SlurmAssociations, UnitOfWork
+from allocator.services._common import STAFF, record
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The desired state of a cluster, Slurm's (``None``: unread), and the differences."""
+
+    cluster: str
+    period: str
+    desired: tuple[DesiredAccount, ...]
+    actual: SlurmState | None
+    changes: tuple[Change, ...]
+    read_error: str = ""
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        """The changes ``apply`` makes (the others are skipped, with their reason)."""
+        return tuple(c for c in self.changes if not c.skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    desired: DesiredAccount
+    actual: ActualAccount | None
+    changes: tuple[Change, ...]
+    read_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    change: Change
+    error: str = ""
+
+
+def desired_state(
+    uow: UnitOfWork,
+    actor: User,
+    cluster: str,
+    ladder: Ladder,
+    consumption: ConsumptionLookup,
+    *,
+    now: datetime,
+    calendar: Calendar,
+) -> tuple[str, list[DesiredAccount]]:
+    """The current period, and what Slurm should hold for every project account mapped on
+    ``cluster``, from the pools routed to it: two reads (flows, consumption)."""
+    rules.require_role(actor, *STAFF)
+    period = calendar.check_or_current(None, now).label
+    with uow:
+        pools = [p.id for p in uow.pools.list() if any(r.cluster == cluster for r in p.routes)]
+        accounts = [
+            (project.id, mapping.account)
+            for project in uow.projects.list()
+            for mapping in project.slurm_accounts
+            if mapping.cluster == cluster
+        ]
+        if not pools or not accounts:
+            return period, []
+        flows = uow.ledger.flows_in(pools, period, None)
+        consumed = consumption(period, pools, None)
+    standings: dict[str, list[Standing]] = {}
+    for pool_id in pools:
+        mine = {k[0]: v for k, v in consumed.items() if k[1] == pool_id}
+        for project_id, b in all_project_balances(flows[pool_id], pool_id, period, mine).items():
+            used = b.consumed + b.consumed_provisional
+            standings.setdefault(project_id, []).append(Standing(pool_id, b.available, used))
+    desired = [
+        desired_account(cluster, account, project_id, standings.get(project_id, ()), ladder)
+        for project_id, account in sorted(accounts, key=lambda pa: pa[1])
+    ]
+    return period, desired
+
+
+def plan(
+    uow: UnitOfWork,
+    actor: User,
+    slurm: SlurmAssociations,
+    cluster: str,
+    ladder: Ladder,
+    consumption: ConsumptionLookup,
+    *,
+    now: datetime,
+    calendar: Calendar,
+    unsure: str = "",
+) -> Plan:
+    """The differences between the ledger's desired state and Slurm's; changes nothing."""
+    period, desired = desired_state(
+        uow, actor, cluster, ladder, consumption, now=now, calendar=calendar
+    )
+    actual: SlurmState | None = None
+    read_error = ""
+    try:
+        actual = slurm.read(cluster, [d.account for d in desired])
+    except SlurmCommandFailed as exc:
+        read_error = exc.message
+    changes = diff(desired, actual, ladder, unsure=unsure, read_error=read_error)
+    return Plan(cluster, period, tuple(desired), actual, tuple(changes), read_error)
+
+
+def diagnose(plan: Plan, account: str) -> Diagnosis:
+    """One account of a plan: expected and actual, and its changes."""
+    for want in plan.desired:
+        if want.account == account:
+            have = None if plan.actual is None else plan.actual.accounts.get(account)
+            changes = tuple(c for c in plan.changes if c.account == account)
+            return Diagnosis(want, have, changes, plan.read_error)
+    raise NotFound("managed Slurm account", f"{plan.cluster}/{account}", field="account")
+
+
+def apply(
+    uow: UnitOfWork, actor: User, slurm: SlurmAssociations, changes: Sequence[Change], now: datetime
+) -> list[Applied]:
+    """Write each pending change; a failure is recorded and the next change still runs. Every
+    change written, or tried, is an audit event: who, when, before and after, outcome."""
+    rules.require_role(actor, *STAFF)
+    results: list[Applied] = []
+    for change in changes:
+        if change.skipped:
+            continue
+        try:
+            slurm.write(change)
+            results.append(Applied(change))
+        except SlurmCommandFailed as exc:
+            results.append(Applied(change, exc.message))
+    with uow:
+        for result in results:
+            c = result.change
+            outcome = f"failed: {result.error}" if result.error else "applied"
+            detail = f"{c.attribute.value}: {c.before} -> {c.after} ({outcome})"
+            record(uow, actor, now, "enforce.apply", f"slurm:{c.cluster}/{c.account}", detail)
+        uow.commit()
+    return results

@@ -1,0 +1,187 @@
+"""Enforcement against the real 22.05 rig: ``gpuhours enforce plan`` reads what Slurm holds
+(``sacctmgr``), ``apply`` writes only what differs (twice: the second run changes nothing),
+and nothing is tightened while gpuhours' own usage is unsure (never ingested here).
+
+The test works on its own accounts and QOS (``enf-*``), created and removed by it; the
+accounts other tests use are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from allocator import services as svc
+from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount
+from connectors.bootstrap import build
+from connectors.cli import main
+from connectors.settings import Settings
+from tests.builders import ADMIN, ALICE, CAL, H, national_pool
+from tests.integration.slurm_rig import Rig, run
+
+ACCOUNTS = ("enf-proj-a", "enf-proj-b")
+QOS = ("enf-grace", "enf-blocked")
+LADDER = {"qos_normal": "normal", "qos_grace": QOS[0], "qos_blocked": QOS[1]}
+
+
+def sacctmgr(rig: Rig, *args: str, check: bool = True) -> str:
+    return run(rig, "sacctmgr", *args, check=check).stdout
+
+
+def association(rig: Rig, account: str) -> str:
+    return sacctmgr(
+        rig, "-nP", "show", "assoc", "where", f"cluster={rig.cluster}", f"account={account}",
+        "format=Account,User,GrpTRESMins,QOS,DefaultQOS",
+    ).strip()  # fmt: skip
+
+
+def _clean(rig: Rig) -> None:
+    for account in ACCOUNTS:
+        sacctmgr(rig, "-i", "delete", "user", "alice", f"account={account}", check=False)
+        sacctmgr(rig, "-i", "delete", "account", account, f"cluster={rig.cluster}", check=False)
+    for qos in QOS:
+        sacctmgr(rig, "-i", "delete", "qos", qos, check=False)
+
+
+@pytest.fixture
+def enf_accounts(rig: Rig) -> Iterator[None]:
+    """Two accounts under root, alice in each: a (tight, blocked) and b (unlimited)."""
+    if rig.name != "22.05":
+        pytest.skip("enforcement's live test runs on the 22.05 rig (24.11: next session)")
+    _clean(rig)
+    try:
+        for qos in QOS:
+            sacctmgr(rig, "-i", "add", "qos", qos)
+        for account in ACCOUNTS:
+            sacctmgr(rig, "-i", "add", "account", account, f"cluster={rig.cluster}", "parent=root")
+            sacctmgr(rig, "-i", "add", "user", "alice", f"account={account}")
+        sacctmgr(
+            rig, "-i", "modify", "account", "where", f"name={ACCOUNTS[0]}",
+            f"cluster={rig.cluster}", "set", "GrpTRESMins=billing=1",
+            f"QOS={QOS[1]}", f"DefaultQOS={QOS[1]}",
+        )  # fmt: skip
+        yield
+    finally:
+        _clean(rig)
+
+
+def _ledger(engine: Engine, rig: Rig) -> None:
+    """A pool routed to the rig; project a has 10 h, project b nothing."""
+    now = datetime.now(UTC)
+    period = CAL.containing(now).label
+    sv = build(Settings(database_url=_url(engine)), engine=engine)
+    with sv.uow() as uow:
+        uow.users.add(ALICE)
+        uow.commit()
+    uow = sv.uow()
+    pool = national_pool(id="enf-pool", routes=(ClusterRoute(rig.cluster, ""),))
+    svc.create_pool(uow, ADMIN, now, pool)
+    svc.add_grant(uow, ADMIN, now, pool.id, 10_000 * H, "enf test grant", calendar=CAL)
+    svc.create_chair(uow, ADMIN, now, Chair("enf-chair", "Enf chair"))
+    for project_id, account in zip(("enf-a", "enf-b"), ACCOUNTS, strict=True):
+        mapping = (SlurmAccount(rig.cluster, account),)
+        project = Project(project_id, "enf-chair", project_id, ProjectKind.RND, "alice")
+        svc.create_project(uow, ADMIN, now, project)
+        svc.map_slurm_account(uow, ADMIN, now, project_id, mapping[0], clusters=[rig.cluster])
+    svc.allocate_to_chair(uow, ADMIN, now, pool.id, "enf-chair", period, 20 * H, "t", calendar=CAL)
+    svc.allocate_to_project(uow, ADMIN, now, pool.id, "enf-a", period, 10 * H, "t", calendar=CAL)
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _cli(rig: Rig, engine: Engine, *args: str) -> Any:
+    cluster = rig.config(enforce="apply", **LADDER).model_dump(mode="json")
+    env = rig.env(
+        GPUHOURS_DATABASE_URL=_url(engine),
+        GPUHOURS_CLUSTERS=json.dumps([cluster]),
+        GPUHOURS_TIME_ZONE="UTC",
+    )
+    result = CliRunner().invoke(main, ["-o", "json", *args], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, (args, result.output, result.stderr)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.usefixtures("enf_accounts")
+def test_plan_reads_slurm_and_apply_twice_changes_nothing_the_second_time(
+    rig: Rig, engine: Engine
+) -> None:
+    _ledger(engine, rig)
+    limit = "750000"  # (10 h + 25 %) = 45 000 unit-seconds = 45e6 billing-seconds, in minutes
+    planned = {(c["account"], c["attribute"]): c for c in _cli(rig, engine, "enforce", "plan")}
+    # what Slurm holds, read for real: a's tight limit and blocked QOS
+    a_limit = planned[(ACCOUNTS[0], "GrpTRESMins")]
+    assert (a_limit["before"], a_limit["after"], a_limit["action"]) == ("1", limit, "change")
+    a_qos = planned[(ACCOUNTS[0], "QOS")]
+    assert a_qos["before"] == "enf-blocked (default enf-blocked)" and a_qos["after"] == "normal"
+    # b has no hours: blocking it would tighten, and usage was never ingested here
+    b_limit = planned[(ACCOUNTS[1], "GrpTRESMins")]
+    assert b_limit["before"] == "none" and b_limit["after"] == "0"
+    assert b_limit["action"].startswith("skip: not tightened: usage of")
+    assert association(rig, ACCOUNTS[0]).splitlines()[0] == (
+        f"{ACCOUNTS[0]}||billing=1|enf-blocked|enf-blocked"
+    )  # plan changed nothing
+
+    first = _cli(rig, engine, "enforce", "apply")
+    outcomes = {(r["account"], r["attribute"]): r["outcome"] for r in first}
+    assert outcomes[(ACCOUNTS[0], "GrpTRESMins")] == "applied"
+    assert outcomes[(ACCOUNTS[0], "QOS")] == "applied"
+    assert outcomes[(ACCOUNTS[1], "GrpTRESMins")].startswith("skipped: not tightened: usage of")
+    assert outcomes[(ACCOUNTS[1], "QOS")].startswith("skipped: not tightened: usage of")
+    assert association(rig, ACCOUNTS[0]).splitlines() == [
+        f"{ACCOUNTS[0]}||billing={limit}|normal|normal",
+        f"{ACCOUNTS[0]}|alice||normal|normal",
+    ]
+    assert association(rig, ACCOUNTS[1]).splitlines()[0] == f"{ACCOUNTS[1]}|||normal|"
+
+    second = _cli(rig, engine, "enforce", "apply")
+    assert [r for r in second if not r["outcome"].startswith("skipped")] == []
+    assert association(rig, ACCOUNTS[0]).splitlines()[0] == (
+        f"{ACCOUNTS[0]}||billing={limit}|normal|normal"
+    )
+    with build(Settings(database_url=_url(engine)), engine=engine).uow() as uow:
+        events = [e for e in uow.audit.list() if e.action == "enforce.apply"]
+    assert sorted(e.detail for e in events) == [
+        f"GrpTRESMins: 1 -> {limit} (applied)",
+        "QOS: enf-blocked (default enf-blocked) -> normal (applied)",
+    ]
+
+
+@pytest.mark.usefixtures("enf_accounts")
+def test_diagnose_shows_expected_and_actual_with_the_fixing_commands(
+    rig: Rig, engine: Engine
+) -> None:
+    _ledger(engine, rig)
+    found = _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)
+    assert found["expected"]["available_hours"] == 10.0
+    assert found["expected"]["limit_billing_minutes"] == 750_000
+    assert found["actual"] == {
+        "limit_billing_minutes": 1,
+        "limit_hours": 0.0,
+        "qos": ["enf-blocked"],
+        "default_qos": "enf-blocked",
+        "used_billing_minutes": 0,  # Slurm's own counter (scontrol show assoc_mgr): no job yet
+        "used_hours": 0.0,
+    }
+    assert found["billing_weights"] == {
+        f"enf-pool:{rig.cluster}/": "GRES/gpu:a100=2000,GRES/gpu:h100=4000"
+    }
+    assert found["commands"] == [
+        f"sacctmgr -i modify account where name={ACCOUNTS[0]} cluster={rig.cluster} "
+        "set GrpTRESMins=billing=750000",
+        f"sacctmgr -i modify account where name={ACCOUNTS[0]} cluster={rig.cluster} "
+        "set QOS=normal DefaultQOS=normal",
+    ]
+    for command in found["commands"]:  # the printed commands really fix the account
+        run(rig, *command.split())
+    assert (
+        _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)["commands"]
+        == []
+    )
