@@ -96,6 +96,33 @@ class JobCharge:
 
 
 @dataclass(frozen=True, slots=True)
+class DailyUse:
+    """A project's usage of one local day (days since 1970-01-01 in the site's time zone) in
+    one pool, of one GPU type: GPU-seconds and the pool's unit-seconds charged."""
+
+    pool_id: str
+    day: int
+    gpu_type: str
+    gpu_seconds: int
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobLine:
+    """A job's charges to a project in one pool and period, of one GPU type, with the Slurm
+    user who ran it (``""`` when its record is gone)."""
+
+    pool_id: str
+    cluster: str
+    job_id: int
+    user: str
+    gpu_type: str
+    gpu_seconds: int
+    units: int
+    provisional: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodClose:
     """A closed period: when, by whom, why, and the report signed off (as JSON)."""
 
@@ -205,6 +232,16 @@ class ConsumptionReads(Protocol):
     ) -> Mapping[tuple[str, str], tuple[int, int]]:
         """``(project, pool) -> (units of the last 7 days, of the last 30)`` up to ``epoch``
         (local days of ``calendar``; only ``projects``' accounts when given)."""
+        ...
+
+    def job_lines(self, project_id: str, period: str) -> Sequence[JobLine]:
+        """The jobs charged to a project in ``period`` (its mapped accounts), by pool, job and
+        GPU type."""
+        ...
+
+    def daily_of(self, project_id: str, period: str) -> Sequence[DailyUse]:
+        """A project's usage in ``period`` (its mapped accounts; final, provisional and late
+        alike: what its balance counts), by pool, day and GPU type, in that order."""
         ...
 
 

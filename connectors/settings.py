@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     #: window (``auth_window_seconds``); per API process.
     auth_failures: int = Field(default=10, ge=1, le=10_000)
     auth_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    #: The portal's sessions end after this many minutes without a request...
+    portal_idle_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: ... and this many hours after sign-in, however active.
+    portal_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     #: Seconds between two tries of a standby replica to become the scheduler leader; the
     #: leader checks its lock connection as often.
     leader_retry_seconds: float = Field(default=5.0, gt=0)

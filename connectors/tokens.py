@@ -222,24 +222,32 @@ def mint_demo_admin_token(
     session_factory: sessionmaker[Session], now: datetime, days: int = 90
 ) -> str:
     """The demo's admin token, fresh at each start: the previous ones are revoked."""
+    return mint_demo_token(session_factory, "admin", now, days)
+
+
+def mint_demo_token(
+    session_factory: sessionmaker[Session], username: str, now: datetime, days: int = 90
+) -> str:
+    """A demo token of ``username`` (note ``demo <username> token``), fresh at each start: the
+    previous ones are revoked (audited)."""
+    note = f"demo {username} token"
     with session_factory() as session:
         previous: Sequence[int] = session.scalars(
             select(t.ApiTokenRow.id).where(
-                t.ApiTokenRow.username == "admin",
-                t.ApiTokenRow.note == DEMO_NOTE,
+                t.ApiTokenRow.username == username,
+                t.ApiTokenRow.note == note,
                 t.ApiTokenRow.revoked_at.is_(None),
             )
         ).all()
     for token_id in previous:
         revoke(session_factory, DEMO, token_id, now, "a new demo start")
-    expires_at = now + timedelta(days=days)
     minted = mint(
         session_factory,
         DEMO,
-        "admin",
+        username,
         now,
-        expires_at=expires_at,
-        note=DEMO_NOTE,
+        expires_at=now + timedelta(days=days),
+        note=note,
         for_another_admin=True,
     )
     return minted.token

@@ -15,8 +15,10 @@ from accounting.ingestion import IngestState
 from accounting.ports import (
     AccountUsage,
     Consumed,
+    DailyUse,
     DecisionRecord,
     JobCharge,
+    JobLine,
     PeriodClose,
     QuarantinedRecord,
     RollupKey,
@@ -43,6 +45,9 @@ class AccountingStore(_Store):
         self.jobs: dict[tuple[str, str], list[JobCharge]] = {}
         #: (project, pool) -> (units of the last 7 days, of the last 30)
         self.windows: dict[tuple[str, str], tuple[int, int]] = {}
+        #: (period, project) -> its daily usage, and its jobs
+        self.daily: dict[tuple[str, str], list[DailyUse]] = {}
+        self.job_lines: dict[tuple[str, str], list[JobLine]] = {}
         self.account_usage: list[AccountUsage] = []
         self.quarantine: list[QuarantinedRecord] = []
         #: the charges journal and the daily rollup, summed by the rollup's key
@@ -177,6 +182,20 @@ class FakeConsumption:
             for (project, pool), w in self.s.windows.items()
             if projects is None or project in projects
         }
+
+    def job_lines(self, project_id: str, period: str) -> Sequence[JobLine]:
+        return list(self.s.job_lines.get((period, project_id), []))
+
+    def daily_of(self, project_id: str, period: str) -> Sequence[DailyUse]:
+        return sorted(
+            (
+                u
+                for (p, project), uses in self.s.daily.items()
+                for u in uses
+                if p == period and project == project_id
+            ),
+            key=lambda u: (u.pool_id, u.day, u.gpu_type),
+        )
 
 
 class FakeCloses:

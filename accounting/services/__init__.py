@@ -17,6 +17,8 @@ from accounting.services.closing import (
     report,
 )
 from accounting.services.housekeeping import SYSTEM, auto_close, check_rollups, remind
+from accounting.services.job_breakdown import Job, PoolJobs, Share, job_breakdown
+from accounting.services.project_usage import PoolUse, ProjectUse, TypeUse, project_usage
 from accounting.services.reconciliation import (
     Reconciliation,
     decide,
@@ -39,10 +41,16 @@ __all__ = [
     "UNRESOLVED",
     "ClusterHealth",
     "DetectorSettings",
+    "Job",
     "PeriodState",
+    "PoolJobs",
+    "PoolUse",
     "ProjectBurn",
     "ProjectJob",
+    "ProjectUse",
     "Reconciliation",
+    "Share",
+    "TypeUse",
     "account_usage",
     "auto_close",
     "burn_rates",
@@ -53,11 +61,13 @@ __all__ = [
     "decide",
     "detect",
     "import_statement",
+    "job_breakdown",
     "jobs_behind",
     "list_statements",
     "live_report",
     "period_state",
     "project_jobs",
+    "project_usage",
     "quarantine",
     "reconcile",
     "reconcile_period",

@@ -1,22 +1,22 @@
 """Running the service: ``migrate``, ``demo``, ``serve`` (the API, and the scheduler) and
 ``worker`` (the scheduler only).
 
-The CLI does not import the API: ``serve`` runs the application factory the installed package
-declares (entry point ``api`` of the ``gpuhours.faces`` group, in pyproject.toml).
+The CLI imports no other face: ``serve`` runs ``connectors.composition``, which finds the faces
+the installed package declares (entry points of the ``gpuhours.faces`` group, pyproject.toml):
+the API at the root, the portal under ``/portal/``.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.metadata import EntryPoint, entry_points
 
 import click
 
+from connectors import composition
 from connectors.bootstrap import Services
 from connectors.cli._common import one_line_errors, services
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-FACES = "gpuhours.faces"
 
 
 @click.command()
@@ -44,35 +44,42 @@ def demo() -> None:
     _seed(sv)
 
 
-def _api() -> EntryPoint:
-    found = entry_points(group=FACES, name="api")
-    if not found:
-        raise RuntimeError(f"no API installed (entry point 'api' of {FACES}): pip install -e .")
-    return next(iter(found))
+#: The demo's people who get a one-click sign-in link: (role shown, username).
+DEMO_SIGN_INS = (("admin", "admin"), ("engineer", "eng-marie"), ("researcher", "alice"))
 
 
 def _announce_demo(sv: Services, host: str, port: int) -> None:
-    from connectors.tokens import mint_demo_admin_token
+    from connectors.tokens import mint_demo_token
 
     with sv.uow() as uow:
         empty = not uow.pools.list()
     if empty:
         _seed(sv)
-    # A fresh admin token at each start; the previous demo token is revoked (audited).
-    token = mint_demo_admin_token(sv.session_factory, sv.clock(), sv.settings.token_days)
-    click.echo(f"gpuhours demo: http://{host}:{port}/api/v1/docs")
+    # Fresh demo tokens at each start; the previous demo tokens are revoked (audited).
+    now, days = sv.clock(), sv.settings.token_days
+    tokens = {
+        user: mint_demo_token(sv.session_factory, user, now, days) for _, user in DEMO_SIGN_INS
+    }
+    base = f"http://{host}:{port}"
+    click.echo(f"gpuhours demo: {base}/portal/  (API documentation: {base}/api/v1/docs)")
+    # The token rides in the URL's fragment, which the browser never sends: a few lines of the
+    # sign-in page post it, then erase it from the address bar and the history (README).
+    click.echo("one-click sign-in (the token is in the #fragment: never sent, never logged):")
+    for role, user in DEMO_SIGN_INS:
+        click.echo(f"  {role:<10} {user:<9} {base}/portal/signin#token={tokens[user]}")
+    token = tokens["admin"]
     click.echo(f"demo admin token: {token}")
-    click.echo(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/pools")
+    click.echo(f"try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/pools")
 
 
-def _run_api(api: EntryPoint, sv: Services, host: str, port: int, workers: int) -> None:
+def _run_api(sv: Services, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     level = sv.settings.log_level
     if workers > 1:
         # Each worker builds its own services from the environment (one process, one pool).
         uvicorn.run(
-            api.value,
+            "connectors.composition:app_from_env",
             factory=True,
             host=host,
             port=port,
@@ -81,7 +88,7 @@ def _run_api(api: EntryPoint, sv: Services, host: str, port: int, workers: int) 
             server_header=False,
         )
         return
-    app = api.load()(services=sv)
+    app = composition.compose(sv)
     uvicorn.run(app, host=host, port=port, log_level=level, server_header=False)
 
 
@@ -96,7 +103,6 @@ def serve(
     host: str | None, port: int | None, with_demo: bool, no_scheduler: bool, workers: int
 ) -> None:
     """Run the API (and, unless --no-scheduler, the scheduler)."""
-    api = _api()
     sv = services(check_remote=False)
     sv.migrate()
     host = host or sv.settings.host
@@ -104,7 +110,9 @@ def serve(
     if with_demo:
         _announce_demo(sv, host, port)
     else:
-        click.echo(f"gpuhours: http://{host}:{port}/api/v1/docs")
+        click.echo(
+            f"gpuhours: http://{host}:{port}/portal/ (API: http://{host}:{port}/api/v1/docs)"
+        )
     scheduler = None
     if not no_scheduler and sv.settings.scheduler:
         from connectors.scheduler import start_scheduler
@@ -112,7 +120,7 @@ def serve(
         logging.basicConfig(level=sv.settings.log_level.upper(), format=LOG_FORMAT)
         scheduler = start_scheduler(sv)  # schedules only if this replica wins the leader lock
     try:
-        _run_api(api, sv, host, port, workers)
+        _run_api(sv, host, port, workers)
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from accounting.burn import WINDOWS, window_of
 from accounting.charging import UTC_QUARTERS, local_days
-from accounting.ports import Consumed, JobCharge
+from accounting.ports import Consumed, DailyUse, JobCharge, JobLine
 from allocator.periods import Calendar
 from allocator.ports import ConsumptionLookup
 from connectors.db import tables as t
@@ -209,6 +209,57 @@ def jobs_behind(
     ]
 
 
+def daily_of(conn: Connection, project_id: str, period: str) -> list[DailyUse]:
+    """A project's usage in ``period`` by pool, local day and GPU type (the daily rollup of
+    its mapped accounts)."""
+    DD = t.UsageDailyRow
+    query = (
+        select(
+            DD.pool_id,
+            DD.day,
+            DD.gpu_type,
+            func.sum(DD.gpu_seconds).cast(BigInteger),
+            func.sum(DD.units).cast(BigInteger),
+        )
+        .select_from(DD)
+        .join(A, and_(A.cluster == DD.cluster, A.account == DD.account))
+        .where(DD.period == period, A.project_id == project_id)
+        .group_by(DD.pool_id, DD.day, DD.gpu_type)
+        .order_by(DD.pool_id, DD.day, DD.gpu_type)
+    )
+    return [
+        DailyUse(pool, day, gpu, int(s), int(u)) for pool, day, gpu, s, u in conn.execute(query)
+    ]
+
+
+def job_lines(conn: Connection, project_id: str, period: str) -> list[JobLine]:
+    """A project's jobs in ``period``, by pool, job and GPU type, with their Slurm user."""
+    C, U = t.ChargeRow, t.UsageRecordRow
+    user = func.coalesce(U.user, "")
+    query = (
+        select(
+            C.pool_id,
+            C.cluster,
+            C.job_id,
+            user,
+            C.gpu_type,
+            func.sum(C.gpu_seconds).cast(BigInteger),
+            func.sum(C.units).cast(BigInteger),
+            func.max(C.provisional.cast(Integer)),
+        )
+        .select_from(C)
+        .join(A, and_(A.cluster == C.cluster, A.account == C.account))
+        .outerjoin(U, and_(U.cluster == C.cluster, U.job_id == C.job_id, U.submit == C.submit))
+        .where(C.period == period, A.project_id == project_id)
+        .group_by(C.pool_id, C.cluster, C.job_id, C.submit, user, C.gpu_type)
+        .order_by(C.pool_id, C.cluster, C.job_id, C.gpu_type)
+    )
+    return [
+        JobLine(pool, cluster, job, who, gpu, int(s), int(u), bool(p))
+        for pool, cluster, job, who, gpu, s, u, p in conn.execute(query)
+    ]
+
+
 class SqlConsumptionReads:
     """``accounting.ports.ConsumptionReads`` inside a unit of work's transaction."""
 
@@ -239,3 +290,9 @@ class SqlConsumptionReads:
         conn = self.session.connection()
         sums = window_sums(conn, epoch, calendar, projects)
         return windows_by_project(sums, account_projects(conn, projects))
+
+    def daily_of(self, project_id: str, period: str) -> list[DailyUse]:
+        return daily_of(self.session.connection(), project_id, period)
+
+    def job_lines(self, project_id: str, period: str) -> list[JobLine]:
+        return job_lines(self.session.connection(), project_id, period)

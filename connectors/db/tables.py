@@ -477,5 +477,7 @@ class IdempotencyKeyRow(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
-# The notifications' tables, in a module of their own, on the same metadata.
+# The notifications' and the portal's sessions' tables, in modules of their own, on the same
+# metadata.
 from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401
+from connectors.db import session_tables as _session_tables  # noqa: E402, F401

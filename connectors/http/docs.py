@@ -9,7 +9,8 @@ UI 5, Apache-2.0, for exactly this: no CDN), not from a CDN:
   start Swagger UI on the OpenAPI document (a file, so the page needs no inline script: its
   ``Content-Security-Policy`` allows scripts and styles from 'self' only, see
   ``connectors/http/headers.py``);
-* ``GET /``: a redirect to the documentation (until the portal exists).
+* ``GET /``: a redirect to the documentation, for the API served alone (``gpuhours serve``
+  serves ``connectors.composition``, whose ``/`` leads to the portal).
 """
 
 from __future__ import annotations
