@@ -59,14 +59,26 @@ class PeriodIsClosed(Conflict):
 
 
 class OverCommit(Conflict):
-    def __init__(self, what: str, *, wanted: int, available: int, field: str = "hours") -> None:
+    """More than ``what`` has. The amounts are integer seconds of the pool's ``unit``; the
+    message quotes them in hours of that unit, as every caller gives them."""
+
+    def __init__(
+        self, what: str, *, wanted: int, available: int, unit: str, field: str = "hours"
+    ) -> None:
         super().__init__(
-            f"{field}: over-commit refused: {what} has {available} GPU-seconds available,"
-            f" {wanted} asked",
+            f"{field}: over-commit refused: {what} has {hours_text(available)} {unit} available,"
+            f" {hours_text(wanted)} asked",
             field=field,
         )
         self.wanted = wanted
         self.available = available
+        self.unit = unit
+
+
+def hours_text(seconds: int) -> str:
+    """Seconds as hours, to the millihour, without trailing zeros: ``5050``, ``0.5``."""
+    text = f"{seconds / 3600:.3f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 class InvalidTransition(Conflict):

@@ -55,6 +55,7 @@ from allocator.services.pools import (
     create_pool_with_grant,
     list_pools,
     open_period,
+    pool_units,
     set_overcommit,
     set_rate,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "map_slurm_account",
     "open_period",
     "pool_balances",
+    "pool_units",
     "preferences",
     "project_balances",
     "project_balances_in",

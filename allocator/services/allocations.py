@@ -45,7 +45,12 @@ def _draw_to_chair(
     acct = pool_account(pool.id)
     available = headroom(balance(flows, acct), pool_capacity(flows, pool.id), pool.overcommit_milli)
     if amount > available:
-        raise OverCommit(f"pool {pool.id} in {period}", wanted=amount, available=max(available, 0))
+        raise OverCommit(
+            f"pool {pool.id} in {period}",
+            wanted=amount,
+            available=max(available, 0),
+            unit=pool.unit,
+        )
     return uow.ledger.append(
         entry(
             EntryKind.ALLOCATE,
@@ -115,6 +120,7 @@ def chair_to_project(
                 f"chair {project.chair_id} in {pool.id}/{period}",
                 wanted=amount,
                 available=max(available, 0),
+                unit=pool.unit,
             )
         shortfall = amount - max(available, 0)
         drawn_for = f"drawn for project {project.id}: {reason}"
@@ -197,7 +203,10 @@ def release(
         held = _held(uow, pool, period, project)
         if amount > held:
             raise OverCommit(
-                f"project {project.id} in {pool.id}/{period}", wanted=amount, available=held
+                f"project {project.id} in {pool.id}/{period}",
+                wanted=amount,
+                available=held,
+                unit=pool.unit,
             )
         released = uow.ledger.append(
             entry(
@@ -247,7 +256,10 @@ def transfer(
         held = _held(uow, pool, period, source)
         if amount > held:
             raise OverCommit(
-                f"project {source.id} in {pool.id}/{period}", wanted=amount, available=max(held, 0)
+                f"project {source.id} in {pool.id}/{period}",
+                wanted=amount,
+                available=max(held, 0),
+                unit=pool.unit,
             )
         moved = uow.ledger.append(
             entry(

@@ -67,6 +67,12 @@ def list_pools(uow: UnitOfWork, actor: User) -> list[Pool]:
         return list(uow.pools.list())
 
 
+def pool_units(uow: UnitOfWork) -> dict[str, str]:
+    """Each pool's unit, by pool id: what every amount of the pool is counted in."""
+    with uow:
+        return {p.id: p.unit for p in uow.pools.list()}
+
+
 def _check_routes_free(uow: UnitOfWork, pool: Pool) -> None:
     """A cluster/partition draws from one pool only."""
     taken = {(r.cluster, r.partition): p.id for p in uow.pools.list() for r in p.routes}

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from allocator import notices, rules
-from allocator.errors import Forbidden, InvalidInput, PeriodIsClosed
+from allocator.errors import Forbidden, InvalidInput, PeriodIsClosed, hours_text
 from allocator.model import (
     AllocationRequest,
     Comment,
@@ -202,7 +202,9 @@ def _grant_of(
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
             raise InvalidInput("granted", f"{label}: must be a non-negative integer")
         if amount > wanted[label]:
-            raise InvalidInput("granted", f"{label}: more than the {wanted[label]}s requested")
+            raise InvalidInput(
+                "granted", f"{label}: more than the {hours_text(wanted[label])} h requested"
+            )
         grant[label] = amount
     if sum(grant.values()) == 0:
         raise InvalidInput("granted", "grants nothing; reject the request instead")

@@ -61,24 +61,24 @@ def project(p: Project) -> JSON:
     return jsonable(present.project(p))
 
 
-def request(r: AllocationRequest) -> JSON:
-    return jsonable(present.request(r))
+def request(r: AllocationRequest, unit: str | None = None) -> JSON:
+    return jsonable(present.request(r, unit))
 
 
-def entry(e: LedgerEntry) -> JSON:
-    return jsonable(present.entry(e))
+def entry(e: LedgerEntry, unit: str | None = None) -> JSON:
+    return jsonable(present.entry(e, unit))
 
 
 def entries(es: Iterable[LedgerEntry]) -> JSON:
     return [entry(e) for e in es]
 
 
-def pool_balance(b: PoolBalance) -> JSON:
-    return jsonable(present.pool_balance(b))
+def pool_balance(b: PoolBalance, unit: str | None = None) -> JSON:
+    return jsonable(present.pool_balance(b, unit))
 
 
-def project_balance(b: ProjectBalance) -> JSON:
-    return jsonable(present.project_balance(b))
+def project_balance(b: ProjectBalance, unit: str | None = None) -> JSON:
+    return jsonable(present.project_balance(b, unit))
 
 
 def token_info(info: TokenInfo, now: datetime) -> JSON:
@@ -101,8 +101,8 @@ def project_job(pj: ProjectJob) -> JSON:
     return jsonable(quarter_present.project_job(pj))
 
 
-def burn(p: ProjectBurn) -> JSON:
-    return jsonable(quarter_present.burn(p))
+def burn(p: ProjectBurn, unit: str | None = None) -> JSON:
+    return jsonable(quarter_present.burn(p, unit))
 
 
 def cluster_health(h: ClusterHealth) -> JSON:

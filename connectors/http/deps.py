@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from allocator import services as svc
 from allocator.errors import Forbidden, InvalidInput
 from allocator.model import Role, User
 from allocator.periods import Calendar
@@ -95,6 +96,12 @@ async def get_actor(
     return user
 
 
+async def get_units(services: ServicesDep) -> dict[str, str]:
+    """Each pool's unit by pool id (one read): every amount in an answer says its unit."""
+    return await run_in_threadpool(svc.pool_units, services.uow(read_only=True))
+
+
+UnitsDep = Annotated[dict[str, str], Depends(get_units)]
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 NowDep = Annotated[datetime, Depends(get_now)]
 CalendarDep = Annotated[Calendar, Depends(get_calendar)]

@@ -161,6 +161,14 @@ changed), 413 (a file too large), 415 (another media type), 422 (invalid input; 
 every invalid field), 429 (too many failed authentications: `Retry-After`), 503 (the database
 is unavailable: `Retry-After`).
 
+## Lists
+Every list answers one envelope, `{"items": [...], "next": "<cursor>" | null}`, in the list's
+order: newest first for the journal, the audit trail, requests, statements, tokens and
+quarantined records; by key otherwise (pools, chairs, projects, users by id; balances and burn
+by pool then project). `limit` (default 100, at most 1000) is the page size; pass `next` back
+as `cursor` for the following page (`null`: the last page). A cursor is opaque and belongs to
+its list: anything else is a 422 naming `cursor`.
+
 ## Query parameters
 Unknown query parameters are ignored, not refused: a misspelt optional parameter is as if it
 were absent (its default applies). A known parameter with an invalid value is a 422 naming it,
@@ -214,6 +222,24 @@ def optional_bodies(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+#: Creates whose created object has its own address: their 201 says it in ``Location``.
+LOCATED = {"createPool": "the pool", "createProject": "the project", "submitRequest": "the request"}
+
+
+def document_locations(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``Location`` header of the 201 of each create in :data:`LOCATED` (in place)."""
+    for methods in spec.get("paths", {}).values():
+        for op in methods.values():
+            what = LOCATED.get(op.get("operationId", "")) if isinstance(op, dict) else None
+            if what is not None:
+                headers = op["responses"]["201"].setdefault("headers", {})
+                headers["Location"] = {
+                    "description": f"the address of {what} created (GET it there)",
+                    "schema": {"type": "string"},
+                }
+    return spec
+
+
 def complete(spec: dict[str, Any], periods: tuple[str, str] | None = None) -> dict[str, Any]:
     """The generated ``spec`` made true and followable (in place): the links between
     operations, every operation's error answers, optional bodies, the rules in the
@@ -221,6 +247,7 @@ def complete(spec: dict[str, Any], periods: tuple[str, str] | None = None) -> di
     the site accepts."""
     add_links(spec)
     optional_bodies(spec)
+    document_locations(spec)
     document_errors(spec)
     if periods is not None:
         site_periods(spec, *periods)

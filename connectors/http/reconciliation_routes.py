@@ -18,6 +18,7 @@ from allocator.model import Role
 from allocator.rules import require_role
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import PeriodQ
 from connectors.http.quarter_params import PoolQ
 from connectors.http.statement_routes import StatementOut
@@ -142,16 +143,21 @@ def reconciliation_jobs(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     project_id: str = Query(default="", max_length=64, description='"" = unmapped accounts'),
-    limit: int = Query(default=1000, ge=1, le=10_000),
-) -> list[JobOut]:
-    """The jobs whose charges make up a reconciliation line."""
+) -> Page[JobOut]:
+    """The jobs whose charges make up a reconciliation line, by cluster, job id and submit
+    time (at most the first :data:`JOBS_READ` of a line are paged through)."""
     jobs = acc.jobs_behind(
-        uow, actor, pool_id, period, project_id, limit, now=now, calendar=calendar
+        uow, actor, pool_id, period, project_id, JOBS_READ, now=now, calendar=calendar
     )
-    return [JobOut.of(j) for j in jobs]
+    return paged("jobs", jobs, lambda j: (j.cluster, j.job_id, j.submit), pages, JobOut.of)
+
+
+#: The jobs of one line read for its pages.
+JOBS_READ = 100_000
 
 
 @router.post("/reconciliation/decisions")

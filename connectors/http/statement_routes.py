@@ -25,6 +25,7 @@ from allocator.model import Role
 from allocator.rules import require_role
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
 from connectors.http.errors import RequestRefused
+from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import OptionalPeriodQ, PeriodQ
 from connectors.http.quarter_params import OptionalPoolQ, PoolQ
 from connectors.presenters import quarter as present
@@ -241,8 +242,10 @@ def list_statements(
     actor: ActorDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     pool_id: str | None = OptionalPoolQ,
     period: str | None = OptionalPeriodQ,
-) -> list[StatementOut]:
+) -> Page[StatementOut]:
+    """Imported statements (of one pool, of one period), newest first."""
     infos = acc.list_statements(uow, actor, pool_id, period, now=now, calendar=calendar)
-    return [StatementOut.of(i) for i in infos]
+    return paged("statements", infos, lambda i: (i.id,), pages, StatementOut.of, newest_first=True)

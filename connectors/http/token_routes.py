@@ -3,12 +3,14 @@ admin). Tokens are named by their id, never by their secret."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
 from connectors import tokens
 from connectors.http.deps import ActorDep, NowDep, ServicesDep
+from connectors.http.pages import Page, PageParams, PageQ, paged
 from connectors.http.token_schemas import RevokeIn, TokenIn, TokenInfoOut, TokenOut
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
@@ -47,19 +49,35 @@ def create_token(
 
 
 @router.get("/tokens")
-def list_own_tokens(services: ServicesDep, actor: ActorDep, now: NowDep) -> list[TokenInfoOut]:
-    """The caller's tokens (active, expired and revoked), without their secrets."""
+def list_own_tokens(
+    services: ServicesDep, actor: ActorDep, now: NowDep, pages: PageQ
+) -> Page[TokenInfoOut]:
+    """The caller's tokens (active, expired and revoked), without their secrets, newest
+    first."""
     infos = tokens.list_tokens(services.session_factory, actor, now, actor.username)
-    return [TokenInfoOut.of(i, now) for i in infos]
+    return _tokens_page(infos, now, pages)
 
 
 @router.get("/users/{username}/tokens")
 def list_user_tokens(
-    username: str, services: ServicesDep, actor: ActorDep, now: NowDep
-) -> list[TokenInfoOut]:
-    """A user's tokens: one's own, or anyone's for an admin."""
+    username: str, services: ServicesDep, actor: ActorDep, now: NowDep, pages: PageQ
+) -> Page[TokenInfoOut]:
+    """A user's tokens: one's own, or anyone's for an admin; newest first."""
     infos = tokens.list_tokens(services.session_factory, actor, now, username)
-    return [TokenInfoOut.of(i, now) for i in infos]
+    return _tokens_page(infos, now, pages)
+
+
+def _tokens_page(
+    infos: list[tokens.TokenInfo], now: datetime, pages: PageParams
+) -> Page[TokenInfoOut]:
+    return paged(
+        "tokens",
+        infos,
+        lambda i: (i.id,),
+        pages,
+        lambda i: TokenInfoOut.of(i, now),
+        newest_first=True,
+    )
 
 
 @router.post("/tokens/{token_id}/revoke")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from accounting import services as acc
+from accounting.ports import AccountUsage
 from allocator.model import User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 from connectors.presenters import usage as present
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -74,44 +77,52 @@ def cluster_statuses(
 
 @router.get("/clusters")
 def clusters(
-    services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
-) -> list[ClusterStatusOut]:
-    """Ingestion health per cluster: last success, lag, errors by kind, quarantined records."""
-    return cluster_statuses(services, uow, actor, now)
+    services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep, pages: PageQ
+) -> Page[ClusterStatusOut]:
+    """Ingestion health per cluster (by name): last success, lag, errors by kind, quarantined
+    records."""
+    rows = cluster_statuses(services, uow, actor, now)
+    return paged("clusters", rows, lambda c: (c.cluster,), pages, lambda c: c)
 
 
 @router.get("/usage/accounts")
 def account_usage(
     uow: UowDep,
     actor: ActorDep,
+    pages: PageQ,
     cluster: str | None = Query(default=None, max_length=64),
     unmapped: bool = False,
-) -> list[AccountUsageOut]:
+) -> Page[AccountUsageOut]:
     """GPU-seconds per Slurm account (``unmapped=true``: accounts no project claims yet):
     finished jobs' (``gpu_seconds``) and unfinished jobs' (``provisional_gpu_seconds``) apart,
-    each with its split by GPU type."""
-    return [
-        AccountUsageOut.model_validate(present.account_usage(u))
-        for u in acc.account_usage(uow, actor, cluster, unmapped)
-    ]
+    each with its split by GPU type; by cluster and account."""
+    rows = acc.account_usage(uow, actor, cluster, unmapped)
+    return paged("usage-accounts", rows, lambda u: (u.cluster, u.account), pages, _account)
+
+
+def _account(u: AccountUsage) -> AccountUsageOut:
+    return AccountUsageOut.model_validate(present.account_usage(u))
 
 
 @router.get("/usage/quarantine")
 def quarantine(
     uow: UowDep,
     actor: ActorDep,
+    pages: PageQ,
     cluster: str | None = Query(default=None, max_length=64),
-) -> list[QuarantinedOut]:
-    """Records that could not be normalised, with the reason."""
-    return [
-        QuarantinedOut(
-            id=q.id,
-            cluster=q.cluster,
-            job_id=q.job_id,
-            reason=q.reason,
-            raw=q.raw,
-            first_seen=present.at(q.first_seen),
-            last_seen=present.at(q.last_seen),
-        )
-        for q in acc.quarantine(uow, actor, cluster)
-    ]
+) -> Page[QuarantinedOut]:
+    """Records that could not be normalised, with the reason; newest first."""
+    rows = acc.quarantine(uow, actor, cluster)
+    return paged("quarantine", rows, lambda q: (q.id,), pages, _quarantined, newest_first=True)
+
+
+def _quarantined(q: Any) -> QuarantinedOut:
+    return QuarantinedOut(
+        id=q.id,
+        cluster=q.cluster,
+        job_id=q.job_id,
+        reason=q.reason,
+        raw=q.raw,
+        first_seen=present.at(q.first_seen),
+        last_seen=present.at(q.last_seen),
+    )

@@ -6,7 +6,16 @@ from typing import Any
 
 from allocator.hours import in_hours
 from allocator.ledger import ChairBalance, PoolBalance, ProjectBalance
-from allocator.model import MILLI, AllocationRequest, Chair, LedgerEntry, Pool, Project, User
+from allocator.model import (
+    MILLI,
+    AllocationRequest,
+    AuditEvent,
+    Chair,
+    LedgerEntry,
+    Pool,
+    Project,
+    User,
+)
 
 Plain = dict[str, Any]
 
@@ -70,11 +79,17 @@ def project(p: Project) -> Plain:
     }
 
 
-def request(r: AllocationRequest) -> Plain:
+def _unit(unit: str | None) -> Plain:
+    """The ``unit`` field of an answer with amounts (the pool's unit), when known."""
+    return {} if unit is None else {"unit": unit}
+
+
+def request(r: AllocationRequest, unit: str | None = None) -> Plain:
     return {
         "id": r.id,
         "project_id": r.project_id,
         "pool_id": r.pool_id,
+        **_unit(unit),
         "gpu_type": r.gpu_type,
         "requester": r.requester,
         "justification": r.justification,
@@ -97,11 +112,12 @@ def request(r: AllocationRequest) -> Plain:
     }
 
 
-def entry(e: LedgerEntry) -> Plain:
+def entry(e: LedgerEntry, unit: str | None = None) -> Plain:
     return {
         "id": e.id,
         "kind": e.kind.value,
         "pool_id": e.pool_id,
+        **_unit(unit),
         "period": e.period,
         "source": e.source,
         "target": e.target,
@@ -115,9 +131,21 @@ def entry(e: LedgerEntry) -> Plain:
     }
 
 
-def pool_balance(b: PoolBalance) -> Plain:
+def audit_event(e: AuditEvent) -> Plain:
+    return {
+        "id": e.id,
+        "actor": e.actor,
+        "at": e.at,
+        "action": e.action,
+        "subject": e.subject,
+        "detail": e.detail,
+    }
+
+
+def pool_balance(b: PoolBalance, unit: str | None = None) -> Plain:
     return {
         "pool_id": b.pool_id,
+        **_unit(unit),
         "period": b.period,
         "capacity_seconds": b.capacity,
         "allocated_seconds": b.allocated,
@@ -128,10 +156,11 @@ def pool_balance(b: PoolBalance) -> Plain:
     }
 
 
-def chair_balance(b: ChairBalance) -> Plain:
+def chair_balance(b: ChairBalance, unit: str | None = None) -> Plain:
     return {
         "chair_id": b.chair_id,
         "pool_id": b.pool_id,
+        **_unit(unit),
         "period": b.period,
         "received_seconds": b.received,
         "allocated_to_projects_seconds": b.allocated_to_projects,
@@ -142,10 +171,11 @@ def chair_balance(b: ChairBalance) -> Plain:
     }
 
 
-def project_balance(b: ProjectBalance) -> Plain:
+def project_balance(b: ProjectBalance, unit: str | None = None) -> Plain:
     return {
         "project_id": b.project_id,
         "pool_id": b.pool_id,
+        **_unit(unit),
         "period": b.period,
         "allocated_seconds": b.allocated,
         "adjustments_seconds": b.adjustments,
@@ -153,7 +183,9 @@ def project_balance(b: ProjectBalance) -> Plain:
         "consumed_provisional_seconds": b.consumed_provisional,
         "remaining_seconds": b.remaining,
         "allocated_hours": in_hours(b.allocated),
-        "consumed_hours": in_hours(b.consumed + b.consumed_provisional),
+        "adjustments_hours": in_hours(b.adjustments),
+        "consumed_hours": in_hours(b.consumed),
+        "consumed_provisional_hours": in_hours(b.consumed_provisional),
         "remaining_hours": in_hours(b.remaining),
         "utilisation": b.utilisation_milli / MILLI,
     }

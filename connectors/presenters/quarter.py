@@ -50,6 +50,11 @@ def reconciliation_line(ln: Line) -> Plain:
     }
 
 
+def _unit(unit: str | None) -> Plain:
+    """The ``unit`` field of an answer with amounts (the pool's unit), when known."""
+    return {} if unit is None else {"unit": unit}
+
+
 def reconciliation(r: Reconciliation) -> Plain:
     return {
         "pool_id": r.pool_id,
@@ -78,17 +83,19 @@ def project_job(pj: ProjectJob) -> Plain:
     return {"project_id": pj.project_id, "pool_id": pj.pool_id} | job(pj.job)
 
 
-def burn(p: ProjectBurn) -> Plain:
+def burn(p: ProjectBurn, unit: str | None = None) -> Plain:
     b, rates = p.balance, p.burn
     return {
         "project_id": b.project_id,
         "pool_id": b.pool_id,
+        **_unit(unit),
         "period": b.period,
         "allocated_seconds": b.allocated,
         "adjustments_seconds": b.adjustments,
         "consumed_seconds": p.consumed,
         "remaining_seconds": b.remaining,
         "allocated_hours": in_hours(b.allocated),
+        "adjustments_hours": in_hours(b.adjustments),
         "consumed_hours": in_hours(p.consumed),
         "remaining_hours": in_hours(b.remaining),
         "burn_rate_7d_hours_per_day": round(rates.rate_7d * DAY / HOUR, 3),

@@ -19,12 +19,15 @@ def test_without_a_token_every_api_call_is_401(client: TestClient, world: World)
 
 def test_admin_lists_pools_chairs_projects_and_balances(client: TestClient, world: World) -> None:
     h = auth(world, "admin")
-    assert {p["id"] for p in client.get("/api/v1/pools", headers=h).json()} == {"nat", "loc"}
-    assert {c["id"] for c in client.get("/api/v1/chairs", headers=h).json()} == {
+    assert {p["id"] for p in client.get("/api/v1/pools", headers=h).json()["items"]} == {
+        "nat",
+        "loc",
+    }
+    assert {c["id"] for c in client.get("/api/v1/chairs", headers=h).json()["items"]} == {
         "chair-a",
         "chair-b",
     }
-    assert {p["id"] for p in client.get("/api/v1/projects", headers=h).json()} == {
+    assert {p["id"] for p in client.get("/api/v1/projects", headers=h).json()["items"]} == {
         "p1",
         "p1b",
         "p2",
@@ -42,11 +45,12 @@ def test_admin_lists_pools_chairs_projects_and_balances(client: TestClient, worl
         },
     )
     assert r.status_code == 201, r.text
-    rows = client.get("/api/v1/balances?period=2026Q4", headers=h).json()
+    rows = client.get("/api/v1/balances?period=2026Q4", headers=h).json()["items"]
     assert rows == [
         {
             "project_id": "p2",
             "pool_id": "nat",
+            "unit": "normalised-gpu-hour",
             "period": "2026Q4",
             "allocated_seconds": 36000,
             "adjustments_seconds": 0,
@@ -54,7 +58,9 @@ def test_admin_lists_pools_chairs_projects_and_balances(client: TestClient, worl
             "consumed_provisional_seconds": 0,
             "remaining_seconds": 36000,
             "allocated_hours": 10.0,
+            "adjustments_hours": 0.0,
             "consumed_hours": 0.0,
+            "consumed_provisional_hours": 0.0,
             "remaining_hours": 10.0,
             "utilisation": 0.0,
         }
@@ -63,8 +69,11 @@ def test_admin_lists_pools_chairs_projects_and_balances(client: TestClient, worl
 
 def test_researcher_sees_only_own_chair_and_projects(client: TestClient, world: World) -> None:
     h = auth(world, "alice")
-    assert {p["id"] for p in client.get("/api/v1/projects", headers=h).json()} == {"p1", "p1b"}
-    assert [c["id"] for c in client.get("/api/v1/chairs", headers=h).json()] == ["chair-a"]
+    assert {p["id"] for p in client.get("/api/v1/projects", headers=h).json()["items"]} == {
+        "p1",
+        "p1b",
+    }
+    assert [c["id"] for c in client.get("/api/v1/chairs", headers=h).json()["items"]] == ["chair-a"]
     assert client.get("/api/v1/projects/p2", headers=h).status_code == 404
     assert client.get("/api/v1/projects/p2/balances?period=2026Q4", headers=h).status_code == 404
     r = client.get("/api/v1/chairs/chair-b/balances?pool_id=nat&period=2026Q4", headers=h)
@@ -127,7 +136,7 @@ def test_engineer_reads_everything_and_maps_accounts_but_cannot_approve(
     client: TestClient, world: World
 ) -> None:
     h = auth(world, "eng")
-    assert len(client.get("/api/v1/projects", headers=h).json()) == 3
+    assert len(client.get("/api/v1/projects", headers=h).json()["items"]) == 3
     r = client.post(
         "/api/v1/projects/p1/slurm-accounts",
         headers=h,
@@ -178,9 +187,11 @@ def test_request_lifecycle_through_the_api(client: TestClient, world: World) -> 
     )
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "partially_approved"
-    b = client.get("/api/v1/projects/p1/balances?period=2026Q4&pool_id=nat", headers=alice).json()
+    b = client.get("/api/v1/projects/p1/balances?period=2026Q4&pool_id=nat", headers=alice).json()[
+        "items"
+    ]
     assert b[0]["allocated_seconds"] == 60 * 3600
-    entries = client.get(f"/api/v1/journal?request_id={rid}", headers=admin).json()
+    entries = client.get(f"/api/v1/journal?request_id={rid}", headers=admin).json()["items"]
     assert sum(e["amount_seconds"] for e in entries if e["target"] == "project:p1") == 60 * 3600
     assert all(e["actor"] == "admin" and e["request_id"] == rid for e in entries)
     r = client.post(f"/api/v1/requests/{rid}/withdraw", headers=alice, json={})

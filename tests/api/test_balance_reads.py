@@ -18,6 +18,7 @@ from allocator.periods import period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import Services
 from connectors.demo import seed, seed_usage
+from connectors.http.pages import Page
 from connectors.http.schemas import ProjectBalanceOut
 
 ADMIN = User("admin", Role.ADMIN)
@@ -101,7 +102,7 @@ def test_an_unknown_pool_is_not_found(services: Services, demo: str, read: Read)
 def test_the_body_is_what_the_response_model_writes(
     client: TestClient, services: Services, demo: str
 ) -> None:
-    model = TypeAdapter(list[ProjectBalanceOut])
+    model = TypeAdapter(Page[ProjectBalanceOut])
     for username in ("admin", "alice"):
         token = mint_token(services.session_factory, username, services.clock())
         for query in ("", "&include_empty=true", "&pool_id=ai2f-jz"):
@@ -111,6 +112,6 @@ def test_the_body_is_what_the_response_model_writes(
             )
             assert response.status_code == 200, response.text
             assert response.headers["content-type"] == "application/json"
-            rows = model.validate_json(response.content)
-            assert rows, (username, query)
-            assert response.content == model.dump_json(rows), (username, query)
+            page = model.validate_json(response.content)
+            assert page.items, (username, query)
+            assert response.content == model.dump_json(page), (username, query)

@@ -48,9 +48,12 @@ def _allocate_chair(client: TestClient, world: World, hours: int = 100) -> None:
 
 
 def _items(body: object) -> list[dict[str, object]]:
-    """The rows of a list answer."""
-    assert isinstance(body, list), body
-    return body
+    """The rows of a list answer (its ``items``; these lists fit one page)."""
+    assert isinstance(body, dict), body
+    assert body["next"] is None
+    items = body["items"]
+    assert isinstance(items, list)
+    return items
 
 
 @pytest.mark.parametrize(

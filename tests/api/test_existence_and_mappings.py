@@ -78,7 +78,7 @@ def test_invisible_projects_and_chairs_read_as_unknown(
 
 
 def test_anothers_token_reads_as_unknown(client: TestClient, world: World) -> None:
-    mine = client.get("/api/v1/tokens", headers=auth(world, "bob")).json()
+    mine = client.get("/api/v1/tokens", headers=auth(world, "bob")).json()["items"]
     token_id = mine[0]["id"]
     r = client.post(f"/api/v1/tokens/{token_id}/revoke", headers=auth(world, "alice"))
     assert r.status_code == 404, r.text

@@ -100,7 +100,7 @@ def test_a_pool_created_with_the_client_is_listed(client_package: ModuleType, cl
 
     listed = _api(client_package, "pools", "list_pools").sync_detailed(client=client)
     assert listed.status_code == 200
-    assert "gen-created" in {pool.id for pool in listed.parsed}
+    assert "gen-created" in {pool.id for pool in listed.parsed.items}
 
 
 def test_invalid_input_is_parsed_into_the_documented_error(

@@ -153,7 +153,9 @@ def test_balances_of_many_projects_are_the_balances_of_each(
     svc.adjust(services.uow(), ADMIN, now, "pool-1", "proj-2", PERIOD, -H // 2, "fix", calendar=CAL)
     for who in ("admin", "alice", "bob"):
         h = auth(world, who)
-        rows = client.get(f"/api/v1/balances?period={PERIOD}&include_empty=true", headers=h).json()
+        rows = client.get(f"/api/v1/balances?period={PERIOD}&include_empty=true", headers=h).json()[
+            "items"
+        ]
         assert rows, who
         by_project: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
@@ -161,6 +163,6 @@ def test_balances_of_many_projects_are_the_balances_of_each(
         for project_id, mine in by_project.items():
             one = client.get(f"/api/v1/projects/{project_id}/balances?period={PERIOD}", headers=h)
             assert one.status_code == 200
-            assert sorted(one.json(), key=lambda r: r["pool_id"]) == mine
-        visible = {p["id"] for p in client.get("/api/v1/projects", headers=h).json()}
+            assert one.json()["items"] == mine
+        visible = {p["id"] for p in client.get("/api/v1/projects", headers=h).json()["items"]}
         assert set(by_project) == visible

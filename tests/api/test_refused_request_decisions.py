@@ -78,7 +78,7 @@ REQUESTS = [
         {"granted": [{"period": "2026Q4", "hours": 6}]},
         422,
         "granted",
-        "more than the 18000s requested",
+        "more than the 5 h requested",
         setup=submitted,
     ),
     post(

@@ -103,7 +103,7 @@ def test_an_expiry_in_the_past_too_far_or_given_twice_is_refused(
     r = client.post(f"{API}/users/bob/tokens", headers=auth(world, "admin"), json=body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field
-    listed = client.get(f"{API}/users/bob/tokens", headers=auth(world, "admin")).json()
+    listed = client.get(f"{API}/users/bob/tokens", headers=auth(world, "admin")).json()["items"]
     assert len(listed) == 1  # only the fixture's token: nothing was minted
 
 
@@ -114,7 +114,7 @@ def test_a_user_lists_own_tokens_without_secret_or_hash(client: TestClient, worl
     minted = mint(client, world, "alice", note="laptop", expires_in_days=30)
     r = client.get(f"{API}/tokens", headers=bearer(minted["token"]))
     assert r.status_code == 200, r.text
-    rows = r.json()
+    rows = r.json()["items"]
     assert [row["username"] for row in rows] == ["alice", "alice"]
     mine = next(row for row in rows if row["id"] == minted["id"])
     assert mine["note"] == "laptop" and mine["state"] == "active"
@@ -152,7 +152,7 @@ def test_only_an_admin_lists_another_users_tokens(client: TestClient, world: Wor
     for who in ("bob", "eng"):
         r = client.get(f"{API}/users/alice/tokens", headers=auth(world, who))
         assert r.status_code == 403, (who, r.text)
-    rows = client.get(f"{API}/users/alice/tokens", headers=auth(world, "admin")).json()
+    rows = client.get(f"{API}/users/alice/tokens", headers=auth(world, "admin")).json()["items"]
     assert [row["username"] for row in rows] == ["alice"]
     r = client.get(f"{API}/users/nobody/tokens", headers=auth(world, "admin"))
     assert r.status_code == 404 and r.json()["error"]["field"] == "username"
@@ -217,7 +217,9 @@ def _token_events(client: TestClient, world: World, username: str) -> list[dict[
         f"{API}/audit", params={"subject": f"user:{username}"}, headers=auth(world, "admin")
     )
     assert r.status_code == 200, r.text
-    return [e for e in r.json() if e["action"].startswith("token.")]
+    assert r.json()["next"] is None
+    oldest_first = reversed(r.json()["items"])  # the audit trail lists the newest first
+    return [e for e in oldest_first if e["action"].startswith("token.")]
 
 
 def test_minting_and_revoking_are_audited_without_the_secret(
@@ -290,12 +292,12 @@ def test_last_use_is_written_at_most_once_a_minute_per_token(
             assert client.get(f"{API}/me", headers=h).status_code == 200
     assert sql.seen.count("UPDATE") == 1, sql.seen
     assert sql.seen.count("SELECT") == 40  # one indexed look-up per request, no cache
-    rows = client.get(f"{API}/tokens", headers=h).json()
+    rows = client.get(f"{API}/tokens", headers=h).json()["items"]
     assert next(r for r in rows if r["id"] == minted["id"])["last_used_at"].startswith(
         "2026-11-21T09:00:00"
     )
     clock.now = NOW + timedelta(seconds=61)
-    rows = client.get(f"{API}/tokens", headers=h).json()
+    rows = client.get(f"{API}/tokens", headers=h).json()["items"]
     assert next(r for r in rows if r["id"] == minted["id"])["last_used_at"].startswith(
         "2026-11-21T09:01:01"
     )

@@ -48,12 +48,12 @@ def test_account_usage_keeps_finished_and_running_jobs_apart_in_totals_and_by_ty
         "/api/v1/usage/accounts", params={"unmapped": "true"}, headers=auth(world, "eng")
     )
     assert r.status_code == 200, r.text
-    [row] = [u for u in r.json() if u["account"] == "acct-unmapped"]
+    [row] = [u for u in r.json()["items"] if u["account"] == "acct-unmapped"]
     assert (row["jobs"], row["provisional_jobs"]) == (2, 1)
     assert row["gpu_seconds"] == 7200
     assert row["gpu_seconds_by_type"] == {"a100": 7200}
     assert row["provisional_gpu_seconds"] == 1200
     assert row["provisional_gpu_seconds_by_type"] == {"h100": 600, "": 600}
-    for u in r.json():
+    for u in r.json()["items"]:
         assert sum(u["gpu_seconds_by_type"].values()) == u["gpu_seconds"], u
         assert sum(u["provisional_gpu_seconds_by_type"].values()) == u["provisional_gpu_seconds"]

@@ -218,7 +218,7 @@ def load(
     rows = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     rows.raise_for_status()
     body = rows.json()
-    size = len(body) if isinstance(body, list) else 1
+    size = len(body["items"]) if "items" in body else 1
     print(f"GET {path} as {who} ({size} rows, {len(rows.content) / 1024:.0f} KB)")
     hey(base + path, token, args.rate, 3)  # warm-up
     label = f"{args.scenario_name}, {who}, `GET {path.split('?')[0].removeprefix('/api/v1')}`"
@@ -294,7 +294,7 @@ def large(args: argparse.Namespace) -> None:
         api, backends = meter.sample()
         api_ms = (api - before[0]) * 1000 / len(times)
         db_ms = sum(c - before[1].get(p, 0.0) for p, c in backends.items()) * 1000 / len(times)
-        rows, times = len(response.json()), sorted(times[3:])  # 3 warm-up requests
+        rows, times = len(response.json()["items"]), sorted(times[3:])  # 3 warm-up requests
         median, p90 = statistics.median(times), times[int(0.9 * len(times))]
         print(
             f"GET {path} as admin: {rows} rows, {len(response.content) / 1024:.0f} KB; "

@@ -107,9 +107,10 @@ def main() -> None:
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {token}"}
         rows = httpx.get(f"{base}/balances?period={period}", headers=headers)
+        listed = len(rows.json()["items"])
         print(
             f"SQLite ({data}), synchronous={args.synchronous}, demo data, one server process; "
-            f"{args.readers} readers of GET /balances?period={period} ({len(rows.json())} rows) "
+            f"{args.readers} readers of GET /balances?period={period} ({listed} rows) "
             f"+ {args.writers} writers of POST /allocations/projects, {args.seconds:.0f} s"
         )
         duration = ["-z", f"{args.seconds}s"]

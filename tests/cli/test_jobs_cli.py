@@ -57,22 +57,25 @@ def test_a_researchers_jobs_are_those_of_her_projects_only(
     api: tuple[TestClient, dict[str, str]],
 ) -> None:
     client, headers = api
-    projects = {p["id"] for p in client.get("/api/v1/projects", headers=headers["alice"]).json()}
-    r = client.get("/api/v1/jobs", headers=headers["alice"])
+    listed = client.get("/api/v1/projects", headers=headers["alice"]).json()["items"]
+    projects = {p["id"] for p in listed}
+    r = client.get("/api/v1/jobs?limit=1000", headers=headers["alice"])  # one page: all of them
     assert r.status_code == 200, r.text
-    assert r.json() and {j["project_id"] for j in r.json()} <= projects
+    assert r.json()["next"] is None
+    jobs = r.json()["items"]
+    assert jobs and {j["project_id"] for j in jobs} <= projects
     everyone = set()
     for project in projects:
-        q = client.get(f"/api/v1/jobs?project_id={project}", headers=headers["admin"])
-        everyone |= {key(j) for j in q.json()}
-    assert {key(j) for j in r.json()} == everyone
+        q = client.get(f"/api/v1/jobs?project_id={project}&limit=1000", headers=headers["admin"])
+        everyone |= {key(j) for j in q.json()["items"]}
+    assert {key(j) for j in jobs} == everyone
 
     other = client.get("/api/v1/jobs?project_id=proj-climate-01", headers=headers["alice"])
     assert other.status_code == 404 and other.json()["error"]["field"] == "project_id"
     staff = client.get("/api/v1/jobs", headers=headers["admin"])
     assert staff.status_code == 422 and staff.json()["error"]["field"] == "project_id"
     limited = client.get("/api/v1/jobs?limit=3", headers=headers["alice"])
-    assert len(limited.json()) == 3
+    assert len(limited.json()["items"]) == 3 and limited.json()["next"]
 
 
 def test_jobs_without_a_project_on_the_server_host_is_one_line(demo: Cli) -> None:

@@ -55,6 +55,11 @@ T0 = datetime(2026, 7, 1, 8, 30, tzinfo=UTC)
 ODD = datetime(2026, 7, 1, 8, 30, 1, 250_000, tzinfo=timezone(timedelta(hours=2)))
 
 
+#: The pool "nat"'s unit: what the API says beside every amount of it.
+UNIT = "normalised-gpu-hour"
+UNITS = {"nat": UNIT}
+
+
 def api(model: pydantic.BaseModel) -> Any:
     """What the API sends, read back as JSON."""
     return json.loads(model.model_dump_json())
@@ -112,18 +117,22 @@ def test_a_request_prints_as_the_api_answers_it() -> None:
         decision_reason="half",
         comments=(Comment("bob", T0, "please"),),
     )
-    assert printed(render.request(request)) == api(s.RequestOut.of(request))
+    assert printed(render.request(request, UNIT)) == api(s.RequestOut.of(request, UNITS))
 
 
 def test_entries_and_balances_print_as_the_api_answers_them() -> None:
     entry = LedgerEntry(
         EntryKind.ALLOCATE, "nat", "2026Q3", "pool:nat", "chair:a", 5_401, "admin", ODD, "x"
     )
-    assert printed(render.entry(entry)) == api(s.EntryOut.of(entry))
+    assert printed(render.entry(entry, UNIT)) == api(s.EntryOut.of(entry, UNITS))
     pool_balance = PoolBalance("nat", "2026Q3", 3_600_000, 1_800_001, 1_799_999)
-    assert printed(render.pool_balance(pool_balance)) == api(s.PoolBalanceOut.of(pool_balance))
+    assert printed(render.pool_balance(pool_balance, UNIT)) == api(
+        s.PoolBalanceOut.of(pool_balance, UNITS)
+    )
     balance = ProjectBalance("p1", "nat", "2026Q3", 36_000, -3_600, 10_000, 1_234)
-    assert printed(render.project_balance(balance)) == api(s.ProjectBalanceOut.of(balance))
+    assert printed(render.project_balance(balance, UNIT)) == api(
+        s.ProjectBalanceOut.of(balance, UNITS)
+    )
 
 
 def test_a_token_prints_as_the_api_lists_it() -> None:
@@ -286,7 +295,7 @@ def test_burn_rates_print_as_the_api_answers_them() -> None:
         Burn(0.0, 0.0, None),
     ):
         burn = ProjectBurn(balance, rates)
-        assert printed(render.burn(burn)) == api(BurnOut.of(burn))
+        assert printed(render.burn(burn, UNIT)) == api(BurnOut.of(burn, UNITS))
 
 
 def test_cluster_health_and_account_usage_print_as_the_api_answers_them() -> None:

@@ -143,7 +143,7 @@ def api(engine: Engine, config: ClusterConfig) -> Iterator[Callable[[str], Any]]
 
 
 def cluster_status(get: Callable[[str], Any], cluster: str) -> dict[str, Any]:
-    [entry] = [c for c in get("/api/v1/clusters") if c["cluster"] == cluster]
+    [entry] = [c for c in get("/api/v1/clusters")["items"] if c["cluster"] == cluster]
     assert entry["configured"] is True and entry["source"] == "rest"
     return entry
 

@@ -40,7 +40,7 @@ def test_the_balance_families_equal_the_api_balances(
         "/api/v1/balances", params={"period": period}, headers={"Authorization": f"Bearer {token}"}
     )
     assert api.status_code == 200, api.text
-    rows = {(b["pool_id"], b["project_id"]): b for b in api.json()}
+    rows = {(b["pool_id"], b["project_id"]): b for b in api.json()["items"]}
     assert any(b["consumed_seconds"] for b in rows.values())
     assert any(b["consumed_provisional_seconds"] for b in rows.values())
     assert any(b["adjustments_seconds"] for b in rows.values())
@@ -181,7 +181,9 @@ def test_usage_of_unmapped_accounts_per_cluster_equals_the_api_and_goes_when_map
     period = period_containing(NOW).label
     token = mint_token(services.session_factory, "admin", NOW)
     h = {"Authorization": f"Bearer {token}"}
-    api = client.get("/api/v1/usage/accounts", params={"unmapped": "true"}, headers=h).json()
+    api = client.get("/api/v1/usage/accounts", params={"unmapped": "true"}, headers=h).json()[
+        "items"
+    ]
     expected: dict[tuple[str, str], tuple[int, int]] = {}
     for u in api:  # every unmapped job of the test data runs in the current period
         seconds, accounts = expected.get((u["cluster"], period), (0, 0))

@@ -22,6 +22,8 @@ from connectors.cli.gateway import JSON, Lines
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_PAGES = 10_000
+#: Items asked per page: the API's largest (``connectors/http/pages.MAX_LIMIT``).
+PAGE = 1000
 
 
 class Unreachable(CliError):
@@ -83,19 +85,19 @@ class RemoteGateway:
         except ValueError as exc:
             raise Unreachable(f"server: {self.server} did not answer JSON to {path}") from exc
 
-    def items(self, path: str, **params: Any) -> JSON:
-        """A list, all of it: a plain JSON list, or the pages of a cursor envelope."""
-        body = self.call("GET", path, **params)
-        if isinstance(body, list):
-            return body
+    def items(self, path: str, cap: int | None = None, **params: Any) -> JSON:
+        """A list, all of it (or its first ``cap`` items): the pages of the API's list
+        envelope, ``{"items": [...], "next": cursor | null}``, following ``next``."""
+        size = PAGE if cap is None else max(1, min(cap, PAGE))
+        body = self.call("GET", path, **params, limit=size)
         found: list[Any] = []
         for _ in range(MAX_PAGES):
             found.extend(body.get("items", []))
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return found
-            body = self.call("GET", path, **params, cursor=cursor)
-        return found
+            cursor = body.get("next")
+            if not cursor or (cap is not None and len(found) >= cap):
+                break
+            body = self.call("GET", path, **params, limit=size, cursor=cursor)
+        return found if cap is None else found[:cap]
 
     def me(self) -> JSON:
         return dict(self.call("GET", "/me")) | {"server": self.server}
@@ -176,8 +178,8 @@ class RemoteGateway:
     def jobs(
         self, period: str | None, project_id: str | None, pool_id: str | None, limit: int
     ) -> JSON:
-        query = {"project_id": project_id, "pool_id": pool_id, "limit": limit}
-        return self.items("/jobs", period=period, **query)
+        query = {"project_id": project_id, "pool_id": pool_id}
+        return self.items("/jobs", cap=limit, period=period, **query)
 
 
 def _seg(value: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from allocator import services as svc
+from allocator.model import AuditEvent, LedgerEntry
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, UnitsDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import OptionalPeriodQ
 
 router = APIRouter(prefix="/api/v1")
@@ -16,7 +16,12 @@ router = APIRouter(prefix="/api/v1")
 
 @router.post("/allocations/chairs", status_code=201, tags=["allocations"])
 def allocate_chair(
-    body: s.ChairAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+    body: s.ChairAllocationIn,
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+    now: NowDep,
+    calendar: CalendarDep,
 ) -> s.EntryOut:
     entry = svc.allocate_to_chair(
         uow,
@@ -29,13 +34,21 @@ def allocate_chair(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry)
+    return s.EntryOut.of(entry, units)
 
 
 @router.post("/allocations/projects", status_code=201, tags=["allocations"])
 def allocate_project(
-    body: s.ProjectAllocationIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
-) -> list[s.EntryOut]:
+    body: s.ProjectAllocationIn,
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+    now: NowDep,
+    calendar: CalendarDep,
+) -> s.ProjectAllocationOut:
+    """Allocate hours chair -> project: answers the allocation's journal entry; with
+    ``draw_from_pool``, a chair's shortfall drawn pool -> chair first is in
+    ``drawn_from_pool``."""
     entries = svc.allocate_to_project(
         uow,
         actor,
@@ -48,12 +61,20 @@ def allocate_project(
         body.draw_from_pool,
         calendar=calendar,
     )
-    return [s.EntryOut.of(e) for e in entries]
+    *drawn, allocation = entries
+    out = s.EntryOut.of(allocation, units).model_dump()
+    draw = s.EntryOut.of(drawn[0], units) if drawn else None
+    return s.ProjectAllocationOut(**out, drawn_from_pool=draw)
 
 
 @router.post("/transfers", status_code=201, tags=["allocations"])
 def transfer(
-    body: s.TransferIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+    body: s.TransferIn,
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+    now: NowDep,
+    calendar: CalendarDep,
 ) -> s.EntryOut:
     entry = svc.transfer(
         uow,
@@ -67,12 +88,17 @@ def transfer(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry)
+    return s.EntryOut.of(entry, units)
 
 
 @router.post("/adjustments", status_code=201, tags=["allocations"])
 def adjust(
-    body: s.AdjustmentIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+    body: s.AdjustmentIn,
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+    now: NowDep,
+    calendar: CalendarDep,
 ) -> s.EntryOut:
     seconds = s.to_seconds(abs(body.hours)) * (1 if body.hours >= 0 else -1)
     entry = svc.adjust(
@@ -86,38 +112,42 @@ def adjust(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry)
+    return s.EntryOut.of(entry, units)
 
 
 @router.get("/journal", tags=["allocations"])
 def journal(
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     pool_id: str | None = Query(default=None, max_length=64),
     period: str | None = OptionalPeriodQ,
     account: str | None = Query(default=None, max_length=100),
     request_id: int | None = Query(default=None, ge=1, le=2**31),
-) -> list[s.EntryOut]:
+) -> Page[s.EntryOut]:
+    """Ledger entries, newest first, of every period (or ``period``), filtered."""
     entries = svc.journal(
         uow, actor, pool_id, period, account, request_id, now=now, calendar=calendar
     )
-    return [s.EntryOut.of(e) for e in entries]
+    return paged(
+        "journal", entries, _by_id, pages, lambda x: s.EntryOut.of(x, units), newest_first=True
+    )
+
+
+def _by_id(e: LedgerEntry | AuditEvent) -> tuple[int]:
+    return (e.id or 0,)
 
 
 @router.get("/audit", tags=["allocations"])
 def audit(
-    uow: UowDep, actor: ActorDep, subject: str | None = Query(default=None, max_length=200)
-) -> list[dict[str, str | datetime | int | None]]:
-    return [
-        {
-            "id": e.id,
-            "actor": e.actor,
-            "at": e.at,
-            "action": e.action,
-            "subject": e.subject,
-            "detail": e.detail,
-        }
-        for e in svc.audit_trail(uow, actor, subject)
-    ]
+    uow: UowDep,
+    actor: ActorDep,
+    pages: PageQ,
+    subject: str | None = Query(default=None, max_length=200),
+) -> Page[s.AuditEventOut]:
+    """Audit events (of one subject, ``pool:nat``), newest first."""
+    events = svc.audit_trail(uow, actor, subject)
+    return paged("audit", events, _by_id, pages, s.AuditEventOut.of, newest_first=True)

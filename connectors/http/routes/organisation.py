@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Query, Response
 
 from allocator import services as svc
+from allocator.ledger import ProjectBalance
 from allocator.model import Chair, Project, SlurmAccount
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UnitsDep, UowDep
+from connectors.http.pages import Page, PageQ, page, paged
 from connectors.http.params import CurrentPeriodQ
 
 router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/chairs", tags=["chairs"])
-def list_chairs(uow: UowDep, actor: ActorDep) -> list[s.ChairOut]:
-    return [s.ChairOut.of(c) for c in svc.list_chairs(uow, actor)]
+def list_chairs(uow: UowDep, actor: ActorDep, pages: PageQ) -> Page[s.ChairOut]:
+    """The chairs the caller may see, by id."""
+    return paged("chairs", svc.list_chairs(uow, actor), lambda c: (c.id,), pages, s.ChairOut.of)
 
 
 @router.post("/chairs", status_code=201, tags=["chairs"])
@@ -29,27 +34,45 @@ def chair_balance(
     chair_id: str,
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
     period: str | None = CurrentPeriodQ,
-) -> list[s.ChairBalanceOut]:
+) -> Page[s.ChairBalanceOut]:
     """A chair's balance in each pool (or in ``pool_id``) for a period (default: the current
-    one)."""
+    one), by pool."""
     rows = svc.chair_balances(uow, actor, chair_id, pool_id, period, now=now, calendar=calendar)
-    return [s.ChairBalanceOut.of(b) for b in rows]
+    return paged(
+        "chair-balances",
+        rows,
+        lambda b: (b.pool_id,),
+        pages,
+        lambda x: s.ChairBalanceOut.of(x, units),
+    )
 
 
 @router.get("/projects", tags=["projects"])
 def list_projects(
-    uow: UowDep, actor: ActorDep, chair_id: str | None = Query(default=None, max_length=64)
-) -> list[s.ProjectOut]:
-    return [s.ProjectOut.of(p) for p in svc.list_projects(uow, actor, chair_id)]
+    uow: UowDep,
+    actor: ActorDep,
+    pages: PageQ,
+    chair_id: str | None = Query(default=None, max_length=64),
+) -> Page[s.ProjectOut]:
+    """The projects the caller may see (of one chair), by id."""
+    rows = svc.list_projects(uow, actor, chair_id)
+    return paged("projects", rows, lambda p: (p.id,), pages, s.ProjectOut.of)
 
 
 @router.post("/projects", status_code=201, tags=["projects"])
 def create_project(
-    body: s.ProjectIn, services: ServicesDep, uow: UowDep, actor: ActorDep, now: NowDep
+    body: s.ProjectIn,
+    response: Response,
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
 ) -> s.ProjectOut:
     project = Project(
         id=body.id,
@@ -63,7 +86,9 @@ def create_project(
         slurm_accounts=tuple(SlurmAccount(a.cluster, a.account) for a in body.slurm_accounts),
     )
     clusters = services.settings.cluster_names()
-    return s.ProjectOut.of(svc.create_project(uow, actor, now, project, clusters=clusters))
+    created = svc.create_project(uow, actor, now, project, clusters=clusters)
+    response.headers["Location"] = f"/api/v1/projects/{quote(created.id)}"
+    return s.ProjectOut.of(created)
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
@@ -110,13 +135,15 @@ def project_balances(
     services: ServicesDep,
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     period: str | None = CurrentPeriodQ,
     pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
-) -> list[s.ProjectBalanceOut]:
+) -> Page[s.ProjectBalanceOut]:
     """A project's balance in each pool (or in ``pool_id``) for a period (default: the current
-    one)."""
+    one), by pool."""
     rows = svc.project_balances_in(
         uow,
         actor,
@@ -127,21 +154,29 @@ def project_balances(
         now=now,
         calendar=calendar,
     )
-    return [s.ProjectBalanceOut.of(b) for b in rows]
+    return paged(
+        "project-balances",
+        rows,
+        lambda b: (b.pool_id,),
+        pages,
+        lambda x: s.ProjectBalanceOut.of(x, units),
+    )
 
 
-@router.get("/balances", tags=["balances"], response_model=list[s.ProjectBalanceOut])
+@router.get("/balances", tags=["balances"], response_model=Page[s.ProjectBalanceOut])
 def balances(
     services: ServicesDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    pages: PageQ,
     period: str | None = CurrentPeriodQ,
     pool_id: str | None = Query(default=None, max_length=64, description="default: every pool"),
     include_empty: bool = False,
 ) -> Response:
     """Project balances of every project the caller may see, for one period (default: the
-    current one), in every pool (or in ``pool_id``)."""
+    current one), in every pool (or in ``pool_id``), by pool then project."""
     rows = svc.visible_balances(
         services.balance_reads,  # one statement, one snapshot
         actor,
@@ -151,4 +186,10 @@ def balances(
         now=now,
         calendar=calendar,
     )
-    return s.ProjectBalanceOut.json_list(rows)
+    key = _pool_project
+    items, cursor = page("balances", rows, key, pages)
+    return s.ProjectBalanceOut.json_page(items, cursor, units)
+
+
+def _pool_project(b: ProjectBalance) -> tuple[str, str]:
+    return (b.pool_id, b.project_id)

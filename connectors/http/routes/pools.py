@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from urllib.parse import quote
+
+from fastapi import APIRouter, Response
 
 from allocator import services as svc
 from allocator.model import (
@@ -14,7 +16,8 @@ from allocator.model import (
     Rate,
 )
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, CalendarDep, NowDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, UnitsDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import CurrentPeriodQ, PeriodPathByTheCore
 
 router = APIRouter(prefix="/api/v1")
@@ -44,16 +47,23 @@ def pool_of(body: s.PoolIn) -> Pool:
 
 
 @router.get("/pools", tags=["pools"])
-def list_pools(uow: UowDep, actor: ActorDep) -> list[s.PoolOut]:
-    return [s.PoolOut.of(p) for p in svc.list_pools(uow, actor)]
+def list_pools(uow: UowDep, actor: ActorDep, pages: PageQ) -> Page[s.PoolOut]:
+    """Every pool, by id."""
+    return paged("pools", svc.list_pools(uow, actor), lambda p: (p.id,), pages, s.PoolOut.of)
 
 
 @router.post("/pools", status_code=201, tags=["pools"])
 def create_pool(
-    body: s.PoolIn, uow: UowDep, actor: ActorDep, now: NowDep, calendar: CalendarDep
+    body: s.PoolIn,
+    response: Response,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
+    calendar: CalendarDep,
 ) -> s.PoolOut:
     grant = None if body.grant_hours is None else s.to_seconds(body.grant_hours)
     pool = svc.create_pool_with_grant(uow, actor, now, pool_of(body), grant, calendar=calendar)
+    response.headers["Location"] = f"/api/v1/pools/{quote(pool.id)}"
     return s.PoolOut.of(pool)
 
 
@@ -69,6 +79,7 @@ def add_grant(
     body: s.GrantIn,
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
 ) -> list[s.EntryOut]:
@@ -85,7 +96,7 @@ def add_grant(
         body.end,
         calendar=calendar,
     )
-    return [s.EntryOut.of(e) for e in entries]
+    return [s.EntryOut.of(e, units) for e in entries]
 
 
 @router.post("/pools/{pool_id}/rates", status_code=201, tags=["pools"])
@@ -107,12 +118,13 @@ def open_period(
     pool_id: str,
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
     period: str = PeriodPathByTheCore,
 ) -> list[s.EntryOut]:
     entry = svc.open_period(uow, actor, now, pool_id, period, calendar=calendar)
-    return [] if entry is None else [s.EntryOut.of(entry)]
+    return [] if entry is None else [s.EntryOut.of(entry, units)]
 
 
 @router.get("/pools/{pool_id}/balances", tags=["balances"])
@@ -120,10 +132,11 @@ def pool_balance(
     pool_id: str,
     uow: UowDep,
     actor: ActorDep,
+    units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
     period: str | None = CurrentPeriodQ,
 ) -> s.PoolBalanceOut:
     """A pool's balance for a period (default: the current one)."""
     balance = svc.pool_balances(uow, actor, pool_id, period, now=now, calendar=calendar)
-    return s.PoolBalanceOut.of(balance)
+    return s.PoolBalanceOut.of(balance, units)

@@ -8,6 +8,7 @@ from allocator import services as svc
 from allocator.model import User
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, UowDep
+from connectors.http.pages import Page, PageQ, paged
 
 router = APIRouter(prefix="/api/v1")
 
@@ -25,8 +26,9 @@ def _user(u: User) -> s.UserOut:
 
 
 @router.get("/users", tags=["users"])
-def list_users(uow: UowDep, actor: ActorDep) -> list[s.UserOut]:
-    return [_user(u) for u in svc.list_users(uow, actor)]
+def list_users(uow: UowDep, actor: ActorDep, pages: PageQ) -> Page[s.UserOut]:
+    """Every user, by username."""
+    return paged("users", svc.list_users(uow, actor), lambda u: (u.username,), pages, _user)
 
 
 @router.post("/users", status_code=201, tags=["users"])

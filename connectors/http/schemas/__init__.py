@@ -6,9 +6,11 @@ as s; s.PoolOut``). The responses' fields are ``connectors.presenters``' (shared
 
 from connectors.http.schemas.allocations import (
     AdjustmentIn,
+    AuditEventOut,
     ChairAllocationIn,
     EntryOut,
     ProjectAllocationIn,
+    ProjectAllocationOut,
     ProjectBalanceOut,
     TransferIn,
 )
@@ -50,6 +52,7 @@ from connectors.http.schemas.requests import (
 from connectors.http.schemas.values import (
     PERIOD_DOC,
     PERIOD_PATTERN,
+    UNIT_DOC,
     Factor,
     Hours,
     HoursOrZero,
@@ -71,8 +74,10 @@ from connectors.http.schemas.values import (
 __all__ = [
     "PERIOD_DOC",
     "PERIOD_PATTERN",
+    "UNIT_DOC",
     "AdjustmentIn",
     "ApproveIn",
+    "AuditEventOut",
     "ChairAllocationIn",
     "ChairBalanceOut",
     "ChairIn",
@@ -96,6 +101,7 @@ __all__ = [
     "PoolIn",
     "PoolOut",
     "ProjectAllocationIn",
+    "ProjectAllocationOut",
     "ProjectBalanceOut",
     "ProjectIn",
     "ProjectOut",

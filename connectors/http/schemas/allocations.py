@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from fastapi import Response
@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
 from allocator.ledger import ProjectBalance
-from allocator.model import LedgerEntry
-from connectors.http.schemas.values import Hours, PeriodLabel, SignedHours, Slug, Strict
+from allocator.model import AuditEvent, LedgerEntry
+from connectors.http.schemas.values import UNIT_DOC, Hours, PeriodLabel, SignedHours, Slug, Strict
 from connectors.presenters import allocation as present
 
 
@@ -53,6 +53,7 @@ class EntryOut(BaseModel):
     id: int | None
     kind: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     period: str
     source: str
     target: str
@@ -65,13 +66,35 @@ class EntryOut(BaseModel):
     reference: str
 
     @classmethod
-    def of(cls, e: LedgerEntry) -> EntryOut:
-        return cls.model_validate(present.entry(e))
+    def of(cls, e: LedgerEntry, units: Mapping[str, str]) -> EntryOut:
+        return cls.model_validate(present.entry(e, units.get(e.pool_id, "")))
+
+
+class ProjectAllocationOut(EntryOut):
+    """An allocation to a project, and the pool -> chair draw it needed (if any)."""
+
+    drawn_from_pool: EntryOut | None = Field(
+        description="with draw_from_pool: the entry that drew the chair's shortfall from the pool"
+    )
+
+
+class AuditEventOut(BaseModel):
+    id: int | None
+    actor: str
+    at: datetime
+    action: str
+    subject: str
+    detail: str
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> AuditEventOut:
+        return cls.model_validate(present.audit_event(e))
 
 
 class ProjectBalanceOut(BaseModel):
     project_id: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     period: str
     allocated_seconds: int
     adjustments_seconds: int
@@ -79,19 +102,23 @@ class ProjectBalanceOut(BaseModel):
     consumed_provisional_seconds: int
     remaining_seconds: int
     allocated_hours: float
+    adjustments_hours: float
     consumed_hours: float
+    consumed_provisional_hours: float
     remaining_hours: float
     utilisation: float
 
     @classmethod
-    def of(cls, b: ProjectBalance) -> ProjectBalanceOut:
-        return cls.model_validate(present.project_balance(b))
+    def of(cls, b: ProjectBalance, units: Mapping[str, str]) -> ProjectBalanceOut:
+        return cls.model_validate(present.project_balance(b, units.get(b.pool_id, "")))
 
     @classmethod
-    def json_list(cls, rows: Iterable[ProjectBalance]) -> Response:
-        """``list[ProjectBalanceOut]`` as JSON, without a model per row and their validation
-        (``GET /balances`` may list thousands): the presenter's dicts have the model's fields
-        in its order, and pydantic's serializer writes the same bytes from them
+    def json_page(
+        cls, rows: Iterable[ProjectBalance], cursor: str | None, units: Mapping[str, str]
+    ) -> Response:
+        """A page of ``ProjectBalanceOut`` as JSON, without a model per row and their
+        validation (``GET /balances`` may list thousands): the presenter's dicts have the
+        model's fields in its order, and pydantic's serializer writes the same bytes from them
         (``tests/api/test_balance_reads.py``)."""
-        body = to_json([present.project_balance(b) for b in rows])
-        return Response(body, media_type="application/json")
+        items = [present.project_balance(b, units.get(b.pool_id, "")) for b in rows]
+        return Response(to_json({"items": items, "next": cursor}), media_type="application/json")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from allocator.ledger import ChairBalance
 from allocator.model import Chair, Project, ProjectKind, Role, User
-from connectors.http.schemas.values import Slug, Strict, UtcDatetime
+from connectors.http.schemas.values import UNIT_DOC, Slug, Strict, UtcDatetime
 from connectors.presenters import allocation as present
 
 
@@ -94,6 +95,7 @@ class ProjectOut(BaseModel):
 class ChairBalanceOut(BaseModel):
     chair_id: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     period: str
     received_seconds: int
     allocated_to_projects_seconds: int
@@ -103,5 +105,5 @@ class ChairBalanceOut(BaseModel):
     unallocated_hours: float
 
     @classmethod
-    def of(cls, b: ChairBalance) -> ChairBalanceOut:
-        return cls.model_validate(present.chair_balance(b))
+    def of(cls, b: ChairBalance, units: Mapping[str, str]) -> ChairBalanceOut:
+        return cls.model_validate(present.chair_balance(b, units.get(b.pool_id, "")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from allocator.ledger import PoolBalance
 from allocator.model import BillingMode, ClosePolicy, Pool, PoolKind
 from connectors.http.schemas.values import (
+    UNIT_DOC,
     Factor,
     Hours,
     PoolId,
@@ -142,6 +144,7 @@ class PoolOut(BaseModel):
 
 class PoolBalanceOut(BaseModel):
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     period: str
     capacity_seconds: int
     allocated_seconds: int
@@ -151,5 +154,5 @@ class PoolBalanceOut(BaseModel):
     unallocated_hours: float
 
     @classmethod
-    def of(cls, b: PoolBalance) -> PoolBalanceOut:
-        return cls.model_validate(present.pool_balance(b))
+    def of(cls, b: PoolBalance, units: Mapping[str, str]) -> PoolBalanceOut:
+        return cls.model_validate(present.pool_balance(b, units.get(b.pool_id, "")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from allocator.hours import Sign
 from allocator.model import AllocationRequest
 from connectors.http.schemas.values import (
+    UNIT_DOC,
     Hours,
     HoursOrZero,
     PeriodLabel,
@@ -88,6 +90,7 @@ class RequestOut(BaseModel):
     id: int
     project_id: str
     pool_id: str
+    unit: str = Field(description=UNIT_DOC)
     gpu_type: str | None
     requester: str
     justification: str
@@ -100,5 +103,5 @@ class RequestOut(BaseModel):
     comments: list[CommentOut]
 
     @classmethod
-    def of(cls, r: AllocationRequest) -> RequestOut:
-        return cls.model_validate(present.request(r))
+    def of(cls, r: AllocationRequest, units: Mapping[str, str]) -> RequestOut:
+        return cls.model_validate(present.request(r, units.get(r.pool_id, "")))

@@ -41,6 +41,11 @@ PERIOD_DOC = (
     "a period of the site's scheme (GPUHOURS_PERIOD_SCHEME): 2026Q3 (quarter, the default),"
     " 2026-07 (month) or 2026 (year), at most 5 years from the current one"
 )
+#: What an answer's ``unit`` says.
+UNIT_DOC = (
+    "the pool's unit (gpu-hour, normalised-gpu-hour, ...): every *_seconds amount of this object"
+    " is integer seconds of it, every *_hours amount the same in hours (to the millihour)"
+)
 PeriodLabel = Annotated[str, Field(pattern=PERIOD_PATTERN, max_length=7, description=PERIOD_DOC)]
 
 

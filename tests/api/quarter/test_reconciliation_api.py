@@ -71,7 +71,7 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
         f"{RECONCILIATION}/jobs",
         params={"pool_id": POOL, "period": "2026Q4", "project_id": "nlp"},
         headers=auth(rig, "eng"),
-    ).json()
+    ).json()["items"]
     assert sorted(j["job_id"] for j in jobs) == [1, 6, 10, 11, 12, 13, 14]
     assert sum(j["gpu_seconds"] for j in jobs) == 128
     assert {j["account"] for j in jobs} == {"chair-nlp"}
@@ -80,10 +80,10 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
         params={"pool_id": POOL, "period": "2026Q4", "project_id": ""},
         headers=auth(rig, "eng"),
     )
-    assert unmapped.status_code == 200 and unmapped.json() == []
+    assert unmapped.status_code == 200 and unmapped.json() == {"items": [], "next": None}
 
     # refused decisions change nothing
-    journal = client.get("/api/v1/journal", headers=auth(rig, "admin")).json()
+    journal = client.get("/api/v1/journal", headers=auth(rig, "admin")).json()["items"]
     for user, fields, status, field in [
         ("alice", {"project_id": "nlp", "action": "accept"}, 403, None),
         ("eng", {"project_id": "nlp", "action": "accept"}, 403, None),
@@ -97,7 +97,7 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
         r = decide(client, rig, user, **fields)
         assert r.status_code == status, (fields, r.text)
         assert field is None or r.json()["error"]["field"] == field, r.text
-    assert client.get("/api/v1/journal", headers=auth(rig, "admin")).json() == journal
+    assert client.get("/api/v1/journal", headers=auth(rig, "admin")).json()["items"] == journal
 
     # -0.02 h = -72 s: debits nlp the 72 GPU-seconds sreport saw and we did not
     r = decide(client, rig, project_id="nlp", action="adjust", hours="-0.02", reason="sreport+72")
@@ -107,7 +107,7 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
     assert lines(reconciliation(client, rig))["nlp"]["status"] == "adjusted"
     entries = client.get(
         "/api/v1/journal", params={"pool_id": POOL}, headers=auth(rig, "admin")
-    ).json()
+    ).json()["items"]
     adjustment = [e for e in entries if e["kind"] == "adjustment"]
     assert len(adjustment) == 1
     assert adjustment[0]["amount_seconds"] == 72
@@ -119,7 +119,7 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
         "/api/v1/projects/nlp/balances",
         params={"period": "2026Q4", "pool_id": POOL},
         headers=auth(rig, "admin"),
-    ).json()
+    ).json()["items"]
     # the project now bears what the statement says it used: 128 consumed + 72 debited
     assert (balance["adjustments_seconds"], balance["remaining_seconds"]) == (-72, -200)
 
@@ -138,11 +138,12 @@ def test_the_recorded_statement_reconciles_then_an_altered_one_is_adjusted_and_a
     )
     # an acceptance moves no hours
     entries = client.get("/api/v1/journal", params={"pool_id": POOL}, headers=auth(rig, "admin"))
-    assert len([e for e in entries.json() if e["kind"] == "adjustment"]) == 1
-    audit = client.get("/api/v1/audit", headers=auth(rig, "admin")).json()
+    assert len([e for e in entries.json()["items"] if e["kind"] == "adjustment"]) == 1
+    audit = client.get("/api/v1/audit", headers=auth(rig, "admin")).json()["items"]
+    # newest first: the acceptance came after the adjustment
     assert [e["action"] for e in audit if e["action"].startswith("reconciliation.")] == [
-        "reconciliation.adjust",
         "reconciliation.accept",
+        "reconciliation.adjust",
     ]
 
 
@@ -153,7 +154,7 @@ def test_an_adjustment_and_its_decision_are_one_transaction(
     from connectors.db import repositories
 
     assert upload(client, rig, ALTERED).status_code == 201
-    journal = client.get("/api/v1/journal", headers=auth(rig, "admin")).json()
+    journal = client.get("/api/v1/journal", headers=auth(rig, "admin")).json()["items"]
     original = repositories.SqlAudit.append
 
     def failing(self: Any, event: Any) -> None:
@@ -165,7 +166,7 @@ def test_an_adjustment_and_its_decision_are_one_transaction(
     with pytest.raises(RuntimeError, match="disk full"):
         decide(client, rig, project_id="nlp", action="adjust", hours="-0.02")
     monkeypatch.undo()
-    assert client.get("/api/v1/journal", headers=auth(rig, "admin")).json() == journal
+    assert client.get("/api/v1/journal", headers=auth(rig, "admin")).json()["items"] == journal
     assert lines(reconciliation(client, rig))["nlp"]["status"] == "under"
 
 

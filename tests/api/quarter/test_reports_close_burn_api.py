@@ -170,11 +170,11 @@ def test_close_freezes_the_period_and_late_usage_lands_in_the_next(
         f"{RECONCILIATION}/jobs",
         params={"pool_id": POOL, "period": "2026Q4", "project_id": "nlp"},
         headers=h,
-    ).json()
+    ).json()["items"]
     assert [(j["job_id"], j["late"]) for j in jobs if j["late"]] == [(102, True)]
 
     # nothing moves into a closed period any more
-    journal = client.get("/api/v1/journal", headers=h).json()
+    journal = client.get("/api/v1/journal", headers=h).json()["items"]
     for path, target in [
         ("/api/v1/allocations/chairs", {"chair_id": "rig-chair"}),
         ("/api/v1/allocations/projects", {"project_id": "nlp"}),
@@ -193,7 +193,7 @@ def test_close_freezes_the_period_and_late_usage_lands_in_the_next(
     assert r.status_code == 409 and r.json()["error"]["field"] == "period", r.text
     r = client.post("/api/v1/periods/2026Q3/close", json={"reason": "again"}, headers=h)
     assert r.status_code == 409 and r.json()["error"]["field"] == "period", r.text
-    assert client.get("/api/v1/journal", headers=h).json() == journal
+    assert client.get("/api/v1/journal", headers=h).json()["items"] == journal
 
 
 def _nlp_q4_consumed(client: TestClient, world: World) -> int:
@@ -201,7 +201,7 @@ def _nlp_q4_consumed(client: TestClient, world: World) -> int:
         "/api/v1/balances",
         params={"period": "2026Q4", "pool_id": POOL, "include_empty": "true"},
         headers=auth(world, "admin"),
-    ).json()
+    ).json()["items"]
     (nlp,) = [r for r in rows if r["project_id"] == "nlp"]
     return int(nlp["consumed_seconds"])
 
@@ -219,12 +219,12 @@ def test_an_unresolved_reconciliation_blocks_the_close_unless_forced(
         period="2026Q3",
     )
     assert r.status_code == 201, r.text
-    journal = client.get("/api/v1/journal", headers=h).json()
+    journal = client.get("/api/v1/journal", headers=h).json()["items"]
     r = client.post("/api/v1/periods/2026Q3/close", json={"reason": "Q3"}, headers=h)
     assert r.status_code == 409, r.text
     assert r.json()["error"]["field"] == "period" and "is over" in r.json()["error"]["message"]
     assert client.get("/api/v1/periods/2026Q3", headers=h).json()["closed"] is False
-    assert client.get("/api/v1/journal", headers=h).json() == journal
+    assert client.get("/api/v1/journal", headers=h).json()["items"] == journal
     r = client.post("/api/v1/periods/2026Q3/close", json={"reason": "Q3", "force": True}, headers=h)
     assert r.status_code == 200, r.text
     nlp = next(row for row in json.loads(r.text)["rows"] if row["project"] == "nlp")
@@ -249,7 +249,7 @@ def test_burn_rates_and_projected_exhaustion(client: TestClient, rig: World) -> 
         headers=h,
     )
     assert r.status_code == 201, r.text
-    rows = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=h).json()
+    rows = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=h).json()["items"]
     by_key = {(row["project_id"], row["pool_id"]): row for row in rows}
     assert set(by_key) == {("nlp", POOL), ("health", POOL), ("thesis", POOL)}
     nlp = by_key[("nlp", POOL)]
@@ -274,12 +274,14 @@ def test_burn_rates_and_projected_exhaustion(client: TestClient, rig: World) -> 
 
     # a researcher sees the projects she belongs to only
     mine = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=auth(rig, "alice"))
-    assert [(row["project_id"], row["pool_id"]) for row in mine.json()] == [("nlp", POOL)]
-    assert mine.json() == [nlp]  # her accounts' usage alone gives the same burn as everyone's
+    assert [(row["project_id"], row["pool_id"]) for row in mine.json()["items"]] == [("nlp", POOL)]
+    assert mine.json()["items"] == [
+        nlp
+    ]  # her accounts' usage alone gives the same burn as everyone's
     only = client.get(
         "/api/v1/burn", params={"period": "2026Q4", "pool_id": "nat"}, headers=h
     ).json()
-    assert only == []
+    assert only == {"items": [], "next": None}
     r = client.get("/api/v1/burn", params={"period": "Q4"}, headers=h)
     assert r.status_code == 422 and r.json()["error"]["field"] == "period"
 
@@ -302,7 +304,7 @@ def test_an_exhaustion_before_the_period_end_is_dated_and_an_overdrawn_one_is_ex
             headers=h,
         )
         assert r.status_code == 201, r.text
-    rows = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=h).json()
+    rows = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=h).json()["items"]
     by_key = {row["project_id"]: row for row in rows if row["pool_id"] == POOL}
     # nlp: 900 - 128 = 772 s left at 128 / 550 800 per second: 3 322 012 s from now, on
     # 29 December, before 2026Q4 ends
@@ -320,7 +322,7 @@ def test_an_exhaustion_before_the_period_end_is_dated_and_an_overdrawn_one_is_ex
     assert thesis["exhaustion_outlook"] == "exhausted"
     # the same answer through the CLI's presenter: one rule
     mine = client.get("/api/v1/burn", params={"period": "2026Q4"}, headers=auth(rig, "alice"))
-    assert mine.json() == [nlp]
+    assert mine.json()["items"] == [nlp]
 
 
 def test_an_open_period_reads_as_open_to_anyone(client: TestClient, rig: World) -> None:

@@ -120,7 +120,7 @@ BAD_FILES: list[tuple[str, str, str, int, str | None, str]] = [
 def test_bad_statements_are_refused_naming_line_and_column_and_import_nothing(
     client: TestClient, rig: World, engine: Engine
 ) -> None:
-    audit = client.get("/api/v1/audit", headers=auth(rig, "admin")).json()
+    audit = client.get("/api/v1/audit", headers=auth(rig, "admin")).json()["items"]
     for case, fmt, text, line, column, reason in BAD_FILES:
         r = upload(client, rig, text.encode(), fmt=fmt)
         assert r.status_code == 422, (case, r.text)
@@ -133,7 +133,7 @@ def test_bad_statements_are_refused_naming_line_and_column_and_import_nothing(
             assert f"column {column!r}" in error["message"], (case, error)
         assert reason in error["message"], (case, error)
         assert statement_counts(engine) == (0, 0), case
-    assert client.get("/api/v1/audit", headers=auth(rig, "admin")).json() == audit
+    assert client.get("/api/v1/audit", headers=auth(rig, "admin")).json()["items"] == audit
 
 
 def test_an_unknown_format_is_refused_naming_the_format(
@@ -184,7 +184,9 @@ def test_the_same_file_twice_is_one_statement(
     assert again.status_code == 200, again.text
     assert again.json() == {**first.json(), "created": False}
     assert statement_counts(engine) == (1, 3)
-    listed = client.get(STATEMENTS, params={"pool_id": POOL}, headers=auth(rig, "eng")).json()
+    listed = client.get(STATEMENTS, params={"pool_id": POOL}, headers=auth(rig, "eng")).json()[
+        "items"
+    ]
     assert [s["id"] for s in listed] == [first.json()["id"]]
 
 

@@ -1,0 +1,202 @@
+"""One list envelope: every list answers ``{"items": [...], "next": cursor | null}``, pages
+of ``limit`` items (default 100, at most 1000) in the list's documented order (the journal,
+the audit trail and requests newest first), an opaque cursor to pass back, a 422 naming
+``cursor`` for anything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.http.pages import DEFAULT_LIMIT, MAX_LIMIT
+from tests.api.conftest import auth
+from tests.builders import World
+
+
+def _allocate(client: TestClient, world: World, times: int) -> None:
+    for i in range(times):
+        body = {
+            "pool_id": "nat",
+            "chair_id": "chair-a",
+            "period": "2026Q4",
+            "hours": i + 1,
+            "reason": f"share {i}",
+        }
+        r = client.post("/api/v1/allocations/chairs", json=body, headers=auth(world, "admin"))
+        assert r.status_code == 201, r.text
+
+
+def _pages(client: TestClient, world: World, path: str, limit: int) -> list[dict[str, Any]]:
+    """Every page of a list, following ``next``."""
+    pages: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        r = client.get(path, params=params, headers=auth(world, "admin"))
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        if r.json()["next"] is None:
+            return pages
+        params = {"limit": limit, "cursor": r.json()["next"]}
+
+
+def test_the_journal_pages_newest_first_and_every_entry_once(
+    client: TestClient, world: World
+) -> None:
+    _allocate(client, world, 7)
+    whole = client.get("/api/v1/journal", headers=auth(world, "admin")).json()
+    assert whole["next"] is None
+    ids = [e["id"] for e in whole["items"]]
+    assert ids == sorted(ids, reverse=True), "newest first"
+    assert whole["items"][0]["reason"] == "share 6"
+    first = client.get("/api/v1/journal?limit=5", headers=auth(world, "admin")).json()
+    assert [e["id"] for e in first["items"]] == ids[:5]
+    assert first["next"]
+    pages = _pages(client, world, "/api/v1/journal", 5)
+    assert [e["id"] for p in pages for e in p["items"]] == ids
+    assert all(len(p["items"]) == 5 for p in pages[:-1])
+
+
+def test_an_entry_written_between_pages_is_neither_repeated_nor_skipped_behind_the_cursor(
+    client: TestClient, world: World
+) -> None:
+    _allocate(client, world, 4)
+    h = auth(world, "admin")
+    first = client.get("/api/v1/journal?limit=2", headers=h).json()
+    _allocate(client, world, 1)  # newer than every entry: before the first page
+    rest = client.get(f"/api/v1/journal?limit=100&cursor={first['next']}", headers=h).json()
+    seen = [e["id"] for e in first["items"]] + [e["id"] for e in rest["items"]]
+    assert len(seen) == len(set(seen))
+    assert max(e["id"] for e in rest["items"]) < min(e["id"] for e in first["items"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/pools", "/api/v1/projects", "/api/v1/users"])
+def test_reference_lists_page_by_key(client: TestClient, world: World, path: str) -> None:
+    whole = client.get(path, headers=auth(world, "admin")).json()["items"]
+    pages = _pages(client, world, path, 1)
+    assert [row for p in pages for row in p["items"]] == whole
+    assert len(pages) == len(whole)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage!", "bm90IGpzb24", "WyJwb29scyIsWyJuYXQiXV0", "WyJqb3VybmFsIixbInRleHQiXV0"],
+    ids=["not-base64", "not-json", "another-lists-cursor", "a-key-of-another-shape"],
+)
+def test_a_cursor_the_list_did_not_give_is_refused_naming_cursor(
+    client: TestClient, world: World, cursor: str
+) -> None:
+    _allocate(client, world, 2)
+    r = client.get("/api/v1/journal", params={"cursor": cursor}, headers=auth(world, "admin"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "cursor"
+    assert "`next`" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("limit", [0, MAX_LIMIT + 1, "ten"])
+def test_a_limit_out_of_bounds_is_refused_naming_limit(
+    client: TestClient, world: World, limit: object
+) -> None:
+    r = client.get("/api/v1/pools", params={"limit": limit}, headers=auth(world, "admin"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "limit"
+
+
+def _list_operations(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path, item in doc["paths"].items():
+        op = item.get("get")
+        if op is None:
+            continue
+        schema = op["responses"]["200"].get("content", {}).get("application/json", {})
+        found.append((path, schema.get("schema", {})))
+    return found
+
+
+def test_every_list_is_documented_as_the_envelope_with_limit_and_cursor(
+    client: TestClient,
+) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    lists = 0
+    for path, schema in _list_operations(doc):
+        assert schema.get("type") != "array", f"{path} answers a bare array"
+        ref = schema.get("$ref", "")
+        if not ref.rsplit("/", 1)[-1].startswith("Page"):
+            continue
+        lists += 1
+        page = schemas[ref.rsplit("/", 1)[-1]]
+        assert set(page["properties"]) == {"items", "next"}, path
+        params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+        assert params["limit"]["schema"]["maximum"] == MAX_LIMIT, path
+        assert params["limit"]["schema"]["default"] == DEFAULT_LIMIT, path
+        assert "next" in params["cursor"]["description"], path
+    assert lists >= 17
+
+
+# --- creates ------------------------------------------------------------------------------------
+
+CREATES = [
+    (
+        "admin",
+        "/api/v1/pools",
+        {
+            "id": "gpu2",
+            "name": "GPU 2",
+            "kind": "local",
+            "inventory": [{"gpu_type": "a100", "count": 1}],
+        },
+    ),
+    ("admin", "/api/v1/projects", {"id": "p7", "chair_id": "chair-a", "name": "P7", "pi": "alice"}),
+    (
+        "alice",
+        "/api/v1/requests",
+        {
+            "project_id": "p1",
+            "pool_id": "nat",
+            "periods": [{"period": "2026Q4", "hours": 3}],
+            "justification": "more",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("who", "path", "body"), CREATES, ids=["pool", "project", "request"])
+def test_a_create_answers_201_the_object_and_its_location(
+    client: TestClient, world: World, who: str, path: str, body: dict[str, Any]
+) -> None:
+    r = client.post(path, json=body, headers=auth(world, who))
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    assert location == f"{path}/{r.json()['id']}"
+    again = client.get(location, headers=auth(world, who))
+    assert again.status_code == 200
+    assert again.json() == r.json()
+
+
+def test_an_allocation_to_a_project_answers_one_object_like_every_allocation(
+    client: TestClient, world: World
+) -> None:
+    body = {
+        "pool_id": "nat",
+        "project_id": "p1",
+        "period": "2026Q4",
+        "hours": 5,
+        "reason": "thesis",
+        "draw_from_pool": True,
+    }
+    r = client.post("/api/v1/allocations/projects", json=body, headers=auth(world, "admin"))
+    assert r.status_code == 201, r.text
+    allocation = r.json()
+    assert (allocation["kind"], allocation["target"]) == ("allocate", "project:p1")
+    assert allocation["amount_seconds"] == 5 * 3600
+    drawn = allocation["drawn_from_pool"]
+    assert (drawn["source"], drawn["target"], drawn["amount_seconds"]) == (
+        "pool:nat",
+        "chair:chair-a",
+        5 * 3600,
+    )
+    body["draw_from_pool"] = False
+    r = client.post("/api/v1/allocations/projects", json=body, headers=auth(world, "admin"))
+    assert r.status_code == 409  # the chair has nothing left: nothing drawn this time
