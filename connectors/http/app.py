@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from connectors import metrics
+from connectors import metrics, routing
 from connectors.bootstrap import Services, build
 from connectors.db import delivery_queue as queue
 from connectors.db.migrate import current_revision, head_revision
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _document(app, services)
     docs.install(app)
     _health(app, services)
-    return app
+    return routing.build_now(app)
 
 
 def _health(app: FastAPI, services: Services) -> None:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from allocator.errors import Forbidden, InvalidInput, NotFound
+from connectors import routing
 from connectors.bootstrap import Services, build
 from connectors.db.web_sessions import SqlWebSessions
 from connectors.settings import Settings
@@ -98,7 +99,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     _home_and_language(app)
     _errors(app)
     app.add_middleware(PortalHeaders)
-    return app
+    return routing.build_now(app)
 
 
 def _home_and_language(app: FastAPI) -> None:

@@ -58,8 +58,7 @@ def test_two_replicas_share_the_keys(services: Services, world: World) -> None:
     try:
         with live_server(services) as one, live_server(other) as two:
             bases = (one, two)
-            for base in bases:  # FastAPI builds an app's routes at its first request: not
-                # both at once (two apps in one process share the routes' parameter objects)
+            for base in bases:  # both replicas up and answering before the race
                 assert httpx.get(f"{base}/api/v1/pools", headers=auth(world, "admin")).is_success
             with ThreadPoolExecutor(RETRIES) as pool:
                 answers = list(pool.map(retry, range(RETRIES)))

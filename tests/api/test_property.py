@@ -79,6 +79,17 @@ class Run:
         assert r.status_code == 200, r.text
         return r.json()
 
+    def items(self, path: str) -> list[Any]:
+        """Every item of a list, oldest page last: ``next`` followed to the end."""
+        found: list[Any] = []
+        page = f"{path}{'&' if '?' in path else '?'}limit=1000"  # (httpx's params= would drop
+        while True:  # the query already in the path)
+            answer = self.get(page)
+            found.extend(answer["items"])
+            if answer["next"] is None:
+                return found
+            page = f"{path}{'&' if '?' in path else '?'}limit=1000&cursor={answer['next']}"
+
 
 def reset(services: Services) -> None:
     """Empty every table: each example starts from the same freshly seeded world."""
@@ -278,12 +289,12 @@ def check_balances_against_the_journal(run: Run) -> None:
     book = run.book()
     for e in book.entries:
         assert e.id is not None
-    journal = run.get("/journal")
+    journal = sorted(run.items("/journal"), key=lambda j: j["id"])  # the API lists newest first
     assert [(j["id"], j["amount_seconds"]) for j in journal] == [
         (e.id, e.amount) for e in book.entries
     ]
     for period in PERIODS:
-        rows = run.get(f"/balances?period={period}")
+        rows = run.items(f"/balances?period={period}")
         got = {
             (row["pool_id"], row["project_id"]): (
                 row["allocated_seconds"],
@@ -327,7 +338,7 @@ def check_balances_against_the_journal(run: Run) -> None:
                 )
                 lib_c = chair_balance(flows, chair, pool, period)
                 assert (lib_c.received, lib_c.allocated_to_projects, lib_c.unallocated) == mine
-                (c,) = run.get(f"/chairs/{chair}/balances?pool_id={pool}&period={period}")
+                (c,) = run.items(f"/chairs/{chair}/balances?pool_id={pool}&period={period}")
                 api = (
                     c["received_seconds"],
                     c["allocated_to_projects_seconds"],
@@ -338,7 +349,7 @@ def check_balances_against_the_journal(run: Run) -> None:
 
 def check_requests(run: Run) -> None:
     book = run.book()
-    listed = {r["id"]: r for r in run.get("/requests")}
+    listed = {r["id"]: r for r in run.items("/requests")}
     assert set(listed) == set(run.states)
     for rid, state in run.states.items():
         assert listed[rid]["state"] == state, rid

@@ -114,5 +114,5 @@ def _tokens(port: int, admin: str, username: str) -> list[dict[str, object]]:
         headers={"Authorization": f"Bearer {admin}"},
     )
     with urllib.request.urlopen(request, timeout=10) as r:
-        rows: list[dict[str, object]] = json.loads(r.read())
+        rows: list[dict[str, object]] = json.loads(r.read())["items"]
         return rows
