@@ -310,7 +310,7 @@ def test_record_with_a_missing_field_is_quarantined_the_rest_stored(
             assert state.quarantined_total >= 1
             entry = cluster_status(get, rig.cluster)
             assert entry["quarantined"] >= 1 and entry["last_error"] == ""
-            listed = get(f"/api/v1/usage/quarantine?cluster={rig.cluster}")
+            listed = get(f"/api/v1/usage/quarantine?cluster={rig.cluster}")["items"]
             assert broken in {q["job_id"] for q in listed}
 
             # once the reply is whole again, a backfill over the window stores the record

@@ -20,7 +20,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
     """``(path, status)`` of each page, by who opens it (``None``: nobody signed in)."""
-    every = server.api("/requests")
+    every = server.api("/requests")["items"]
     alices = next(r["id"] for r in every if r["project_id"] in ALICES)
     waiting = next(r["id"] for r in every if r["state"] == "submitted")
     return {
