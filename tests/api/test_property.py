@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -80,15 +81,17 @@ class Run:
         return r.json()
 
     def items(self, path: str) -> list[Any]:
-        """Every item of a list, oldest page last: ``next`` followed to the end."""
+        """Every item of a list, ``next`` followed to the end."""
+        url = httpx.URL(f"/api/v1{path}")
+        params = dict(url.params) | {"limit": "1000"}  # the path's own query, kept
         found: list[Any] = []
-        page = f"{path}{'&' if '?' in path else '?'}limit=1000"  # (httpx's params= would drop
-        while True:  # the query already in the path)
-            answer = self.get(page)
-            found.extend(answer["items"])
-            if answer["next"] is None:
+        while True:
+            answer = self.client.get(url.path, headers=self.headers, params=params)
+            assert answer.status_code == 200, answer.text
+            found.extend(answer.json()["items"])
+            if answer.json()["next"] is None:
                 return found
-            page = f"{path}{'&' if '?' in path else '?'}limit=1000&cursor={answer['next']}"
+            params["cursor"] = answer.json()["next"]
 
 
 def reset(services: Services) -> None:
