@@ -42,6 +42,10 @@ class PoolRepository(Protocol):
     def update(self, pool: Pool) -> None: ...
     def list(self) -> Sequence[Pool]: ...
     def ids(self) -> Sequence[str]: ...
+    def units(self) -> Mapping[str, str]:
+        """Each pool's unit by pool id (one read, none of the pool's other parts)."""
+        ...
+
     def exists(self, pool_id: str) -> bool: ...
     def lock(self, pool_id: str) -> None:
         """Serialise every amount-moving change of one pool (row lock on PostgreSQL)."""
@@ -125,11 +129,13 @@ class ConsumptionLookup(Protocol):
 
 class BalanceReads(Protocol):
     def __call__(
-        self, period: str, pool_ids: Sequence[str] | None, member: str | None
+        self, period: str, pool_ids: Sequence[str] | None, member: str | None, from_pool: str = ""
     ) -> BalanceInputs:
         """The inputs of the balances in ``period`` of the projects ``member`` may see (every
         project when ``None``), in ``pool_ids`` (every pool when ``None``), read at one
-        instant (one snapshot). Every known pool is listed, so an unknown one asked shows."""
+        instant (one snapshot). Every known pool is listed, so an unknown one asked shows; the
+        flows and consumption are those of the pools from ``from_pool`` on (by id): a later
+        page of a list by pool needs none of the pools before it."""
         ...
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from allocator.ports import BalanceReads, ConsumptionLookup
+from allocator.services import pool_units
 from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.balance_reads import SqlBalanceReads
 from connectors.db.consumption import SqlConsumption
@@ -21,6 +22,7 @@ from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
 from connectors.notify.worker import Notifier, NotifyStatus
+from connectors.pool_units import PoolUnits
 from connectors.settings import Settings
 from connectors.throttle import AuthThrottle
 
@@ -70,11 +72,14 @@ class Services:
     read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
     #: the inputs of many balances in one statement (``connectors.db.balance_reads``)
     balance_reads: BalanceReads = field(init=False, repr=False)
+    #: each pool's unit, read once and again only for a pool not yet seen
+    pool_units: PoolUnits = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reader = read_only(self.engine)
         self.read_session_factory = make_session_factory(self.reader)
         self.balance_reads = SqlBalanceReads(self.engine)
+        self.pool_units = PoolUnits(lambda: pool_units(self.uow(read_only=True)))
 
     def uow(self, read_only: bool = False) -> SqlUnitOfWork:
         """A unit of work; ``read_only`` ones (every GET) never take SQLite's write lock, and

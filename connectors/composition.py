@@ -14,6 +14,7 @@ authentication throttle.
 
 from __future__ import annotations
 
+import gc
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -64,4 +65,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    settle()
+    return app
+
+
+def settle() -> None:
+    """Before a server process serves: collect once, then freeze what start-up built (routes,
+    schemas, tables: about 150,000 objects) out of the cyclic garbage collector's sight.
+
+    A full collection walks every tracked object. Without this, about one request in a dozen
+    on a busy server paid for one: 55 ms more on a ``GET /balances`` page of 1,000 rows on
+    this machine (``tests/bench/bench_balances``, every-row read: p90 212 ms, median 106 ms).
+    Called once by a serving process, never by tests: a frozen object is never collected."""
+    gc.collect()
+    gc.freeze()

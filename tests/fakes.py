@@ -74,6 +74,9 @@ class FakePools:
     def ids(self) -> Sequence[str]:
         return sorted(self.s.pools)
 
+    def units(self) -> Mapping[str, str]:
+        return {p.id: p.unit for p in self.s.pools.values()}
+
     def exists(self, pool_id: str) -> bool:
         return pool_id in self.s.pools
 

@@ -3,9 +3,11 @@ journal (and of the consumption a lookup gives), in a constant number of reads."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from operator import attrgetter
+from itertools import islice
 
 from allocator import rules
 from allocator.errors import NotFound
@@ -111,10 +113,6 @@ def project_balances_in(
         return _balances_of(uow, [project_id], pools, period, consumption)
 
 
-#: The order of balance lists (C, where a lambda per row cost 1 us in 3,000-row lists).
-_BY_POOL_THEN_PROJECT = attrgetter("pool_id", "project_id")
-
-
 def visible_balances(
     reads: BalanceReads,
     actor: User,
@@ -124,27 +122,32 @@ def visible_balances(
     *,
     now: datetime,
     calendar: Calendar,
+    after: tuple[str, str] | None = None,
+    first: int | None = None,
 ) -> list[ProjectBalance]:
     """Balances of every project the actor may see in ``period`` (the current one when
     ``None``), sorted by pool then project, from one read of their inputs (``reads``: the
     projects, the pools, the flows and the consumption at one instant), whatever the number of
-    projects and pools."""
+    projects and pools. A window of that list: the rows after ``after`` (a ``(pool, project)``),
+    at most ``first`` of them; only those are built."""
     period = calendar.check_or_current(period, now).label
-    inputs = reads(period, pool_ids, mine(actor))
-    pools = _known_pools(inputs.pool_ids, pool_ids)
-    rows = _rows(inputs.project_ids, pools, period, inputs.flows, inputs.consumed)
-    return sorted((b for b in rows if include_empty or not b.is_empty), key=_BY_POOL_THEN_PROJECT)
+    inputs = reads(period, pool_ids, mine(actor), "" if after is None else after[0])
+    pools = sorted(_known_pools(inputs.pool_ids, pool_ids))
+    rows = _in_order(inputs.project_ids, pools, period, inputs.flows, inputs.consumed, after)
+    return list(islice((b for b in rows if include_empty or not b.is_empty), first))
 
 
 def reads_in(uow: UnitOfWork, consumption: ConsumptionLookup) -> BalanceReads:
     """:class:`BalanceReads` through ``uow``'s repositories and ``consumption``, in its
     transaction (four reads): for a use case that reads more in the same snapshot."""
 
-    def read(period: str, pool_ids: Sequence[str] | None, member: str | None) -> BalanceInputs:
+    def read(
+        period: str, pool_ids: Sequence[str] | None, member: str | None, from_pool: str = ""
+    ) -> BalanceInputs:
         with uow:
             projects = tuple(uow.projects.ids(member))
             known = tuple(uow.pools.ids())
-            pools = [p for p in known if pool_ids is None or p in pool_ids]
+            pools = [p for p in known if (pool_ids is None or p in pool_ids) and p >= from_pool]
             if not projects or not pools:
                 return BalanceInputs(projects, known, {}, {})
             accounts = None if member is None else [project_account(p) for p in projects]
@@ -187,17 +190,29 @@ def _rows(
     consumed: Mapping[tuple[str, str], tuple[int, int]],
 ) -> list[ProjectBalance]:
     """A balance for each of ``project_ids`` x ``pool_ids`` (empty where nothing moved)."""
-    if not project_ids or not pool_ids:
-        return []
-    by_pool: dict[str, dict[str, tuple[int, int]]] = {p: {} for p in pool_ids}
+    return list(_in_order(project_ids, pool_ids, period, flows, consumed))
+
+
+def _in_order(
+    project_ids: Sequence[str],
+    pool_ids: Sequence[str],
+    period: str,
+    flows: Mapping[str, Flows],
+    consumed: Mapping[tuple[str, str], tuple[int, int]],
+    after: tuple[str, str] | None = None,
+) -> Iterator[ProjectBalance]:
+    """The balances of ``project_ids`` x ``pool_ids`` in that order (sorted in, sorted out),
+    from the one after ``after``; each pool's built when the first of its rows is asked for."""
+    by_pool: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for (project_id, pool_id), amounts in consumed.items():
-        if pool_id in by_pool:
-            by_pool[pool_id][project_id] = amounts
-    rows = []
+        by_pool[pool_id][project_id] = amounts
     for pool_id in pool_ids:
-        pool_flows = flows.get(pool_id, {})
-        balances = all_project_balances(pool_flows, pool_id, period, by_pool[pool_id])
-        for project_id in project_ids:
-            empty = ProjectBalance(project_id, pool_id, period, 0, 0, 0, 0)
-            rows.append(balances.get(project_id, empty))
-    return rows
+        if after is not None and pool_id < after[0]:
+            continue
+        start = bisect_right(project_ids, after[1]) if after and pool_id == after[0] else 0
+        if start == len(project_ids):
+            continue
+        balances = all_project_balances(flows.get(pool_id, {}), pool_id, period, by_pool[pool_id])
+        for project_id in project_ids[start:]:
+            found = balances.get(project_id)
+            yield found or ProjectBalance(project_id, pool_id, period, 0, 0, 0, 0)

@@ -70,7 +70,7 @@ def list_pools(uow: UnitOfWork, actor: User) -> list[Pool]:
 def pool_units(uow: UnitOfWork) -> dict[str, str]:
     """Each pool's unit, by pool id: what every amount of the pool is counted in."""
     with uow:
-        return {p.id: p.unit for p in uow.pools.list()}
+        return dict(uow.pools.units())
 
 
 def _check_routes_free(uow: UnitOfWork, pool: Pool) -> None:

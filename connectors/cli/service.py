@@ -89,6 +89,7 @@ def _run_api(sv: Services, host: str, port: int, workers: int) -> None:
         )
         return
     app = composition.compose(sv)
+    composition.settle()
     uvicorn.run(app, host=host, port=port, log_level=level, server_header=False)
 
 

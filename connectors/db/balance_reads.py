@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CompoundSelect,
     Engine,
     String,
@@ -31,7 +32,9 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.sql import Select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement, Select, coercions, roles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from allocator.ledger import BalanceInputs, Flows
 from allocator.model import EntryKind, project_account
@@ -41,10 +44,11 @@ from connectors.db.engine import read_only
 #: The branches' tags (first column of each row).
 PROJECT, POOL, FLOW, USE = "p", "o", "f", "u"
 _KINDS = {k.value: k for k in EntryKind}
-#: The parameters of every statement: the period, the pools asked, the member.
+#: The parameters of every statement: the period, the pools asked, the member, the first pool.
 PERIOD = bindparam("period", type_=String)
 POOLS = bindparam("pool_ids", type_=String, expanding=True)
 MEMBER = bindparam("member", type_=String)
+FROM_POOL = bindparam("from_pool", type_=String)
 
 
 class SqlBalanceReads:
@@ -58,10 +62,10 @@ class SqlBalanceReads:
         )
 
     def __call__(
-        self, period: str, pool_ids: Sequence[str] | None, member: str | None
+        self, period: str, pool_ids: Sequence[str] | None, member: str | None, from_pool: str = ""
     ) -> BalanceInputs:
         query = statement(pool_ids is not None, member is not None)
-        params: dict[str, Any] = {"period": period}
+        params: dict[str, Any] = {"period": period, "from_pool": from_pool}
         if pool_ids is not None:
             params["pool_ids"] = list(pool_ids)
         if member is not None:
@@ -74,7 +78,8 @@ class SqlBalanceReads:
 def statement(some_pools: bool, some_projects: bool) -> CompoundSelect[Any]:
     """Rows ``(tag, a, b, c, d, n1, n2)``: ``(p, project)``, ``(o, pool)``, ``(f, pool, source,
     target, kind, amount)`` and ``(u, pool, project, -, -, final, provisional)``; parameters
-    ``period``, ``pool_ids`` when ``some_pools``, ``member`` when ``some_projects``. Built once
+    ``period``, ``from_pool`` (flows and consumption of the pools from it on; ``""``: every
+    pool), ``pool_ids`` when ``some_pools``, ``member`` when ``some_projects``. Built once
     per shape (building and keying a statement this size costs more than running it)."""
     visible = _visible() if some_projects else None
     return union_all(
@@ -114,6 +119,35 @@ def inputs_of(rows: Any) -> BalanceInputs:
     return BalanceInputs(tuple(sorted(projects)), tuple(sorted(pools)), by_pool, consumed)
 
 
+class AtLeastByCodePoint(ColumnElement[bool]):
+    """``left >= right`` in Python's order of strings (by code point), whatever the database's
+    collation: a page's cursor was cut in that order. PostgreSQL compares under ``COLLATE "C"``
+    (UTF-8 bytes: code point order; ``en-US`` puts ``a`` before ``B``, ``_`` before ``-``);
+    SQLite's default (BINARY) already is that order."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration, read by its cache)
+        ("left", InternalTraversal.dp_clauseelement),
+        ("right", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, left: Any, right: Any) -> None:
+        self.left = coercions.expect(roles.ExpressionElementRole, left)
+        self.right = coercions.expect(roles.ExpressionElementRole, right)
+
+
+@compiles(AtLeastByCodePoint)
+def _at_least(element: AtLeastByCodePoint, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.left, **kw)} >= {compiler.process(element.right, **kw)}"
+
+
+@compiles(AtLeastByCodePoint, "postgresql")
+def _at_least_pg(element: AtLeastByCodePoint, compiler: Any, **kw: Any) -> str:
+    left, right = compiler.process(element.left, **kw), compiler.process(element.right, **kw)
+    return f'{left} COLLATE "C" >= {right}'
+
+
 def _tag(tag: str) -> Any:
     return literal_column(f"'{tag}'", String)
 
@@ -148,7 +182,7 @@ def _flows(some_pools: bool, visible: Any) -> list[Select[Any]]:
             func.sum(E.amount).cast(BigInteger),  # bigint: the driver makes ints
             _number(),
         )
-        .where(E.period == PERIOD)
+        .where(E.period == PERIOD, AtLeastByCodePoint(E.pool_id, FROM_POOL))
         .group_by(E.pool_id, E.source, E.target, E.kind)
     )
     if some_pools:
@@ -180,7 +214,8 @@ def _consumption(some_pools: bool, visible: Any) -> Select[Any]:
         )
         if not some_pools:
             query = query.where(D.pool_id.in_(select(t.PoolRow.id)))
-    query = query.where(D.period == PERIOD).group_by(A.project_id, D.pool_id)
+    query = query.where(D.period == PERIOD, AtLeastByCodePoint(D.pool_id, FROM_POOL))
+    query = query.group_by(A.project_id, D.pool_id)
     if some_pools:
         query = query.where(D.pool_id.in_(POOLS))
     return query

@@ -14,18 +14,28 @@ Two kinds of transaction share one engine and its connection pool:
 SQLite runs in WAL mode with ``synchronous=FULL``: a commit is on disk (the WAL is synced)
 before it is acknowledged. A new data directory is created 0700 and a new database file 0600;
 SQLite creates the ``-wal`` and ``-shm`` files with the database file's mode.
+
+PostgreSQL connections are pinged before use only after :data:`PING_AFTER_IDLE` seconds in
+the pool: a connection that waited that long may have been cut (server restart, idle timeout,
+a firewall); one back within seconds was working a moment ago. SQLAlchemy's ``pool_pre_ping``
+pings at every checkout: a round trip per connection, two per API request (token, route), a
+tenth of the CPU of a ``GET /balances`` (``tests/bench/bench_balances``). A connection lost
+between two busy uses fails its first statement; the API retries such a request once where
+that is safe (:mod:`connectors.http.faults`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 #: Execution option marking an engine (connection) whose transactions only read.
@@ -37,6 +47,8 @@ TRY_WRITE = "gpuhours_try_write"
 #: survives an OS crash or power loss); ``tests/bench/bench_sqlite_mix.py --synchronous NORMAL``
 #: measures what that costs.
 SYNCHRONOUS = "FULL"
+#: Seconds a PostgreSQL connection may rest in the pool and be used again without a ping.
+PING_AFTER_IDLE = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -57,11 +69,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    kwargs.setdefault("pool_pre_ping", True)
+    ping_after = kwargs.pop("ping_after_idle", PING_AFTER_IDLE)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_after_idle(engine, ping_after)
+    return engine
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection before use when it rested more than ``seconds``; a dead one
+    is replaced (the pool retries the checkout on ``DisconnectionError``)."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested(_dbapi: Any, record: Any) -> None:
+        record.info["rested_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi: Any, record: Any, _proxy: Any) -> None:
+        rested = record.info.pop("rested_at", None)
+        if rested is None or time.monotonic() - rested <= seconds:
+            return  # new, or back within seconds
+        if not engine.dialect._do_ping_w_event(dbapi):
+            raise DisconnectionError("a pooled connection rested and was found closed")
 
 
 def read_only(engine: Engine) -> Engine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -9,7 +10,6 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from allocator import services as svc
 from allocator.errors import Forbidden, InvalidInput
 from allocator.model import Role, User
 from allocator.periods import Calendar
@@ -96,12 +96,13 @@ async def get_actor(
     return user
 
 
-async def get_units(services: ServicesDep) -> dict[str, str]:
-    """Each pool's unit by pool id (one read): every amount in an answer says its unit."""
-    return await run_in_threadpool(svc.pool_units, services.uow(read_only=True))
+async def get_units(services: ServicesDep) -> Mapping[str, str]:
+    """Each pool's unit by pool id: every amount in an answer says its unit (kept by the
+    process, read again only for a pool it has not seen: :mod:`connectors.pool_units`)."""
+    return services.pool_units
 
 
-UnitsDep = Annotated[dict[str, str], Depends(get_units)]
+UnitsDep = Annotated[Mapping[str, str], Depends(get_units)]
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 NowDep = Annotated[datetime, Depends(get_now)]
 CalendarDep = Annotated[Calendar, Depends(get_calendar)]

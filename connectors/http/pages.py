@@ -107,6 +107,27 @@ def page(
     return items, _encode(name, key(items[-1])) if more else None
 
 
+def after_names(name: str, params: PageParams, parts: int) -> tuple[str, ...] | None:
+    """The sort key after which ``params`` asks for rows, for a list whose key is ``parts``
+    names (``None``: the first page): for a use case that builds only its window of a list."""
+    if params.cursor is None:
+        return None
+    after = _decode(name, params.cursor)
+    if len(after) != parts or not all(isinstance(part, str) for part in after):
+        raise InvalidInput("cursor", _BAD)
+    return tuple(str(part) for part in after)
+
+
+def cut(
+    name: str, rows: Sequence[T], key: Callable[[T], Key], params: PageParams
+) -> tuple[list[T], str | None]:
+    """The page of ``rows``, already in order, already after the cursor, read one row beyond
+    ``params.limit`` (that row says there is a next page), and the cursor of the next page."""
+    items = list(rows[: params.limit])
+    more = len(rows) > params.limit
+    return items, _encode(name, key(items[-1])) if more else None
+
+
 def paged(
     name: str,
     rows: Sequence[Any],

@@ -43,11 +43,16 @@ def demo(services: Services) -> str:
     return period_containing(now, services.settings.period_scheme).label
 
 
-Read = Callable[[Services, User, str, list[str] | None], list[ProjectBalance]]
+Read = Callable[..., list[ProjectBalance]]
 
 
 def four_reads(
-    services: Services, actor: User, period: str, pools: list[str] | None
+    services: Services,
+    actor: User,
+    period: str,
+    pools: list[str] | None,
+    after: tuple[str, str] | None = None,
+    first: int | None = None,
 ) -> list[ProjectBalance]:
     """As read before: projects, pools, flows and consumption, each in turn, in a transaction."""
     uow = services.uow(read_only=True)
@@ -61,11 +66,18 @@ def four_reads(
             True,
             now=services.clock(),
             calendar=services.settings.calendar,
+            after=after,
+            first=first,
         )
 
 
 def one_statement(
-    services: Services, actor: User, period: str, pools: list[str] | None
+    services: Services,
+    actor: User,
+    period: str,
+    pools: list[str] | None,
+    after: tuple[str, str] | None = None,
+    first: int | None = None,
 ) -> list[ProjectBalance]:
     return svc.visible_balances(
         services.balance_reads,
@@ -75,6 +87,8 @@ def one_statement(
         True,
         now=services.clock(),
         calendar=services.settings.calendar,
+        after=after,
+        first=first,
     )
 
 
@@ -90,6 +104,22 @@ def test_one_statement_gives_the_balances_of_the_four_reads(services: Services, 
     assert consumed > 0  # the demo's usage is in the figures compared
     assert one_statement(services, ADMIN, demo, None)
     assert one_statement(services, NOBODY, demo, None) == []
+
+
+@pytest.mark.parametrize("read", [one_statement, four_reads])
+def test_a_window_of_the_balances_is_the_list_after_its_key(
+    services: Services, demo: str, read: Read
+) -> None:
+    """Built from the cursor's pool on (the pools before it not read): the same rows as the
+    whole list cut after the key, for every key of the list and keys between them."""
+    whole = one_statement(services, ADMIN, demo, None)
+    keys = [(b.pool_id, b.project_id) for b in whole]
+    between = [(pool, project + "~") for pool, project in keys] + [("", ""), ("zzz", "")]
+    for key in keys + between:
+        after = [b for b in whole if (b.pool_id, b.project_id) > key]
+        for first in (1, 3, None):
+            window = read(services, ADMIN, demo, None, key, first)
+            assert window == after[:first], (key, first)
 
 
 @pytest.mark.parametrize("read", [one_statement, four_reads])

@@ -28,17 +28,20 @@ def _allocate(client: TestClient, world: World, times: int) -> None:
         assert r.status_code == 201, r.text
 
 
-def _pages(client: TestClient, world: World, path: str, limit: int) -> list[dict[str, Any]]:
-    """Every page of a list, following ``next``."""
+def _pages(
+    client: TestClient, world: World, path: str, limit: int, **query: str
+) -> list[dict[str, Any]]:
+    """Every page of a list (filtered by ``query``), following ``next``."""
     pages: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {**query, "limit": limit}
     while True:
         r = client.get(path, params=params, headers=auth(world, "admin"))
         assert r.status_code == 200, r.text
         pages.append(r.json())
         if r.json()["next"] is None:
             return pages
-        params = {"limit": limit, "cursor": r.json()["next"]}
+        assert len(pages) < 100, "next never ends: a page repeats"
+        params = {**query, "limit": limit, "cursor": r.json()["next"]}
 
 
 def test_the_journal_pages_newest_first_and_every_entry_once(
@@ -200,3 +203,45 @@ def test_an_allocation_to_a_project_answers_one_object_like_every_allocation(
     body["draw_from_pool"] = False
     r = client.post("/api/v1/allocations/projects", json=body, headers=auth(world, "admin"))
     assert r.status_code == 409  # the chair has nothing left: nothing drawn this time
+
+
+@pytest.mark.parametrize("include_empty", [False, True])
+@pytest.mark.parametrize("limit", [1, 2])
+def test_balances_page_by_pool_then_project_and_every_row_once(
+    client: TestClient, world: World, include_empty: bool, limit: int
+) -> None:
+    for project in ("p1", "p1b", "p2"):  # three of the six rows are not empty
+        body = {"pool_id": "nat", "project_id": project, "period": "2026Q4", "hours": "1",
+                "reason": "share", "draw_from_pool": True}  # fmt: skip
+        r = client.post("/api/v1/allocations/projects", json=body, headers=auth(world, "admin"))
+        assert r.status_code == 201, r.text
+    query = {"period": "2026Q4", "include_empty": str(include_empty).lower()}
+    whole = client.get("/api/v1/balances", params=query, headers=auth(world, "admin")).json()
+    assert whole["next"] is None
+    keys = [(b["pool_id"], b["project_id"]) for b in whole["items"]]
+    assert keys == sorted(keys) and len(keys) > limit
+    pages = _pages(client, world, "/api/v1/balances", limit, **query)
+    assert [b for p in pages for b in p["items"]] == whole["items"]
+    assert all(len(p["items"]) == limit for p in pages[:-1])
+
+
+def test_a_balances_cursor_past_the_last_row_is_an_empty_last_page(
+    client: TestClient, world: World
+) -> None:
+    past = "WyJiYWxhbmNlcyIsWyJ6enoiLCJ6enoiXV0"  # ["balances",["zzz","zzz"]]
+    r = client.get(f"/api/v1/balances?period=2026Q4&cursor={past}", headers=auth(world, "admin"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"items": [], "next": None}
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["WyJiYWxhbmNlcyIsWzEsMl1d", "WyJiYWxhbmNlcyIsWyJuYXQiXV0"],
+    ids=["numbers", "one-name"],
+)
+def test_a_balances_cursor_of_another_shape_is_refused_naming_cursor(
+    client: TestClient, world: World, cursor: str
+) -> None:
+    r = client.get(f"/api/v1/balances?period=2026Q4&cursor={cursor}", headers=auth(world, "admin"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "cursor"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -166,6 +166,9 @@ class SqlPools:
 
     def ids(self) -> Sequence[str]:
         return list(self.session.scalars(select(t.PoolRow.id).order_by(t.PoolRow.id)))
+
+    def units(self) -> Mapping[str, str]:
+        return dict(self.session.execute(select(t.PoolRow.id, t.PoolRow.unit)).tuples().all())
 
     def exists(self, pool_id: str) -> bool:
         return self.session.scalar(select(t.PoolRow.id).where(t.PoolRow.id == pool_id)) is not None

@@ -11,7 +11,7 @@ from allocator.ledger import ProjectBalance
 from allocator.model import Chair, Project, SlurmAccount
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UnitsDep, UowDep
-from connectors.http.pages import Page, PageQ, page, paged
+from connectors.http.pages import Page, PageQ, after_names, cut, paged
 from connectors.http.params import CurrentPeriodQ
 
 router = APIRouter(prefix="/api/v1")
@@ -177,6 +177,7 @@ def balances(
 ) -> Response:
     """Project balances of every project the caller may see, for one period (default: the
     current one), in every pool (or in ``pool_id``), by pool then project."""
+    after = after_names("balances", pages, 2)
     rows = svc.visible_balances(
         services.balance_reads,  # one statement, one snapshot
         actor,
@@ -185,9 +186,10 @@ def balances(
         include_empty,
         now=now,
         calendar=calendar,
+        after=None if after is None else (after[0], after[1]),
+        first=pages.limit + 1,  # the row beyond the page: is there a next one?
     )
-    key = _pool_project
-    items, cursor = page("balances", rows, key, pages)
+    items, cursor = cut("balances", rows, _pool_project, pages)
     return s.ProjectBalanceOut.json_page(items, cursor, units)
 
 
