@@ -198,6 +198,9 @@ class FakeLedger:
             for pool_id in pool_ids
         }
 
+    def entry(self, entry_id: int) -> LedgerEntry | None:
+        return next((e for e in self.s.ledger if e.id == entry_id), None)
+
     def entries(
         self,
         pool_id: str | None = None,

@@ -35,6 +35,16 @@ def list_users(uow: UnitOfWork, actor: User) -> list[User]:
         return list(uow.users.list())
 
 
+def get_user(uow: UnitOfWork, actor: User, username: str) -> User:
+    """One user: staff see every one, anybody else only themselves; any other reads as
+    unknown (no existence leak)."""
+    with uow:
+        found = uow.users.get(username)
+    if found is None or not (rules.can_read_everything(actor) or username == actor.username):
+        raise NotFound("user", username, field="username")
+    return found
+
+
 # --- chairs and projects -----------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from allocator import rules
+from allocator.errors import NotFound
 from allocator.model import (
     AllocationRequest,
     AuditEvent,
@@ -49,6 +50,30 @@ def audit_trail(uow: UnitOfWork, actor: User, subject: str | None = None) -> lis
 def list_projects(uow: UnitOfWork, actor: User, chair_id: str | None = None) -> list[Project]:
     with uow:
         return rules.visible_projects(actor, uow.projects.list(chair_id, mine(actor)))
+
+
+def journal_entry(uow: UnitOfWork, actor: User, entry_id: int) -> LedgerEntry:
+    """One ledger entry (engineers and admins, who read the journal)."""
+    rules.require_role(actor, *STAFF)
+    with uow:
+        entry = uow.ledger.entry(entry_id)
+    if entry is None:
+        raise NotFound("entry", str(entry_id), field="entry_id")
+    return entry
+
+
+def chair(uow: UnitOfWork, actor: User, chair_id: str) -> Chair:
+    """One chair the actor may see (staff: every one; others: those funding their projects);
+    any other reads as unknown, named by the id the caller gave (no existence leak)."""
+    with uow:
+        found = uow.chairs.get(chair_id)
+        visible = found is not None and (
+            rules.can_read_everything(actor)
+            or any(p.chair_id == chair_id for p in list_projects(uow, actor))
+        )
+    if found is None or not visible:
+        raise NotFound("chair", chair_id, field="chair_id")
+    return found
 
 
 def list_chairs(uow: UnitOfWork, actor: User) -> list[Chair]:

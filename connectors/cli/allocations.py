@@ -44,7 +44,7 @@ def allocate_chair(pool_id: str, chair_id: str, period: str, hours: str, reason:
         reason,
         calendar=sv.settings.calendar,
     )
-    emit(render.entry(entry))
+    emit(render.entry(entry, sv.pool_units.get(entry.pool_id)))
 
 
 @allocate.command("project")
@@ -71,7 +71,7 @@ def allocate_project(
         draw_from_pool,
         calendar=sv.settings.calendar,
     )
-    emit(render.entries(entries), columns.ENTRY)
+    emit(render.entries(entries, sv.pool_units), columns.ENTRY)
 
 
 @click.command()

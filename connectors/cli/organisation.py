@@ -70,7 +70,7 @@ def pools_grant(pool_id: str, hours: str, reason: str) -> None:
         reason,
         calendar=sv.settings.calendar,
     )
-    emit(render.entries(entries), columns.ENTRY)
+    emit(render.entries(entries, sv.pool_units), columns.ENTRY)
 
 
 @pools.command("balance")

@@ -69,8 +69,9 @@ def entry(e: LedgerEntry, unit: str | None = None) -> JSON:
     return jsonable(present.entry(e, unit))
 
 
-def entries(es: Iterable[LedgerEntry]) -> JSON:
-    return [entry(e) for e in es]
+def entries(es: Iterable[LedgerEntry], units: Mapping[str, str] | None = None) -> JSON:
+    """Each entry, in its pool's unit when ``units`` (pool id -> unit) says it."""
+    return [entry(e, (units or {}).get(e.pool_id)) for e in es]
 
 
 def pool_balance(b: PoolBalance, unit: str | None = None) -> JSON:

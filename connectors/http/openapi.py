@@ -23,6 +23,7 @@ _NAMED = {
     "me": "getMe",
     "balances": "listBalances",
     "journal": "listJournal",
+    "journal_entry": "getJournalEntry",
     "audit": "listAudit",
     "comment": "commentRequest",
     "approve": "approveRequest",
@@ -67,11 +68,17 @@ def _link(operation: str, **parameters: str) -> dict[str, Any]:
 _POOL = "$response.body#/id"
 _PROJECT = "$response.body#/id"
 _REQUEST = "$response.body#/id"
+_ENTRY = "$response.body#/id"
 
 #: ``(operation, status) -> {link name: link}``: what each answer leads to.
 LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("createUser", "201"): {
+        "GetUser": _link("getUser", username="$response.body#/username"),
         "CreateToken": _link("createToken", username="$response.body#/username"),
+    },
+    **{
+        (create, "201"): {"GetJournalEntry": _link("getJournalEntry", entry_id=_ENTRY)}
+        for create in ("allocateToChair", "allocateToProject", "transferHours", "adjustHours")
     },
     ("createPool", "201"): {
         "GetPool": _link("getPool", pool_id=_POOL),
@@ -86,6 +93,7 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "GetPoolBalances": _link("getPoolBalances", pool_id=_POOL),
     },
     ("createChair", "201"): {
+        "GetChair": _link("getChair", chair_id="$response.body#/id"),
         "GetChairBalances": _link("getChairBalances", chair_id="$response.body#/id"),
         "ListProjects": _link("listProjects", chair_id="$response.body#/id"),
     },
@@ -223,7 +231,17 @@ def optional_bodies(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Creates whose created object has its own address: their 201 says it in ``Location``.
-LOCATED = {"createPool": "the pool", "createProject": "the project", "submitRequest": "the request"}
+LOCATED = {
+    "createPool": "the pool",
+    "createProject": "the project",
+    "submitRequest": "the request",
+    "createChair": "the chair",
+    "createUser": "the user",
+    "allocateToChair": "the journal entry",
+    "allocateToProject": "the allocation's journal entry",
+    "transferHours": "the journal entry",
+    "adjustHours": "the journal entry",
+}
 
 
 def document_locations(spec: dict[str, Any]) -> dict[str, Any]:

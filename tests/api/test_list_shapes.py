@@ -165,14 +165,22 @@ CREATES = [
 ]
 
 
-@pytest.mark.parametrize(("who", "path", "body"), CREATES, ids=["pool", "project", "request"])
+CREATES += [
+    ("admin", "/api/v1/chairs", {"id": "chair-z", "name": "Chair Z", "institution": "UL"}),
+    ("admin", "/api/v1/users", {"username": "zoe", "role": "researcher", "full_name": "Zoe"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "body"), CREATES, ids=["pool", "project", "request", "chair", "user"]
+)
 def test_a_create_answers_201_the_object_and_its_location(
     client: TestClient, world: World, who: str, path: str, body: dict[str, Any]
 ) -> None:
     r = client.post(path, json=body, headers=auth(world, who))
     assert r.status_code == 201, r.text
     location = r.headers["Location"]
-    assert location == f"{path}/{r.json()['id']}"
+    assert location == f"{path}/{r.json().get('id', r.json().get('username'))}"
     again = client.get(location, headers=auth(world, who))
     assert again.status_code == 200
     assert again.json() == r.json()
@@ -245,3 +253,61 @@ def test_a_balances_cursor_of_another_shape_is_refused_naming_cursor(
     r = client.get(f"/api/v1/balances?period=2026Q4&cursor={cursor}", headers=auth(world, "admin"))
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == "cursor"
+
+
+ENTRY_CREATES = [
+    ("/api/v1/allocations/chairs",
+     {"pool_id": "nat", "chair_id": "chair-a", "period": "2026Q4", "hours": 9, "reason": "r"}),
+    ("/api/v1/allocations/projects",
+     {"pool_id": "nat", "project_id": "p1", "period": "2026Q4", "hours": 4, "reason": "r"}),
+    ("/api/v1/transfers",
+     {"pool_id": "nat", "period": "2026Q4", "from_project": "p1", "to_project": "p1b",
+      "hours": 1, "reason": "r"}),
+    ("/api/v1/adjustments",
+     {"pool_id": "nat", "project_id": "p1b", "period": "2026Q4", "hours": "-0.5", "reason": "r"}),
+]  # fmt: skip
+
+
+def test_every_move_of_hours_answers_its_journal_entry_and_where_it_is(
+    client: TestClient, world: World
+) -> None:
+    for path, body in ENTRY_CREATES:  # in this order: each needs the hours of the one before
+        r = client.post(path, json=body, headers=auth(world, "admin"))
+        assert r.status_code == 201, (path, r.text)
+        assert r.headers["Location"] == f"/api/v1/journal/{r.json()['id']}"
+        again = client.get(r.headers["Location"], headers=auth(world, "eng"))
+        assert again.status_code == 200
+        entry = {k: v for k, v in r.json().items() if k != "drawn_from_pool"}
+        assert again.json() == entry
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/api/v1/chairs/chair-b", "chair_id"), ("/api/v1/users/bob", "username")],
+)
+def test_what_a_researcher_may_not_see_reads_as_unknown_naming_only_what_she_sent(
+    client: TestClient, world: World, path: str, field: str
+) -> None:
+    r = client.get(path, headers=auth(world, "alice"))  # chair-b funds bob's p2 only
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["field"] == field
+    assert path.rsplit("/", 1)[1] in r.json()["error"]["message"]
+
+
+def test_a_researcher_reads_herself_and_the_chairs_of_her_projects(
+    client: TestClient, world: World
+) -> None:
+    assert client.get("/api/v1/users/alice", headers=auth(world, "alice")).json()["username"] == (
+        "alice"
+    )
+    assert client.get("/api/v1/chairs/chair-a", headers=auth(world, "alice")).json()["id"] == (
+        "chair-a"
+    )
+
+
+def test_the_journal_is_staffs_own_entry_by_entry(client: TestClient, world: World) -> None:
+    path, body = ENTRY_CREATES[0]
+    r = client.post(path, json=body, headers=auth(world, "admin"))
+    assert client.get(r.headers["Location"], headers=auth(world, "alice")).status_code == 403
+    missing = client.get("/api/v1/journal/999999", headers=auth(world, "admin"))
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "entry_id"

@@ -386,3 +386,22 @@ def test_usage_errors_are_one_line_too() -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1
         assert lines[0].startswith("gpuhours: error: ")
+
+
+def test_every_amount_the_local_cli_prints_says_its_unit(demo: Cli) -> None:
+    """As the API's answers do: ai2f-jz counts normalised hours, enact-local GPU-hours."""
+    period = current_period()
+    units = {p["id"]: p["unit"] for p in demo.json("pools", "list")}
+    assert len(set(units.values())) > 1
+    moved = demo.json(*TO_CHAIR, "--period", period, "--hours", "2", "--reason", "unit")
+    assert moved["unit"] == units["enact-local"]
+    listings = {
+        "balances": demo.json("balances", "--period", period),
+        "journal": demo.json("journal"),
+        "requests": demo.json("requests", "list"),
+        "burn": demo.json("burn", "--period", period),
+    }
+    for name, rows in listings.items():
+        assert rows, name
+        for row in rows:
+            assert row["unit"] == units[row["pool_id"]], (name, row)

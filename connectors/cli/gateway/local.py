@@ -42,7 +42,7 @@ class LocalGateway:
             now=self.sv.clock(),
             calendar=self.sv.settings.calendar,
         )
-        return render.pool_balance(balance)
+        return render.pool_balance(balance, self.sv.pool_units.get(balance.pool_id))
 
     def chairs(self) -> JSON:
         return [render.chair(c) for c in svc.list_chairs(self.sv.uow(), self.actor)]
@@ -79,7 +79,7 @@ class LocalGateway:
             now=self.sv.clock(),
             calendar=self.sv.settings.calendar,
         )
-        return [render.project_balance(b) for b in rows]
+        return [render.project_balance(b, self.sv.pool_units.get(b.pool_id)) for b in rows]
 
     def journal(self, pool_id: str | None, period: str | None, account: str | None) -> JSON:
         entries = svc.journal(
@@ -91,7 +91,7 @@ class LocalGateway:
             now=self.sv.clock(),
             calendar=self.sv.settings.calendar,
         )
-        return render.entries(entries)
+        return render.entries(entries, self.sv.pool_units)
 
     def requests(self, state: str | None) -> JSON:
         try:
@@ -99,11 +99,13 @@ class LocalGateway:
         except ValueError:
             states = ", ".join(s.value for s in RequestState)
             raise InvalidInput("state", f"{state!r} is not one of {states}") from None
-        return [render.request(r) for r in svc.list_requests(self.sv.uow(), self.actor, wanted)]
+        rows = svc.list_requests(self.sv.uow(), self.actor, wanted)
+        return [render.request(r, self.sv.pool_units.get(r.pool_id)) for r in rows]
 
     def request(self, request_id: int) -> JSON:
         with self.sv.uow(read_only=True) as uow:
-            return render.request(svc.get_request(uow, request_id, self.actor))
+            found = svc.get_request(uow, request_id, self.actor)
+        return render.request(found, self.sv.pool_units.get(found.pool_id))
 
     def submit(
         self, project_id: str, pool_id: str, lines: Lines, justification: str, gpu_type: str | None
@@ -119,15 +121,15 @@ class LocalGateway:
             gpu_type,
             calendar=self.sv.settings.calendar,
         )
-        return render.request(r)
+        return render.request(r, self.sv.pool_units.get(r.pool_id))
 
     def withdraw(self, request_id: int, reason: str) -> JSON:
         r = svc.withdraw_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, reason)
-        return render.request(r)
+        return render.request(r, self.sv.pool_units.get(r.pool_id))
 
     def comment(self, request_id: int, text: str) -> JSON:
         r = svc.comment_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, text)
-        return render.request(r)
+        return render.request(r, self.sv.pool_units.get(r.pool_id))
 
     def approve(self, request_id: int, granted: Lines | None, reason: str) -> JSON:
         amounts = None
@@ -145,11 +147,11 @@ class LocalGateway:
             )
         except InvalidInput as exc:  # the API's "granted" is the CLI's --grant
             raise (InvalidInput("grant", exc.reason) if exc.field == "granted" else exc) from None
-        return render.request(r)
+        return render.request(r, self.sv.pool_units.get(r.pool_id))
 
     def reject(self, request_id: int, reason: str) -> JSON:
         r = svc.reject_request(self.sv.uow(), self.actor, self.sv.clock(), request_id, reason)
-        return render.request(r)
+        return render.request(r, self.sv.pool_units.get(r.pool_id))
 
     def tokens(self, username: str | None, active: bool) -> JSON:
         now = self.sv.clock()
@@ -170,7 +172,7 @@ class LocalGateway:
             pool_id,
             calendar=self.sv.settings.calendar,
         )
-        return [render.burn(r) for r in rows]
+        return [render.burn(r, self.sv.pool_units.get(r.balance.pool_id)) for r in rows]
 
     def jobs(
         self, period: str | None, project_id: str | None, pool_id: str | None, limit: int

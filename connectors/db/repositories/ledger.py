@@ -102,6 +102,10 @@ class SqlLedger:
             query = query.where(E.request_id == request_id)
         return [_entry(r) for r in self.session.scalars(query)]
 
+    def entry(self, entry_id: int) -> LedgerEntry | None:
+        row = self.session.get(t.LedgerEntryRow, entry_id)
+        return None if row is None else _entry(row)
+
     def has_reference(self, pool_id: str, period: str, reference: str) -> bool:
         E = t.LedgerEntryRow
         found = self.session.scalar(

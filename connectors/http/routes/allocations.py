@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
 
 from allocator import services as svc
 from allocator.model import AuditEvent, LedgerEntry
@@ -22,6 +25,7 @@ def allocate_chair(
     units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    response: Response,
 ) -> s.EntryOut:
     entry = svc.allocate_to_chair(
         uow,
@@ -34,7 +38,7 @@ def allocate_chair(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry, units)
+    return _located(entry, units, response)
 
 
 @router.post("/allocations/projects", status_code=201, tags=["allocations"])
@@ -45,6 +49,7 @@ def allocate_project(
     units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    response: Response,
 ) -> s.ProjectAllocationOut:
     """Allocate hours chair -> project: answers the allocation's journal entry; with
     ``draw_from_pool``, a chair's shortfall drawn pool -> chair first is in
@@ -62,7 +67,7 @@ def allocate_project(
         calendar=calendar,
     )
     *drawn, allocation = entries
-    out = s.EntryOut.of(allocation, units).model_dump()
+    out = _located(allocation, units, response).model_dump()
     draw = s.EntryOut.of(drawn[0], units) if drawn else None
     return s.ProjectAllocationOut(**out, drawn_from_pool=draw)
 
@@ -75,6 +80,7 @@ def transfer(
     units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    response: Response,
 ) -> s.EntryOut:
     entry = svc.transfer(
         uow,
@@ -88,7 +94,7 @@ def transfer(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry, units)
+    return _located(entry, units, response)
 
 
 @router.post("/adjustments", status_code=201, tags=["allocations"])
@@ -99,6 +105,7 @@ def adjust(
     units: UnitsDep,
     now: NowDep,
     calendar: CalendarDep,
+    response: Response,
 ) -> s.EntryOut:
     seconds = s.to_seconds(abs(body.hours)) * (1 if body.hours >= 0 else -1)
     entry = svc.adjust(
@@ -112,7 +119,7 @@ def adjust(
         body.reason,
         calendar=calendar,
     )
-    return s.EntryOut.of(entry, units)
+    return _located(entry, units, response)
 
 
 @router.get("/journal", tags=["allocations"])
@@ -135,6 +142,23 @@ def journal(
     return paged(
         "journal", entries, _by_id, pages, lambda x: s.EntryOut.of(x, units), newest_first=True
     )
+
+
+@router.get("/journal/{entry_id}", tags=["allocations"])
+def journal_entry(
+    entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+) -> s.EntryOut:
+    """One ledger entry: where every create that moves hours says it is (``Location``)."""
+    return s.EntryOut.of(svc.journal_entry(uow, actor, entry_id), units)
+
+
+def _located(entry: LedgerEntry, units: Mapping[str, str], response: Response) -> s.EntryOut:
+    """The entry written, its address in ``Location``."""
+    response.headers["Location"] = f"/api/v1/journal/{entry.id}"
+    return s.EntryOut.of(entry, units)
 
 
 def _by_id(e: LedgerEntry | AuditEvent) -> tuple[int]:

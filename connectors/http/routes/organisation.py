@@ -24,9 +24,19 @@ def list_chairs(uow: UowDep, actor: ActorDep, pages: PageQ) -> Page[s.ChairOut]:
 
 
 @router.post("/chairs", status_code=201, tags=["chairs"])
-def create_chair(body: s.ChairIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.ChairOut:
+def create_chair(
+    body: s.ChairIn, uow: UowDep, actor: ActorDep, now: NowDep, response: Response
+) -> s.ChairOut:
     chair = Chair(body.id, body.name, body.institution, body.holder, body.start, body.end)
-    return s.ChairOut.of(svc.create_chair(uow, actor, now, chair))
+    created = svc.create_chair(uow, actor, now, chair)
+    response.headers["Location"] = f"/api/v1/chairs/{quote(created.id)}"
+    return s.ChairOut.of(created)
+
+
+@router.get("/chairs/{chair_id}", tags=["chairs"])
+def get_chair(chair_id: str, uow: UowDep, actor: ActorDep) -> s.ChairOut:
+    """One chair the caller may see."""
+    return s.ChairOut.of(svc.chair(uow, actor, chair_id))
 
 
 @router.get("/chairs/{chair_id}/balances", tags=["balances"])

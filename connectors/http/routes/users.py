@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from urllib.parse import quote
+
+from fastapi import APIRouter, Response
 
 from allocator import services as svc
 from allocator.model import User
@@ -32,6 +34,17 @@ def list_users(uow: UowDep, actor: ActorDep, pages: PageQ) -> Page[s.UserOut]:
 
 
 @router.post("/users", status_code=201, tags=["users"])
-def create_user(body: s.UserIn, uow: UowDep, actor: ActorDep, now: NowDep) -> s.UserOut:
-    user = User(body.username, body.role, body.full_name, body.email)
-    return _user(svc.create_user(uow, actor, now, user))
+def create_user(
+    body: s.UserIn, uow: UowDep, actor: ActorDep, now: NowDep, response: Response
+) -> s.UserOut:
+    user = svc.create_user(
+        uow, actor, now, User(body.username, body.role, body.full_name, body.email)
+    )
+    response.headers["Location"] = f"/api/v1/users/{quote(user.username)}"
+    return _user(user)
+
+
+@router.get("/users/{username}", tags=["users"])
+def get_user(username: str, uow: UowDep, actor: ActorDep) -> s.UserOut:
+    """One user (staff: every one; anybody else: themselves)."""
+    return _user(svc.get_user(uow, actor, username))
