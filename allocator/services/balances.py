@@ -179,17 +179,6 @@ def _balances_of(
         return []
     flows = uow.ledger.flows_in(pool_ids, period, [project_account(p) for p in project_ids])
     consumed = consumption(period, pool_ids, project_ids)
-    return _rows(project_ids, pool_ids, period, flows, consumed)
-
-
-def _rows(
-    project_ids: Sequence[str],
-    pool_ids: Sequence[str],
-    period: str,
-    flows: Mapping[str, Flows],
-    consumed: Mapping[tuple[str, str], tuple[int, int]],
-) -> list[ProjectBalance]:
-    """A balance for each of ``project_ids`` x ``pool_ids`` (empty where nothing moved)."""
     return list(_in_order(project_ids, pool_ids, period, flows, consumed))
 
 

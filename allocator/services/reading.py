@@ -63,15 +63,10 @@ def journal_entry(uow: UnitOfWork, actor: User, entry_id: int) -> LedgerEntry:
 
 
 def chair(uow: UnitOfWork, actor: User, chair_id: str) -> Chair:
-    """One chair the actor may see (staff: every one; others: those funding their projects);
-    any other reads as unknown, named by the id the caller gave (no existence leak)."""
-    with uow:
-        found = uow.chairs.get(chair_id)
-        visible = found is not None and (
-            rules.can_read_everything(actor)
-            or any(p.chair_id == chair_id for p in list_projects(uow, actor))
-        )
-    if found is None or not visible:
+    """One chair of :func:`list_chairs` (the same rule: staff see every one, others those
+    funding their projects); any other reads as unknown, named by the id the caller gave."""
+    found = next((c for c in list_chairs(uow, actor) if c.id == chair_id), None)
+    if found is None:
         raise NotFound("chair", chair_id, field="chair_id")
     return found
 

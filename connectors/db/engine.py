@@ -92,8 +92,10 @@ def _ping_after_idle(engine: Engine, seconds: float) -> None:
         rested = record.info.pop("rested_at", None)
         if rested is None or time.monotonic() - rested <= seconds:
             return  # new, or back within seconds
-        if not engine.dialect._do_ping_w_event(dbapi):
-            raise DisconnectionError("a pooled connection rested and was found closed")
+        try:
+            engine.dialect.do_ping(dbapi)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("a pooled connection rested and was found closed") from exc
 
 
 def read_only(engine: Engine) -> Engine:
