@@ -7,6 +7,7 @@ same protocols, and the same use-case tests run against both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -24,6 +25,16 @@ from allocator.model import (
     User,
 )
 from allocator.notices import Notice, Preference
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """A window of an append-only list read newest first: its ``first`` rows whose id is
+    below ``before`` (``None``: from the newest). A page of the journal or the audit trail is
+    one such window, read as such, never the whole list."""
+
+    first: int
+    before: int | None = None
 
 
 class Clock(Protocol):
@@ -104,7 +115,12 @@ class LedgerRepository(Protocol):
         period: str | None = None,
         account: str | None = None,
         request_id: int | None = None,
-    ) -> Sequence[LedgerEntry]: ...
+        window: Newest | None = None,
+    ) -> Sequence[LedgerEntry]:
+        """The entries so filtered: all, oldest first; or, with ``window``, that window of
+        them, newest first."""
+        ...
+
     def entry(self, entry_id: int) -> LedgerEntry | None: ...
     def has_reference(self, pool_id: str, period: str, reference: str) -> bool: ...
     def is_closed(self, period: str) -> bool:
@@ -142,7 +158,12 @@ class BalanceReads(Protocol):
 
 class AuditRepository(Protocol):
     def append(self, event: AuditEvent) -> None: ...
-    def list(self, subject: str | None = None) -> Sequence[AuditEvent]: ...
+    def list(
+        self, subject: str | None = None, window: Newest | None = None
+    ) -> Sequence[AuditEvent]:
+        """The events (of one subject): all, oldest first; or, with ``window``, that window
+        of them, newest first."""
+        ...
 
 
 class NoticeOutbox(Protocol):

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from allocator.errors import PeriodIsClosed
 from allocator.ledger import Flows, flows_of
@@ -21,6 +21,15 @@ from allocator.model import (
     User,
 )
 from allocator.notices import Channel, Kind, Notice, Preference
+from allocator.ports import Newest
+
+_Row = TypeVar("_Row", LedgerEntry, AuditEvent)
+
+
+def _window(rows: Sequence[_Row], window: Newest) -> list[_Row]:
+    """``rows`` (oldest first, each with its id) cut to ``window``, newest first."""
+    below = [r for r in reversed(rows) if window.before is None or (r.id or 0) < window.before]
+    return below[: window.first]
 
 
 class _Store:
@@ -207,8 +216,9 @@ class FakeLedger:
         period: str | None = None,
         account: str | None = None,
         request_id: int | None = None,
+        window: Newest | None = None,
     ) -> Sequence[LedgerEntry]:
-        return [
+        found = [
             e
             for e in self.s.ledger
             if pool_id in (None, e.pool_id)
@@ -216,6 +226,7 @@ class FakeLedger:
             and (account is None or account in (e.source, e.target))
             and request_id in (None, e.request_id)
         ]
+        return found if window is None else _window(found, window)
 
     def has_reference(self, pool_id: str, period: str, reference: str) -> bool:
         return any(
@@ -233,10 +244,13 @@ class FakeAudit:
         self.s = store
 
     def append(self, event: AuditEvent) -> None:
-        self.s.audit.append(event)
+        self.s.audit.append(replace(event, id=len(self.s.audit) + 1))
 
-    def list(self, subject: str | None = None) -> Sequence[AuditEvent]:
-        return [e for e in self.s.audit if subject in (None, e.subject)]
+    def list(
+        self, subject: str | None = None, window: Newest | None = None
+    ) -> Sequence[AuditEvent]:
+        found = [e for e in self.s.audit if subject in (None, e.subject)]
+        return found if window is None else _window(found, window)
 
 
 class FakeNotices:

@@ -17,7 +17,7 @@ from allocator.model import (
     User,
 )
 from allocator.periods import Calendar
-from allocator.ports import UnitOfWork
+from allocator.ports import Newest, UnitOfWork
 from allocator.services._common import STAFF, mine
 
 
@@ -31,20 +31,25 @@ def journal(
     *,
     now: datetime,
     calendar: Calendar,
+    window: Newest | None = None,
 ) -> Sequence[LedgerEntry]:
-    """Ledger entries, oldest first, filtered (engineers and admins)."""
+    """Ledger entries, filtered (engineers and admins): all, oldest first, or one
+    ``window`` of them, newest first."""
     rules.require_role(actor, *STAFF)
     if period is not None:
         calendar.check(period, now)
     with uow:
-        return uow.ledger.entries(pool_id, period, account, request_id)
+        return uow.ledger.entries(pool_id, period, account, request_id, window)
 
 
-def audit_trail(uow: UnitOfWork, actor: User, subject: str | None = None) -> list[AuditEvent]:
-    """Audit events, oldest first, of one subject (``pool:nat``) or all (engineers and admins)."""
+def audit_trail(
+    uow: UnitOfWork, actor: User, subject: str | None = None, window: Newest | None = None
+) -> list[AuditEvent]:
+    """Audit events of one subject (``pool:nat``) or all (engineers and admins): all, oldest
+    first, or one ``window`` of them, newest first."""
     rules.require_role(actor, *STAFF)
     with uow:
-        return list(uow.audit.list(subject))
+        return list(uow.audit.list(subject, window))
 
 
 def list_projects(uow: UnitOfWork, actor: User, chair_id: str | None = None) -> list[Project]:

@@ -22,6 +22,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from allocator.errors import InvalidInput
+from allocator.ports import Newest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -118,6 +119,18 @@ def after_names(name: str, params: PageParams, parts: int) -> tuple[str, ...] | 
     return tuple(str(part) for part in after)
 
 
+def newest_window(name: str, params: PageParams) -> Newest:
+    """The window of a newest-first list keyed by id that ``params`` asks for: the page's
+    rows and one more (which says whether a next page exists), below the cursor's id."""
+    before = None
+    if params.cursor is not None:
+        after = _decode(name, params.cursor)
+        if len(after) != 1 or not isinstance(after[0], int):
+            raise InvalidInput("cursor", _BAD)
+        before = after[0]
+    return Newest(first=params.limit + 1, before=before)
+
+
 def cut(
     name: str, rows: Sequence[T], key: Callable[[T], Key], params: PageParams
 ) -> tuple[list[T], str | None]:
@@ -139,4 +152,17 @@ def paged(
 ) -> Page[T]:
     """:func:`page`, each item shaped by ``shape``, as the envelope."""
     items, cursor = page(name, rows, key, params, newest_first=newest_first)
+    return Page[T](items=[shape(r) for r in items], next=cursor)
+
+
+def windowed(
+    name: str,
+    rows: Sequence[Any],
+    key: Callable[[Any], Key],
+    params: PageParams,
+    shape: Callable[[Any], T],
+) -> Page[T]:
+    """:func:`cut` (``rows``: the window read for ``params``), each item shaped by ``shape``,
+    as the envelope."""
+    items, cursor = cut(name, rows, key, params)
     return Page[T](items=[shape(r) for r in items], next=cursor)

@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allocator.model import AuditEvent
+from allocator.ports import Newest
 from connectors.db import tables as t
+from connectors.db.windows import newest
 
 
 class SqlAudit:
@@ -27,8 +29,11 @@ class SqlAudit:
         )
         self.session.flush()
 
-    def list(self, subject: str | None = None) -> Sequence[AuditEvent]:
-        query = select(t.AuditEventRow).order_by(t.AuditEventRow.id)
+    def list(
+        self, subject: str | None = None, window: Newest | None = None
+    ) -> Sequence[AuditEvent]:
+        A = t.AuditEventRow
+        query = select(A).order_by(A.id) if window is None else newest(select(A), A.id, window)
         if subject is not None:
             query = query.where(t.AuditEventRow.subject == subject)
         return [

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from allocator.errors import PeriodIsClosed
 from allocator.ledger import Flows
 from allocator.model import EntryKind, LedgerEntry
+from allocator.ports import Newest
 from connectors.db import tables as t
 from connectors.db.locks import hold_close_lock
+from connectors.db.windows import newest
 
 
 class SqlLedger:
@@ -89,9 +91,10 @@ class SqlLedger:
         period: str | None = None,
         account: str | None = None,
         request_id: int | None = None,
+        window: Newest | None = None,
     ) -> Sequence[LedgerEntry]:
         E = t.LedgerEntryRow
-        query = select(E).order_by(E.id)
+        query = select(E).order_by(E.id) if window is None else newest(select(E), E.id, window)
         if pool_id is not None:
             query = query.where(E.pool_id == pool_id)
         if period is not None:

@@ -11,7 +11,7 @@ from allocator import services as svc
 from allocator.model import AuditEvent, LedgerEntry
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, UnitsDep, UowDep
-from connectors.http.pages import Page, PageQ, paged
+from connectors.http.pages import Page, PageQ, newest_window, windowed
 from connectors.http.params import OptionalPeriodQ
 
 router = APIRouter(prefix="/api/v1")
@@ -136,12 +136,11 @@ def journal(
     request_id: int | None = Query(default=None, ge=1, le=2**31),
 ) -> Page[s.EntryOut]:
     """Ledger entries, newest first, of every period (or ``period``), filtered."""
+    window = newest_window("journal", pages)
     entries = svc.journal(
-        uow, actor, pool_id, period, account, request_id, now=now, calendar=calendar
+        uow, actor, pool_id, period, account, request_id, now=now, calendar=calendar, window=window
     )
-    return paged(
-        "journal", entries, _by_id, pages, lambda x: s.EntryOut.of(x, units), newest_first=True
-    )
+    return windowed("journal", entries, _by_id, pages, lambda x: s.EntryOut.of(x, units))
 
 
 @router.get("/journal/{entry_id}", tags=["allocations"])
@@ -173,5 +172,5 @@ def audit(
     subject: str | None = Query(default=None, max_length=200),
 ) -> Page[s.AuditEventOut]:
     """Audit events (of one subject, ``pool:nat``), newest first."""
-    events = svc.audit_trail(uow, actor, subject)
-    return paged("audit", events, _by_id, pages, s.AuditEventOut.of, newest_first=True)
+    events = svc.audit_trail(uow, actor, subject, newest_window("audit", pages))
+    return windowed("audit", events, _by_id, pages, s.AuditEventOut.of)
