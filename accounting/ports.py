@@ -260,8 +260,13 @@ class Organisation(Protocol):
 
 
 class UsageViews(Protocol):
-    def account_usage(self, cluster: str | None, unmapped_only: bool) -> Sequence[AccountUsage]:
-        """GPU-seconds per (cluster, account), through the current mappings."""
+    def account_usage(
+        self, cluster: str | None, unmapped_only: bool, span: tuple[int, int] | None = None
+    ) -> Sequence[AccountUsage]:
+        """GPU-seconds per (cluster, account), through the current mappings. With ``span``
+        (``[start, end)``, epoch seconds: a period), only what falls in it: each run's seconds
+        inside the span (a run is ``[start, start + elapsed)``, as charged), the jobs whose run
+        meets it, and the jobs not started that were submitted in it."""
         ...
 
     def quarantine(self, cluster: str | None) -> Sequence[QuarantinedRecord]: ...

@@ -225,7 +225,11 @@ class FakeUsageViews:
     def __init__(self, store: AccountingStore) -> None:
         self.s = store
 
-    def account_usage(self, cluster: str | None, unmapped_only: bool) -> Sequence[AccountUsage]:
+    def account_usage(
+        self, cluster: str | None, unmapped_only: bool, span: tuple[int, int] | None = None
+    ) -> Sequence[AccountUsage]:
+        # The fake keeps totals, not runs: it cannot cut them to a period (tested on SQL).
+        assert span is None, "FakeUsageViews has no runs to cut to a period"
         return [
             u
             for u in self.s.account_usage

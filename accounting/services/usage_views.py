@@ -77,12 +77,29 @@ def cluster_health(
 
 
 def account_usage(
-    uow: AccountingUnitOfWork, actor: User, cluster: str | None = None, unmapped: bool = False
+    uow: AccountingUnitOfWork,
+    actor: User,
+    cluster: str | None = None,
+    unmapped: bool = False,
+    period: str | None = None,
+    *,
+    now: datetime,
+    calendar: Calendar,
 ) -> list[AccountUsage]:
-    """GPU-seconds per Slurm account (``unmapped``: accounts no project claims yet)."""
+    """GPU-seconds per Slurm account (``unmapped``: accounts no project claims yet); with
+    ``period``, only the usage that falls in it: each run split at the period's bounds (in
+    the site's time zone), as it is charged."""
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
+    span = None
+    if period is not None:
+        bounds = calendar.check(period, now)
+        span = (_epoch(bounds.start), _epoch(bounds.end))
     with uow:
-        return list(uow.usage.account_usage(cluster, unmapped))
+        return list(uow.usage.account_usage(cluster, unmapped, span))
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
 
 
 def quarantine(

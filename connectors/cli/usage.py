@@ -145,12 +145,21 @@ def usage() -> None:
 @usage.command("accounts")
 @click.option("--cluster", default=None)
 @click.option("--unmapped", is_flag=True, help="Only accounts no project claims yet.")
+@click.option("--period", default=None, help="Only the usage in this period (e.g. 2026Q4).")
 @one_line_errors
-def usage_accounts(cluster: str | None, unmapped: bool) -> None:
+def usage_accounts(cluster: str | None, unmapped: bool, period: str | None) -> None:
     """GPU-seconds per Slurm account: finished jobs (gpu_seconds) and unfinished ones
     (provisional_gpu_seconds) apart, each split by GPU type (as GET /api/v1/usage/accounts)."""
     sv = services()
-    found = acc.account_usage(sv.uow(), cli_actor(), cluster, unmapped)
+    found = acc.account_usage(
+        sv.uow(),
+        cli_actor(),
+        cluster,
+        unmapped,
+        period,
+        now=sv.clock(),
+        calendar=sv.settings.calendar,
+    )
     emit([render.account_usage(u) for u in found])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from accounting.ports import AccountUsage, QuarantinedRecord
@@ -46,15 +46,44 @@ class _Totals:
 
 
 def account_usage(
-    engine: Engine, cluster: str | None = None, unmapped_only: bool = False
+    engine: Engine,
+    cluster: str | None = None,
+    unmapped_only: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> list[AccountUsage]:
     """:func:`account_usage_on` a connection of its own."""
     with engine.connect() as conn:
-        return account_usage_on(conn, cluster, unmapped_only)
+        return account_usage_on(conn, cluster, unmapped_only, span)
+
+
+def _seconds_in(span: tuple[int, int] | None) -> ColumnElement[int]:
+    """Each record's run seconds (inside ``span``, when given: ``[start, start + elapsed)``
+    cut to it, as a charge splits a run between periods); 0 for a job not started."""
+    if span is None:
+        return case((U.start.is_(None), 0), else_=U.elapsed)
+    begin, end = span
+    finish = U.start + U.elapsed
+    lo = case((U.start > begin, U.start), else_=begin)
+    hi = case((finish < end, finish), else_=end)
+    return case((U.start.is_(None), 0), (hi > lo, hi - lo), else_=0)
+
+
+def _meets(span: tuple[int, int]) -> ColumnElement[bool]:
+    """The records of ``span``: a run that meets it (one of no length: that starts in it), or a
+    job not started that was submitted in it."""
+    begin, end = span
+    started = and_(
+        U.start < end, or_(U.start + U.elapsed > begin, and_(U.elapsed == 0, U.start >= begin))
+    )
+    waiting = and_(U.start.is_(None), U.submit >= begin, U.submit < end)
+    return or_(started, waiting)
 
 
 def account_usage_on(
-    conn: Connection, cluster: str | None = None, unmapped_only: bool = False
+    conn: Connection,
+    cluster: str | None = None,
+    unmapped_only: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> list[AccountUsage]:
     """GPU-seconds per (cluster, account), with the project the account maps to (if any):
     finished jobs (final) and unfinished ones (provisional) apart, each with its split by GPU
@@ -64,7 +93,7 @@ def account_usage_on(
     account's past jobs too. One GROUP BY; the per-type split is exact because every record
     of a group has the same GPU counts.
     """
-    started = case((U.start.is_(None), 0), else_=U.elapsed)
+    started = _seconds_in(span)
     query = (
         select(
             U.cluster,
@@ -83,6 +112,8 @@ def account_usage_on(
         query = query.where(U.cluster == cluster)
     if unmapped_only:
         query = query.where(M.project_id.is_(None))
+    if span is not None:
+        query = query.where(_meets(span))
     totals: dict[tuple[str, str], _Totals] = {}
     for c, account, project, final, gpus, types, jobs, elapsed in conn.execute(query):
         totals.setdefault((c, account), _Totals(project)).add(
@@ -126,8 +157,10 @@ class SqlUsageViews:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def account_usage(self, cluster: str | None, unmapped_only: bool) -> list[AccountUsage]:
-        return account_usage_on(self.session.connection(), cluster, unmapped_only)
+    def account_usage(
+        self, cluster: str | None, unmapped_only: bool, span: tuple[int, int] | None = None
+    ) -> list[AccountUsage]:
+        return account_usage_on(self.session.connection(), cluster, unmapped_only, span)
 
     def quarantine(self, cluster: str | None) -> list[QuarantinedRecord]:
         return quarantine_on(self.session.connection(), cluster)

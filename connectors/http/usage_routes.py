@@ -13,8 +13,9 @@ from accounting.ports import AccountUsage
 from allocator.model import User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
-from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
+from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
 from connectors.http.pages import Page, PageQ, paged
+from connectors.http.params import OptionalPeriodQ
 from connectors.presenters import usage as present
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -90,13 +91,19 @@ def account_usage(
     uow: UowDep,
     actor: ActorDep,
     pages: PageQ,
+    now: NowDep,
+    calendar: CalendarDep,
     cluster: str | None = Query(default=None, max_length=64),
     unmapped: bool = False,
+    period: str | None = OptionalPeriodQ,
 ) -> Page[AccountUsageOut]:
     """GPU-seconds per Slurm account (``unmapped=true``: accounts no project claims yet):
     finished jobs' (``gpu_seconds``) and unfinished jobs' (``provisional_gpu_seconds``) apart,
-    each with its split by GPU type; by cluster and account."""
-    rows = acc.account_usage(uow, actor, cluster, unmapped)
+    each with its split by GPU type; by cluster and account. With ``period``, only what falls
+    in it: a run across the period's bounds counts its seconds inside them (as it is
+    charged), and ``jobs`` counts the jobs whose run meets the period (a job not started: that
+    was submitted in it); without, every period."""
+    rows = acc.account_usage(uow, actor, cluster, unmapped, period, now=now, calendar=calendar)
     return paged("usage-accounts", rows, lambda u: (u.cluster, u.account), pages, _account)
 
 

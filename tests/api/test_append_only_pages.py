@@ -54,9 +54,7 @@ def _walk(client: TestClient, world: World, path: str, limit: int, **query: str)
     raise AssertionError("next never ends")
 
 
-def test_a_journal_page_reads_its_window_not_the_journal(
-    client: TestClient, world: World
-) -> None:
+def test_a_journal_page_reads_its_window_not_the_journal(client: TestClient, world: World) -> None:
     _allocate(client, world, 30)
     h = auth(world, "admin")
     with _rows_loaded(t.LedgerEntryRow) as loaded:

@@ -93,13 +93,15 @@ def test_usage_per_account_and_the_quarantine_are_for_engineers_and_admins(
     mapped = AccountUsage("enact-dev", "acct-p1", "p1", 3, 7200, 0, {"a100": 7200})
     unmapped = AccountUsage("enact-dev", "acct-x", None, 1, 60, 60, {"": 60})
     uow.committed_store.account_usage = [mapped, unmapped]
-    assert acc.account_usage(uow, ENGINEER) == [mapped, unmapped]
-    assert acc.account_usage(uow, ADMIN, "enact-dev", unmapped=True) == [unmapped]
-    assert acc.account_usage(uow, ADMIN, "jean-zay") == []
+    when = {"now": NOW, "calendar": CAL}
+    assert acc.account_usage(uow, ENGINEER, **when) == [mapped, unmapped]
+    assert acc.account_usage(uow, ADMIN, "enact-dev", unmapped=True, **when) == [unmapped]
+    assert acc.account_usage(uow, ADMIN, "jean-zay", **when) == []
     assert acc.quarantine(uow, ADMIN, "enact-dev") == []
-    for view in (acc.account_usage, acc.quarantine):
-        with pytest.raises(Forbidden):
-            view(uow, ALICE)
+    with pytest.raises(Forbidden):
+        acc.account_usage(uow, ALICE, **when)
+    with pytest.raises(Forbidden):
+        acc.quarantine(uow, ALICE)
     with pytest.raises(Forbidden):
         acc.cluster_health(uow, ALICE, FakeIngestStates(), {}, EPOCH)
 
