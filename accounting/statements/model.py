@@ -22,6 +22,11 @@ NATIONAL_CSV = "national-csv"
 SREPORT = "sreport"
 MAPPED_CSV = "mapped-csv"
 
+#: The separators a mapped CSV may name: tab, space and ASCII punctuation but the quote.
+SEPARATORS = "\t !#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+#: :data:`SEPARATORS` as one regular expression (the API documents it as the pattern).
+SEPARATOR_PATTERN = r"^[\t !#-/:-@\[-`{-~]$"
+
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
@@ -86,7 +91,7 @@ class ColumnMapping:
         if self.gpu_seconds is None and self.hours is None and self.units_hours is None:
             raise StatementError("column mapping: give gpu_seconds, hours or units_hours")
         if self.delimiter is not None and (
-            len(self.delimiter) != 1 or self.delimiter in '"\r\n' or self.delimiter.isalnum()
+            len(self.delimiter) != 1 or self.delimiter not in SEPARATORS
         ):
             raise StatementError(f"column mapping: {self.delimiter!r} cannot be a separator")
 

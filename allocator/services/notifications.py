@@ -10,7 +10,7 @@ from datetime import datetime
 
 from allocator import notices as n
 from allocator import rules
-from allocator.errors import Forbidden, InvalidInput
+from allocator.errors import Forbidden, InvalidInput, NotFound
 from allocator.model import Role, User
 from allocator.ports import UnitOfWork
 from allocator.services._common import ADMIN, record
@@ -53,7 +53,7 @@ def preferences(
     target = _owner(actor, username)
     with uow:
         if target != n.SITE and uow.users.get(target) is None:
-            raise InvalidInput("username", f"unknown user {target!r}")
+            raise NotFound("user", target, field="username")
         stored = list(uow.preferences.of([target]))
         language = uow.preferences.languages([target]).get(target, default_language)
     mine = {(p.username, p.kind, p.channel) for p in stored}
@@ -100,7 +100,7 @@ def set_preference(
     preference = n.Preference(target, k, c, m)
     with uow:
         if target != n.SITE and uow.users.get(target) is None:
-            raise InvalidInput("username", f"unknown user {target!r}")
+            raise NotFound("user", target, field="username")
         uow.preferences.put(preference)
         record(uow, actor, now, "notify.preference", f"user:{target}", f"{k} {c}: {m}")
         uow.commit()
@@ -119,7 +119,7 @@ def set_language(
         raise InvalidInput("language", f"must be one of {list(LANGUAGES)}")
     with uow:
         if uow.users.get(target) is None:
-            raise InvalidInput("username", f"unknown user {target!r}")
+            raise NotFound("user", target, field="username")
         uow.preferences.set_language(target, language)
         record(uow, actor, now, "notify.language", f"user:{target}", language)
         uow.commit()

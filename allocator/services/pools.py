@@ -56,7 +56,16 @@ def create_pool_with_grant(
     with uow:
         created = create_pool(uow, actor, now, pool)
         if grant is not None:
-            add_grant(uow, actor, now, created.id, grant, "initial grant", calendar=calendar)
+            add_grant(
+                uow,
+                actor,
+                now,
+                created.id,
+                grant,
+                "initial grant",
+                calendar=calendar,
+                fields=("valid_from", "valid_until"),
+            )
         uow.commit()
     return created
 
@@ -97,8 +106,13 @@ def add_grant(
     end: datetime | None = None,
     *,
     calendar: Calendar,
+    fields: tuple[str, str] = ("start", "end"),
 ) -> list[LedgerEntry]:
     """Deposit a national grant, split by time over the site's periods of its window.
+
+    The window lies in the periods this site counts (``calendar.bounds``), like every period
+    label a person gives; else a 422 naming ``fields``' start or end (the window's, or the
+    pool's validity when the grant has none).
 
     A window that covers a closed period is refused whole (409 naming the period): a grant is
     what the centre granted for its window, and depositing only the open periods' share would
@@ -109,6 +123,7 @@ def add_grant(
     with uow:
         pool = get_pool(uow, pool_id)
         start, end = _grant_window(pool, start, end)
+        _inside_the_site(start, end, fields, now, calendar)
         uow.pools.lock(pool_id)
         parts = [(p, n) for p, n in rules.split_pro_rata(amount, start, end, calendar) if n]
         _refuse_closed(uow, [period for period, _ in parts])
@@ -146,6 +161,17 @@ def _grant_window(
     ):
         raise InvalidInput("start", "the grant window must lie inside the pool's validity")
     return start, end
+
+
+def _inside_the_site(
+    start: datetime, end: datetime, fields: tuple[str, str], now: datetime, calendar: Calendar
+) -> None:
+    first, last = calendar.bounds(now)
+    span = f"this site's periods run from {first} to {last}"
+    if start < first.start:
+        raise InvalidInput(fields[0], f"{start.date()} is outside this site's periods: {span}")
+    if end > last.end:
+        raise InvalidInput(fields[1], f"{end.date()} is outside this site's periods: {span}")
 
 
 def _refuse_closed(uow: UnitOfWork, periods: Sequence[Period]) -> None:

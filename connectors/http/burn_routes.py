@@ -106,7 +106,12 @@ def list_jobs(
     calendar: CalendarDep,
     pages: PageQ,
     period: str | None = CurrentPeriodQ,
-    project_id: str | None = Query(default=None, max_length=64),
+    project_id: str | None = Query(
+        default=None,
+        max_length=64,
+        description="the project; absent: a researcher's own projects. Engineers and admins"
+        " name one: absent, their request is a 422 naming project_id",
+    ),
     pool_id: str | None = OptionalPoolQ,
 ) -> Page[ProjectJobOut]:
     """The jobs charged in a period (default: the current one) to a project, per pool: a

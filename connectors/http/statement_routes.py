@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from accounting import services as acc
 from accounting.ports import StatementInfo
-from accounting.statements import MAPPED_CSV, NATIONAL_CSV, SREPORT
+from accounting.statements import MAPPED_CSV, NATIONAL_CSV, SEPARATOR_PATTERN, SREPORT
 from allocator.errors import InvalidInput
 from allocator.model import Role
 from allocator.rules import require_role
@@ -194,7 +194,13 @@ def import_statement(
     pool_id: str = PoolQ,
     period: str = PeriodQ,
     fmt: StatementFormat = Query(alias="format"),
-    file_name: str | None = Query(default=None, max_length=255),
+    file_name: str | None = Query(
+        default=None,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the name the statement is kept under (no control characters; its"
+        " directories dropped); default: the uploaded file's",
+    ),
     map_account: str | None = _map_q(),
     map_gpu_seconds: str | None = _map_q(),
     map_hours: str | None = _map_q(),
@@ -205,7 +211,9 @@ def import_statement(
         default=None,
         min_length=1,
         max_length=1,
-        description="mapped-csv only: the separator (default: found in the header)",
+        pattern=SEPARATOR_PATTERN,
+        description="mapped-csv only: the separator, a tab, a space or an ASCII punctuation"
+        " mark but the quote (default: found in the header)",
     ),
 ) -> StatementOut:
     """Import a statement file (the request body), all or nothing; the same file again is a

@@ -81,6 +81,11 @@ STATED_IN_WORDS = [
     # the clock
     (r"effective_from", r"must not be in the past"),
     (r"expires_at", r"is not in the future|at most \d+ days ahead"),
+    (r"start|end|valid_from|valid_until", r"is outside this site's periods"),
+    # the caller's role: staff name the project whose jobs they read
+    (r"project_id", r"name a project \(a researcher's default: theirs\)"),
+    # a path parameter and the body compared: a mandatory kind is never off
+    (r"mode", r"cannot be turned off"),
     # two fields, two list items, or query parameters compared
     (r"end|valid_until", r"must be after"),
     (r"to_project", r"must differ from from_project"),

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from allocator import rules
 from allocator import services as svc
 from allocator.model import Role
-from allocator.notices import SITE, Kind, Preference
+from allocator.notices import SITE, Preference
 from connectors.db import delivery_queue as queue
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 from connectors.http.schemas import notifications as s
@@ -38,11 +38,11 @@ def set_my_language(body: s.LanguageIn, uow: UowDep, actor: ActorDep, now: NowDe
 
 @router.put("/me/notifications/{kind}", tags=TAGS)
 def set_my_preference(
-    kind: Kind, body: s.PreferenceIn, uow: UowDep, actor: ActorDep, now: NowDep
+    kind: s.EventKind, body: s.PreferenceIn, uow: UowDep, actor: ActorDep, now: NowDep
 ) -> s.PreferenceOut:
     """Choose ``immediate``, ``digest`` or ``off`` for one kind (mandatory kinds refuse
     ``off`` with a 422 naming ``mode``)."""
-    return _out(svc.set_preference(uow, actor, now, kind, body.mode, body.channel))
+    return _out(svc.set_preference(uow, actor, now, kind.value, body.mode, body.channel))
 
 
 @router.get("/users/{username}/notifications", tags=TAGS)
@@ -55,9 +55,14 @@ def user_notifications(
 
 @router.put("/users/{username}/notifications/{kind}", tags=TAGS)
 def set_user_preference(
-    username: str, kind: Kind, body: s.PreferenceIn, uow: UowDep, actor: ActorDep, now: NowDep
+    username: str,
+    kind: s.EventKind,
+    body: s.PreferenceIn,
+    uow: UowDep,
+    actor: ActorDep,
+    now: NowDep,
 ) -> s.PreferenceOut:
-    return _out(svc.set_preference(uow, actor, now, kind, body.mode, body.channel, username))
+    return _out(svc.set_preference(uow, actor, now, kind.value, body.mode, body.channel, username))
 
 
 @router.get("/notifications/defaults", tags=TAGS)
@@ -69,9 +74,9 @@ def site_defaults(uow: UowDep, actor: ActorDep, services: ServicesDep) -> s.Pref
 
 @router.put("/notifications/defaults/{kind}", tags=TAGS)
 def set_site_default(
-    kind: Kind, body: s.PreferenceIn, uow: UowDep, actor: ActorDep, now: NowDep
+    kind: s.EventKind, body: s.PreferenceIn, uow: UowDep, actor: ActorDep, now: NowDep
 ) -> s.PreferenceOut:
-    return _out(svc.set_preference(uow, actor, now, kind, body.mode, body.channel, SITE))
+    return _out(svc.set_preference(uow, actor, now, kind.value, body.mode, body.channel, SITE))
 
 
 @router.get("/notifications/outbox", tags=TAGS)

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from enum import Enum, StrEnum
+
 from pydantic import BaseModel, Field
 
 from allocator.notices import Channel, Kind, Mode, Why
 from allocator.services import Preferences
 from connectors.http.schemas.values import Strict
 
+#: The kinds one chooses a mode for: every :class:`Kind` but the daily digest itself.
+EventKind = Enum(  # type: ignore[misc]
+    "EventKind", {k.name: k.value for k in Kind if k is not Kind.DIGEST}, type=str
+)
+
+
+class UserChannel(StrEnum):
+    """A user's channel: e-mail (webhooks are the site's, set in ``GPUHOURS_WEBHOOKS``)."""
+
+    EMAIL = Channel.EMAIL.value
+
 
 class PreferenceIn(Strict):
-    mode: Mode
-    channel: Channel = Channel.EMAIL
+    mode: Mode = Field(
+        description="``off`` is refused for a mandatory kind (``mandatory`` in the settings"
+        " read): a 422 naming ``mode``"
+    )
+    channel: UserChannel = UserChannel.EMAIL
 
 
 class LanguageIn(Strict):

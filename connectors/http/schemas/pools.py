@@ -79,8 +79,9 @@ class PoolIn(Strict):
             },
         ),
         described="A pool. National: a validity window (valid_until after valid_from), its"
-        " grant (grant_hours) optional. Local: a GPU inventory, no grant (its capacity is"
-        " its GPUs).",
+        " grant (grant_hours) optional; with a grant, the window lies in the periods this site"
+        " counts (the years of every period's pattern). Local: a GPU inventory, no grant (its"
+        " capacity is its GPUs).",
     )
 
     id: PoolId
@@ -103,6 +104,10 @@ class PoolIn(Strict):
 
 
 class GrantIn(Strict):
+    """A grant: its hours split by time over its window (default: the pool's validity), which
+    lies inside that validity and in the periods this site counts (the years of every
+    period's pattern)."""
+
     hours: Hours
     reason: str = Field(min_length=1, max_length=2000)
     start: UtcDatetime | None = None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from allocator.hours import Sign
 from allocator.model import AllocationRequest
 from connectors.http.schemas.values import (
+    NOT_BLANK,
     UNIT_DOC,
     Hours,
     HoursOrZero,
@@ -31,7 +32,7 @@ class RequestIn(Strict):
     project_id: Slug
     pool_id: Slug
     periods: list[PeriodHoursIn] = Field(min_length=1, max_length=16)
-    justification: str = Field(min_length=1, max_length=10_000)
+    justification: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
     gpu_type: Slug | None = None
 
 
@@ -69,7 +70,7 @@ class OptionalReasonIn(Strict):
 
 
 class CommentIn(Strict):
-    text: str = Field(min_length=1, max_length=10_000)
+    text: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
 
 
 class CommentOut(BaseModel):

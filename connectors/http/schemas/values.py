@@ -36,6 +36,10 @@ PoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 #: The shape of a period label of any scheme; the use cases accept only the site's scheme
 #: (``GPUHOURS_PERIOD_SCHEME``), within a few years of today, and refuse the rest with a 422
 #: naming the field, the scheme and an example.
+#: A text with something in it: one character that is not white space (as ``str.strip``
+#: reads it: Unicode's White_Space and the four ASCII separators ``\x1c``-``\x1f``).
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+
 PERIOD_PATTERN = r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$"
 PERIOD_DOC = (
     "a period of the site's scheme (GPUHOURS_PERIOD_SCHEME): 2026Q3 (quarter, the default),"
