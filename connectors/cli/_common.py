@@ -7,13 +7,14 @@ import functools
 import getpass
 import sys
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import click
 import pydantic
 
 from accounting.errors import AccountingError
+from accounting.reconcile import Tolerance
 from allocator import hours as hours_rule
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, User
@@ -117,6 +118,20 @@ def hours_arg(
         raise InvalidInput(
             field, f"{value!r} is not a {_KIND[sign]} number of hours ({exc})"
         ) from exc
+
+
+def tolerance_arg(seconds: int, percent: str) -> Tolerance:
+    """``--tolerance-seconds`` and ``--tolerance-percent`` (0..100, to the tenth)."""
+    try:
+        value = Decimal(percent)
+        ok = value.is_finite() and 0 <= value <= 100 and value * 10 == int(value * 10)
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        raise InvalidInput("tolerance_percent", f"{percent!r} is not a percentage 0..100 (0.1)")
+    if seconds < 0:
+        raise InvalidInput("tolerance_seconds", "must not be negative")
+    return Tolerance(seconds, int(Decimal(percent) * 10))
 
 
 def seconds_arg(value: str, field: str = "hours") -> int:

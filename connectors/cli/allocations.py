@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from allocator import services as svc
-from connectors.cli import columns, render
-from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
+from connectors.cli import columns
+from connectors.cli._common import emit, one_line_errors, seconds_arg
 from connectors.cli.gateway import gateway
 
 
@@ -32,19 +31,9 @@ def allocate() -> None:
 @click.option("--reason", required=True)
 @one_line_errors
 def allocate_chair(pool_id: str, chair_id: str, period: str, hours: str, reason: str) -> None:
-    sv = services()
-    entry = svc.allocate_to_chair(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        pool_id,
-        chair_id,
-        period,
-        seconds_arg(hours),
-        reason,
-        calendar=sv.settings.calendar,
-    )
-    emit(render.entry(entry, sv.pool_units.get(entry.pool_id)))
+    """Hours of a pool to a chair, for a period (the journal entry written)."""
+    seconds_arg(hours)  # refused here, in the CLI's words
+    emit(gateway().allocate_chair(pool_id, chair_id, period, hours, reason))
 
 
 @allocate.command("project")
@@ -58,20 +47,10 @@ def allocate_chair(pool_id: str, chair_id: str, period: str, hours: str, reason:
 def allocate_project(
     pool_id: str, project_id: str, period: str, hours: str, reason: str, draw_from_pool: bool
 ) -> None:
-    sv = services()
-    entries = svc.allocate_to_project(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        pool_id,
-        project_id,
-        period,
-        seconds_arg(hours),
-        reason,
-        draw_from_pool,
-        calendar=sv.settings.calendar,
-    )
-    emit(render.entries(entries, sv.pool_units), columns.ENTRY)
+    """Hours of a chair to one of its projects (the entry written; with --draw-from-pool, the
+    chair's shortfall drawn from the pool first, in drawn_from_pool)."""
+    seconds_arg(hours)
+    emit(gateway().allocate_project(pool_id, project_id, period, hours, reason, draw_from_pool))
 
 
 @click.command()

@@ -17,7 +17,7 @@ def _periods(request: Any) -> str:
     return ", ".join(out)
 
 
-USER = ("username", "role", "name")
+USER = ("username", "role", "full_name", "email")
 POOL = ("id", "name", "kind", "unit", "valid_from", "valid_until", "close_policy")
 CHAIR = ("id", "name", "institution", "holder")
 PROJECT = ("id", "chair_id", "name", "kind", "pi", "members", "slurm_accounts")

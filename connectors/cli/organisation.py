@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from allocator import services as svc
-from connectors.cli import columns, render
-from connectors.cli._common import cli_actor, emit, one_line_errors, seconds_arg, services
+from connectors.cli import columns
+from connectors.cli._common import emit, one_line_errors, seconds_arg
 from connectors.cli.gateway import gateway
-from connectors.cli.pool_file import parse_pool_file
 
 
 @click.group()
@@ -40,17 +38,7 @@ def pools_list() -> None:
 @one_line_errors
 def pools_create(definition: Path) -> None:
     """Create a pool from a JSON file shaped like the API's POST /pools body."""
-    body = parse_pool_file(definition.read_text())
-    sv = services()
-    pool = svc.create_pool_with_grant(  # one transaction: no pool left behind without its grant
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        body.pool,
-        body.grant_seconds,
-        calendar=sv.settings.calendar,
-    )
-    emit(render.pool(pool))
+    emit(gateway().create_pool(definition.read_text()))
 
 
 @pools.command("grant")
@@ -60,17 +48,8 @@ def pools_create(definition: Path) -> None:
 @one_line_errors
 def pools_grant(pool_id: str, hours: str, reason: str) -> None:
     """Deposit a grant over the pool's validity window, split by quarter."""
-    sv = services()
-    entries = svc.add_grant(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        pool_id,
-        seconds_arg(hours),
-        reason,
-        calendar=sv.settings.calendar,
-    )
-    emit(render.entries(entries, sv.pool_units), columns.ENTRY)
+    seconds_arg(hours)  # refused here, in the CLI's words
+    emit(gateway().grant(pool_id, hours, reason), columns.ENTRY)
 
 
 @pools.command("balance")

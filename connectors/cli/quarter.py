@@ -3,35 +3,15 @@ and ``burn``."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 
-from accounting import report as rpt
-from accounting import services as acc
-from accounting.reconcile import Tolerance
-from allocator.errors import InvalidInput
 from allocator.hours import Sign
-from connectors.cli import columns, render
-from connectors.cli._common import cli_actor, emit, hours_arg, one_line_errors, services
-from connectors.cli.gateway import gateway
-from connectors.presenters import reports as present_report
+from connectors.cli import columns
+from connectors.cli._common import emit, hours_arg, one_line_errors, tolerance_arg
+from connectors.cli.gateway import StatementUpload, gateway
 from connectors.values import MAPPED_FIELDS, STATEMENT_FORMATS, column_mapping, decision_amount
-
-
-def tolerance_arg(seconds: int, percent: str) -> Tolerance:
-    """``--tolerance-seconds`` and ``--tolerance-percent`` (0..100, to the tenth)."""
-    try:
-        value = Decimal(percent)
-        ok = value.is_finite() and 0 <= value <= 100 and value * 10 == int(value * 10)
-    except InvalidOperation:
-        ok = False
-    if not ok:
-        raise InvalidInput("tolerance_percent", f"{percent!r} is not a percentage 0..100 (0.1)")
-    if seconds < 0:
-        raise InvalidInput("tolerance_seconds", "must not be negative")
-    return Tolerance(seconds, int(Decimal(percent) * 10))
 
 
 @click.group()
@@ -64,21 +44,11 @@ def statements_import(
 ) -> None:
     """Import FILE as the statement of a pool and period, all or nothing (again: a no-op)."""
     columns = {field: maps[f"map_{field}"] for field in MAPPED_FIELDS}
-    mapping = column_mapping(fmt, columns, delimiter)
-    sv = services()
-    info = acc.import_statement(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        pool_id,
-        period,
-        fmt,
-        file.read_bytes(),
-        file_name or file.name,
-        mapping,
-        calendar=sv.settings.calendar,
+    column_mapping(fmt, columns, delimiter)  # refused here, before the file is read or sent
+    upload = StatementUpload(
+        file.read_bytes(), pool_id, period, fmt, file_name or file.name, columns, delimiter
     )
-    emit(render.statement(info))
+    emit(gateway().import_statement(upload))
 
 
 @statements.command("list")
@@ -86,11 +56,8 @@ def statements_import(
 @click.option("--period", default=None)
 @one_line_errors
 def statements_list(pool_id: str | None, period: str | None) -> None:
-    sv = services()
-    infos = acc.list_statements(
-        sv.uow(), cli_actor(), pool_id, period, now=sv.clock(), calendar=sv.settings.calendar
-    )
-    emit([render.statement(i) for i in infos], columns.STATEMENT)
+    """The statements imported, newest first."""
+    emit(gateway().statements(pool_id, period), columns.STATEMENT)
 
 
 @click.command()
@@ -105,19 +72,11 @@ def reconcile(
 ) -> None:
     """Our consumption against the latest statement, per project (--jobs PROJECT: its jobs;
     --jobs '': jobs of unmapped accounts)."""
-    tolerance = tolerance_arg(tolerance_seconds, tolerance_percent)
-    sv = services()
-    now, calendar = sv.clock(), sv.settings.calendar
+    tolerance_arg(tolerance_seconds, tolerance_percent)  # refused here, in the CLI's words
     if jobs_of is not None:
-        jobs = acc.jobs_behind(
-            sv.uow(), cli_actor(), pool_id, period, jobs_of, now=now, calendar=calendar
-        )
-        emit([render.job(j) for j in jobs], columns.JOB)
+        emit(gateway().jobs_behind(pool_id, period, jobs_of), columns.JOB)
         return
-    rec = acc.reconcile(
-        sv.uow(), cli_actor(), pool_id, period, tolerance, now=now, calendar=calendar
-    )
-    emit(render.reconciliation(rec))
+    emit(gateway().reconcile(pool_id, period, tolerance_seconds, tolerance_percent))
 
 
 @click.command()
@@ -132,21 +91,8 @@ def decide(
     action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
 ) -> None:
     """Accept a reconciliation line's difference, or adjust the project by signed hours."""
-    amount = decision_amount(action, hours_arg(hours, "hours", Sign.SIGNED))
-    sv = services()
-    rec = acc.decide(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        pool_id,
-        period,
-        project_id,
-        action,
-        amount,
-        reason,
-        calendar=sv.settings.calendar,
-    )
-    emit(render.reconciliation(rec))
+    decision_amount(action, hours_arg(hours, "hours", Sign.SIGNED))  # refused here first
+    emit(gateway().decide(action, pool_id, period, project_id, hours, reason))
 
 
 @click.command()
@@ -160,11 +106,7 @@ def decide(
 @one_line_errors
 def report(period: str, fmt: str, output: Path | None) -> None:
     """The period's report (a closed period's: the one signed off at close), on stdout."""
-    sv = services()
-    rendered = acc.report(
-        sv.uow(), cli_actor(), period, now=sv.clock(), calendar=sv.settings.calendar
-    )
-    text = present_report.rendered(rendered, fmt)[0]
+    text = gateway().report(period, fmt)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -179,18 +121,7 @@ def report(period: str, fmt: str, output: Path | None) -> None:
 @one_line_errors
 def close(period: str, reason: str, force: bool) -> None:
     """Close an ended period: close policies applied, report signed off (printed), frozen."""
-    sv = services()
-    signed = acc.close_period(
-        sv.uow(),
-        cli_actor(),
-        sv.clock(),
-        period,
-        reason,
-        force,
-        calendar=sv.settings.calendar,
-        clock=sv.clock,
-    )
-    click.echo(rpt.to_json(signed), nl=False)
+    click.echo(gateway().close(period, reason, force), nl=False)
 
 
 @click.command()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from accounting.ports import AccountUsage, JobCharge, StatementInfo
+from accounting.ports import AccountUsage, JobCharge, QuarantinedRecord, StatementInfo
 from accounting.services import ClusterHealth, ProjectBurn, ProjectJob, Reconciliation
 from allocator.ledger import PoolBalance, ProjectBalance
 from allocator.model import AllocationRequest, Chair, LedgerEntry, Pool, Project, User
@@ -46,7 +46,7 @@ def _iso(moment: datetime) -> str:
 
 
 def user(u: User) -> JSON:
-    return {"username": u.username, "role": u.role.value, "name": u.full_name}
+    return jsonable(present.user(u))
 
 
 def pool(p: Pool) -> JSON:
@@ -112,3 +112,7 @@ def cluster_health(h: ClusterHealth) -> JSON:
 
 def account_usage(u: AccountUsage) -> JSON:
     return jsonable(usage_present.account_usage(u))
+
+
+def quarantined(q: QuarantinedRecord) -> JSON:
+    return jsonable(usage_present.quarantined(q))

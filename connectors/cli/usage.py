@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 
-from accounting import services as acc
 from accounting.ingestion import IngestReport, StoreResult, Window
 from allocator.errors import InvalidInput
 from connectors.bootstrap import Services
-from connectors.cli import render
-from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
+from connectors.cli._common import CliError, emit, one_line_errors, services
+from connectors.cli.gateway import gateway
 from connectors.settings import ClusterConfig
 
 
@@ -130,11 +129,7 @@ def clusters() -> None:
 @one_line_errors
 def clusters_status() -> None:
     """Last success, lag, errors by kind and quarantined records, per cluster."""
-    sv = services()
-    configured = {c.name: c.source for c in sv.settings.clusters}
-    epoch = int(sv.clock().timestamp())
-    found = acc.cluster_health(sv.uow(), cli_actor(), sv.usage_store(), configured, epoch)
-    emit([render.cluster_health(h) for h in found])
+    emit(gateway().clusters())
 
 
 @click.group()
@@ -150,36 +145,15 @@ def usage() -> None:
 def usage_accounts(cluster: str | None, unmapped: bool, period: str | None) -> None:
     """GPU-seconds per Slurm account: finished jobs (gpu_seconds) and unfinished ones
     (provisional_gpu_seconds) apart, each split by GPU type (as GET /api/v1/usage/accounts)."""
-    sv = services()
-    found = acc.account_usage(
-        sv.uow(),
-        cli_actor(),
-        cluster,
-        unmapped,
-        period,
-        now=sv.clock(),
-        calendar=sv.settings.calendar,
-    )
-    emit([render.account_usage(u) for u in found])
+    emit(gateway().account_usage(cluster, unmapped, period))
 
 
 @usage.command("quarantine")
 @click.option("--cluster", default=None)
 @one_line_errors
 def usage_quarantine(cluster: str | None) -> None:
-    sv = services()
-    emit(
-        [
-            {
-                "id": q.id,
-                "cluster": q.cluster,
-                "job_id": q.job_id,
-                "reason": q.reason,
-                "raw": q.raw[:500],
-            }
-            for q in acc.quarantine(sv.uow(), cli_actor(), cluster)
-        ]
-    )
+    """Records that could not be normalised, with the reason; newest first."""
+    emit(gateway().quarantine(cluster))
 
 
 COMMANDS = (ingest, clusters, usage)

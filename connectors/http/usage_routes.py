@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from accounting import services as acc
-from accounting.ports import AccountUsage
+from accounting.ports import AccountUsage, QuarantinedRecord
 from allocator.model import User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
@@ -123,13 +122,5 @@ def quarantine(
     return paged("quarantine", rows, lambda q: (q.id,), pages, _quarantined, newest_first=True)
 
 
-def _quarantined(q: Any) -> QuarantinedOut:
-    return QuarantinedOut(
-        id=q.id,
-        cluster=q.cluster,
-        job_id=q.job_id,
-        reason=q.reason,
-        raw=q.raw,
-        first_seen=present.at(q.first_seen),
-        last_seen=present.at(q.last_seen),
-    )
+def _quarantined(q: QuarantinedRecord) -> QuarantinedOut:
+    return QuarantinedOut.model_validate(present.quarantined(q))

@@ -1,11 +1,12 @@
-"""Ingested usage as plain dicts: a cluster's ingestion health, an account's usage."""
+"""Ingested usage as plain dicts: a cluster's ingestion health, an account's usage, a
+quarantined record."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from accounting.ports import AccountUsage
+from accounting.ports import AccountUsage, QuarantinedRecord
 from accounting.services import ClusterHealth
 
 Plain = dict[str, Any]
@@ -44,4 +45,16 @@ def account_usage(u: AccountUsage) -> Plain:
         "gpu_seconds_by_type": u.by_type,
         "provisional_gpu_seconds": u.provisional_gpu_seconds,
         "provisional_gpu_seconds_by_type": u.provisional_by_type,
+    }
+
+
+def quarantined(q: QuarantinedRecord) -> Plain:
+    return {
+        "id": q.id,
+        "cluster": q.cluster,
+        "job_id": q.job_id,
+        "reason": q.reason,
+        "raw": q.raw,
+        "first_seen": at(q.first_seen),
+        "last_seen": at(q.last_seen),
     }

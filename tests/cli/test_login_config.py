@@ -69,9 +69,10 @@ def test_a_broken_login_file_is_one_line_naming_it() -> None:
 
 def test_local_commands_on_a_logged_in_machine_need_local(empty: Cli) -> None:
     login_file(f"http://127.0.0.1:{free_port()}")
-    line = one_error_line(empty("statements", "list"))
+    line = one_error_line(empty("ingest", "--cluster", "enact-dev"))
     assert "works on the database only" in line and "gpuhours --local" in line
-    assert one_error_line(empty("chairs", "list")).startswith("gpuhours: error: server: ")
+    for command in (("chairs", "list"), ("statements", "list"), ("clusters", "status")):
+        assert one_error_line(empty(*command)).startswith("gpuhours: error: server: ")
     assert empty.ok("--local", "chairs", "list", "-o", "json") == "[]\n"
     assert empty.ok("--local", "migrate") == "database at head\n"
     assert empty.ok("migrate") == "database at head\n"  # running the service is always local

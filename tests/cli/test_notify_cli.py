@@ -32,7 +32,7 @@ def test_what_cannot_be_turned_off_is_refused_in_one_line(demo: Cli) -> None:  #
     line = one_error_line(demo("notify", "set", "usage.100", "off", "--user", "alice"))
     assert "mode" in line and "cannot be turned off" in line
     line = one_error_line(demo("notify", "set", "usage.80", "off", "--user", "nobody"))
-    assert "username" in line
+    assert line == "gpuhours: error: unknown user 'nobody'"
     assert demo.state() == before
 
 

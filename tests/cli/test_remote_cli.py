@@ -183,7 +183,9 @@ def test_a_researcher_logs_in_then_submits_lists_and_withdraws_through_the_api(
     # the laptop never had a database
     assert not (laptop.home / "data").exists()
     assert not any(laptop.home.rglob("*.db"))
-    code, line = laptop.refused("statements", "list")
+    code, line = laptop.refused("statements", "list")  # the server's refusal: staff's list
+    assert code == 2 and "this needs admin or engineer" in line
+    code, line = laptop.refused("ingest", "--cluster", "enact-dev")  # the server host's job
     assert f"logged in to {server.url}" in line and "--local" in line
 
     assert laptop.ok("logout", "--revoke").startswith("logged out")

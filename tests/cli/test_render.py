@@ -93,12 +93,9 @@ def test_chairs_projects_and_users_print_as_the_api_answers_them() -> None:
     )
     assert printed(render.chair(chair)) == api(s.ChairOut.of(chair))
     assert printed(render.project(project)) == api(s.ProjectOut.of(project))
-    # the CLI's listing of users keeps its own, shorter shape
-    assert render.user(User("zoe", Role.ENGINEER, "Zoé")) == {
-        "username": "zoe",
-        "role": "engineer",
-        "name": "Zoé",
-    }
+    # users too: a local listing is the same JSON as a remote one (it was shorter once)
+    zoe = User("zoe", Role.ENGINEER, "Zoé", "zoe@example.org")
+    assert printed(render.user(zoe)) == api(s.UserOut.of(zoe))
 
 
 def test_a_request_prints_as_the_api_answers_it() -> None:

@@ -10,13 +10,15 @@ A command parses its options, calls one method of ``Gateway`` and prints what it
 
 ``gateway()`` chooses once per command: remote when a server is configured (``config``),
 unless ``gpuhours --local`` asks for the database; local otherwise. A new command adds one
-method here and in both implementations. A command only the database can do (``pools
-create``, the quarter's accounting, ingestion) calls ``services()`` directly, which refuses in
-one line when a server is configured and ``--local`` was not given.
+method here and in both implementations. A command only this host can do (``ingest`` from a
+cluster, ``enforce`` through sacctmgr, ``serve``, ``migrate``, ``token create``) calls
+``services()`` directly, which refuses in one line when a server is configured and
+``--local`` was not given.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import click
@@ -27,7 +29,20 @@ from connectors.cli._common import LOCAL_KEY, services
 JSON = Any
 Lines = list[tuple[str, str]]  # (period, hours as typed)
 
-__all__ = ["Gateway", "gateway"]
+__all__ = ["Gateway", "StatementUpload", "gateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementUpload:
+    """A statement file to import, with what ``POST /statements`` takes beside it."""
+
+    content: bytes
+    pool_id: str
+    period: str
+    fmt: str
+    file_name: str
+    columns: dict[str, str | None]  # mapped-csv: field -> its column
+    delimiter: str | None
 
 
 class Gateway(Protocol):
@@ -56,6 +71,32 @@ class Gateway(Protocol):
     def jobs(
         self, period: str | None, project_id: str | None, pool_id: str | None, limit: int
     ) -> JSON: ...
+
+    # pools and allocations (admins)
+    def create_pool(self, definition: str) -> JSON: ...
+    def grant(self, pool_id: str, hours: str, reason: str) -> JSON: ...
+    def allocate_chair(
+        self, pool_id: str, chair_id: str, period: str, hours: str, reason: str
+    ) -> JSON: ...
+    def allocate_project(
+        self, pool_id: str, project_id: str, period: str, hours: str, reason: str, draw: bool
+    ) -> JSON: ...
+
+    # the quarter (admins; engineers read)
+    def import_statement(self, upload: StatementUpload) -> JSON: ...
+    def statements(self, pool_id: str | None, period: str | None) -> JSON: ...
+    def reconcile(self, pool_id: str, period: str, seconds: int, percent: str) -> JSON: ...
+    def jobs_behind(self, pool_id: str, period: str, project_id: str) -> JSON: ...
+    def decide(
+        self, action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
+    ) -> JSON: ...
+    def report(self, period: str, fmt: str) -> str: ...
+    def close(self, period: str, reason: str, force: bool) -> str: ...
+
+    # ingestion (engineers and admins)
+    def clusters(self) -> JSON: ...
+    def account_usage(self, cluster: str | None, unmapped: bool, period: str | None) -> JSON: ...
+    def quarantine(self, cluster: str | None) -> JSON: ...
 
 
 def gateway() -> Gateway:

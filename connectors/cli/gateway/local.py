@@ -3,6 +3,8 @@ rendered as the API renders them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from accounting import services as acc
 from allocator import hours as hours_rule
 from allocator import services as svc
@@ -10,9 +12,12 @@ from allocator.errors import InvalidInput
 from allocator.model import RequestState, SlurmAccount
 from connectors.bootstrap import Services
 from connectors.cli import render
-from connectors.cli._common import cli_actor, hours_arg
-from connectors.cli.gateway import JSON, Lines
+from connectors.cli._common import cli_actor, hours_arg, seconds_arg, tolerance_arg
+from connectors.cli.gateway import JSON, Lines, StatementUpload
+from connectors.cli.pool_file import parse_pool_file
+from connectors.presenters import reports as present_report
 from connectors.tokens import list_tokens, revoke
+from connectors.values import column_mapping, decision_amount
 
 
 def _seconds(lines: Lines, field: str, sign: hours_rule.Sign) -> list[tuple[str, int]]:
@@ -91,7 +96,8 @@ class LocalGateway:
             now=self.sv.clock(),
             calendar=self.sv.settings.calendar,
         )
-        return render.entries(entries, self.sv.pool_units)
+        newest_first = sorted(entries, key=lambda e: -(e.id or 0))  # as the API lists them
+        return render.entries(newest_first, self.sv.pool_units)
 
     def requests(self, state: str | None) -> JSON:
         try:
@@ -188,3 +194,156 @@ class LocalGateway:
             calendar=self.sv.settings.calendar,
         )
         return [render.project_job(r) for r in rows]
+
+    # pools and allocations ---------------------------------------------------------------
+
+    def create_pool(self, definition: str) -> JSON:
+        body = parse_pool_file(definition)
+        pool = svc.create_pool_with_grant(  # one transaction: no pool without its grant
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            body.pool,
+            body.grant_seconds,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.pool(pool)
+
+    def grant(self, pool_id: str, hours: str, reason: str) -> JSON:
+        entries = svc.add_grant(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            pool_id,
+            seconds_arg(hours),
+            reason,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.entries(entries, self.sv.pool_units)
+
+    def allocate_chair(
+        self, pool_id: str, chair_id: str, period: str, hours: str, reason: str
+    ) -> JSON:
+        entry = svc.allocate_to_chair(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            pool_id,
+            chair_id,
+            period,
+            seconds_arg(hours),
+            reason,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.entry(entry, self.sv.pool_units.get(entry.pool_id))
+
+    def allocate_project(
+        self, pool_id: str, project_id: str, period: str, hours: str, reason: str, draw: bool
+    ) -> JSON:
+        *drawn, allocation = svc.allocate_to_project(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            pool_id,
+            project_id,
+            period,
+            seconds_arg(hours),
+            reason,
+            draw,
+            calendar=self.sv.settings.calendar,
+        )
+        unit = self.sv.pool_units.get(pool_id)
+        from_pool = render.entry(drawn[0], unit) if drawn else None
+        return render.entry(allocation, unit) | {"drawn_from_pool": from_pool}
+
+    # the quarter -----------------------------------------------------------------------
+
+    def import_statement(self, upload: StatementUpload) -> JSON:
+        mapping = column_mapping(upload.fmt, upload.columns, upload.delimiter)
+        info = acc.import_statement(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            upload.pool_id,
+            upload.period,
+            upload.fmt,
+            upload.content,
+            upload.file_name,
+            mapping,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.statement(info)
+
+    def statements(self, pool_id: str | None, period: str | None) -> JSON:
+        infos = acc.list_statements(self.sv.uow(), self.actor, pool_id, period, **self._when())
+        return [render.statement(i) for i in sorted(infos, key=lambda i: -i.id)]
+
+    def reconcile(self, pool_id: str, period: str, seconds: int, percent: str) -> JSON:
+        tolerance = tolerance_arg(seconds, percent)
+        rec = acc.reconcile(self.sv.uow(), self.actor, pool_id, period, tolerance, **self._when())
+        return render.reconciliation(rec)
+
+    def jobs_behind(self, pool_id: str, period: str, project_id: str) -> JSON:
+        found = acc.jobs_behind(
+            self.sv.uow(), self.actor, pool_id, period, project_id, **self._when()
+        )
+        return [render.job(j) for j in found]
+
+    def decide(
+        self, action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
+    ) -> JSON:
+        amount = decision_amount(action, hours_arg(hours, "hours", hours_rule.Sign.SIGNED))
+        rec = acc.decide(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            pool_id,
+            period,
+            project_id,
+            action,
+            amount,
+            reason,
+            calendar=self.sv.settings.calendar,
+        )
+        return render.reconciliation(rec)
+
+    def report(self, period: str, fmt: str) -> str:
+        found = acc.report(self.sv.uow(), self.actor, period, **self._when())
+        return present_report.rendered(found, fmt)[0]
+
+    def close(self, period: str, reason: str, force: bool) -> str:
+        signed = acc.close_period(
+            self.sv.uow(),
+            self.actor,
+            self.sv.clock(),
+            period,
+            reason,
+            force,
+            calendar=self.sv.settings.calendar,
+            clock=self.sv.clock,
+        )
+        return present_report.rendered(signed, "json")[0]
+
+    # ingestion -------------------------------------------------------------------------
+
+    def clusters(self) -> JSON:
+        configured = {c.name: c.source for c in self.sv.settings.clusters}
+        epoch = int(self.sv.clock().timestamp())
+        found = acc.cluster_health(
+            self.sv.uow(), self.actor, self.sv.usage_store(), configured, epoch
+        )
+        return [render.cluster_health(h) for h in found]
+
+    def account_usage(self, cluster: str | None, unmapped: bool, period: str | None) -> JSON:
+        found = acc.account_usage(
+            self.sv.uow(), self.actor, cluster, unmapped, period, **self._when()
+        )
+        return [render.account_usage(u) for u in found]
+
+    def quarantine(self, cluster: str | None) -> JSON:
+        found = acc.quarantine(self.sv.uow(), self.actor, cluster)
+        return [render.quarantined(q) for q in sorted(found, key=lambda q: -q.id)]
+
+    def _when(self) -> dict[str, Any]:
+        """The time and the calendar a read of periods takes."""
+        return {"now": self.sv.clock(), "calendar": self.sv.settings.calendar}

@@ -10,6 +10,7 @@ envelope (``items`` and ``next_cursor``) is followed to its end.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ import httpx
 
 from connectors.cli._common import CliError
 from connectors.cli.config import Remote
-from connectors.cli.gateway import JSON, Lines
+from connectors.cli.gateway import JSON, Lines, StatementUpload
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_PAGES = 10_000
@@ -66,13 +67,19 @@ class RemoteGateway:
             transport=transport,
         )
 
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> JSON:
+    def send(
+        self, method: str, path: str, body: Any = None, content: bytes | None = None, **params: Any
+    ) -> httpx.Response:
+        """The answer of a request (a JSON ``body``, or raw ``content``), retried once after a
+        connection failure (POSTs are idempotent by their key); a refusal raised as one line."""
         query = {k: v for k, v in params.items() if v is not None}
         headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
+        if content is not None:
+            headers["Content-Type"] = "application/octet-stream"
         for attempt in (1, 2):
             try:
                 response = self.client.request(
-                    method, path, params=query, json=body, headers=headers
+                    method, path, params=query, json=body, content=content, headers=headers
                 )
                 break
             except httpx.TransportError as exc:
@@ -80,6 +87,10 @@ class RemoteGateway:
                     raise Unreachable(f"server: cannot reach {self.server}: {exc}") from exc
         if response.is_error:
             raise refusal(response, self.server)
+        return response
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> JSON:
+        response = self.send(method, path, body, **params)
         try:
             return response.json()
         except ValueError as exc:
@@ -180,6 +191,88 @@ class RemoteGateway:
     ) -> JSON:
         query = {"project_id": project_id, "pool_id": pool_id}
         return self.items("/jobs", cap=limit, period=period, **query)
+
+    # pools and allocations ---------------------------------------------------------------
+
+    def create_pool(self, definition: str) -> JSON:
+        try:
+            body = json.loads(definition)
+        except ValueError as exc:
+            raise CliError(f"definition: not JSON ({exc})") from None
+        return self.call("POST", "/pools", body)
+
+    def grant(self, pool_id: str, hours: str, reason: str) -> JSON:
+        body = {"hours": hours, "reason": reason}
+        return self.call("POST", f"/pools/{_seg(pool_id)}/grants", body)
+
+    def allocate_chair(
+        self, pool_id: str, chair_id: str, period: str, hours: str, reason: str
+    ) -> JSON:
+        body = {"pool_id": pool_id, "chair_id": chair_id, "period": period}
+        return self.call("POST", "/allocations/chairs", body | {"hours": hours, "reason": reason})
+
+    def allocate_project(
+        self, pool_id: str, project_id: str, period: str, hours: str, reason: str, draw: bool
+    ) -> JSON:
+        body: dict[str, Any] = {"pool_id": pool_id, "project_id": project_id, "period": period}
+        body |= {"hours": hours, "reason": reason, "draw_from_pool": draw}
+        return self.call("POST", "/allocations/projects", body)
+
+    # the quarter -----------------------------------------------------------------------
+
+    def import_statement(self, upload: StatementUpload) -> JSON:
+        maps = {f"map_{field}": column for field, column in upload.columns.items()}
+        response = self.send(
+            "POST",
+            "/statements",
+            content=upload.content,
+            pool_id=upload.pool_id,
+            period=upload.period,
+            format=upload.fmt,
+            file_name=upload.file_name,
+            delimiter=upload.delimiter,
+            **maps,
+        )
+        return response.json()
+
+    def statements(self, pool_id: str | None, period: str | None) -> JSON:
+        return self.items("/statements", pool_id=pool_id, period=period)
+
+    def reconcile(self, pool_id: str, period: str, seconds: int, percent: str) -> JSON:
+        query = {"tolerance_seconds": seconds, "tolerance_percent": percent}
+        return self.call("GET", "/reconciliation", pool_id=pool_id, period=period, **query)
+
+    def jobs_behind(self, pool_id: str, period: str, project_id: str) -> JSON:
+        path = "/reconciliation/jobs"
+        return self.items(path, pool_id=pool_id, period=period, project_id=project_id)
+
+    def decide(
+        self, action: str, pool_id: str, period: str, project_id: str, hours: str, reason: str
+    ) -> JSON:
+        body = {"pool_id": pool_id, "period": period, "project_id": project_id}
+        body |= {"action": action, "reason": reason}
+        if action == "adjust":
+            body["hours"] = hours
+        return self.call("POST", "/reconciliation/decisions", body)
+
+    def report(self, period: str, fmt: str) -> str:
+        return self.send("GET", f"/reports/{_seg(period)}", format=fmt).text
+
+    def close(self, period: str, reason: str, force: bool) -> str:
+        body = {"reason": reason, "force": force}
+        return self.send("POST", f"/periods/{_seg(period)}/close", body).text
+
+    # ingestion -------------------------------------------------------------------------
+
+    def clusters(self) -> JSON:
+        return self.items("/clusters")
+
+    def account_usage(self, cluster: str | None, unmapped: bool, period: str | None) -> JSON:
+        flag = "true" if unmapped else None
+        return self.items("/usage/accounts", cluster=cluster, period=period, unmapped=flag)
+
+    def quarantine(self, cluster: str | None) -> JSON:
+        return self.items("/usage/quarantine", cluster=cluster)
 
 
 def _seg(value: str) -> str:
