@@ -18,7 +18,7 @@ from accounting.ingestion import IngestState
 from accounting.reconcile import Decision
 from accounting.statements import Statement
 from allocator.periods import Calendar
-from allocator.ports import UnitOfWork
+from allocator.ports import Newest, UnitOfWork
 
 # --- the records the ports exchange -------------------------------------------------------
 
@@ -269,7 +269,12 @@ class UsageViews(Protocol):
         meets it, and the jobs not started that were submitted in it."""
         ...
 
-    def quarantine(self, cluster: str | None) -> Sequence[QuarantinedRecord]: ...
+    def quarantine(
+        self, cluster: str | None, window: Newest | None = None
+    ) -> Sequence[QuarantinedRecord]:
+        """The quarantined records (of one cluster): all, oldest first; or, with ``window``,
+        that window of them, newest first."""
+        ...
 
 
 class IngestStates(Protocol):

@@ -29,6 +29,7 @@ from accounting.ports import (
 from accounting.reconcile import Decision
 from accounting.statements import Statement
 from allocator.periods import Calendar
+from allocator.ports import Newest
 from tests.fakes import FakeUnitOfWork, _Store
 
 
@@ -236,8 +237,14 @@ class FakeUsageViews:
             if cluster in (None, u.cluster) and not (unmapped_only and u.project_id)
         ]
 
-    def quarantine(self, cluster: str | None) -> Sequence[QuarantinedRecord]:
-        return [q for q in self.s.quarantine if cluster in (None, q.cluster)]
+    def quarantine(
+        self, cluster: str | None, window: Newest | None = None
+    ) -> Sequence[QuarantinedRecord]:
+        found = [q for q in self.s.quarantine if cluster in (None, q.cluster)]
+        if window is None:
+            return found
+        below = [q for q in reversed(found) if window.before is None or q.id < window.before]
+        return below[: window.first]
 
 
 class FakeHousekeeping:

@@ -19,6 +19,7 @@ from allocator import services as svc
 from allocator.errors import InvalidInput
 from allocator.model import Role, User
 from allocator.periods import Calendar
+from allocator.ports import Newest
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +104,16 @@ def _epoch(moment: datetime) -> int:
 
 
 def quarantine(
-    uow: AccountingUnitOfWork, actor: User, cluster: str | None = None
+    uow: AccountingUnitOfWork,
+    actor: User,
+    cluster: str | None = None,
+    window: Newest | None = None,
 ) -> list[QuarantinedRecord]:
-    """Records that could not be normalised, with the reason."""
+    """Records that could not be normalised, with the reason: all, oldest first, or one
+    ``window`` of them, newest first."""
     rules.require_role(actor, Role.ADMIN, Role.ENGINEER)
     with uow:
-        return list(uow.usage.quarantine(cluster))
+        return list(uow.usage.quarantine(cluster, window))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, or_,
 from sqlalchemy.orm import Session
 
 from accounting.ports import AccountUsage, QuarantinedRecord
+from allocator.ports import Newest
 from connectors.db import tables as t
 from connectors.db.usage_store import decode_types
+from connectors.db.windows import newest
 
 U = t.UsageRecordRow
 M = t.SlurmAccountRow
@@ -140,9 +142,11 @@ def quarantine(engine: Engine, cluster: str | None = None) -> list[QuarantinedRe
         return quarantine_on(conn, cluster)
 
 
-def quarantine_on(conn: Connection, cluster: str | None = None) -> list[QuarantinedRecord]:
+def quarantine_on(
+    conn: Connection, cluster: str | None = None, window: Newest | None = None
+) -> list[QuarantinedRecord]:
     Q = t.QuarantineRow
-    query = select(Q).order_by(Q.id)
+    query = select(Q).order_by(Q.id) if window is None else newest(select(Q), Q.id, window)
     if cluster is not None:
         query = query.where(Q.cluster == cluster)
     return [
@@ -162,5 +166,7 @@ class SqlUsageViews:
     ) -> list[AccountUsage]:
         return account_usage_on(self.session.connection(), cluster, unmapped_only, span)
 
-    def quarantine(self, cluster: str | None) -> list[QuarantinedRecord]:
-        return quarantine_on(self.session.connection(), cluster)
+    def quarantine(
+        self, cluster: str | None, window: Newest | None = None
+    ) -> list[QuarantinedRecord]:
+        return quarantine_on(self.session.connection(), cluster, window)

@@ -13,7 +13,7 @@ from allocator.model import User
 from connectors.bootstrap import Services
 from connectors.db.uow import SqlUnitOfWork
 from connectors.http.deps import ActorDep, CalendarDep, NowDep, ServicesDep, UowDep
-from connectors.http.pages import Page, PageQ, paged
+from connectors.http.pages import Page, PageQ, newest_window, paged, windowed
 from connectors.http.params import OptionalPeriodQ
 from connectors.presenters import usage as present
 
@@ -118,8 +118,8 @@ def quarantine(
     cluster: str | None = Query(default=None, max_length=64),
 ) -> Page[QuarantinedOut]:
     """Records that could not be normalised, with the reason; newest first."""
-    rows = acc.quarantine(uow, actor, cluster)
-    return paged("quarantine", rows, lambda q: (q.id,), pages, _quarantined, newest_first=True)
+    rows = acc.quarantine(uow, actor, cluster, newest_window("quarantine", pages))
+    return windowed("quarantine", rows, lambda q: (q.id,), pages, _quarantined)
 
 
 def _quarantined(q: QuarantinedRecord) -> QuarantinedOut:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
+from connectors.bootstrap import Services
 from connectors.db import tables as t
 from tests.api.conftest import auth
 from tests.builders import World
@@ -109,3 +110,28 @@ def test_the_audit_trail_of_one_subject_pages_newest_first_each_event_once(
     everything = _walk(client, world, "/api/v1/audit", 2)
     assert len(everything) == len(set(everything))
     assert set(expected) <= set(everything)
+
+
+def test_the_quarantine_pages_newest_first_each_record_once_per_cluster(
+    client: TestClient, world: World, services: Services
+) -> None:
+    with services.session_factory.begin() as session:
+        for i in range(7):
+            session.add(
+                t.QuarantineRow(
+                    cluster="c1" if i % 3 else "c2",
+                    job_id=100 + i,
+                    reason="missing field 'time'",
+                    raw=f'{{"job_id": {100 + i}}}',
+                    raw_hash=f"h{i}",
+                    window_start=0,
+                    window_end=60,
+                    first_seen=1_700_000_000 + i,
+                    last_seen=1_700_000_000 + i,
+                )
+            )
+    c1 = _walk(client, world, "/api/v1/usage/quarantine", 2, cluster="c1")
+    assert len(c1) == 4 and c1 == sorted(c1, reverse=True)
+    everything = _walk(client, world, "/api/v1/usage/quarantine", 3)
+    assert len(everything) == 7 and everything == sorted(everything, reverse=True)
+    assert set(c1) < set(everything)
