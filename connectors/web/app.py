@@ -30,6 +30,7 @@ from connectors.settings import Settings
 from connectors.web import (
     i18n,
     pages_jobs,
+    pages_ops,
     pages_projects,
     pages_queue,
     pages_requests,
@@ -96,6 +97,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
+    app.include_router(pages_ops.router)
     _home_and_language(app)
     _errors(app)
     app.add_middleware(PortalHeaders)

@@ -42,6 +42,12 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
         ("/requests", _("My requests")),
         ("/requests/new", _("Request hours")),
     ]
+    if visit.is_staff:
+        items += [
+            ("/ingestion", _("Ingestion")),
+            ("/unmapped", _("Unmapped accounts")),
+            ("/burn", _("Burn rates")),
+        ]
     if visit.is_admin:
         items.append(("/queue", _("Request queue")))
     return items

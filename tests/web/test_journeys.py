@@ -166,3 +166,23 @@ def test_a_bad_token_is_refused_beside_the_field(browser: Any, server: Server) -
     assert "/portal/signin?next=/projects" in page.url
     context.close()
     assert server.blocked == []
+
+
+def test_an_engineer_maps_an_unmapped_account_and_its_usage_moves_to_the_project(
+    browser: Any, server: Server
+) -> None:
+    engineer = signed_in(browser, server, "eng-marie")
+    engineer.goto(f"{server.url}/portal/projects/proj-nlp-rnd")
+    consumed = figure(engineer, LOCAL, "Consumed")
+    engineer.get_by_role("link", name="Unmapped accounts").click()
+    row = engineer.get_by_role("row").filter(has_text="unmapped-lab")
+    hours = float(row.locator("td.num").nth(1).inner_text().replace(",", ""))
+    assert hours > 0  # the demo's unmapped account used GPUs this period
+    row.get_by_label("Project for unmapped-lab").fill("proj-nlp-rnd")
+    row.get_by_role("button", name="Map").click()
+    engineer.wait_for_url(re.compile(r".*/portal/unmapped\?period=.*&mapped=.*"))
+    assert "unmapped-lab@" in engineer.get_by_role("status").inner_text()
+    assert engineer.get_by_role("row").filter(has_text="unmapped-lab").count() == 0
+    engineer.goto(f"{server.url}/portal/projects/proj-nlp-rnd")
+    assert figure(engineer, LOCAL, "Consumed") > consumed
+    assert server.blocked == []

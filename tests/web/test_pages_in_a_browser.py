@@ -40,6 +40,12 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/projects", 200),
             (f"/portal/requests/{waiting}", 200),
         ],
+        "eng-marie": [
+            ("/portal/ingestion", 200),
+            ("/portal/unmapped", 200),
+            ("/portal/burn", 200),
+            ("/portal/burn?sort=rate", 200),
+        ],
     }
 
 
