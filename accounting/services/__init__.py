@@ -10,8 +10,10 @@ from accounting.services.alerting import DetectorSettings, detect
 from accounting.services.burn import ProjectBurn, burn_rates, burns
 from accounting.services.closing import (
     UNRESOLVED,
+    ClosePreview,
     PeriodState,
     close_period,
+    close_preview,
     live_report,
     period_state,
     report,
@@ -39,6 +41,7 @@ from accounting.services.usage_views import (
 __all__ = [
     "SYSTEM",
     "UNRESOLVED",
+    "ClosePreview",
     "ClusterHealth",
     "DetectorSettings",
     "Job",
@@ -57,6 +60,7 @@ __all__ = [
     "burns",
     "check_rollups",
     "close_period",
+    "close_preview",
     "cluster_health",
     "decide",
     "detect",

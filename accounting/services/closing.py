@@ -14,7 +14,7 @@ from datetime import datetime
 
 from accounting import report as rpt
 from accounting.booking import UNROUTED
-from accounting.closing import close_plan, outcome
+from accounting.closing import Outcome, close_plan, outcome
 from accounting.errors import PeriodClosed
 from accounting.ports import AccountingUnitOfWork, Consumed, PeriodClose, StatementInfo
 from accounting.reconcile import Decision, Line, Status, Theirs, reconcile
@@ -274,6 +274,37 @@ def close_period(
         )
         uow.commit()
     return signed
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePreview:
+    """What closing a period would do now: per pool and project, the unused hours and what
+    the pool's policy makes of them; and the reconciliation lines that would refuse it."""
+
+    period: str
+    outcomes: tuple[tuple[Pool, str, Outcome], ...]  # (pool, chair, outcome)
+    unresolved: tuple[rpt.Row, ...]
+
+
+def close_preview(
+    uow: AccountingUnitOfWork, actor: User, period: str, *, now: datetime, calendar: Calendar
+) -> ClosePreview:
+    """The close's figures before it happens (admins; nothing written): the same live report
+    and policy a close applies, read in one snapshot."""
+    rules.require_role(actor, Role.ADMIN)
+    calendar.check(period, now)
+    with uow:
+        if uow.closes.get(period) is not None:
+            raise PeriodClosed(period)
+        live, balances = live_report(uow, period)
+        pools = {pool.id: pool for pool in uow.pools.list()}
+    outcomes = tuple(
+        (pools[pool_id], chair, outcome(pools[pool_id], balance))
+        for pool_id in sorted(balances)
+        for chair, balance in balances[pool_id]
+    )
+    unresolved = tuple(r for r in live.rows if r.level == "project" and r.status in UNRESOLVED)
+    return ClosePreview(period, outcomes, unresolved)
 
 
 @dataclass(frozen=True, slots=True)

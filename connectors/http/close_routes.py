@@ -27,7 +27,7 @@ class ReportFormat(StrEnum):
 
 
 class CloseIn(s.Strict):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=s.NOT_BLANK)
     force: bool = Field(default=False, description="close despite unresolved reconciliation")
 
 

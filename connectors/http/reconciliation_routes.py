@@ -109,7 +109,7 @@ class DecisionIn(s.Strict):
         description="adjust: signed hours of the pool's unit, not zero (negative debits the"
         " project); accept: 0 or left out",
     )
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=s.NOT_BLANK)
 
 
 # --- reconciliation -------------------------------------------------------------------------

@@ -209,3 +209,25 @@ def test_a_file_name_with_a_control_character_is_refused_by_the_schema_naming_it
         if p["name"] == "file_name"
     ]
     assert "pattern" in str(param["schema"])
+
+
+def test_every_required_reason_is_documented_and_checked_as_not_blank(
+    client: TestClient, world: World
+) -> None:
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    reasons = {
+        name: schema["properties"]["reason"]
+        for name, schema in schemas.items()
+        if name.endswith("In")  # what a caller sends, not what the API answers
+        and "reason" in schema.get("properties", {})
+        and "reason" in schema.get("required", [])
+    }
+    assert len(reasons) >= 8, sorted(reasons)
+    assert {name for name, r in reasons.items() if r.get("pattern") != NOT_BLANK} == set()
+    r = client.post(
+        "/api/v1/pools/nat/overcommit",
+        json={"factor": 1.5, "reason": " \x1d"},
+        headers=auth(world, "admin"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "reason"

@@ -50,6 +50,7 @@ from connectors.http.schemas.requests import (
     RequestOut,
 )
 from connectors.http.schemas.values import (
+    NOT_BLANK,
     PERIOD_DOC,
     PERIOD_PATTERN,
     UNIT_DOC,
@@ -72,6 +73,7 @@ from connectors.http.schemas.values import (
 )
 
 __all__ = [
+    "NOT_BLANK",
     "PERIOD_DOC",
     "PERIOD_PATTERN",
     "UNIT_DOC",

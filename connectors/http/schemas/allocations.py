@@ -11,7 +11,15 @@ from pydantic_core import to_json
 
 from allocator.ledger import ProjectBalance
 from allocator.model import AuditEvent, LedgerEntry
-from connectors.http.schemas.values import UNIT_DOC, Hours, PeriodLabel, SignedHours, Slug, Strict
+from connectors.http.schemas.values import (
+    NOT_BLANK,
+    UNIT_DOC,
+    Hours,
+    PeriodLabel,
+    SignedHours,
+    Slug,
+    Strict,
+)
 from connectors.presenters import allocation as present
 
 
@@ -20,7 +28,7 @@ class ChairAllocationIn(Strict):
     chair_id: Slug
     period: PeriodLabel
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class ProjectAllocationIn(Strict):
@@ -28,7 +36,7 @@ class ProjectAllocationIn(Strict):
     project_id: Slug
     period: PeriodLabel
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
     draw_from_pool: bool = False
 
 
@@ -38,7 +46,7 @@ class TransferIn(Strict):
     from_project: Slug
     to_project: Slug
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class AdjustmentIn(Strict):
@@ -46,7 +54,7 @@ class AdjustmentIn(Strict):
     project_id: Slug
     period: PeriodLabel
     hours: SignedHours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class EntryOut(BaseModel):

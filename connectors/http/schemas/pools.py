@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from allocator.ledger import PoolBalance
 from allocator.model import BillingMode, ClosePolicy, Pool, PoolKind
 from connectors.http.schemas.values import (
+    NOT_BLANK,
     UNIT_DOC,
     Factor,
     Hours,
@@ -109,14 +110,14 @@ class GrantIn(Strict):
     period's pattern)."""
 
     hours: Hours
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
     start: UtcDatetime | None = None
     end: UtcDatetime | None = None
 
 
 class OvercommitIn(Strict):
     factor: Overcommit
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class RateOut(BaseModel):

@@ -117,7 +117,14 @@ def _utc(value: datetime) -> datetime:
 
 
 #: An aware datetime, converted to UTC here (a year-9999 time at -05:00 has no UTC equivalent).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_utc),
+    Field(
+        description="an ISO 8601 time with its offset, which once converted to UTC lies in"
+        " years 1 to 9999"
+    ),
+]
 
 
 def decimal(

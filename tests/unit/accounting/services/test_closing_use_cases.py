@@ -119,6 +119,34 @@ def test_a_forced_close_signs_the_live_figures_off_and_is_final(
     assert (state.closed, state.closed_at, state.closed_by) == (True, NOW, "admin")
 
 
+def test_the_close_preview_shows_what_the_close_then_does_and_what_would_refuse_it(
+    uow: FakeAccountingUnitOfWork,
+) -> None:
+    consumed(uow, "p1", 80)
+    consumed(uow, "p2", 30)
+    import_q3(uow, ("acct-p2", 20))
+    ledger_before = list(uow.committed_store.ledger)
+    preview = acc.close_preview(uow, ADMIN, Q3, now=NOW, calendar=CAL)
+    assert uow.committed_store.ledger == ledger_before  # a preview writes nothing
+    assert [(r.pool, r.project, r.status) for r in preview.unresolved] == [
+        ("loc", "p1", Status.MISSING_STATEMENT),  # used hours the statement does not list
+        ("loc", "p2", Status.OVER),
+    ]
+    expiring = {(pool.id, o.project_id): o.expired for pool, _chair, o in preview.outcomes}
+    assert expiring == {("loc", "p1"): 20 * H, ("loc", "p2"): 20 * H}
+    with pytest.raises(Forbidden):
+        acc.close_preview(uow, ENGINEER, Q3, now=NOW, calendar=CAL)
+    acc.close_period(uow, ADMIN, NOW, Q3, "signed off", force=True, calendar=CAL)
+    expiries = {
+        (e.pool_id, e.source): e.amount
+        for e in uow.committed_store.ledger
+        if e.kind is EntryKind.EXPIRY
+    }
+    assert expiries == {(pool, f"project:{p}"): n for (pool, p), n in expiring.items()}
+    with pytest.raises(PeriodClosed):
+        acc.close_preview(uow, ADMIN, Q3, now=NOW, calendar=CAL)
+
+
 def test_the_close_locks_every_pool_then_the_close_lock_and_reads_the_clock_last(
     uow: FakeAccountingUnitOfWork,
 ) -> None:
