@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.parser import BytesParser
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
@@ -29,6 +27,7 @@ from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import OptionalPeriodQ, PeriodQ
 from connectors.http.quarter_params import OptionalPoolQ, PoolQ
 from connectors.presenters import quarter as present
+from connectors.uploads import MULTIPART, read_multipart
 from connectors.values import column_mapping
 
 router = APIRouter(prefix="/api/v1")
@@ -36,7 +35,6 @@ router = APIRouter(prefix="/api/v1")
 #: The largest statement file accepted (bytes of the request body).
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024
 RAW_MEDIA = ("text/csv", "text/plain", "application/octet-stream", "text/tab-separated-values")
-MULTIPART = "multipart/form-data"
 
 
 class StatementFormat(StrEnum):
@@ -90,16 +88,11 @@ async def _read_limited(request: Request) -> bytes:
 
 
 def _multipart_file(content_type: str, data: bytes) -> Upload:
-    """The part named ``file`` of a multipart/form-data body (the standard library parses it)."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + data)
-    if message.is_multipart():
-        for part in message.iter_parts():
-            if part.get_param("name", header="content-disposition") == "file":
-                payload = part.get_payload(decode=True)
-                name = part.get_filename()
-                return Upload(payload if isinstance(payload, bytes) else b"", name)
-    raise InvalidInput("file", "the multipart/form-data body has no part named 'file'")
+    """The part named ``file`` of a multipart/form-data body."""
+    form = read_multipart(content_type, data)
+    if form.file is None:
+        raise InvalidInput("file", "the multipart/form-data body has no part named 'file'")
+    return Upload(form.file, form.file_name)
 
 
 async def statement_upload(request: Request, actor: ActorDep) -> Upload:

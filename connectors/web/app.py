@@ -32,6 +32,7 @@ from connectors.web import (
     pages_jobs,
     pages_ops,
     pages_projects,
+    pages_quarter,
     pages_queue,
     pages_requests,
     signin,
@@ -98,6 +99,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
     app.include_router(pages_ops.router)
+    app.include_router(pages_quarter.router)
     _home_and_language(app)
     _errors(app)
     app.add_middleware(PortalHeaders)

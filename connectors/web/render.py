@@ -49,7 +49,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/burn", _("Burn rates")),
         ]
     if visit.is_admin:
-        items.append(("/queue", _("Request queue")))
+        items += [("/queue", _("Request queue")), ("/quarter", _("Quarter"))]
     return items
 
 

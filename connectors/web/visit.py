@@ -32,6 +32,7 @@ from starlette.responses import Response
 from allocator.model import Role, User
 from connectors.bootstrap import Services
 from connectors.db.web_sessions import SqlWebSessions, WebSession
+from connectors.uploads import MULTIPART, Multipart, read_multipart
 from connectors.web import i18n
 
 SESSION_COOKIE = "gpuhours_session"
@@ -145,13 +146,7 @@ def anonymous_visit(request: Request) -> Visit:
 
 async def form_of(visit: Visit) -> dict[str, str]:
     """The POSTed form (``application/x-www-form-urlencoded``), its CSRF token checked."""
-    request = visit.request
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
-        raise FormRefused(403, "origin")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FormRefused(413, "size")
+    body = await _body(visit, MAX_FORM_BYTES)
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError):
@@ -159,10 +154,42 @@ async def form_of(visit: Visit) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in pairs:
         form.setdefault(name, value.replace("\x00", ""))
+    _check_csrf(visit, form.get("csrf", ""))
+    return form
+
+
+async def upload_of(visit: Visit, limit: int) -> Multipart:
+    """The POSTed ``multipart/form-data`` form with its file (at most ``limit`` bytes in all),
+    its CSRF token checked."""
+    body = await _body(visit, limit)
+    content_type = visit.request.headers.get("content-type", "")
+    if not content_type.lower().startswith(MULTIPART):
+        raise FormRefused(400, "form")
+    form = read_multipart(content_type, body)
+    _check_csrf(visit, form.fields.get("csrf", ""))
+    return form
+
+
+async def _body(visit: Visit, limit: int) -> bytes:
+    """The body of a POST from this origin, at most ``limit`` bytes."""
+    request = visit.request
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+        raise FormRefused(403, "origin")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise FormRefused(413, "size")
+    body = await request.body()
+    if len(body) > limit:
+        raise FormRefused(413, "size")
+    return body
+
+
+def _check_csrf(visit: Visit, given: str) -> None:
     expected = (
-        visit.session.csrf if visit.session is not None else request.cookies.get(CSRF_COOKIE, "")
+        visit.session.csrf
+        if visit.session is not None
+        else visit.request.cookies.get(CSRF_COOKIE, "")
     )
-    given = form.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise FormRefused(403, "csrf")
-    return form

@@ -23,6 +23,18 @@ WORDS = (
     N_("partially_approved"),
     N_("rejected"),
     N_("withdrawn"),
+    # reconciliation statuses
+    N_("match"),
+    N_("over"),
+    N_("under"),
+    N_("missing_statement"),
+    N_("missing_ours"),
+    N_("accepted"),
+    N_("adjusted"),
+    # close policies
+    N_("expire"),
+    N_("carryover"),
+    N_("return"),
 )
 
 #: How English shows the values that are not words.
@@ -30,4 +42,10 @@ ENGLISH = {
     "rnd": "R&D",
     "partially_approved": "partially approved",
     "admin": "administrator",
+    "over": "ours above the statement",
+    "under": "ours below the statement",
+    "missing_statement": "not on the statement",
+    "missing_ours": "missing ours",
+    "carryover": "carry over",
+    "return": "return to the chair",
 }

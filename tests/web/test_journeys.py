@@ -186,3 +186,39 @@ def test_an_engineer_maps_an_unmapped_account_and_its_usage_moves_to_the_project
     engineer.goto(f"{server.url}/portal/projects/proj-nlp-rnd")
     assert figure(engineer, LOCAL, "Consumed") > consumed
     assert server.blocked == []
+
+
+def test_an_admin_imports_a_statement_accepts_a_difference_and_closes_a_period(
+    browser: Any, server: Server
+) -> None:
+    admin = signed_in(browser, server, "admin")
+    admin.get_by_role("link", name="Quarter").click()
+    period = admin.inner_text("h1").split()[-1]  # the period before the current one
+    admin.select_option("#pool", "enact-local")
+    admin.get_by_role("button", name="Show").click()
+    statement = (
+        "project_account,hardware,period,hours_consumed,normalised_hours\n"
+        f"proj-thesis-01,a100,{period},12.5,12.5\n"
+    )
+    admin.select_option("#statement-format", "national-csv")
+    admin.set_input_files(
+        "#statement-file",
+        files=[{"name": "q.csv", "mimeType": "text/csv", "buffer": statement.encode()}],
+    )
+    admin.get_by_role("button", name="Import the statement").click()
+    admin.wait_for_url(re.compile(r".*done=imported$"))
+    lines = admin.get_by_role("table", name=re.compile("Our figures against the statement"))
+    row = lines.get_by_role("row").filter(has_text="proj-thesis-01")
+    assert "missing ours" in row.inner_text()  # 12.5 h on the statement, none of ours
+    row.get_by_label("Reason for proj-thesis-01").fill("the centre's figure stands")
+    row.get_by_role("button", name="Accept").click()
+    admin.wait_for_url(re.compile(r".*done=decided$"))
+    assert "accepted" in lines.get_by_role("row").filter(has_text="proj-thesis-01").inner_text()
+    admin.fill("#close-reason", "quarter signed off")
+    admin.get_by_role("button", name="Close the period for every pool").click()
+    admin.wait_for_url(re.compile(rf".*/portal/reports/{period}\?done=closed$"))
+    assert "signed off by admin" in admin.inner_text("main")
+    with admin.expect_download() as download:
+        admin.get_by_role("link", name="Download CSV").click()
+    assert download.value.suggested_filename == f"gpuhours-{period}.csv"
+    assert server.blocked == []

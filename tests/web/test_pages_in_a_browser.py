@@ -5,10 +5,12 @@ a phone's width (only a table may scroll, inside its own focusable region)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from allocator.periods import period_containing
 from tests.web.conftest import Server, offline_context, signed_in
 
 pytestmark = pytest.mark.slow
@@ -37,6 +39,9 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
         ],
         "admin": [
             ("/portal/queue", 200),
+            ("/portal/quarter", 200),
+            ("/portal/quarter?pool=enact-local", 200),
+            ("/portal/reports/" + period_containing(datetime.now(UTC)).label, 200),
             ("/portal/projects", 200),
             (f"/portal/requests/{waiting}", 200),
         ],
