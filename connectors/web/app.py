@@ -30,6 +30,7 @@ from connectors.settings import Settings
 from connectors.web import (
     i18n,
     pages_jobs,
+    pages_ledger,
     pages_ops,
     pages_projects,
     pages_quarter,
@@ -99,6 +100,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
     app.include_router(pages_ops.router)
+    app.include_router(pages_ledger.router)
     app.include_router(pages_quarter.router)
     _home_and_language(app)
     _errors(app)

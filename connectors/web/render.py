@@ -47,6 +47,9 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/ingestion", _("Ingestion")),
             ("/unmapped", _("Unmapped accounts")),
             ("/burn", _("Burn rates")),
+            ("/allocations", _("Allocations")),
+            ("/journal", _("Journal")),
+            ("/audit", _("Audit trail")),
         ]
     if visit.is_admin:
         items += [("/queue", _("Request queue")), ("/quarter", _("Quarter"))]
