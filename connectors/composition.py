@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from connectors.bootstrap import Services, build
+from connectors.metrics.latency import RequestDuration
 from connectors.settings import Settings
 
 FACES = "gpuhours.faces"
@@ -51,11 +52,26 @@ def compose(services: Services) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/", root, methods=["GET", "HEAD"])]
     for name in others:
-        routes.append(Mount(f"/{name}", app=found[name].load()(services=services), name=name))
+        routes.append(
+            Mount(
+                f"/{name}",
+                app=_observed(api, found[name].load()(services=services), name),
+                name=name,
+            )
+        )
     routes.append(Mount("", app=api))
     app = Starlette(routes=routes)
     app.state.services = services
     return app
+
+
+def _observed(api: Any, face: Any, name: str) -> Any:
+    """``face`` (mounted at ``/<name>``), its requests observed in the API's latency histogram
+    (``route="/<name>/..."``), so that ``/metrics`` shows every face's."""
+    histogram = getattr(api.state, "latency", None)
+    if histogram is None:
+        return face
+    return RequestDuration(face, histogram, routes=lambda: face.router.routes, prefix=f"/{name}")
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

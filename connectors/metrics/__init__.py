@@ -86,6 +86,7 @@ def install(app: FastAPI, services: Services) -> Metrics:
     metrics = build_metrics(services)
     app.state.metrics = metrics
     histogram = latency_histogram(metrics.process)
+    app.state.latency = histogram  # the other faces' requests are observed in it too
     app.add_middleware(RequestDuration, histogram=histogram, routes=lambda: app.router.routes)
 
     @app.get("/metrics", include_in_schema=False)

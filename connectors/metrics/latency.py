@@ -38,10 +38,18 @@ class RequestDuration:
     ``other``), route template (never the raw path; ``<unmatched>`` for every unknown path) and
     status code: every label is bounded, whatever clients send."""
 
-    def __init__(self, app: ASGIApp, histogram: Histogram, routes: Callable[[], Sequence[Any]]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        histogram: Histogram,
+        routes: Callable[[], Sequence[Any]],
+        prefix: str = "",
+    ):
+        """``prefix``: where ``app`` is mounted (``/portal``), put before its route templates."""
         self.app = app
         self.histogram = histogram
         self.routes = routes
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +77,7 @@ class RequestDuration:
 
             route = next((r for r in self.routes() if r.matches(scope)[0] is not Match.NONE), None)
         path = getattr(route, "path", None)
-        return path if isinstance(path, str) else UNMATCHED
+        return self.prefix + path if isinstance(path, str) else UNMATCHED
 
 
 def latency_histogram(registry: CollectorRegistry) -> Histogram:

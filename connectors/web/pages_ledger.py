@@ -79,7 +79,7 @@ async def audit(request: Request, subject: str = "", before: int = 0) -> Respons
     return page(visit, "audit.html", title=_("Audit trail"), **found)
 
 
-def _allocations(visit: Visit, user: User, period: str) -> Any:
+def _allocations(visit: Visit, user: User, period: str, pool: str, chair: str) -> Any:
     rules.require_role(user, *STAFF)
     services = visit.services
     calendar, now = services.settings.calendar, services.clock()
@@ -88,10 +88,21 @@ def _allocations(visit: Visit, user: User, period: str) -> Any:
     except InvalidInput:
         raise NotFound("period", period) from None
     found = acc.report(services.uow(read_only=True), user, label, now=now, calendar=calendar)
+    tree = allocation_tree(found)
+    branch = next((b for b in tree if b["pool"].pool == pool), tree[0] if tree else None)
+    if pool and (branch is None or branch["pool"].pool != pool):
+        raise NotFound("pool", pool)
+    opened = None
+    if branch is not None and chair:
+        opened = next((c for c in branch["chairs"] if c["chair"].chair == chair), None)
+        if opened is None:
+            raise NotFound("chair", chair)
     return {
         "period": label,
         "periods": [p.label for p in periods_around(calendar, now)],
-        "tree": allocation_tree(found),
+        "pools": [b["pool"] for b in tree],
+        "branch": branch,
+        "opened": opened,
     }
 
 
@@ -113,8 +124,10 @@ def allocation_tree(found: rpt.Report) -> list[dict[str, Any]]:
 
 
 @router.get("/allocations")
-async def allocations(request: Request, period: str = "") -> Response:
+async def allocations(
+    request: Request, period: str = "", pool: str = "", chair: str = ""
+) -> Response:
     visit = await visit_of(request)
-    found = await run_in_threadpool(_allocations, visit, visit.user, period)
+    found = await run_in_threadpool(_allocations, visit, visit.user, period, pool, chair)
     _ = visit.speaker.gettext
     return page(visit, "allocations.html", title=_("Allocations"), **found)

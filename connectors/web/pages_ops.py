@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -21,7 +21,7 @@ from allocator.ports import Newest
 from connectors.presenters.usage import at
 from connectors.web import forms
 from connectors.web.pages_projects import periods_around
-from connectors.web.render import page
+from connectors.web.render import page, paginate
 from connectors.web.visit import Visit, form_of, visit_of
 
 router = APIRouter()
@@ -171,15 +171,19 @@ async def map_account(request: Request) -> Response:
 # --- burn rates -------------------------------------------------------------------------------
 
 
-def _burn(visit: Visit, user: User, period: str, order: str) -> dict[str, Any]:
+def _burn(visit: Visit, user: User, period: str, order: str, number: int) -> dict[str, Any]:
     rules.require_role(user, *STAFF)
     services = visit.services
     calendar, now = services.settings.calendar, services.clock()
     rows = acc.burn_rates(services.uow(read_only=True), user, now, period, None, calendar=calendar)
     key, largest_first = BURN_ORDERS[order]
     rows = sorted(rows, key=key, reverse=largest_first)
+    shown, number, pages = paginate(rows, number)
     return {
-        "rows": [(b, at(b.burn.exhaustion)) for b in rows],
+        "rows": [(b, at(b.burn.exhaustion)) for b in shown],
+        "page_number": number,
+        "pages": pages,
+        "total": len(rows),
         "flagged": sum(b.burn.exhausts_before_period_end for b in rows),
         "units": services.pool_units,
         "period": period,
@@ -190,10 +194,15 @@ def _burn(visit: Visit, user: User, period: str, order: str) -> dict[str, Any]:
 
 
 @router.get("/burn")
-async def burn(request: Request, period: str = "", sort: str = "exhaustion") -> Response:
+async def burn(
+    request: Request,
+    period: str = "",
+    sort: str = "exhaustion",
+    number: int = Query(1, alias="page"),
+) -> Response:
     visit = await visit_of(request)
     label = _period(visit, period)
     order = sort if sort in BURN_ORDERS else "exhaustion"
-    found = await run_in_threadpool(_burn, visit, visit.user, label, order)
+    found = await run_in_threadpool(_burn, visit, visit.user, label, order, number)
     _ = visit.speaker.gettext
     return page(visit, "burn.html", title=_("Burn rates"), **found)

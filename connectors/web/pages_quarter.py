@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -23,7 +23,7 @@ from allocator.model import Role, User
 from connectors.presenters import reports as present_report
 from connectors.web import forms
 from connectors.web.pages_projects import periods_around
-from connectors.web.render import NO_STORE, page
+from connectors.web.render import NO_STORE, PAGE_ROWS, page, paginate
 from connectors.web.visit import Visit, form_of, upload_of, visit_of
 
 router = APIRouter()
@@ -44,34 +44,48 @@ def _label(visit: Visit, period: str) -> str:
         raise NotFound("period", period) from None
 
 
-def _quarter(visit: Visit, user: User, period: str, pool_id: str) -> dict[str, Any]:
+def _frame(visit: Visit, user: User, period: str, pool_id: str) -> dict[str, Any]:
+    """What every quarter page shows: the period, its state, the pools, the pool chosen."""
     rules.require_role(user, Role.ADMIN)
     services = visit.services
     calendar, now = services.settings.calendar, services.clock()
-    when: dict[str, Any] = {"now": now, "calendar": calendar}
     pools = svc.list_pools(services.uow(read_only=True), user)
     pool = next((p for p in pools if p.id == pool_id), pools[0] if pools else None)
     if pool is None or (pool_id and pool.id != pool_id):
         raise NotFound("pool", pool_id)
-    state = acc.period_state(services.uow(read_only=True), period, **when)
-    read = services.uow(read_only=True)
-    statements = acc.list_statements(read, user, pool.id, period, **when)
-    rec = acc.reconcile(services.uow(read_only=True), user, pool.id, period, Tolerance(), **when)
-    found: dict[str, Any] = {
+    state = acc.period_state(services.uow(read_only=True), period, now=now, calendar=calendar)
+    return {
         "period": period,
         "periods": [p.label for p in periods_around(calendar, now, back=6, ahead=0)],
         "pools": pools,
         "pool": pool,
         "state": state,
-        "formats": FORMATS,
-        "statements": statements,
-        "rec": rec,
-        "preview": None,
         "ended": now >= state.end,
     }
-    if not state.closed:
-        found["preview"] = acc.close_preview(services.uow(read_only=True), user, period, **when)
-    return found
+
+
+def _quarter(
+    visit: Visit, user: User, period: str, pool_id: str, number: int = 1
+) -> dict[str, Any]:
+    """The pool's statements and reconciliation: the unresolved lines first, 50 a page."""
+    found = _frame(visit, user, period, pool_id)
+    services = visit.services
+    when: dict[str, Any] = {"now": services.clock(), "calendar": services.settings.calendar}
+    pool = found["pool"].id
+    read = services.uow(read_only=True)
+    statements = acc.list_statements(read, user, pool, period, **when)
+    rec = acc.reconcile(services.uow(read_only=True), user, pool, period, Tolerance(), **when)
+    lines = sorted(rec.lines, key=lambda line: line.status not in acc.UNRESOLVED)
+    shown, number, pages = paginate(lines, number)
+    unresolved = sum(line.status in acc.UNRESOLVED for line in lines)
+    return found | {
+        "formats": FORMATS,
+        "statements": statements,
+        "lines": shown,
+        "unresolved": unresolved,
+        "page_number": number,
+        "pages": pages,
+    }
 
 
 def _show(visit: Visit, found: dict[str, Any], errors: dict[str, str], done: str = "") -> Response:
@@ -83,17 +97,62 @@ def _show(visit: Visit, found: dict[str, Any], errors: dict[str, str], done: str
     )  # fmt: skip
 
 
+def _closing(visit: Visit, user: User, period: str, pool_id: str) -> dict[str, Any]:
+    """The close's preview for the pool chosen (its 50 largest unused balances, and the
+    pool's totals), and how many lines of every pool would refuse the close."""
+    found = _frame(visit, user, period, pool_id)
+    if found["state"].closed:
+        return found | {"preview": None}
+    services = visit.services
+    preview = acc.close_preview(
+        services.uow(read_only=True), user, period,
+        now=services.clock(), calendar=services.settings.calendar,
+    )  # fmt: skip
+    mine = [(chair, o) for p, chair, o in preview.outcomes if p.id == found["pool"].id]
+    mine.sort(key=lambda pair: -pair[1].unused)
+    totals = {
+        name: sum(getattr(o, name) for _chair, o in mine)
+        for name in ("unused", "expired", "carried", "returned")
+    }
+    return found | {
+        "preview": preview,
+        "largest": mine[:PAGE_ROWS],
+        "outcomes": len(mine),
+        "totals": totals,
+    }
+
+
+def _show_closing(visit: Visit, found: dict[str, Any], errors: dict[str, str]) -> Response:
+    _ = visit.speaker.gettext
+    title = _("Close %(period)s") % {"period": found["period"]}
+    return page(visit, "closing.html", 422 if errors else 200, title=title, errors=errors, **found)
+
+
 def line_id(project_id: str) -> str:
     """The HTML id part of a reconciliation line (``""``: the unmapped accounts' line)."""
     return project_id or "unmapped"
 
 
 @router.get("/quarter")
-async def quarter(request: Request, period: str = "", pool: str = "", done: str = "") -> Response:
+async def quarter(
+    request: Request,
+    period: str = "",
+    pool: str = "",
+    done: str = "",
+    number: int = Query(1, alias="page"),
+) -> Response:
     visit = await visit_of(request)
     label = _label(visit, period)
-    found = await run_in_threadpool(_quarter, visit, visit.user, label, pool)
+    found = await run_in_threadpool(_quarter, visit, visit.user, label, pool, number)
     return _show(visit, found, {}, done if done.isalpha() else "")
+
+
+@router.get("/quarter/close")
+async def closing(request: Request, period: str = "", pool: str = "") -> Response:
+    visit = await visit_of(request)
+    label = _label(visit, period)
+    found = await run_in_threadpool(_closing, visit, visit.user, label, pool)
+    return _show_closing(visit, found, {})
 
 
 async def _act(request: Request, action: Any, form: dict[str, str] | None = None) -> Response:
@@ -106,6 +165,9 @@ async def _act(request: Request, action: Any, form: dict[str, str] | None = None
     try:
         done = await run_in_threadpool(action, visit, visit.user, form, label, pool)
     except forms.FieldErrors as refused:
+        if action is _close:
+            found = await run_in_threadpool(_closing, visit, visit.user, label, pool)
+            return _show_closing(visit, found, refused.errors)
         found = await run_in_threadpool(_quarter, visit, visit.user, label, pool)
         return _show(visit, found, refused.errors)
     if done == "closed":
@@ -224,17 +286,31 @@ def _report(visit: Visit, user: User, period: str) -> Any:
 
 
 @router.get("/reports/{name}")
-async def report(request: Request, name: str, done: str = "") -> Response:
+async def report(
+    request: Request,
+    name: str,
+    done: str = "",
+    pool: str = "",
+    number: int = Query(1, alias="page"),
+) -> Response:
+    """The report of one pool at a time, 50 project rows a page (the downloads: every row)."""
     visit = await visit_of(request)
     period, _dot, fmt = name.partition(".")
     label = _label(visit, period)
     found = await run_in_threadpool(_report, visit, visit.user, label)
     if fmt:
         return _download(found, fmt)
+    pools = found.pools()
+    shown = next((r for r in pools if r.pool == pool), pools[0] if pools else None)
+    if pool and (shown is None or shown.pool != pool):
+        raise NotFound("pool", pool)
+    rows = [r for r in found.rows if shown and r.pool == shown.pool and r.level == "project"]
+    projects, number, pages = paginate(rows, number)
     _ = visit.speaker.gettext
     return page(
         visit, "report.html", title=_("Report %(period)s") % {"period": label},
-        report=found, period=label, done=done if done.isalpha() else "",
+        report=found, period=label, done=done if done.isalpha() else "", pools=pools,
+        pool_row=shown, projects=projects, page_number=number, pages=pages,
     )  # fmt: skip
 
 

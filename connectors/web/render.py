@@ -7,8 +7,9 @@ its forms, the portal's ``base`` path and the navigation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
@@ -16,6 +17,8 @@ from starlette.responses import HTMLResponse, Response
 from connectors.web import i18n
 from connectors.web.forms import typed_hours
 from connectors.web.visit import Visit
+
+T = TypeVar("T")
 
 #: Cache-Control of every page: a page shows one person's figures and is never stored.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -30,6 +33,18 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+#: Rows of a long table shown a page (the rest on the next pages, as people read them).
+PAGE_ROWS = 50
+
+
+def paginate(rows: Sequence[T], number: int, size: int = PAGE_ROWS) -> tuple[list[T], int, int]:
+    """``(the rows of page number, that page's number, the number of pages)``: a number out of
+    range is the nearest page."""
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(number, 1), pages)
+    return list(rows[(number - 1) * size : number * size]), number, pages
 
 
 def nav(visit: Visit) -> list[tuple[str, str]]:

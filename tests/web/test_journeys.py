@@ -214,6 +214,8 @@ def test_an_admin_imports_a_statement_accepts_a_difference_and_closes_a_period(
     row.get_by_role("button", name="Accept").click()
     admin.wait_for_url(re.compile(r".*done=decided$"))
     assert "accepted" in lines.get_by_role("row").filter(has_text="proj-thesis-01").inner_text()
+    admin.get_by_role("link", name="Preview the close").click()
+    assert "projects keep" in admin.inner_text("main")  # the pool's unused hours, and fate
     admin.fill("#close-reason", "quarter signed off")
     admin.get_by_role("button", name="Close the period for every pool").click()
     admin.wait_for_url(re.compile(rf".*/portal/reports/{period}\?done=closed$"))

@@ -69,15 +69,26 @@ def test_the_allocation_table_shows_the_headroom_at_each_level(
     allocate(services, "chair-a", "p1", 100)  # chair-a: 100 h, 50 given to p1
     allocate(services, "chair-b", None, 40)
     sign_in(client, tokens["admin"])
-    page = client.get("/portal/allocations?period=2026Q4")
+    page = client.get("/portal/allocations?period=2026Q4&pool=loc")
     assert page.status_code == 200
-    chair_a = re.search(r'<tr class="group"><th scope="row">chair-a</th>(.*?)</tr>', page.text)
-    assert chair_a is not None
-    assert re.findall(r'class="num">([\d,.]+)<', chair_a.group(1)) == ["100", "50", "0", "50"]
-    chair_b = re.search(r'<tr class="group"><th scope="row">chair-b</th>(.*?)</tr>', page.text)
-    assert chair_b is not None
-    assert re.findall(r'class="num">([\d,.]+)<', chair_b.group(1)) == ["40", "0", "0", "40"]
     assert "allocated to chairs 140 h" in page.text
+
+    def figures(html: str, name: str) -> list[str]:
+        row = re.search(rf"<tr[^>]*><th scope=\"row\"><a [^>]*>{name}</a></th>(.*?)</tr>", html)
+        assert row is not None, name
+        return re.findall(r'class="num">([\d,.]+)<', row.group(1))
+
+    assert figures(page.text, "chair-a") == ["100", "50", "0", "50", "1"]
+    assert figures(page.text, "chair-b") == ["40", "0", "0", "40", "0"]
+    assert "Projects of chair-a" not in page.text  # a chair's projects: on asking
+    opened = client.get("/portal/allocations?period=2026Q4&pool=loc&chair=chair-a").text
+    p1 = re.search(
+        r'<td><a href="/portal/projects/p1\?period=2026Q4">p1</a></td>(.*?)</tr>', opened
+    )
+    assert p1 is not None
+    assert re.findall(r'class="num">([\d,.]+)<', p1.group(1)) == ["50", "0", "50"]
+    assert client.get("/portal/allocations?pool=nope").status_code == 404
+    assert client.get("/portal/allocations?pool=loc&chair=nope").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/portal/journal", "/portal/audit", "/portal/allocations"])

@@ -41,6 +41,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/queue", 200),
             ("/portal/quarter", 200),
             ("/portal/quarter?pool=enact-local", 200),
+            ("/portal/quarter/close?pool=enact-local", 200),
             ("/portal/reports/" + period_containing(datetime.now(UTC)).label, 200),
             ("/portal/allocations", 200),
             ("/portal/journal", 200),

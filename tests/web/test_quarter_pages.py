@@ -57,7 +57,9 @@ def test_an_admin_imports_a_statement_accepts_its_difference_and_closes_the_peri
     page = client.get(done.headers["location"])  # type: ignore[attr-defined]
     assert "The statement was imported." in page.text and "q3.csv" in page.text
     assert re.search(r"<td>p1</td>.*?missing ours", page.text, re.S)
-    assert "Close even with unresolved lines" in page.text
+    assert "1 line of this pool is unresolved" in page.text
+    preview = client.get("/portal/quarter/close?period=2026Q3&pool=loc")
+    assert preview.status_code == 200 and "Close even with unresolved lines" in preview.text
 
     csrf = csrf_of(client, "/portal/quarter?pool=loc")
     decision = {"csrf": csrf, "period": Q3, "pool": "loc", "project": "p1", "action": "accept"}
