@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two developer commands. Each sets itself up on a fresh machine (Python 3.11 + pip).
 #   bash deploy/dev.sh demo   start the service with demo data on SQLite; prints URL + admin token
+#   bash deploy/dev.sh screenshots   draw the README's screenshots again (tests/web/screenshots)
 #   bash deploy/dev.sh test   run the whole test suite (PostgreSQL too when
 #                             GPUHOURS_TEST_DATABASE_URL is set; Slurm tests when the rig runs)
 set -euo pipefail
@@ -45,6 +46,13 @@ case "${1:-}" in
     shift
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  screenshots)
+    # the README's screenshots, drawn again by the browser test (Debian's chromium)
+    setup
+    shift
+    GPUHOURS_SCREENSHOTS="$ROOT/tests/web/screenshots" exec "$VENV/bin/python" -m pytest -q \
+      tests/web/test_screenshots.py -k sqlite -p no:randomly "$@"
+    ;;
   lint)
     setup
     "$VENV/bin/ruff" check .
@@ -53,7 +61,7 @@ case "${1:-}" in
     "$VENV/bin/lint-imports"
     ;;
   *)
-    echo "usage: bash deploy/dev.sh demo|test|lint [args]" >&2
+    echo "usage: bash deploy/dev.sh demo|test|lint|screenshots [args]" >&2
     exit 2
     ;;
 esac
