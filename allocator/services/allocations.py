@@ -82,6 +82,8 @@ def allocate_to_chair(
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
     checked = calendar.check(period, now)
+    if not reason.strip():
+        raise InvalidInput("reason", "an allocation needs a reason")
     with uow:
         pool = get_pool(uow, pool_id)
         get_chair(uow, chair_id)
@@ -161,6 +163,8 @@ def allocate_to_project(
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
     checked = calendar.check(period, now)
+    if not reason.strip():
+        raise InvalidInput("reason", "an allocation needs a reason")
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)
@@ -196,6 +200,8 @@ def release(
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
     checked = calendar.check(period, now)
+    if not reason.strip():
+        raise InvalidInput("reason", "an allocation needs a reason")
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)

@@ -120,6 +120,8 @@ def add_grant(
     """
     rules.require_role(actor, *ADMIN)
     rules.check_amount(amount)
+    if not reason.strip():
+        raise InvalidInput("reason", "a grant needs a reason")
     with uow:
         pool = get_pool(uow, pool_id)
         start, end = _grant_window(pool, start, end)

@@ -29,6 +29,7 @@ from connectors.db.web_sessions import SqlWebSessions
 from connectors.settings import Settings
 from connectors.web import (
     i18n,
+    pages_admin,
     pages_jobs,
     pages_ledger,
     pages_ops,
@@ -99,6 +100,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
+    app.include_router(pages_admin.router)
     app.include_router(pages_ops.router)
     app.include_router(pages_ledger.router)
     app.include_router(pages_quarter.router)

@@ -67,7 +67,11 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/audit", _("Audit trail")),
         ]
     if visit.is_admin:
-        items += [("/queue", _("Request queue")), ("/quarter", _("Quarter"))]
+        items += [
+            ("/queue", _("Request queue")),
+            ("/quarter", _("Quarter")),
+            ("/pools", _("Pools")),
+        ]
     return items
 
 
