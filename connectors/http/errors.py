@@ -20,6 +20,7 @@ from allocator.errors import (
     InvalidInput,
     NotFound,
 )
+from connectors.http.schemas.values import PATTERN_WORDS
 
 STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -47,6 +48,15 @@ class RequestRefused(StarletteHTTPException):
 def _field_of(loc: Any) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    """Pydantic's message, in words where it would quote a regular expression."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        if pattern in PATTERN_WORDS:
+            return PATTERN_WORDS[pattern]
+    return str(error.get("msg", "invalid"))
 
 
 def _is_json(content_type: str) -> bool:
@@ -94,10 +104,10 @@ def install(app: FastAPI) -> None:
                 error_body("unsupported_media_type", message, "content-type"), status_code=415
             )
         field = _field_of(first.get("loc", ()))
-        message = f"{field}: {first.get('msg', 'invalid')}"
+        message = f"{field}: {_reason(first)}"
         body = error_body("invalid_input", message, field)
         body["error"]["all"] = [
-            {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "")} for e in errors
+            {"field": _field_of(e.get("loc", ())), "message": _reason(e)} for e in errors
         ]
         return JSONResponse(body, status_code=422)
 

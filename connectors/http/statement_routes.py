@@ -26,6 +26,7 @@ from connectors.http.errors import RequestRefused
 from connectors.http.pages import Page, PageQ, paged
 from connectors.http.params import OptionalPeriodQ, PeriodQ
 from connectors.http.quarter_params import OptionalPoolQ, PoolQ
+from connectors.http.schemas.values import FILE_NAME_PATTERN
 from connectors.presenters import quarter as present
 from connectors.uploads import MULTIPART, read_multipart
 from connectors.values import column_mapping
@@ -190,7 +191,7 @@ def import_statement(
     file_name: str | None = Query(
         default=None,
         max_length=255,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
+        pattern=FILE_NAME_PATTERN,
         description="the name the statement is kept under (no control characters; its"
         " directories dropped); default: the uploaded file's",
     ),

@@ -32,6 +32,7 @@ from connectors.web import (
     pages_admin,
     pages_jobs,
     pages_ledger,
+    pages_notify,
     pages_ops,
     pages_projects,
     pages_quarter,
@@ -103,6 +104,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_admin.router)
     app.include_router(pages_ops.router)
     app.include_router(pages_ledger.router)
+    app.include_router(pages_notify.router)
     app.include_router(pages_quarter.router)
     _home_and_language(app)
     _errors(app)

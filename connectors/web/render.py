@@ -56,6 +56,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
         ("/projects", _("My projects")),
         ("/requests", _("My requests")),
         ("/requests/new", _("Request hours")),
+        ("/notifications", _("Notifications")),
     ]
     if visit.is_staff:
         items += [

@@ -150,7 +150,7 @@ AMOUNTS = [
         {**TRANSFER, "reason": "  "},
         422,
         "reason",
-        "a transfer needs a reason",
+        "must not be blank",
     ),
     post("adjustment-zero-hours", ADJ, {**ADJUST, "hours": 0}, 422, "hours", "not be zero"),
     post(
@@ -159,7 +159,7 @@ AMOUNTS = [
         {**ADJUST, "hours": -1, "reason": " "},
         422,
         "reason",
-        "needs a reason",
+        "must not be blank",
     ),
     post(
         "adjustment-sub-second",

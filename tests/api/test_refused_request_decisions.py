@@ -141,7 +141,7 @@ REQUESTS = [
         {**REQUEST, "justification": "   "},
         422,
         "justification",
-        "must not be empty",
+        "must not be blank",
     ),
     post(
         "request-duplicate-period",

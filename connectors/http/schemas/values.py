@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from accounting.statements import SEPARATOR_PATTERN
 from allocator import hours as hours_rule
 from allocator.hours import in_hours as hours
 from allocator.hours import to_milli, to_seconds
@@ -39,6 +40,16 @@ PoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 #: A text with something in it: one character that is not white space (as ``str.strip``
 #: reads it: Unicode's White_Space and the four ASCII separators ``\x1c``-``\x1f``).
 NOT_BLANK = r"[^\s\x1c-\x1f]"
+
+#: A statement's file name: no control character.
+FILE_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+#: What a refusal says, instead of quoting the pattern, for the patterns people meet.
+PATTERN_WORDS = {
+    NOT_BLANK: "must not be blank",
+    FILE_NAME_PATTERN: "must not contain control characters",
+    SEPARATOR_PATTERN: "must be one tab, space or ASCII punctuation mark but the quote",
+}
 
 PERIOD_PATTERN = r"^\d{4}(Q[1-4]|-(0[1-9]|1[0-2]))?$"
 PERIOD_DOC = (
