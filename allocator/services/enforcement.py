@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from allocator import rules
+from allocator import notices, rules
 from allocator.enforcement import (
     ActualAccount,
     Change,
@@ -137,7 +137,9 @@ def apply(
     uow: UnitOfWork, actor: User, slurm: SlurmAssociations, changes: Sequence[Change], now: datetime
 ) -> list[Applied]:
     """Write each pending change; a failure is recorded and the next change still runs. Every
-    change written, or tried, is an audit event: who, when, before and after, outcome."""
+    change written, or tried, is an audit event: who, when, before and after, outcome; the PI
+    of each project whose Slurm account changed is told, once per account and apply
+    (``enforcement.changed``, in the same transaction as the audit)."""
     rules.require_role(actor, *STAFF)
     results: list[Applied] = []
     for change in changes:
@@ -154,5 +156,28 @@ def apply(
             outcome = f"failed: {result.error}" if result.error else "applied"
             detail = f"{c.attribute.value}: {c.before} -> {c.after} ({outcome})"
             record(uow, actor, now, "enforce.apply", f"slurm:{c.cluster}/{c.account}", detail)
+        _tell_pis(uow, [r.change for r in results if not r.error], now)
         uow.commit()
     return results
+
+
+def _tell_pis(uow: UnitOfWork, applied: Sequence[Change], now: datetime) -> None:
+    """One ``enforcement.changed`` notice per (cluster, account) changed, to its project's PI:
+    what changed, from what to what."""
+    by_account: dict[tuple[str, str], list[Change]] = {}
+    for change in applied:
+        by_account.setdefault((change.cluster, change.account), []).append(change)
+    for (cluster, account), changes in sorted(by_account.items()):
+        project = uow.projects.by_slurm_account(cluster, account)
+        if project is None:
+            continue
+        what = "; ".join(f"{c.attribute.value} {c.before} -> {c.after}" for c in changes)
+        event = notices.Event(
+            notices.Kind.ENFORCEMENT_CHANGED,
+            f"enforce:{cluster}/{account}:{now.isoformat()}",
+            f"project:{project.id}",
+            now,
+            (("project", project.id), ("text", f"Slurm account {account} on {cluster}: {what}")),
+            f"/portal/projects/{project.id}",
+        )
+        uow.notices.add(notices.notices(event, notices.People(pi=project.pi)))

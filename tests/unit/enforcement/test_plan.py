@@ -132,6 +132,35 @@ def test_apply_twice_changes_nothing_the_second_time_and_audits_the_first(
     )
 
 
+def test_the_pi_hears_once_per_account_changed_and_not_of_a_failed_write(
+    uow: FakeUnitOfWork,
+) -> None:
+    slurm = FakeSlurm({"acct-p1": unlimited("acct-p1"), "acct-p2": unlimited("acct-p2")})
+    slurm.fail_on = {"acct-p1"}
+    svc.enforcement_apply(uow, ADMIN, slurm, plan(uow, slurm, {}).pending, NOW)
+    told = [
+        n
+        for n in uow.committed_store.notices.values()
+        if n.event.kind.value == "enforcement.changed"
+    ]
+    # acct-p2 got a limit and a QOS: one notice, to p2's PI (bob); acct-p1's write failed
+    assert [(n.recipient, n.event.subject) for n in told] == [("bob", "project:p2")]
+    text = told[0].event.param("text")
+    assert text == (
+        "Slurm account acct-p2 on jean-zay: GrpTRESMins none -> 0;"
+        " QOS normal (default normal) -> enf-blocked"
+    )
+    assert told[0].event.link == "/portal/projects/p2"
+    slurm.fail_on = set()
+    svc.enforcement_apply(uow, ADMIN, slurm, plan(uow, slurm, {}).pending, NOW)
+    told = [
+        n
+        for n in uow.committed_store.notices.values()
+        if n.event.kind.value == "enforcement.changed"
+    ]
+    assert sorted(n.recipient for n in told) == ["alice", "bob"]  # p1's PI, once it applied
+
+
 def test_a_failed_write_is_audited_and_the_other_changes_still_run(uow: FakeUnitOfWork) -> None:
     slurm = FakeSlurm({"acct-p1": unlimited("acct-p1"), "acct-p2": unlimited("acct-p2")})
     slurm.fail_on = {"acct-p1"}
