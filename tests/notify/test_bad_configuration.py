@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,40 @@ def test_a_dead_relay_and_a_failing_webhook_are_reported_and_the_api_keeps_worki
             "/api/v1/notifications/outbox/retry", json={"ids": ids}, headers=headers
         )
         assert released.json() == {"released": 5}
+
+
+def test_the_admins_outbox_page_shows_the_failing_relays_and_sends_the_parked_again(
+    org: Engine, clock: FixedClock, hook: tuple[Hook, str]
+) -> None:
+    from connectors.composition import compose
+    from tests.web.inprocess import csrf_of, sign_in
+
+    settings = Settings(
+        database_url=org.url.render_as_string(False),
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        smtp_security="none",
+        webhooks=[{"name": "hpc", "url": hook[1]}],
+        notify_max_attempts=1,
+    )
+    services: Services = build(settings, engine=org)
+    services.clock = clock
+    decide_a_request(org, clock)
+    assert services.notifier().deliver() == {"parked": 5}
+    token = mint_token(services.session_factory, "admin", clock())
+    with TestClient(
+        compose(services), base_url="http://127.0.0.1", follow_redirects=False
+    ) as client:
+        sign_in(client, token)
+        page = client.get("/portal/notifications/outbox").text
+        assert "ConnectionRefusedError" in page and "webhook hpc: HTTP 500" in page
+        assert "email: parked 3" in page and "webhook: parked 2" in page
+        csrf = csrf_of(client, "/portal/notifications/outbox")
+        ids = ",".join(re.findall(r'name="ids" value="([\d,]+)"', page))
+        sent = client.post(
+            "/portal/notifications/outbox/retry",
+            data={"csrf": csrf, "ids": ids},
+            follow_redirects=False,
+        )
+        assert sent.headers["location"] == "/portal/notifications/outbox?done=5"
+        assert "Nothing is parked." in client.get("/portal/notifications/outbox").text
