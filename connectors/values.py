@@ -1,7 +1,7 @@
 """Values every face parses alike, beyond hours and periods (``allocator.hours``,
 ``allocator.periods``): a statement import's column mapping, a decision's amount.
 
-No framework here: the API and the CLI (and the coming portal) import it with their own
+No framework here: the API, the CLI and the portal import it with their own
 parameter parsing in front.
 """
 
@@ -15,6 +15,16 @@ from accounting.errors import StatementError
 from accounting.statements import MAPPED_CSV, NATIONAL_CSV, SREPORT, ColumnMapping
 from allocator.errors import InvalidInput
 from allocator.hours import signed_seconds
+
+#: An id people type (a chair's, a project's, a user's): letters, digits and ``_.@-``, at most
+#: 64 characters, starting with a letter or a digit.
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$"
+SLUG_MAX = 64
+
+
+def is_slug(value: str) -> bool:
+    return len(value) <= SLUG_MAX and re.fullmatch(SLUG_PATTERN, value) is not None
+
 
 #: The formats of a statement file, as both faces name them.
 STATEMENT_FORMATS = (NATIONAL_CSV, SREPORT, MAPPED_CSV)

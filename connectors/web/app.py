@@ -34,6 +34,7 @@ from connectors.web import (
     pages_ledger,
     pages_notify,
     pages_ops,
+    pages_org,
     pages_projects,
     pages_quarter,
     pages_queue,
@@ -105,6 +106,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_ops.router)
     app.include_router(pages_ledger.router)
     app.include_router(pages_notify.router)
+    app.include_router(pages_org.router)
     app.include_router(pages_quarter.router)
     _home_and_language(app)
     _errors(app)

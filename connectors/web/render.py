@@ -72,6 +72,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/queue", _("Request queue")),
             ("/quarter", _("Quarter")),
             ("/pools", _("Pools")),
+            ("/organisation", _("Chairs and projects")),
         ]
     return items
 

@@ -28,10 +28,11 @@ from allocator import hours as hours_rule
 from allocator.hours import in_hours as hours
 from allocator.hours import to_milli, to_seconds
 from allocator.rules import MAX_HOURS
+from connectors.values import SLUG_MAX, SLUG_PATTERN
 
 __all__ = ["hours", "to_milli", "to_seconds"]
 
-Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
+Slug = Annotated[str, Field(min_length=1, max_length=SLUG_MAX, pattern=SLUG_PATTERN)]
 #: A new pool's id: a slug without '@' (``allocator.rules.check_pool_definition``).
 PoolId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 #: The shape of a period label of any scheme; the use cases accept only the site's scheme
