@@ -15,6 +15,7 @@ from connectors.db.migrate import current_revision, head_revision
 from connectors.http import (
     access_log,
     docs,
+    enforcement_routes,
     errors,
     faults,
     idempotency,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
+    app.include_router(enforcement_routes.router)
 
     _document(app, services)
     docs.install(app)

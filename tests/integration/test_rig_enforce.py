@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from allocator import services as svc
 from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount
+from connectors.auth import mint_token
 from connectors.bootstrap import build
 from connectors.cli import main
+from connectors.http.app import create_app
 from connectors.settings import Settings
 from tests.builders import ADMIN, ALICE, CAL, H, national_pool
 from tests.integration.slurm_rig import Rig, run
@@ -185,3 +188,39 @@ def test_diagnose_shows_expected_and_actual_with_the_fixing_commands(
         _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)["commands"]
         == []
     )
+
+
+@pytest.mark.usefixtures("enf_accounts")
+def test_the_api_plans_diagnoses_and_applies_as_the_cli_does(
+    rig: Rig, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ledger(engine, rig)
+    planned = _cli(rig, engine, "enforce", "plan")
+    diagnosed = _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)
+    for name in ("SLURM_CONF", "PATH"):  # sacctmgr of the rig, as the CLI ran it
+        monkeypatch.setenv(name, rig.env()[name])
+    settings = Settings(database_url=_url(engine), clusters=[rig.config(enforce="apply", **LADDER)])
+    services = build(settings, engine=engine)
+    with services.uow() as uow:
+        uow.users.add(ADMIN)
+        uow.commit()
+    token = mint_token(services.session_factory, "admin", datetime.now(UTC))
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(services=services)) as client:
+        base = f"/api/v1/enforcement/{rig.cluster}"
+        plan = client.get(f"{base}/plan", headers=headers)
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["read_error"] == ""
+        assert plan.json()["changes"] == planned  # the same rows as the CLI's
+        found = client.get(f"{base}/accounts/{ACCOUNTS[0]}", headers=headers).json()
+        assert found == diagnosed
+        done = client.post(f"{base}/apply", headers=headers)
+        assert done.status_code == 200, done.text
+        assert {(r["account"], r["outcome"]) for r in done.json()["applied"]} == {
+            (ACCOUNTS[0], "applied")
+        }
+        assert done.json()["failed"] == 0 and len(done.json()["skipped"]) == 2
+        assert client.post(f"{base}/apply", headers=headers).json()["applied"] == []
+        missing = client.get(f"{base}/accounts/nobody", headers=headers)
+        assert missing.status_code == 404
+    assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
