@@ -30,6 +30,7 @@ from connectors.settings import Settings
 from connectors.web import (
     i18n,
     pages_admin,
+    pages_enforce,
     pages_jobs,
     pages_ledger,
     pages_notify,
@@ -103,6 +104,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_requests.router)
     app.include_router(pages_queue.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_enforce.router)
     app.include_router(pages_ops.router)
     app.include_router(pages_ledger.router)
     app.include_router(pages_notify.router)

@@ -66,6 +66,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/allocations", _("Allocations")),
             ("/journal", _("Journal")),
             ("/audit", _("Audit trail")),
+            ("/enforcement", _("Enforcement")),
         ]
     if visit.is_admin:
         items += [

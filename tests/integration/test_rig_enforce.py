@@ -224,3 +224,32 @@ def test_the_api_plans_diagnoses_and_applies_as_the_cli_does(
         missing = client.get(f"{base}/accounts/nobody", headers=headers)
         assert missing.status_code == 404
     assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
+
+
+@pytest.mark.usefixtures("enf_accounts")
+def test_the_portal_shows_the_plan_and_an_admin_applies_it(
+    rig: Rig, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.composition import compose
+    from tests.web.inprocess import csrf_of, sign_in
+
+    _ledger(engine, rig)
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, rig.env()[name])
+    settings = Settings(database_url=_url(engine), clusters=[rig.config(enforce="apply", **LADDER)])
+    services = build(settings, engine=engine)
+    with services.uow() as uow:
+        uow.users.add(ADMIN)
+        uow.commit()
+    token = mint_token(services.session_factory, "admin", datetime.now(UTC))
+    with TestClient(compose(services), base_url="http://127.0.0.1", follow_redirects=False) as c:
+        sign_in(c, token)
+        page = c.get(f"/portal/enforcement/{rig.cluster}").text
+        assert f"<td>{ACCOUNTS[0]}</a></td>" in page or f">{ACCOUNTS[0]}</a>" in page
+        assert "Apply the differences" in page
+        csrf = csrf_of(c, f"/portal/enforcement/{rig.cluster}")
+        done = c.post(f"/portal/enforcement/{rig.cluster}/apply", data={"csrf": csrf}).text
+        assert done.count("<td>applied</td>") == 2  # a's limit and QOS
+        diagnosis = c.get(f"/portal/enforcement/{rig.cluster}/accounts/{ACCOUNTS[0]}").text
+        assert "None: the account is as the ledger says." in diagnosis
+    assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
