@@ -21,6 +21,7 @@ from connectors.db.engine import make_engine, make_session_factory, read_only
 from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
+from connectors.enforce_runs import EnforceRuns
 from connectors.notify.worker import Notifier, NotifyStatus
 from connectors.pool_units import PoolUnits
 from connectors.settings import Settings
@@ -66,6 +67,8 @@ class Services:
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle, repr=False)
     #: This process's notification deliveries (``/metrics``, ``/readyz``).
     notify_status: NotifyStatus = field(default_factory=NotifyStatus, repr=False)
+    #: This process's scheduled enforcement runs (``/metrics``).
+    enforce_runs: EnforceRuns = field(default_factory=EnforceRuns, repr=False)
     _notifier: Notifier | None = field(default=None, repr=False)
     #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
     reader: Engine = field(init=False, repr=False)

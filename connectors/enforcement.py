@@ -62,3 +62,12 @@ def weights(sv: Services, config: ClusterConfig) -> dict[str, str]:
             if route.startswith(f"{config.name}/"):
                 out[f"{pool.id}:{route}"] = value
     return out
+
+
+def plan_and_apply(sv: Services, actor: User, config: ClusterConfig) -> list[enf.Applied]:
+    """One scheduled run on a cluster set to ``apply``: plan, write what differs, and record
+    the run in ``sv.enforce_runs``."""
+    result = plan(sv, actor, config)
+    done = apply(sv, actor, config, result)
+    sv.enforce_runs.record(config.name, sv.clock().timestamp(), result, done)
+    return done

@@ -45,6 +45,7 @@ __all__ = [
     "PostgresLeader",
     "SchedulerService",
     "accrue_cluster",
+    "enforce_cluster",
     "ingest_cluster",
     "leader_for",
     "planned_jobs",
@@ -147,6 +148,41 @@ def accrue_jobs(settings: Settings) -> list[JobSpec]:
         )
         for c in settings.clusters
         if c.source != "file"
+    ]
+
+
+def enforce_cluster(cluster: str) -> bool:
+    """Job ``enforce:<cluster>``: plan and apply on a cluster set to ``enforce: apply`` (what
+    differs, written; what gpuhours is unsure of, skipped and said); ``False`` when a change
+    failed (the next run retries it)."""
+    try:
+        if _services is None:
+            raise RuntimeError("the scheduler's services are not set")
+        from accounting.services import SYSTEM
+        from connectors.enforcement import plan_and_apply
+
+        sv = _services
+        done = plan_and_apply(sv, SYSTEM, sv.settings.cluster(cluster))
+    except Exception:
+        log.exception("enforce %s: run failed; the next run retries", cluster)
+        return False
+    failed = [a for a in done if a.error]
+    log.info("enforce %s: %d change(s) applied, %d failed", cluster, len(done) - len(failed),
+             len(failed))  # fmt: skip
+    return not failed
+
+
+def enforce_jobs(settings: Settings) -> list[JobSpec]:
+    """One plan + apply per cluster set to ``enforce: apply``."""
+    return [
+        JobSpec(
+            f"enforce:{c.name}",
+            enforce_cluster,
+            (c.name,),
+            timedelta(minutes=c.enforce_interval_minutes),
+        )
+        for c in settings.clusters
+        if c.enforce == "apply"
     ]
 
 
@@ -266,6 +302,7 @@ JOB_TABLE: Mapping[str, JobsOf] = {
     "accrue": accrue_jobs,
     "daily": daily_jobs,
     "notify": notify_jobs,
+    "enforce": enforce_jobs,
 }
 
 

@@ -48,6 +48,8 @@ class ClusterConfig(BaseModel):
     grace_milli: int = Field(default=250, ge=0, le=10_000)
     #: An ingestion older than this (or failing) makes enforcement unsure: it tightens nothing.
     enforce_max_lag_minutes: int = Field(default=60, ge=1)
+    #: How often the scheduler runs plan + apply on a cluster set to ``apply``.
+    enforce_interval_minutes: int = Field(default=15, ge=1)
     sacctmgr: str = "sacctmgr"
 
 

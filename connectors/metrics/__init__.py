@@ -40,7 +40,12 @@ from prometheus_client import (
 
 from connectors import scrape as scraping
 from connectors.bootstrap import Services
-from connectors.metrics.collectors import DatabaseCollector, NotifyCollector, SchedulerCollector
+from connectors.metrics.collectors import (
+    DatabaseCollector,
+    EnforceCollector,
+    NotifyCollector,
+    SchedulerCollector,
+)
 from connectors.metrics.latency import RequestDuration, latency_histogram
 from connectors.scrape import Refused, audience, refusal
 
@@ -70,6 +75,7 @@ def build_metrics(services: Services, cache_seconds: float | None = None) -> Met
     process = CollectorRegistry()
     process.register(SchedulerCollector(services))
     process.register(NotifyCollector(services))
+    process.register(EnforceCollector(services))
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         process.register(collector)
     database = DatabaseCollector(services, cache_seconds)

@@ -134,3 +134,42 @@ class NotifyCollector(Collector):
             for channel in ("email", "webhook"):
                 family.add_metric([channel], counts.get(channel, 0))
             yield family
+
+
+class EnforceCollector(Collector):
+    """This process's scheduled enforcement runs, by cluster: the last run's time and the
+    differences it found; changes applied, failed and skipped (unsure) since the start."""
+
+    def __init__(self, services: Services) -> None:
+        self.runs = services.enforce_runs
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        runs = self.runs
+        with runs.lock:
+            last = GaugeMetricFamily(
+                PREFIX + "enforce_last_run_timestamp_seconds",
+                "When the scheduled enforcement last ran on the cluster.",
+                labels=["cluster"],
+            )
+            found = GaugeMetricFamily(
+                PREFIX + "enforce_differences",
+                "Differences between the ledger and Slurm the last run found.",
+                labels=["cluster"],
+            )
+            for cluster in sorted(runs.last_run):
+                last.add_metric([cluster], runs.last_run[cluster])
+                found.add_metric([cluster], runs.differences.get(cluster, 0))
+            yield last
+            yield found
+            for name, counts, help in (
+                ("enforce_applied", runs.applied, "Changes written into Slurm."),
+                ("enforce_failed", runs.failed, "Changes whose write failed (retried next run)."),
+                ("enforce_skipped", runs.skipped, "Changes skipped while gpuhours was unsure."),
+            ):
+                family = CounterMetricFamily(PREFIX + name, help, labels=["cluster"])
+                for cluster in sorted(runs.last_run):
+                    family.add_metric([cluster], counts.get(cluster, 0))
+                yield family

@@ -253,3 +253,33 @@ def test_the_portal_shows_the_plan_and_an_admin_applies_it(
         diagnosis = c.get(f"/portal/enforcement/{rig.cluster}/accounts/{ACCOUNTS[0]}").text
         assert "None: the account is as the ledger says." in diagnosis
     assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
+
+
+@pytest.mark.usefixtures("enf_accounts")
+def test_the_scheduled_job_applies_and_its_metrics_say_what_it_did(
+    rig: Rig, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import scheduler
+    from connectors.metrics import build_metrics
+
+    _ledger(engine, rig)
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, rig.env()[name])
+    config = rig.config(enforce="apply", enforce_interval_minutes=5, **LADDER)
+    services = build(Settings(database_url=_url(engine), clusters=[config]), engine=engine)
+    [job] = [j for j in scheduler.planned_jobs(services.settings) if j.id.startswith("enforce:")]
+    assert (job.id, job.every.total_seconds()) == (f"enforce:{rig.cluster}", 300)
+    monkeypatch.setattr(scheduler, "_services", services)
+    assert scheduler.enforce_cluster(rig.cluster) is True
+    assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
+    text = build_metrics(services).exposition("scraper").decode()
+    cluster = f'cluster="{rig.cluster}"'
+    assert f"gpuhours_enforce_applied_total{{{cluster}}} 2.0" in text
+    assert f"gpuhours_enforce_skipped_total{{{cluster}}} 2.0" in text  # b: unsure, not tightened
+    assert f"gpuhours_enforce_differences{{{cluster}}} 4.0" in text
+    assert scheduler.enforce_cluster(rig.cluster) is True  # the second run: nothing more
+    text = build_metrics(services).exposition("scraper").decode()
+    assert f"gpuhours_enforce_applied_total{{{cluster}}} 2.0" in text
+    with services.uow() as uow:
+        actors = {e.actor for e in uow.audit.list() if e.action == "enforce.apply"}
+    assert actors == {"gpuhours-scheduler"}

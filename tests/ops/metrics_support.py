@@ -258,6 +258,10 @@ def gpuhours_env(url: str, fake: FakeSlurmrestd, **extra: str) -> dict[str, str]
         "timeout_seconds": 5,
         "initial_lookback_seconds": 600,
         "overlap_seconds": 60,
+        # enforced, with a Slurm that cannot be read: the scheduled run records itself (its
+        # metrics have data) and writes nothing
+        "enforce": "apply",
+        "sacctmgr": "/nonexistent/sacctmgr",
     }
     return {
         "GPUHOURS_DATABASE_URL": url,

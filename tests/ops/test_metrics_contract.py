@@ -26,10 +26,19 @@ from tests.ops.metrics_support import (
 )
 
 
+def enforced(services: Services) -> None:
+    """One scheduled enforcement run recorded (its families have data)."""
+    runs = services.enforce_runs
+    runs.last_run["enact-dev"] = NOW.timestamp()
+    runs.differences["enact-dev"] = 2
+    runs.applied["enact-dev"], runs.failed["enact-dev"], runs.skipped["enact-dev"] = 1, 0, 1
+
+
 def test_promtool_check_metrics_finds_no_problem_in_a_scrape(
     sqlite_services: Services, promtool: Promtool
 ) -> None:
     sqlite_services.scheduler_status.last_success["ingest:enact-dev"] = NOW.timestamp()
+    enforced(sqlite_services)
     with TestClient(create_app(services=sqlite_services)) as c:
         c.get("/healthz")
         response = scrape(c, sqlite_services)
@@ -43,6 +52,7 @@ def test_the_scrape_has_every_family_of_the_contract_with_its_labels(
     sqlite_services: Services,
 ) -> None:
     sqlite_services.scheduler_status.last_success["ingest:enact-dev"] = NOW.timestamp()
+    enforced(sqlite_services)
     with TestClient(create_app(services=sqlite_services)) as c:
         c.get("/healthz")
         text = scrape(c, sqlite_services).text

@@ -85,7 +85,7 @@ def test_one_ingestion_job_per_polled_cluster_at_its_interval() -> None:
         ("ingest:gamma", ("gamma",), timedelta(seconds=7)),
     ]
     assert {j.func for j in jobs} == {sched.ingest_cluster}
-    assert list(JOB_TABLE) == ["ingest", "accrue", "daily", "notify"]
+    assert list(JOB_TABLE) == ["ingest", "accrue", "daily", "notify", "enforce"]
     polled = {j.id for j in planned_jobs(settings) if ":" in j.id}
     assert polled == {
         f"{kind}:{c}" for kind in ("ingest", "accrue") for c in ("alpha", "beta", "gamma")
