@@ -40,6 +40,7 @@ from connectors.web import (
     pages_quarter,
     pages_queue,
     pages_requests,
+    pages_tokens,
     signin,
 )
 from connectors.web.render import page
@@ -102,6 +103,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_projects.router)
     app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
+    app.include_router(pages_tokens.router)
     app.include_router(pages_queue.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_enforce.router)

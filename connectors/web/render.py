@@ -57,6 +57,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
         ("/requests", _("My requests")),
         ("/requests/new", _("Request hours")),
         ("/notifications", _("Notifications")),
+        ("/tokens", _("API tokens")),
     ]
     if visit.is_staff:
         items += [

@@ -270,10 +270,16 @@ def test_an_admin_mints_for_another_admin_only_when_saying_so(
     assert own["username"] == "admin"
 
 
-def test_only_an_admin_mints_tokens(client: TestClient, world: World) -> None:
-    for who in ("alice", "eng"):
-        r = client.post(f"{API}/users/{who}/tokens", headers=auth(world, who), json={})
+def test_anyone_mints_their_own_tokens_only_an_admin_anyone_elses(
+    client: TestClient, world: World
+) -> None:
+    for who, other in (("alice", "bob"), ("eng", "alice")):
+        r = client.post(f"{API}/users/{other}/tokens", headers=auth(world, who), json={})
         assert r.status_code == 403, r.text
+        r = client.post(f"{API}/users/{who}/tokens", headers=auth(world, who), json={})
+        assert r.status_code == 201, r.text
+        mine = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert client.get(f"{API}/me", headers=mine).json()["username"] == who
 
 
 # --- last use ----------------------------------------------------------------------------------

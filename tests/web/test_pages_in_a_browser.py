@@ -35,6 +35,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/requests", 200),
             ("/portal/requests/new", 200),
             ("/portal/notifications", 200),
+            ("/portal/tokens", 200),
             (f"/portal/requests/{alices}", 200),
             ("/portal/projects/proj-rnd-01", 404),
         ],
@@ -62,6 +63,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/unmapped", 200),
             ("/portal/burn", 200),
             ("/portal/burn?sort=rate", 200),
+            ("/portal/enforcement", 200),
         ],
     }
 
