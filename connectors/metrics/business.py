@@ -83,7 +83,7 @@ def collect_database(services: Services, now: datetime) -> Samples:
         conn = uow.session.connection()
         pools = reads.pools(conn)
         chair_of = reads.chair_of_projects(conn)
-        flows = {pool.id: uow.ledger.flows(pool.id, period) for pool in pools}
+        flows = uow.ledger.flows_in([pool.id for pool in pools], period)  # one read, ints
         # what the API's balances read
         if apart_consumed is not None:
             consumed = apart_consumed.result()
