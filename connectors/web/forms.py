@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
+from accounting.errors import AccountingError
 from allocator.errors import AllocatorError, Forbidden, NotFound
 from allocator.hours import Sign, parse, to_seconds
 from allocator.model import SECONDS_PER_HOUR
@@ -58,8 +59,12 @@ def place(exc: AllocatorError, fields: Mapping[str, str], speaker: Speaker) -> F
         return FieldErrors({FORM: _("Your role does not allow this.")})
     if isinstance(exc, NotFound):
         return FieldErrors({name: _("Choose one of the list.")})
-    message = exc.message
+    return FieldErrors({name: reason(exc)})
+
+
+def reason(exc: AllocatorError | AccountingError) -> str:
+    """A refusal's message without its field's name (shown beside that field)."""
     prefix = f"{exc.field}: "
-    if exc.field and message.startswith(prefix):
-        message = message[len(prefix) :]
-    return FieldErrors({name: message})
+    if exc.field and exc.message.startswith(prefix):
+        return exc.message[len(prefix) :]
+    return exc.message

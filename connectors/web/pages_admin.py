@@ -62,15 +62,28 @@ async def pool(request: Request, pool_id: str, done: str = "") -> Response:
     return _show_pool(visit, found, {}, done if done.isalpha() else "")
 
 
-async def _act_on_pool(request: Request, pool_id: str, action: Action) -> Response:
+async def _act(
+    request: Request,
+    key: str,
+    action: Action,
+    load: Callable[[Visit, User, str], dict[str, Any]],
+    show: Callable[[Visit, dict[str, Any], dict[str, str], str], Response],
+    where: str,
+) -> Response:
+    """A POST of an organisation page (``where``, the page of ``key``): ``action`` calls the
+    use case; a refusal is shown beside its field on that page (``load``, ``show``)."""
     visit = await visit_of(request)
     form = await form_of(visit)
     try:
-        done = await run_in_threadpool(action, visit, visit.user, pool_id, form)
+        done = await run_in_threadpool(action, visit, visit.user, key, form)
     except forms.FieldErrors as refused:
-        found = await run_in_threadpool(_pool, visit, visit.user, pool_id)
-        return _show_pool(visit, found, refused.errors, "")
-    return RedirectResponse(f"{visit.base}/pools/{pool_id}?done={done}", status_code=303)
+        found = await run_in_threadpool(load, visit, visit.user, key)
+        return show(visit, found, refused.errors, "")
+    return RedirectResponse(f"{visit.base}{where}?done={done}", status_code=303)
+
+
+async def _act_on_pool(request: Request, pool_id: str, action: Action) -> Response:
+    return await _act(request, pool_id, action, _pool, _show_pool, f"/pools/{pool_id}")
 
 
 def _refused(exc: AllocatorError, fields: dict[str, str], visit: Visit) -> forms.FieldErrors:
@@ -204,15 +217,8 @@ async def members(request: Request, project_id: str, done: str = "") -> Response
 
 
 async def _act_on_project(request: Request, project_id: str, action: Action) -> Response:
-    visit = await visit_of(request)
-    form = await form_of(visit)
-    try:
-        done = await run_in_threadpool(action, visit, visit.user, project_id, form)
-    except forms.FieldErrors as refused:
-        found = await run_in_threadpool(_members, visit, visit.user, project_id)
-        return _show_members(visit, found, refused.errors, "")
-    target = f"{visit.base}/projects/{project_id}/members?done={done}"
-    return RedirectResponse(target, status_code=303)
+    where = f"/projects/{project_id}/members"
+    return await _act(request, project_id, action, _members, _show_members, where)
 
 
 def _add_member(visit: Visit, user: User, project_id: str, form: dict[str, str]) -> str:
@@ -234,8 +240,7 @@ def _text(exc: AllocatorError, visit: Visit) -> str:
     """The refusal's reason, without its field's name (shown beside that field)."""
     if isinstance(exc, NotFound):
         return visit.speaker.gettext("Unknown: %(what)s") % {"what": exc.key}
-    prefix = f"{exc.field}: "
-    return exc.message[len(prefix) :] if exc.message.startswith(prefix) else exc.message
+    return forms.reason(exc)
 
 
 @router.post("/projects/{project_id}/members")

@@ -18,7 +18,7 @@ from allocator import services as svc
 from allocator.errors import InvalidInput, NotFound
 from allocator.model import Role, User
 from allocator.ports import Newest
-from connectors.web.pages_projects import periods_around
+from connectors.web.pages_projects import period_asked, periods_around
 from connectors.web.render import page
 from connectors.web.visit import Visit, visit_of
 
@@ -83,10 +83,7 @@ def _allocations(visit: Visit, user: User, period: str, pool: str, chair: str) -
     rules.require_role(user, *STAFF)
     services = visit.services
     calendar, now = services.settings.calendar, services.clock()
-    try:
-        label = calendar.check_or_current(period or None, now).label
-    except InvalidInput:
-        raise NotFound("period", period) from None
+    label = period_asked(visit, period)
     found = acc.report(services.uow(read_only=True), user, label, now=now, calendar=calendar)
     tree = allocation_tree(found)
     branch = next((b for b in tree if b["pool"].pool == pool), tree[0] if tree else None)

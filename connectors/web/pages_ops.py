@@ -15,12 +15,12 @@ from accounting import services as acc
 from accounting.burn import Outlook
 from allocator import rules
 from allocator import services as svc
-from allocator.errors import AllocatorError, InvalidInput, NotFound
+from allocator.errors import AllocatorError
 from allocator.model import Role, SlurmAccount, User
 from allocator.ports import Newest
 from connectors.presenters.usage import at
 from connectors.web import forms
-from connectors.web.pages_projects import periods_around
+from connectors.web.pages_projects import period_asked, periods_around
 from connectors.web.render import page, paginate
 from connectors.web.visit import Visit, form_of, visit_of
 
@@ -42,15 +42,6 @@ BURN_ORDERS: dict[str, tuple[Any, bool]] = {
     "rate": (lambda b: b.burn.rate_7d, True),
     "remaining": (lambda b: b.balance.remaining, False),
 }
-
-
-def _period(visit: Visit, period: str) -> str:
-    """The period asked (checked: another label is "not found"), else the current one."""
-    calendar, now = visit.services.settings.calendar, visit.services.clock()
-    try:
-        return calendar.check_or_current(period or None, now).label
-    except InvalidInput:
-        raise NotFound("period", period) from None
 
 
 # --- ingestion ------------------------------------------------------------------------------
@@ -114,7 +105,7 @@ def _show_unmapped(
 @router.get("/unmapped")
 async def unmapped(request: Request, period: str = "", mapped: str = "") -> Response:
     visit = await visit_of(request)
-    label = _period(visit, period)
+    label = period_asked(visit, period)
     found = await run_in_threadpool(_unmapped, visit, visit.user, label)
     return _show_unmapped(visit, found, {}, mapped)
 
@@ -155,7 +146,7 @@ def row_field(cluster: str, account: str) -> str:
 async def map_account(request: Request) -> Response:
     visit = await visit_of(request)
     form = await form_of(visit)
-    label = _period(visit, form.get("period", ""))
+    label = period_asked(visit, form.get("period", ""))
     try:
         done = await run_in_threadpool(_map, visit, visit.user, form)
     except forms.FieldErrors as refused:
@@ -201,7 +192,7 @@ async def burn(
     number: int = Query(1, alias="page"),
 ) -> Response:
     visit = await visit_of(request)
-    label = _period(visit, period)
+    label = period_asked(visit, period)
     order = sort if sort in BURN_ORDERS else "exhaustion"
     found = await run_in_threadpool(_burn, visit, visit.user, label, order, number)
     _ = visit.speaker.gettext

@@ -33,6 +33,16 @@ def periods_around(calendar: Calendar, now: Any, back: int = 4, ahead: int = 2) 
     return out
 
 
+def period_asked(visit: Visit, period: str) -> str:
+    """The period a page asks for (``""``: the current one); a label this site does not count
+    is "not found", as any unknown thing in a page's address."""
+    calendar, now = visit.services.settings.calendar, visit.services.clock()
+    try:
+        return calendar.check_or_current(period or None, now).label
+    except InvalidInput:
+        raise NotFound("period", period) from None
+
+
 def _projects(visit: Visit, user: User) -> tuple[list[Any], dict[str, Any]]:
     uow = visit.services.uow(read_only=True)
     projects = svc.list_projects(uow, user)

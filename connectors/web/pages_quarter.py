@@ -22,7 +22,7 @@ from allocator.hours import Sign
 from allocator.model import Role, User
 from connectors.presenters import reports as present_report
 from connectors.web import forms
-from connectors.web.pages_projects import periods_around
+from connectors.web.pages_projects import period_asked, periods_around
 from connectors.web.render import NO_STORE, PAGE_ROWS, page, paginate
 from connectors.web.visit import Visit, form_of, upload_of, visit_of
 
@@ -38,10 +38,7 @@ def _label(visit: Visit, period: str) -> str:
     calendar, now = visit.services.settings.calendar, visit.services.clock()
     if not period:
         return calendar.previous(calendar.containing(now)).label
-    try:
-        return calendar.check(period, now).label
-    except InvalidInput:
-        raise NotFound("period", period) from None
+    return period_asked(visit, period)
 
 
 def _frame(visit: Visit, user: User, period: str, pool_id: str) -> dict[str, Any]:
@@ -236,15 +233,9 @@ def _decide(visit: Visit, user: User, form: dict[str, str], period: str, pool: s
     except (AllocatorError, AccountingError) as exc:
         fields = {"reason": f"reason-{where}", "hours": f"hours-{where}"}
         raise forms.FieldErrors(
-            {fields.get(exc.field or "", f"reason-{where}"): _text(exc)}
+            {fields.get(exc.field or "", f"reason-{where}"): forms.reason(exc)}
         ) from None
     return "decided"
-
-
-def _text(exc: AllocatorError | AccountingError) -> str:
-    message = exc.message
-    prefix = f"{exc.field}: "
-    return message[len(prefix) :] if exc.field and message.startswith(prefix) else message
 
 
 @router.post("/quarter/decide")
@@ -265,7 +256,7 @@ def _close(visit: Visit, user: User, form: dict[str, str], period: str, pool: st
             calendar=services.settings.calendar, clock=services.clock,
         )  # fmt: skip
     except (AllocatorError, AccountingError) as exc:
-        raise forms.FieldErrors({"close-force": _text(exc)}) from None
+        raise forms.FieldErrors({"close-force": forms.reason(exc)}) from None
     return "closed"
 
 
