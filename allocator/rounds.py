@@ -1,0 +1,311 @@
+"""Allocation rounds: a fair proposal when a period's requests exceed what the pools hold.
+
+Pure and deterministic. Amounts are integer unit-seconds of each pool's unit, as everywhere in
+the allocator (an hour is 3600 of them).
+
+**Supply.** A round divides, for each pool, its hours per GPU type: ``Supply(pool, "a100",
+...)``. A request names a pool and a GPU type and takes only from that supply; ``""`` is a pool's
+untyped hours (a pool counted in normalised hours any GPU may use). Each (pool, GPU type) is
+divided on its own: chairs compete for the a100 hours of a pool only with the other requests
+for them.
+
+**The proposal** (:func:`propose`), for each (pool, GPU type):
+
+1. *Minimums first, when they fit.* A request may carry a guaranteed minimum with its reason
+   (``thesis``). If the minimums of a supply fit in it, every request gets its minimum before
+   anything else is shared. If they do not fit, the supply is divided over the minimums alone,
+   by the same fair rule below with each minimum as the cap, and the requests without one get
+   nothing: a guarantee is never traded against a request that has none.
+2. *Weighted max-min fairness over chairs.* Each chair's level is its hours divided by its
+   weight (set for the round; a chair without one weighs 1). The supply is poured so that the
+   lowest level is as high as it can be: a chair stops rising when all it asked is given; the
+   others rise on, in proportion to their weights.
+3. *Then over projects inside a chair* (equal weights), *then over one project's requests*
+   (equal weights), each with the same rule on the chair's hours, then the project's.
+4. *Caps at the request*: no request gets more than it asked.
+
+Exact integer arithmetic (:mod:`allocator.fairness`): the water level is a fraction; the
+unit-seconds that do not divide evenly go, one each, to the lowest levels, ties to the chair,
+project or request that comes first by id. The result does not depend on the order of the input.
+
+**Example.** 14 000 h of a100 asked of a pool holding 10 000 h (40 % oversubscribed), by
+chair-a (weight 1) asking 2 000 h, chair-b (weight 1) 6 000 h and chair-c (weight 2) 6 000 h:
+chair-a is capped at its 2 000 h; the 8 000 h left go 1 : 2 to chair-b and chair-c, 2 666.667 h
+and 5 333.333 h (9 600 000 and 19 200 000 unit-seconds, exactly). Each line says why: "capped at request (2 000 h asked)", "share of chair-c's 5 333.333 h
+of a100 in pool jz at weight 2".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+from allocator.errors import InvalidInput
+from allocator.fairness import Claim, fill
+from allocator.model import SECONDS_PER_HOUR
+from allocator.rules import MAX_AMOUNT, no_duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Supply:
+    """Hours of ``gpu_type`` (``""``: any type) the pool holds for the round."""
+
+    pool_id: str
+    gpu_type: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRequest:
+    """A request of the round: ``amount`` asked, at least ``minimum`` guaranteed (``0``: none)
+    for ``minimum_reason`` (``"thesis"``)."""
+
+    id: int
+    chair_id: str
+    project_id: str
+    pool_id: str
+    gpu_type: str
+    amount: int
+    minimum: int = 0
+    minimum_reason: str = ""
+
+
+_Weight = Callable[[str], Fraction]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundInput:
+    supply: tuple[Supply, ...]
+    requests: tuple[RoundRequest, ...]
+    #: ``(chair_id, weight)``; a weight is a positive integer or fraction; absent chairs weigh 1
+    weights: tuple[tuple[str, Fraction | int], ...] = ()
+
+    def weight(self, chair_id: str) -> Fraction:
+        return Fraction(dict(self.weights).get(chair_id, 1))
+
+
+class Basis(StrEnum):
+    """Why a line has its amount."""
+
+    REQUEST = "request"  # capped at what was asked
+    MINIMUM = "minimum"  # held at its guaranteed minimum
+    SHARE = "share"  # its fair share of its chair's hours
+    MINIMUMS_CUT = "minimums_cut"  # the minimums did not fit: a share of them
+    NO_SUPPLY = "no_supply"  # nothing of its GPU type in its pool is left for it
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalLine:
+    request_id: int
+    amount: int
+    basis: Basis
+    explanation: str
+
+
+def propose(round_input: RoundInput) -> tuple[ProposalLine, ...]:
+    """One line per request, by request id: its proposed amount and why."""
+    check_round(round_input)
+    supply = {(s.pool_id, s.gpu_type): s.amount for s in round_input.supply}
+    by_resource: dict[tuple[str, str], list[RoundRequest]] = defaultdict(list)
+    for r in sorted(round_input.requests, key=lambda r: r.id):
+        by_resource[(r.pool_id, r.gpu_type)].append(r)
+    lines: list[ProposalLine] = []
+    for resource, requests in by_resource.items():
+        lines += _divide(Resource(*resource, supply.get(resource, 0)), requests, round_input)
+    return tuple(sorted(lines, key=lambda line: line.request_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    pool_id: str
+    gpu_type: str
+    supply: int
+
+    @property
+    def name(self) -> str:
+        kind = self.gpu_type or "hours"
+        return f"{kind} in pool {self.pool_id}"
+
+
+def _divide(
+    resource: Resource, requests: list[RoundRequest], round_input: RoundInput
+) -> list[ProposalLine]:
+    minimums = sum(r.minimum for r in requests)
+    if minimums > resource.supply:
+        caps = {r.id: r.minimum for r in requests}
+        amounts = _hierarchical(resource.supply, requests, round_input, caps, floors=False)
+        return [_minimums_cut_line(r, amounts[r.id], resource, minimums) for r in requests]
+    caps = {r.id: r.amount for r in requests}
+    amounts = _hierarchical(resource.supply, requests, round_input, caps, floors=True)
+    chair_totals: dict[str, int] = defaultdict(int)
+    for r in requests:
+        chair_totals[r.chair_id] += amounts[r.id]
+    return [
+        _line(r, amounts[r.id], resource, chair_totals[r.chair_id], round_input, requests)
+        for r in requests
+    ]
+
+
+def _hierarchical(
+    supply: int,
+    requests: Sequence[RoundRequest],
+    round_input: RoundInput,
+    caps: Mapping[int, int],
+    *,
+    floors: bool,
+) -> dict[int, int]:
+    """Chairs by weight, then a chair's projects, then a project's requests (equal weights)."""
+    out: dict[int, int] = {}
+    chairs = _groups(requests, lambda r: r.chair_id)
+    chair_amounts = _share(supply, chairs, round_input.weight, caps, floors)
+    for chair_id, chair_requests in chairs.items():
+        projects = _groups(chair_requests, lambda r: r.project_id)
+        project_amounts = _share(chair_amounts[chair_id], projects, _one, caps, floors)
+        for project_id, project_requests in projects.items():
+            singles = {str(r.id): [r] for r in project_requests}
+            amounts = _share(project_amounts[project_id], singles, _one, caps, floors)
+            out.update({int(key): amount for key, amount in amounts.items()})
+    return out
+
+
+def _one(_key: str) -> Fraction:
+    return Fraction(1)
+
+
+def _groups(
+    requests: Iterable[RoundRequest], key: Callable[[RoundRequest], str]
+) -> dict[str, list[RoundRequest]]:
+    """Requests grouped by ``key``, the groups in the order of their keys (the stable order)."""
+    out: dict[str, list[RoundRequest]] = defaultdict(list)
+    for r in requests:
+        out[key(r)].append(r)
+    return {k: out[k] for k in sorted(out)}
+
+
+def _share(
+    supply: int,
+    groups: Mapping[str, Sequence[RoundRequest]],
+    weight: _Weight,
+    caps: Mapping[int, int],
+    floors: bool,
+) -> dict[str, int]:
+    claims = [
+        Claim(
+            weight(key),
+            sum(caps[r.id] for r in members),
+            sum(r.minimum for r in members) if floors else 0,
+        )
+        for key, members in groups.items()
+    ]
+    return dict(zip(groups, fill(supply, claims), strict=True))
+
+
+# --- explanations ------------------------------------------------------------------------------
+
+
+def _line(
+    r: RoundRequest,
+    amount: int,
+    resource: Resource,
+    chair_total: int,
+    round_input: RoundInput,
+    requests: Sequence[RoundRequest],
+) -> ProposalLine:
+    if amount == r.amount:
+        return ProposalLine(
+            r.id, amount, Basis.REQUEST, f"capped at request ({hours(r.amount)} asked)"
+        )
+    if r.minimum and amount == r.minimum:
+        return ProposalLine(
+            r.id,
+            amount,
+            Basis.MINIMUM,
+            f"minimum for {r.minimum_reason or 'its guarantee'}: {hours(amount)} guaranteed of"
+            f" {hours(r.amount)} asked",
+        )
+    if chair_total == 0:
+        return ProposalLine(r.id, 0, Basis.NO_SUPPLY, _nothing_left(resource))
+    weight = _fraction_text(round_input.weight(r.chair_id))
+    text = f"share of {r.chair_id}'s {hours(chair_total)} of {resource.name} at weight {weight}"
+    peers = {q.project_id for q in requests if q.chair_id == r.chair_id}
+    if len(peers) > 1:
+        text += f", shared equally with its {len(peers) - 1} other project(s) up to their requests"
+    return ProposalLine(r.id, amount, Basis.SHARE, text)
+
+
+def _nothing_left(resource: Resource) -> str:
+    if resource.supply == 0:
+        return f"nothing: the round holds no {resource.name}"
+    return (
+        f"nothing: the {hours(resource.supply)} of {resource.name} go to guaranteed minimums"
+        " and to lower levels first"
+    )
+
+
+def _minimums_cut_line(
+    r: RoundRequest, amount: int, resource: Resource, minimums: int
+) -> ProposalLine:
+    why = (
+        f"the minimums asked of {resource.name} ({hours(minimums)}) exceed its supply"
+        f" ({hours(resource.supply)}), shared fairly among the minimums alone"
+    )
+    if r.minimum:
+        reason = r.minimum_reason or "its guarantee"
+        return ProposalLine(
+            r.id,
+            amount,
+            Basis.MINIMUMS_CUT,
+            f"minimum for {reason} cut to {hours(amount)} of {hours(r.minimum)}: {why}",
+        )
+    return ProposalLine(r.id, 0, Basis.MINIMUMS_CUT, f"nothing: {why}")
+
+
+def hours(seconds: int) -> str:
+    """Unit-seconds as hours to the millihour (rounded half up), thousands apart: ``6 000 h``,
+    ``2 666.667 h``."""
+    milli = (seconds * 1000 + SECONDS_PER_HOUR // 2) // SECONDS_PER_HOUR
+    whole, frac = divmod(milli, 1000)
+    text = f"{whole:,}".replace(",", " ")
+    if frac:
+        text += f".{frac:03d}".rstrip("0")
+    return f"{text} h"
+
+
+def _fraction_text(value: Fraction) -> str:
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
+
+
+# --- input checks -------------------------------------------------------------------------------
+
+
+def check_round(round_input: RoundInput) -> None:
+    """Refuse a round that cannot be divided, naming the field and the reason."""
+    no_duplicates("requests", [(r.id, f"request {r.id}") for r in round_input.requests])
+    no_duplicates(
+        "supply",
+        [
+            ((s.pool_id, s.gpu_type), f"{s.gpu_type or 'hours'} of {s.pool_id}")
+            for s in round_input.supply
+        ],
+    )
+    no_duplicates("weights", [(c, f"chair {c!r}") for c, _w in round_input.weights])
+    for chair_id, weight in round_input.weights:
+        if isinstance(weight, bool) or not isinstance(weight, int | Fraction) or weight <= 0:
+            raise InvalidInput("weights", f"{chair_id}: a weight is a positive integer or fraction")
+    for s in round_input.supply:
+        _check_amount("supply", s.amount, f"{s.gpu_type or 'hours'} of {s.pool_id}")
+    for r in round_input.requests:
+        _check_amount("amount", r.amount, f"request {r.id}")
+        _check_amount("minimum", r.minimum, f"request {r.id}")
+        if r.minimum > r.amount:
+            raise InvalidInput("minimum", f"request {r.id}: the minimum exceeds the amount asked")
+
+
+def _check_amount(field: str, amount: int, what: str) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+        raise InvalidInput(field, f"{what}: must be whole unit-seconds, 0..{MAX_AMOUNT}")
