@@ -28,11 +28,14 @@ Exact integer arithmetic (:mod:`allocator.fairness`): the water level is a fract
 unit-seconds that do not divide evenly go, one each, to the lowest levels, ties to the chair,
 project or request that comes first by id. The result does not depend on the order of the input.
 
-**Example.** 14 000 h of a100 asked of a pool holding 10 000 h (40 % oversubscribed), by
-chair-a (weight 1) asking 2 000 h, chair-b (weight 1) 6 000 h and chair-c (weight 2) 6 000 h:
-chair-a is capped at its 2 000 h; the 8 000 h left go 1 : 2 to chair-b and chair-c, 2 666.667 h
-and 5 333.333 h (9 600 000 and 19 200 000 unit-seconds, exactly). Each line says why: "capped at request (2 000 h asked)", "share of chair-c's 5 333.333 h
-of a100 in pool jz at weight 2".
+**Example.** jz holds 10 000 h of a100 and 14 000 h are asked (40 % oversubscribed):
+chair-robotics (weight 1) asks 1 000 h, chair-vision (weight 1) 5 000 h, chair-nlp (weight 2)
+8 000 h for two projects (5 000 h and 3 000 h). chair-robotics stops rising at its 1 000 h; the
+9 000 h left go 1 : 2, 3 000 h to chair-vision and 6 000 h to chair-nlp, whose projects split
+them equally (3 000 h each; the smaller is then exactly at its request). The lines read
+"capped at request (1 000 h asked)", "share of chair-vision's 3 000 h of a100 in pool jz at
+weight 1", "share of chair-nlp's 6 000 h of a100 in pool jz at weight 2, split equally among its
+2 projects up to their requests".
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Basis(StrEnum):
     MINIMUM = "minimum"  # held at its guaranteed minimum
     SHARE = "share"  # its fair share of its chair's hours
     MINIMUMS_CUT = "minimums_cut"  # the minimums did not fit: a share of them
+    SUPPLY = "supply"  # the one request left short: it takes what the others leave
     NO_SUPPLY = "no_supply"  # nothing of its GPU type in its pool is left for it
 
 
@@ -125,9 +129,13 @@ class Resource:
     supply: int
 
     @property
-    def name(self) -> str:
-        kind = self.gpu_type or "hours"
-        return f"{kind} in pool {self.pool_id}"
+    def of(self) -> str:
+        """``of a100 in pool jz``; ``in pool jz`` for a pool's untyped hours."""
+        return (
+            f"of {self.gpu_type} in pool {self.pool_id}"
+            if self.gpu_type
+            else f"in pool {self.pool_id}"
+        )
 
 
 def _divide(
@@ -143,8 +151,11 @@ def _divide(
     chair_totals: dict[str, int] = defaultdict(int)
     for r in requests:
         chair_totals[r.chair_id] += amounts[r.id]
+    short = [r for r in requests if amounts[r.id] < r.amount]
     return [
-        _line(r, amounts[r.id], resource, chair_totals[r.chair_id], round_input, requests)
+        _supply_line(r, amounts[r.id], resource)
+        if short == [r] and amounts[r.id] > r.minimum
+        else _line(r, amounts[r.id], resource, chair_totals[r.chair_id], round_input, requests)
         for r in requests
     ]
 
@@ -229,18 +240,30 @@ def _line(
     if chair_total == 0:
         return ProposalLine(r.id, 0, Basis.NO_SUPPLY, _nothing_left(resource))
     weight = _fraction_text(round_input.weight(r.chair_id))
-    text = f"share of {r.chair_id}'s {hours(chair_total)} of {resource.name} at weight {weight}"
+    text = f"share of {r.chair_id}'s {hours(chair_total)} {resource.of} at weight {weight}"
     peers = {q.project_id for q in requests if q.chair_id == r.chair_id}
     if len(peers) > 1:
-        text += f", shared equally with its {len(peers) - 1} other project(s) up to their requests"
+        text += f", split equally among its {len(peers)} projects up to their requests"
     return ProposalLine(r.id, amount, Basis.SHARE, text)
+
+
+def _supply_line(r: RoundRequest, amount: int, resource: Resource) -> ProposalLine:
+    """The one request left short: it takes what the others leave."""
+    return ProposalLine(
+        r.id,
+        amount,
+        Basis.SUPPLY,
+        f"capped by the supply {resource.of} ({hours(resource.supply)}):"
+        f" {hours(amount)} left for it, of {hours(r.amount)} asked",
+    )
 
 
 def _nothing_left(resource: Resource) -> str:
     if resource.supply == 0:
-        return f"nothing: the round holds no {resource.name}"
+        kind = f"{resource.gpu_type} hours" if resource.gpu_type else "hours"
+        return f"nothing: the round holds no {kind} in pool {resource.pool_id}"
     return (
-        f"nothing: the {hours(resource.supply)} of {resource.name} go to guaranteed minimums"
+        f"nothing: the {hours(resource.supply)} {resource.of} go to guaranteed minimums"
         " and to lower levels first"
     )
 
@@ -249,7 +272,7 @@ def _minimums_cut_line(
     r: RoundRequest, amount: int, resource: Resource, minimums: int
 ) -> ProposalLine:
     why = (
-        f"the minimums asked of {resource.name} ({hours(minimums)}) exceed its supply"
+        f"the minimums asked {resource.of} ({hours(minimums)}) exceed its supply"
         f" ({hours(resource.supply)}), shared fairly among the minimums alone"
     )
     if r.minimum:
