@@ -24,6 +24,10 @@ for them.
    (equal weights), each with the same rule on the chair's hours, then the project's.
 4. *Caps at the request*: no request gets more than it asked.
 
+The result is max-min fair, read on the output: no line below its request could take a
+unit-second from another line (above its minimum) whose weighted level (its chair's, or inside
+one chair its project's, or inside one project its own) would stay above the taker's.
+
 Exact integer arithmetic (:mod:`allocator.fairness`): the water level is a fraction; the
 unit-seconds that do not divide evenly go, one each, to the lowest levels, ties to the chair,
 project or request that comes first by id. The result does not depend on the order of the input.
@@ -151,11 +155,20 @@ def _divide(
     chair_totals: dict[str, int] = defaultdict(int)
     for r in requests:
         chair_totals[r.chair_id] += amounts[r.id]
+    projects: dict[str, set[str]] = defaultdict(set)
+    for r in requests:
+        projects[r.chair_id].add(r.project_id)
     short = [r for r in requests if amounts[r.id] < r.amount]
     return [
         _supply_line(r, amounts[r.id], resource)
         if short == [r] and amounts[r.id] > r.minimum
-        else _line(r, amounts[r.id], resource, chair_totals[r.chair_id], round_input, requests)
+        else _line(
+            r,
+            amounts[r.id],
+            resource,
+            (chair_totals[r.chair_id], len(projects[r.chair_id])),
+            round_input.weight(r.chair_id),
+        )
         for r in requests
     ]
 
@@ -214,17 +227,45 @@ def _share(
     return dict(zip(groups, fill(supply, claims), strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """Asked against available for one pool and GPU type: in total (``chair_id`` ``""``) or
+    for one chair."""
+
+    pool_id: str
+    gpu_type: str
+    chair_id: str
+    requested: int
+    minimums: int
+    available: int
+
+
+def demand(round_input: RoundInput) -> tuple[Demand, ...]:
+    """What a round shows after its deadline: per pool and GPU type, what is asked (and
+    guaranteed) against what is there, in total and per chair."""
+    supply = {(s.pool_id, s.gpu_type): s.amount for s in round_input.supply}
+    asked: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in round_input.requests:
+        for chair in ("", r.chair_id):
+            totals = asked[(r.pool_id, r.gpu_type, chair)]
+            totals[0] += r.amount
+            totals[1] += r.minimum
+    for pool_id, gpu_type in supply:
+        asked[(pool_id, gpu_type, "")]  # a supply nobody asked for shows too
+    return tuple(
+        Demand(pool, gpu_type, chair, requested, minimums, supply.get((pool, gpu_type), 0))
+        for (pool, gpu_type, chair), (requested, minimums) in sorted(asked.items())
+    )
+
+
 # --- explanations ------------------------------------------------------------------------------
 
 
 def _line(
-    r: RoundRequest,
-    amount: int,
-    resource: Resource,
-    chair_total: int,
-    round_input: RoundInput,
-    requests: Sequence[RoundRequest],
+    r: RoundRequest, amount: int, resource: Resource, chair: tuple[int, int], weight: Fraction
 ) -> ProposalLine:
+    """``chair``: the chair's hours of ``resource`` and how many of its projects share them."""
+    chair_total, projects = chair
     if amount == r.amount:
         return ProposalLine(
             r.id, amount, Basis.REQUEST, f"capped at request ({hours(r.amount)} asked)"
@@ -239,11 +280,12 @@ def _line(
         )
     if chair_total == 0:
         return ProposalLine(r.id, 0, Basis.NO_SUPPLY, _nothing_left(resource))
-    weight = _fraction_text(round_input.weight(r.chair_id))
-    text = f"share of {r.chair_id}'s {hours(chair_total)} {resource.of} at weight {weight}"
-    peers = {q.project_id for q in requests if q.chair_id == r.chair_id}
-    if len(peers) > 1:
-        text += f", split equally among its {len(peers)} projects up to their requests"
+    text = (
+        f"share of {r.chair_id}'s {hours(chair_total)} {resource.of}"
+        f" at weight {_fraction_text(weight)}"
+    )
+    if projects > 1:
+        text += f", split equally among its {projects} projects up to their requests"
     return ProposalLine(r.id, amount, Basis.SHARE, text)
 
 

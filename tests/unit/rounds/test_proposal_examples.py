@@ -8,7 +8,7 @@ import pytest
 
 from allocator.errors import InvalidInput
 from allocator.model import SECONDS_PER_HOUR as H
-from allocator.rounds import Basis, RoundInput, RoundRequest, Supply, hours, propose
+from allocator.rounds import Basis, RoundInput, RoundRequest, Supply, demand, hours, propose
 
 
 def lines_of(round_input: RoundInput) -> dict[int, tuple[int, Basis, str]]:
@@ -176,3 +176,13 @@ class TestBadRounds:
 
 def test_hours_are_written_to_the_millihour_thousands_apart() -> None:
     assert [hours(6_000 * H), hours(9_600_000 // 3), hours(1)] == ["6 000 h", "888.889 h", "0 h"]
+
+
+def test_demand_shows_what_is_asked_against_what_is_there_per_pool_type_and_chair() -> None:
+    rows = demand(TestOversubscribedPool.ROUND)
+    assert [(d.gpu_type, d.chair_id, d.requested // H, d.available // H) for d in rows] == [
+        ("a100", "", 14_000, 10_000),
+        ("a100", "chair-nlp", 8_000, 10_000),
+        ("a100", "chair-robotics", 1_000, 10_000),
+        ("a100", "chair-vision", 5_000, 10_000),
+    ]
