@@ -142,6 +142,8 @@ def lend(
         raise InvalidInput("borrower", "must differ from the lender")
     terms.of(lender, "lender")
     terms.of(borrower, "borrower")
+    if owed(loans, lender):
+        raise Conflict(f"lender: {lender} owes hours; it does not lend", field="lender")
     if lendable(terms, loans, unused, lender) < amount:
         raise OverCommit(
             f"project {lender}'s unused hours within its lending limit",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from allocator.model import (
@@ -137,7 +137,8 @@ def check_dates(rule: Rule, grant: Grant) -> Iterator[datetime]:
 
 def _monthly(start: datetime, day: int, end: datetime) -> Iterator[datetime]:
     months = 0
-    while (d := add_months(datetime(start.year, start.month, 1, tzinfo=UTC), months)) < end:
+    first = datetime(start.year, start.month, 1, tzinfo=start.tzinfo)
+    while (d := add_months(first, months)) < end:
         yield d.replace(day=min(day, calendar.monthrange(d.year, d.month)[1]))
         months += 1
 
@@ -255,7 +256,8 @@ def clawbacks_due(
     actor: str,
 ) -> list[LedgerEntry]:
     """The entries to post at ``at`` (in ``period``, the one containing it): every grant's due
-    clawback not yet posted. Applying them and asking again gives nothing."""
+    clawback not yet posted, judged on the consumption of ``standings`` (read at ``at``: run it
+    on the check date). Applying them and asking again gives nothing."""
     entries: list[LedgerEntry] = []
     for standing in sorted(standings, key=lambda s: s.grant.project_id):
         found = due(regulation.rule, standing, at)

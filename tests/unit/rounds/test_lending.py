@@ -192,3 +192,9 @@ class TestLoans:
     def test_a_project_outside_the_chair_neither_lends_nor_borrows(self) -> None:
         with pytest.raises(AllocatorError, match="not a project of chair-nlp"):
             lend(TERMS, (), {"rnd-cyd": 900}, "rnd-cyd", "vision-eve", 100, MOVE)
+
+
+def test_a_project_that_owes_hours_does_not_lend() -> None:
+    journal = lend(TERMS, (), {"rnd-cyd": 900}, "rnd-cyd", "rnd-bob", 100, MOVE)
+    with pytest.raises(Conflict, match="owes hours"):
+        lend(TERMS, loans_of(journal), {"rnd-bob": 500}, "rnd-bob", "thesis-ana", 50, MOVE)
