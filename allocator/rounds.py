@@ -80,9 +80,6 @@ class RoundRequest:
     minimum_reason: str = ""
 
 
-_Weight = Callable[[str], Fraction]
-
-
 @dataclass(frozen=True, slots=True)
 class RoundInput:
     supply: tuple[Supply, ...]
@@ -184,19 +181,16 @@ def _hierarchical(
     """Chairs by weight, then a chair's projects, then a project's requests (equal weights)."""
     out: dict[int, int] = {}
     chairs = _groups(requests, lambda r: r.chair_id)
-    chair_amounts = _share(supply, chairs, round_input.weight, caps, floors)
-    for chair_id, chair_requests in chairs.items():
-        projects = _groups(chair_requests, lambda r: r.project_id)
-        project_amounts = _share(chair_amounts[chair_id], projects, _one, caps, floors)
-        for project_id, project_requests in projects.items():
-            singles = {str(r.id): [r] for r in project_requests}
-            amounts = _share(project_amounts[project_id], singles, _one, caps, floors)
-            out.update({int(key): amount for key, amount in amounts.items()})
+    weights = [round_input.weight(chair_id) for chair_id in chairs]
+    chair_amounts = _share(supply, list(chairs.values()), weights, caps, floors)
+    for chair_amount, chair_requests in zip(chair_amounts, chairs.values(), strict=True):
+        projects = list(_groups(chair_requests, lambda r: r.project_id).values())
+        project_amounts = _share(chair_amount, projects, None, caps, floors)
+        for project_amount, project_requests in zip(project_amounts, projects, strict=True):
+            singles = [[r] for r in project_requests]
+            amounts = _share(project_amount, singles, None, caps, floors)
+            out.update({r.id: a for r, a in zip(project_requests, amounts, strict=True)})
     return out
-
-
-def _one(_key: str) -> Fraction:
-    return Fraction(1)
 
 
 def _groups(
@@ -211,20 +205,22 @@ def _groups(
 
 def _share(
     supply: int,
-    groups: Mapping[str, Sequence[RoundRequest]],
-    weight: _Weight,
+    groups: Sequence[Sequence[RoundRequest]],
+    weights: Sequence[Fraction] | None,
     caps: Mapping[int, int],
     floors: bool,
-) -> dict[str, int]:
+) -> list[int]:
+    """``supply`` divided among ``groups`` (weights ``None``: equal), each capped at its
+    requests' caps, given first its minimums when ``floors``."""
     claims = [
         Claim(
-            weight(key),
+            Fraction(1) if weights is None else weights[i],
             sum(caps[r.id] for r in members),
             sum(r.minimum for r in members) if floors else 0,
         )
-        for key, members in groups.items()
+        for i, members in enumerate(groups)
     ]
-    return dict(zip(groups, fill(supply, claims), strict=True))
+    return fill(supply, claims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +246,8 @@ def demand(round_input: RoundInput) -> tuple[Demand, ...]:
             totals = asked[(r.pool_id, r.gpu_type, chair)]
             totals[0] += r.amount
             totals[1] += r.minimum
-    for pool_id, gpu_type in supply:
-        asked[(pool_id, gpu_type, "")]  # a supply nobody asked for shows too
+    for pool_id, gpu_type in supply:  # a supply nobody asked for shows too
+        asked.setdefault((pool_id, gpu_type, ""), [0, 0])
     return tuple(
         Demand(pool, gpu_type, chair, requested, minimums, supply.get((pool, gpu_type), 0))
         for (pool, gpu_type, chair), (requested, minimums) in sorted(asked.items())
