@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allocator.model import SECONDS_PER_HOUR as H
 from allocator.model import EntryKind
@@ -15,8 +18,10 @@ from allocator.regulation import (
     Standing,
     UnderuseRule,
     add_months,
+    check_dates,
     clawbacks_due,
     clawed_of,
+    due,
     simulate,
 )
 
@@ -109,3 +114,45 @@ class TestTgccRule:
 def test_months_are_calendar_months() -> None:
     assert add_months(datetime(2027, 1, 31, tzinfo=UTC), 5) == datetime(2027, 6, 30, tzinfo=UTC)
     assert add_months(datetime(2027, 11, 15, tzinfo=UTC), 3) == datetime(2028, 2, 15, tzinfo=UTC)
+
+
+class TestRegulationProperties:
+    @settings(max_examples=80, deadline=None)
+    @given(
+        st.sampled_from([GENCI, TGCC]),
+        st.integers(0, 12_000 * H),
+        st.integers(0, 364),
+    )
+    def test_applying_twice_posts_once_and_never_more_than_is_unused(
+        self, regulation: Regulation, consumed: int, days: int
+    ) -> None:
+        at = START + timedelta(days=days)
+        standing = Standing(GRANT, consumed)
+        entries = clawbacks_due(regulation, [standing], at, "p", "s")
+        clawed = clawed_of(entries, GRANT.project_id)
+        assert sum(amount for _r, amount in clawed) <= GRANT.amount - consumed
+        again = Standing(GRANT, consumed, clawed)
+        assert clawbacks_due(regulation, [again], at, "p", "s") == []
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.sampled_from([GENCI, TGCC]), st.integers(0, 40 * H), st.integers(1, 200))
+    def test_a_grant_burning_at_its_rate_loses_on_each_date_what_simulate_showed(
+        self, regulation: Regulation, per_day: int, days: int
+    ) -> None:
+        """Simulated from day ``days``, then applied check by check with the consumption the
+        rate gives: the same clawbacks, on the same dates."""
+        today = START + timedelta(days=days)
+        now = Standing(GRANT, per_day * days, burn_per_day=per_day)
+        shown = simulate(regulation.rule, now, today)
+        clawed: tuple[tuple[str, int], ...] = ()
+        posted = []
+        for on in check_dates(regulation.rule, GRANT):
+            if on < today:
+                continue
+            elapsed = int((on - START).total_seconds()) // 86_400
+            consumed = min(per_day * elapsed, GRANT.amount - sum(a for _r, a in clawed))
+            found = due(regulation.rule, Standing(GRANT, consumed, clawed), on)
+            if found is not None:
+                posted.append(found)
+                clawed += ((found.reference, found.amount),)
+        assert shown == posted
