@@ -12,6 +12,9 @@ The mapping (README, "Enforcement"):
   unit-seconds).
 - A QOS ladder says where the project stands: ``normal`` below its allocation, ``grace`` (lower
   priority) inside the band, ``blocked`` beyond it (or when nothing is available).
+- Slurm's usage counter is a period's: each managed account's ``RawUsage`` is reset to 0 once
+  per period, at the first apply in it (an account taken under management mid-period is reset
+  too: Slurm then forgets what it used before, and the drift report shows the gap).
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ class Attribute(StrEnum):
     ACCOUNT = "account"
     LIMIT = "GrpTRESMins"
     QOS = "QOS"
+    USAGE = "RawUsage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +201,8 @@ class Change:
             return (*where, *target, f"GrpTRESMins={BILLING}={self.after}")
         if self.attribute is Attribute.QOS:
             return (*where, *target, f"QOS={self.after}", f"DefaultQOS={self.after}")
+        if self.attribute is Attribute.USAGE:
+            return (*where, *target, "RawUsage=0")
         return ()
 
 
@@ -207,11 +213,15 @@ def diff(
     *,
     unsure: str = "",
     read_error: str = "",
+    period: str = "",
+    reset: frozenset[str] | None = None,
 ) -> list[Change]:
     """The changes that bring Slurm to ``desired``. ``actual`` ``None``: Slurm could not be
     read (``read_error``); ``unsure``: why gpuhours doubts its own numbers (a stale
     ingestion). In both cases nothing is tightened: those changes are listed, skipped, with
-    the reason; the loosening ones are still made (a failed read never skips them)."""
+    the reason; the loosening ones are still made (a failed read never skips them).
+    ``reset``: the accounts whose usage counter was already reset in ``period`` (``None``:
+    counters are not managed); every other account that exists gets its reset."""
     out: list[Change] = []
     for want in desired:
         if actual is None:
@@ -221,9 +231,25 @@ def diff(
         if have is None:
             out.append(_missing(want))
             continue
+        if reset is not None and want.account not in reset:
+            out.append(reset_change(want, have, period))
         for change in _compare(want, have, ladder):
             out.append(_guard(change, actual.qos_names, unsure))
     return out
+
+
+def reset_change(want: DesiredAccount, have: ActualAccount, period: str) -> Change:
+    """Slurm's usage counter of the account back to 0 for ``period`` (it loosens nothing that
+    the new period's limit does not already say)."""
+    used = "unknown" if have.used_minutes is None else str(have.used_minutes)
+    return Change(want.cluster, want.account, Attribute.USAGE, used, f"0 for {period}", False)
+
+
+def is_reset_for(detail: str, period: str) -> bool:
+    """Whether an applied change's audit detail is a counter reset for ``period``."""
+    return detail.startswith(f"{Attribute.USAGE.value}:") and detail.endswith(
+        f"-> 0 for {period} (applied)"
+    )
 
 
 def _compare(want: DesiredAccount, have: ActualAccount, ladder: Ladder) -> Iterable[Change]:
@@ -293,3 +319,46 @@ def ingestion_doubt(
     if now - last_success > max_lag:
         return f"usage of {cluster} was last ingested {(now - last_success) // 60} min ago"
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One account's use this period by gpuhours' count and by Slurm's own counter, in pool
+    unit-seconds (``slurm`` ``None``: the counter is unread), and whether they differ by more
+    than the tolerance: a cheap reconciliation that needs no statement."""
+
+    cluster: str
+    account: str
+    project_id: str
+    ours: int
+    slurm: int | None
+    flagged: bool
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.slurm is None else self.slurm - self.ours
+
+
+def drift(
+    desired: Sequence[DesiredAccount],
+    actual: SlurmState | None,
+    *,
+    absolute: int = 60,
+    relative_milli: int = 50,
+) -> list[Drift]:
+    """Each managed account's drift: flagged when ``|slurm - ours|`` is above both
+    ``absolute`` unit-seconds and ``relative_milli`` thousandths of the larger figure. An
+    unread counter is flagged (nothing says it agrees). Slurm's counter is the period's once
+    its usage was reset at the period's first apply."""
+    out: list[Drift] = []
+    for want in desired:
+        have = None if actual is None else actual.accounts.get(want.account)
+        minutes = None if have is None else have.used_minutes
+        theirs = None if minutes is None else unit_seconds_of(minutes)
+        if theirs is None:
+            flagged = True
+        else:
+            scale = max(abs(want.used), abs(theirs))
+            flagged = abs(theirs - want.used) > max(absolute, scale * relative_milli // MILLI)
+        out.append(Drift(want.cluster, want.account, want.project_id, want.used, theirs, flagged))
+    return out

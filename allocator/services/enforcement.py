@@ -18,6 +18,7 @@ from allocator.enforcement import (
     Standing,
     desired_account,
     diff,
+    is_reset_for,
 )
 from allocator.errors import NotFound, SlurmCommandFailed
 from allocator.ledger import all_project_balances
@@ -119,8 +120,27 @@ def plan(
         actual = slurm.read(cluster, [d.account for d in desired])
     except SlurmCommandFailed as exc:
         read_error = exc.message
-    changes = diff(desired, actual, ladder, unsure=unsure, read_error=read_error)
+    reset = _reset_in(uow, cluster, [d.account for d in desired], period)
+    changes = diff(
+        desired, actual, ladder, unsure=unsure, read_error=read_error, period=period, reset=reset
+    )
     return Plan(cluster, period, tuple(desired), actual, tuple(changes), read_error)
+
+
+def _reset_in(
+    uow: UnitOfWork, cluster: str, accounts: Sequence[str], period: str
+) -> frozenset[str]:
+    """The accounts whose usage counter was reset in ``period``: the audit trail says so (an
+    account's events are a few per period)."""
+    with uow:
+        return frozenset(
+            account
+            for account in accounts
+            if any(
+                e.action == "enforce.apply" and is_reset_for(e.detail, period)
+                for e in uow.audit.list(f"slurm:{cluster}/{account}")
+            )
+        )
 
 
 def diagnose(plan: Plan, account: str) -> Diagnosis:

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import click
 
+from allocator.enforcement import drift as drift_of
 from allocator.services import enforcement as enf
 from connectors import enforcement as wiring
 from connectors.bootstrap import Services
-from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
+from connectors.cli._common import (
+    CliError,
+    cli_actor,
+    emit,
+    one_line_errors,
+    services,
+    tolerance_arg,
+)
 from connectors.presenters import enforcement as present
 from connectors.settings import ClusterConfig
 
 CHANGE = ("cluster", "account", "attribute", "before", "after", "action")
 APPLIED = ("cluster", "account", "attribute", "before", "after", "outcome")
+DRIFT = ("cluster", "account", "project_id", "gpuhours_hours", "slurm_hours", "flagged")
 
 
 def _clusters(sv: Services, name: str | None, need: tuple[str, ...]) -> list[ClusterConfig]:
@@ -98,6 +107,40 @@ def apply(cluster: str | None) -> None:
     emit(rows, APPLIED)
     if failed:
         raise CliError(f"{failed} change(s) failed; the next run retries them")
+
+
+@enforce.command()
+@click.option("--cluster", default=None, help="One cluster (default: every enforced one).")
+@click.option(
+    "--tolerance-seconds",
+    type=int,
+    default=60,
+    show_default=True,
+    help="Unit-seconds of difference always tolerated.",
+)
+@click.option(
+    "--tolerance-percent",
+    default="5",
+    show_default=True,
+    help="Percent of the larger figure tolerated (0..100, to the tenth).",
+)
+@one_line_errors
+def drift(cluster: str | None, tolerance_seconds: int, tolerance_percent: str) -> None:
+    """Slurm's usage counter of each managed account beside gpuhours' use this period."""
+    tolerance = tolerance_arg(tolerance_seconds, tolerance_percent)
+    sv = services()
+    rows = []
+    for config in _clusters(sv, cluster, ("plan", "apply")):
+        result = wiring.plan(sv, cli_actor(), config)
+        _warn(result)
+        found = drift_of(
+            result.desired,
+            result.actual,
+            absolute=tolerance.absolute,
+            relative_milli=tolerance.relative_milli,
+        )
+        rows += [present.drift(d) for d in found]
+    emit(rows, DRIFT)
 
 
 COMMANDS = (enforce,)

@@ -5,15 +5,19 @@ diagnosis (expected and actual, and the ``sacctmgr`` commands that fix it), and 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from decimal import Decimal
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from allocator import rules
+from allocator.enforcement import drift
 from allocator.errors import Conflict, NotFound
 from allocator.model import Role
 from allocator.services import enforcement as enf
 from connectors import enforcement as wiring
 from connectors.bootstrap import Services
+from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, ServicesDep
 from connectors.presenters import enforcement as present
 from connectors.settings import ClusterConfig
@@ -24,7 +28,10 @@ router = APIRouter(prefix="/api/v1", tags=["enforcement"])
 class ChangeOut(BaseModel):
     cluster: str
     account: str
-    attribute: str = Field(description="GrpTRESMins (billing minutes) or QOS")
+    attribute: str = Field(
+        description="GrpTRESMins (billing minutes), QOS, or RawUsage (Slurm's usage counter,"
+        " reset to 0 once a period)"
+    )
     before: str
     after: str
     tightens: bool
@@ -48,6 +55,23 @@ class ApplyOut(BaseModel):
     applied: list[AppliedOut]
     skipped: list[ChangeOut]
     failed: int
+
+
+class DriftOut(BaseModel):
+    cluster: str
+    account: str
+    project_id: str
+    gpuhours_hours: float = Field(description="the project's use this period, by gpuhours")
+    slurm_hours: float | None = Field(description="Slurm's usage counter (null: unread)")
+    difference_hours: float | None = Field(description="Slurm's minus gpuhours'")
+    flagged: bool = Field(description="beyond the tolerance (or Slurm's counter unread)")
+
+
+class DriftReportOut(BaseModel):
+    cluster: str
+    period: str
+    read_error: str
+    accounts: list[DriftOut]
 
 
 class ExpectedOut(BaseModel):
@@ -134,4 +158,29 @@ def apply_enforcement(cluster: str, services: ServicesDep, actor: ActorDep) -> A
         applied=[AppliedOut.model_validate(present.applied(a)) for a in done],
         skipped=[ChangeOut.model_validate(present.change(c)) for c in result.changes if c.skipped],
         failed=sum(1 for a in done if a.error),
+    )
+
+
+@router.get("/enforcement/{cluster}/drift")
+def drift_report(
+    cluster: str,
+    services: ServicesDep,
+    actor: ActorDep,
+    tolerance_seconds: int = Query(default=60, ge=0, le=10**12),
+    tolerance_percent: Decimal = s.decimal(1, 0, 100, make=Query, default=Decimal(5)),
+) -> DriftReportOut:
+    """Slurm's usage counter of each managed account beside gpuhours' use this period,
+    flagged beyond ``max(tolerance_seconds, tolerance_percent of the larger figure)``."""
+    result = _plan(services, actor, _config(services, actor, cluster, ("plan", "apply")))
+    found = drift(
+        result.desired,
+        result.actual,
+        absolute=tolerance_seconds,
+        relative_milli=int(tolerance_percent * 10),
+    )
+    return DriftReportOut(
+        cluster=result.cluster,
+        period=result.period,
+        read_error=result.read_error,
+        accounts=[DriftOut.model_validate(present.drift(d)) for d in found],
     )

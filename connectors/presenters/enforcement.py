@@ -8,6 +8,7 @@ from allocator.enforcement import (
     ActualAccount,
     Change,
     DesiredAccount,
+    Drift,
     unit_seconds_of,
 )
 from allocator.hours import in_hours
@@ -70,4 +71,17 @@ def diagnosis(d: Diagnosis, weights: dict[str, str]) -> Plain:
         "billing_weights": weights,
         "differences": [change(c) for c in d.changes],
         "commands": [" ".join(c.command) for c in d.changes if c.command],
+    }
+
+
+def drift(d: Drift) -> Plain:
+    """One account's use by gpuhours and by Slurm's counter, in hours, and whether flagged."""
+    return {
+        "cluster": d.cluster,
+        "account": d.account,
+        "project_id": d.project_id,
+        "gpuhours_hours": in_hours(d.ours),
+        "slurm_hours": None if d.slurm is None else in_hours(d.slurm),
+        "difference_hours": None if d.difference is None else in_hours(d.difference),
+        "flagged": d.flagged,
     }

@@ -252,6 +252,8 @@ check_installed() {
 }
 
 # --------------------------------------------------------------------------- configuration
+# bump when slurm.conf or the seeded accounting changes: a running rig is restarted by start
+CONFIG_GENERATION=3
 write_if_changed() { # path mode owner:group  (content on stdin)
     local path=$1 mode=$2 owner=$3 tmp
     tmp=$(mktemp "$path.XXXXXX")
@@ -374,14 +376,25 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 AccountingStorageTRES=gres/gpu,gres/gpu:a100,gres/gpu:h100
-AccountingStorageEnforce=associations,limits
+# what enforcement needs (README, "Enforcement"): limits on associations and QOS, and 'safe':
+# a job starts only if it can finish inside its account's GrpTRESMins budget
+AccountingStorageEnforce=associations,limits,safe
 JobCompType=jobcomp/none
 MailProg=/bin/true
 GresTypes=gpu
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
-PriorityType=priority/basic
+# backfill every 2 s (not 30), a full pass every 5 s (not 60): a job held by a limit starts
+# soon after the limit is raised
+SchedulerParameters=bf_interval=2,sched_interval=5
+# GrpTRESMins is enforced only with the multifactor plugin, and stays a budget only without
+# decay or periodic reset (gpuhours resets RawUsage itself at a period's start)
+PriorityType=priority/multifactor
+PriorityDecayHalfLife=0
+PriorityUsageResetPeriod=NONE
+PriorityCalcPeriod=1
+PriorityWeightQOS=1000
 # advertise the CPUs/RealMemory below whatever the machine has
 SlurmdParameters=config_overrides
 ReturnToService=2
@@ -394,8 +407,8 @@ SlurmctldTimeout=60
 SlurmdTimeout=120
 NodeName=a100-node01 NodeHostname=a100-node01 NodeAddr=127.0.0.1 Port=${NODE_PORT[a100-node01]} CPUs=8 Boards=1 SocketsPerBoard=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=8000 Gres=gpu:a100:4 State=UNKNOWN
 NodeName=h100-node01 NodeHostname=h100-node01 NodeAddr=127.0.0.1 Port=${NODE_PORT[h100-node01]} CPUs=8 Boards=1 SocketsPerBoard=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=8000 Gres=gpu:h100:4 State=UNKNOWN
-PartitionName=gpu-a100 Nodes=a100-node01 Default=YES MaxTime=120 DefaultTime=30 State=UP
-PartitionName=gpu-h100 Nodes=h100-node01 MaxTime=120 DefaultTime=30 State=UP
+PartitionName=gpu-a100 Nodes=a100-node01 Default=YES MaxTime=120 DefaultTime=30 State=UP TRESBillingWeights=GRES/gpu:a100=2000
+PartitionName=gpu-h100 Nodes=h100-node01 MaxTime=120 DefaultTime=30 State=UP TRESBillingWeights=GRES/gpu:h100=4000
 EOF
         # lines a rig built on this script adds (deploy/slurm/rig2411.sh: a two-node partition)
         if [[ -n ${EXTRA_SLURM_CONF:-} ]]; then printf '%s\n' "$EXTRA_SLURM_CONF"; fi
@@ -620,6 +633,7 @@ seed_accounting() {
         sam add user "$user" cluster="$CLUSTER" account="$(IFS=,; echo "${missing[*]}")" defaultaccount="$def"
         changed=1
     done
+    seed_qos && changed=1
     # service user for the REST client: may read every job (Operator), no project account
     if ! has_user_assoc root "$SVC_USER"; then
         sam add user "$SVC_USER" cluster="$CLUSTER" account=root defaultaccount=root adminlevel=Operator
@@ -634,6 +648,26 @@ seed_accounting() {
     else
         say "accounting tree already present ($(fmt_s $(($(now_ms) - t0))) s)"
     fi
+}
+
+# the QOS ladder enforcement writes (README, "Enforcement"): normal ranks above grace, and
+# blocked runs nothing (GrpJobs=0: its jobs stay pending, held by the QOS limit)
+seed_qos() { # -> 0 if it changed something
+    local have did=1
+    have=$(timeout 20 sacctmgr -n -P show qos format=name,priority,grpjobs)
+    if ! grep -qx 'normal|100|' <<<"$have"; then
+        sam modify qos where name=normal set priority=100
+        did=0
+    fi
+    if ! grep -q '^gpuhours-grace|' <<<"$have"; then
+        sam add qos gpuhours-grace priority=0
+        did=0
+    fi
+    if ! grep -q '^gpuhours-blocked|' <<<"$have"; then
+        sam add qos gpuhours-blocked priority=0 grpjobs=0
+        did=0
+    fi
+    return $did
 }
 
 mint_token() { # lifespan -> writes $TOKEN_FILE
@@ -696,8 +730,12 @@ cmd_start() {
     local t0
     t0=$(now_ms)
     if all_up; then
-        say "already running (cluster $CLUSTER, REST $REST_URL)"
-        return 0
+        if [[ $(cat "$DIR/config.generation" 2>/dev/null) == "$CONFIG_GENERATION" ]]; then
+            say "already running (cluster $CLUSTER, REST $REST_URL)"
+            return 0
+        fi
+        say "the rig's configuration changed (generation $CONFIG_GENERATION): restarting it"
+        cmd_stop
     fi
     trap on_start_exit EXIT
     getent passwd slurm >/dev/null || die "unix user 'slurm' missing (the slurm packages create it); run '$PROG install'"
@@ -725,6 +763,7 @@ cmd_start() {
     start_slurmrestd
     check_rest
     check_loopback_only
+    echo "$CONFIG_GENERATION" >"$DIR/config.generation"
     START_OK=1
     say "started in $(fmt_s $(($(now_ms) - t0))) s (cluster $CLUSTER, host mode $HOST_MODE, state $DIR)"
     say "use it:  eval \"\$(bash $0 env)\""

@@ -54,9 +54,8 @@ WRAPPED=(sacctmgr scontrol squeue scancel sbatch srun salloc sacct sinfo sreport
          slurmdbd slurmctld slurmd slurmrestd munge unmunge munged mungekey mariadb
          setpriv runuser useradd getent)
 # both nodes in one partition: two-node jobs and het jobs spanning the nodes
-# het jobs are started by the backfill scheduler only: run it every 2 s, not every 30 s
-EXTRA_SLURM_CONF="PartitionName=gpu-all Nodes=a100-node01,h100-node01 MaxTime=120 DefaultTime=30 State=UP
-SchedulerParameters=bf_interval=2"
+# (het jobs are started by the backfill scheduler only: rig.sh runs it every 2 s)
+EXTRA_SLURM_CONF="PartitionName=gpu-all Nodes=a100-node01,h100-node01 MaxTime=120 DefaultTime=30 State=UP TRESBillingWeights=GRES/gpu:a100=2000,GRES/gpu:h100=4000"
 
 # rig.sh's load_settings with this rig's defaults underneath
 eval "rig_load_settings() $(declare -f load_settings | tail -n +2)"

@@ -48,6 +48,9 @@ def test_a_plan_whose_slurm_cannot_be_read_answers_and_says_why(
     r = client.get("/api/v1/enforcement/planned/plan", headers=_h(world, "eng"))
     assert r.status_code == 200, r.text
     assert r.json()["changes"] == [] and "no-sacctmgr" in r.json()["read_error"]
+    drift = client.get("/api/v1/enforcement/planned/drift", headers=_h(world, "eng"))
+    assert drift.status_code == 200, drift.text
+    assert "no-sacctmgr" in drift.json()["read_error"]
 
 
 @pytest.mark.parametrize(
@@ -59,6 +62,15 @@ def test_a_plan_whose_slurm_cannot_be_read_answers_and_says_why(
         ("GET", "/api/v1/enforcement/planned/plan", "alice", 403, None),
         ("POST", "/api/v1/enforcement/planned/apply", "alice", 403, None),
         ("GET", "/api/v1/enforcement/planned/accounts/acct-x", "eng", 404, "account"),
+        ("GET", "/api/v1/enforcement/off/drift", "admin", 409, "cluster"),
+        ("GET", "/api/v1/enforcement/planned/drift", "alice", 403, None),
+        (
+            "GET",
+            "/api/v1/enforcement/planned/drift?tolerance_percent=101",
+            "eng",
+            422,
+            "tolerance_percent",
+        ),
     ],
 )
 def test_enforcement_refusals_name_what_is_wrong(

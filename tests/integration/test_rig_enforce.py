@@ -153,9 +153,12 @@ def test_plan_reads_slurm_and_apply_twice_changes_nothing_the_second_time(
     )
     with build(Settings(database_url=_url(engine)), engine=engine).uow() as uow:
         events = [e for e in uow.audit.list() if e.action == "enforce.apply"]
+    period = CAL.containing(datetime.now(UTC)).label
     assert sorted(e.detail for e in events) == [
         f"GrpTRESMins: 1 -> {limit} (applied)",
         "QOS: enf-blocked (default enf-blocked) -> normal (applied)",
+        f"RawUsage: 0 -> 0 for {period} (applied)",  # a's counter, once in the period
+        f"RawUsage: 0 -> 0 for {period} (applied)",  # b's: a reset tightens nothing
     ]
 
 
@@ -179,6 +182,7 @@ def test_diagnose_shows_expected_and_actual_with_the_fixing_commands(
         f"enf-pool:{rig.cluster}/": "GRES/gpu:a100=2000,GRES/gpu:h100=4000"
     }
     assert found["commands"] == [
+        f"sacctmgr -i modify account where name={ACCOUNTS[0]} cluster={rig.cluster} set RawUsage=0",
         f"sacctmgr -i modify account where name={ACCOUNTS[0]} cluster={rig.cluster} "
         "set GrpTRESMins=billing=750000",
         f"sacctmgr -i modify account where name={ACCOUNTS[0]} cluster={rig.cluster} "
@@ -186,10 +190,9 @@ def test_diagnose_shows_expected_and_actual_with_the_fixing_commands(
     ]
     for command in found["commands"]:  # the printed commands really fix the account
         run(rig, *command.split())
-    assert (
-        _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)["commands"]
-        == []
-    )
+    after = _cli(rig, engine, "enforce", "diagnose", ACCOUNTS[0], "--cluster", rig.cluster)
+    # all but the reset, which only an apply records (by hand, gpuhours cannot know of it)
+    assert [c.rsplit(" ", 1)[-1] for c in after["commands"]] == ["RawUsage=0"]
 
 
 @pytest.mark.usefixtures("enf_accounts")
@@ -218,9 +221,11 @@ def test_the_api_plans_diagnoses_and_applies_as_the_cli_does(
         assert found == diagnosed
         done = client.post(f"{base}/apply", headers=headers)
         assert done.status_code == 200, done.text
-        assert {(r["account"], r["outcome"]) for r in done.json()["applied"]} == {
-            (ACCOUNTS[0], "applied")
-        }
+        assert {(r["account"], r["attribute"]) for r in done.json()["applied"]} == {
+            (ACCOUNTS[0], "GrpTRESMins"), (ACCOUNTS[0], "QOS"),
+            (ACCOUNTS[0], "RawUsage"), (ACCOUNTS[1], "RawUsage"),
+        }  # fmt: skip
+        assert {r["outcome"] for r in done.json()["applied"]} == {"applied"}
         assert done.json()["failed"] == 0 and len(done.json()["skipped"]) == 2
         assert client.post(f"{base}/apply", headers=headers).json()["applied"] == []
         missing = client.get(f"{base}/accounts/nobody", headers=headers)
@@ -251,7 +256,7 @@ def test_the_portal_shows_the_plan_and_an_admin_applies_it(
         assert "Apply the differences" in page
         csrf = csrf_of(c, f"/portal/enforcement/{rig.cluster}")
         done = c.post(f"/portal/enforcement/{rig.cluster}/apply", data={"csrf": csrf}).text
-        assert done.count("<td>applied</td>") == 2  # a's limit and QOS
+        assert done.count("<td>applied</td>") == 4  # a's limit and QOS, both counters
         diagnosis = c.get(f"/portal/enforcement/{rig.cluster}/accounts/{ACCOUNTS[0]}").text
         assert "None: the account is as the ledger says." in diagnosis
     assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
@@ -276,12 +281,13 @@ def test_the_scheduled_job_applies_and_its_metrics_say_what_it_did(
     assert association(rig, ACCOUNTS[0]).splitlines()[0].endswith("|normal|normal")
     text = build_metrics(services).exposition("scraper").decode()
     cluster = f'cluster="{rig.cluster}"'
-    assert f"gpuhours_enforce_applied_total{{{cluster}}} 2.0" in text
+    # a's limit and QOS, and both counters reset for the period
+    assert f"gpuhours_enforce_applied_total{{{cluster}}} 4.0" in text
     assert f"gpuhours_enforce_skipped_total{{{cluster}}} 2.0" in text  # b: unsure, not tightened
-    assert f"gpuhours_enforce_differences{{{cluster}}} 4.0" in text
+    assert f"gpuhours_enforce_differences{{{cluster}}} 6.0" in text
     assert scheduler.enforce_cluster(rig.cluster) is True  # the second run: nothing more
     text = build_metrics(services).exposition("scraper").decode()
-    assert f"gpuhours_enforce_applied_total{{{cluster}}} 2.0" in text
+    assert f"gpuhours_enforce_applied_total{{{cluster}}} 4.0" in text
     with services.uow() as uow:
         actors = {e.actor for e in uow.audit.list() if e.action == "enforce.apply"}
     assert actors == {"gpuhours-scheduler"}

@@ -18,9 +18,10 @@ from allocator.enforcement import (
     Level,
     SlurmState,
     diff,
+    drift,
 )
 from allocator.errors import Forbidden, NotFound, SlurmCommandFailed
-from allocator.model import SlurmAccount
+from allocator.model import AuditEvent, SlurmAccount
 from allocator.ports import ConsumptionLookup
 from allocator.services import enforcement as enf
 from tests.builders import ADMIN, ALICE, CAL, ENGINEER, H, seed_world
@@ -53,6 +54,8 @@ class FakeSlurm:
         have = self.accounts[change.account]
         if change.attribute is Attribute.LIMIT:
             self.accounts[change.account] = replace(have, limit_minutes=int(change.after))
+        elif change.attribute is Attribute.USAGE:
+            self.accounts[change.account] = replace(have, used_minutes=0)
         else:
             self.accounts[change.account] = replace(
                 have, qos=(change.after,), default_qos=change.after
@@ -69,7 +72,7 @@ def consumption(used: dict[str, int]) -> ConsumptionLookup:
 
 
 @pytest.fixture
-def uow() -> FakeUnitOfWork:
+def fresh() -> FakeUnitOfWork:
     u = FakeUnitOfWork()
     seed_world(u, NOW)
     for project, account in (("p1", "acct-p1"), ("p2", "acct-p2")):
@@ -77,6 +80,20 @@ def uow() -> FakeUnitOfWork:
     svc.allocate_to_chair(u, ADMIN, NOW, "nat", "chair-a", "2026Q4", 100 * H, "q4", calendar=CAL)
     svc.allocate_to_project(u, ADMIN, NOW, "nat", "p1", "2026Q4", 40 * H, "q4", calendar=CAL)
     return u
+
+
+@pytest.fixture
+def uow(fresh: FakeUnitOfWork) -> FakeUnitOfWork:
+    """The world with both accounts' usage counters already reset for 2026Q4 (the tests of
+    limits and QOS see no reset to make)."""
+    with fresh:
+        for account in ("acct-p1", "acct-p2"):
+            fresh.audit.append(
+                AuditEvent("admin", NOW, "enforce.apply", f"slurm:{CLUSTER}/{account}",
+                           "RawUsage: 12 -> 0 for 2026Q4 (applied)")
+            )  # fmt: skip
+        fresh.commit()
+    return fresh
 
 
 def unlimited(account: str) -> ActualAccount:
@@ -124,7 +141,7 @@ def test_apply_twice_changes_nothing_the_second_time_and_audits_the_first(
     assert again.changes == ()
     assert svc.enforcement_apply(uow, ADMIN, slurm, again.pending, NOW) == []
     events = [e for e in uow.committed_store.audit if e.action == "enforce.apply"]
-    assert len(events) == 3
+    assert len(events) == 2 + 3  # the fixture's two resets, then the three changes
     assert any(
         e.subject == "slurm:jean-zay/acct-p2"
         and e.detail == "QOS: normal (default normal) -> enf-blocked (applied)"
@@ -235,3 +252,76 @@ def test_researchers_cannot_plan_or_apply(uow: FakeUnitOfWork) -> None:
         )
     with pytest.raises(Forbidden):
         svc.enforcement_apply(uow, ALICE, slurm, [], NOW)
+
+
+def test_each_counter_is_reset_once_a_period_at_the_first_apply(fresh: FakeUnitOfWork) -> None:
+    used = replace(unlimited("acct-p1"), used_minutes=4_321)
+    slurm = FakeSlurm({"acct-p1": used, "acct-p2": unlimited("acct-p2")})
+    resets = [c for c in plan(fresh, slurm, {}).pending if c.attribute is Attribute.USAGE]
+    assert [(c.account, c.before, c.after, c.tightens) for c in resets] == [
+        ("acct-p1", "4321", "0 for 2026Q4", False),
+        ("acct-p2", "unknown", "0 for 2026Q4", False),
+    ]
+    assert " ".join(resets[0].command) == (
+        "sacctmgr -i modify account where name=acct-p1 cluster=jean-zay set RawUsage=0"
+    )
+    svc.enforcement_apply(fresh, ADMIN, slurm, plan(fresh, slurm, {}).pending, NOW)
+    assert slurm.accounts["acct-p1"].used_minutes == 0
+    assert plan(fresh, slurm, {}).changes == ()  # once in the period
+    # the next period: reset again (its limits follow from its own allocations)
+    later = svc.enforcement_plan(
+        fresh, ENGINEER, slurm, CLUSTER, LADDER, consumption({}),
+        now=datetime(2027, 1, 4, tzinfo=UTC), calendar=CAL,
+    )  # fmt: skip
+    assert {c.account for c in later.pending if c.attribute is Attribute.USAGE} == {
+        "acct-p1",
+        "acct-p2",
+    }
+
+
+def test_a_reset_waits_for_a_readable_slurm_and_a_failed_one_is_tried_again(
+    fresh: FakeUnitOfWork,
+) -> None:
+    slurm = FakeSlurm({"acct-p1": unlimited("acct-p1"), "acct-p2": unlimited("acct-p2")})
+    slurm.fail_reads = True
+    assert not [c for c in plan(fresh, slurm, {}).changes if c.attribute is Attribute.USAGE]
+    slurm.fail_reads = False
+    slurm.fail_on = {"acct-p1"}
+    svc.enforcement_apply(fresh, ADMIN, slurm, plan(fresh, slurm, {}).pending, NOW)
+    slurm.fail_on = set()
+    again = [c for c in plan(fresh, slurm, {}).pending if c.attribute is Attribute.USAGE]
+    assert [c.account for c in again] == ["acct-p1"]
+
+
+def test_a_counter_is_reset_even_when_usage_is_unsure(fresh: FakeUnitOfWork) -> None:
+    slurm = FakeSlurm({"acct-p1": unlimited("acct-p1"), "acct-p2": unlimited("acct-p2")})
+    result = plan(fresh, slurm, {}, unsure="usage of jean-zay has never been ingested")
+    assert {c.account for c in result.pending if c.attribute is Attribute.USAGE} == {
+        "acct-p1",
+        "acct-p2",
+    }
+
+
+def test_drift_sets_slurms_counter_beside_gpuhours_use_and_flags_what_is_apart(
+    uow: FakeUnitOfWork,
+) -> None:
+    # p1 used 10 h by gpuhours' count; Slurm counted 10 h 2 min (inside 5 %), p2 nothing
+    # against Slurm's 2 h (flagged); an account whose counter is unread is flagged too
+    ten_h_2 = (10 * H + 120) * 1000 // 60
+    slurm = FakeSlurm(
+        {
+            "acct-p1": replace(unlimited("acct-p1"), used_minutes=ten_h_2),
+            "acct-p2": replace(unlimited("acct-p2"), used_minutes=2 * H * 1000 // 60),
+        }
+    )
+    result = plan(uow, slurm, {"p1": 10 * H})
+    rows = {d.account: d for d in drift(result.desired, result.actual)}
+    assert (rows["acct-p1"].ours, rows["acct-p1"].slurm, rows["acct-p1"].flagged) == (
+        10 * H, 10 * H + 120, False,
+    )  # fmt: skip
+    assert (rows["acct-p2"].difference, rows["acct-p2"].flagged) == (2 * H, True)
+    strict = drift(result.desired, result.actual, absolute=60, relative_milli=0)
+    assert [d.account for d in strict if d.flagged] == ["acct-p1", "acct-p2"]
+    unread = replace(unlimited("acct-p1"), used_minutes=None)
+    [row] = drift(result.desired[:1], SlurmState({"acct-p1": unread}, QOS))
+    assert (row.slurm, row.difference, row.flagged) == (None, None, True)

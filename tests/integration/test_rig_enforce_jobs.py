@@ -1,0 +1,216 @@
+"""Enforcement seen from a job's side, on the real rigs (issue 14, must-shows 1 and 3).
+
+The rigs run what sites use for this (``deploy/slurm/rig.sh``): ``priority/multifactor``
+without decay, ``AccountingStorageEnforce=associations,limits,safe``, partitions weighing
+their GPUs with the pool's rates (``TRESBillingWeights=GRES/gpu:a100=2000``), and the QOS
+ladder ``normal`` > ``gpuhours-grace`` > ``gpuhours-blocked`` (``GrpJobs=0``). With ``safe``,
+Slurm starts a job only if it can finish inside its account's ``GrpTRESMins`` budget: its
+time limit times its billing must fit in what is left.
+
+Each test works on its own account (``enf-live``) and removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from allocator import services as svc
+from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount, User
+from connectors.bootstrap import Services, build
+from connectors.cli import main
+from connectors.settings import ClusterConfig, Settings
+from tests.builders import ADMIN, ALICE, CAL, H, national_pool
+from tests.integration.rig_support import ingest
+from tests.integration.slurm_rig import Rig, run, sbatch, wait_for, wait_state
+
+ACCOUNT = "enf-live"
+PROJECT = "enf-live"
+POOL = "enf-live-pool"
+#: one a100 for a minute: 2 000 billing (the partition's weight) x 1 min
+ONE_GPU_MINUTE = ("-p", "gpu-a100", "--gres=gpu:a100:1", "--time=1")
+
+
+def sacctmgr(rig: Rig, *args: str, check: bool = True) -> str:
+    return run(rig, "sacctmgr", *args, check=check).stdout
+
+
+def _clean(rig: Rig) -> None:
+    run(rig, "scancel", "-A", ACCOUNT, check=False)
+    sacctmgr(rig, "-i", "delete", "user", "alice", f"account={ACCOUNT}", check=False)
+    sacctmgr(rig, "-i", "delete", "account", ACCOUNT, f"cluster={rig.cluster}", check=False)
+
+
+@pytest.fixture
+def live_account(rig: Rig) -> Iterator[int]:
+    """``enf-live`` under root with alice in it, no limit yet; once per rig (newest REST).
+    Yields when it was made (epoch seconds): an earlier test's jobs of that name are older."""
+    if rig.api_version != rig.kind.api_versions[-1]:
+        pytest.skip("sacctmgr has no API version: once per rig (with its newest REST version)")
+    _clean(rig)
+    try:
+        sacctmgr(rig, "-i", "add", "account", ACCOUNT, f"cluster={rig.cluster}", "parent=root")
+        sacctmgr(rig, "-i", "add", "user", "alice", f"account={ACCOUNT}")
+        yield int(time.time())
+    finally:
+        _clean(rig)
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _config(rig: Rig, grace_milli: int) -> ClusterConfig:
+    return rig.config(enforce="apply", grace_milli=grace_milli)
+
+
+def _services(engine: Engine, config: ClusterConfig) -> Services:
+    return build(Settings(database_url=_url(engine), clusters=[config]), engine=engine)
+
+
+def _ledger(sv: Services, rig: Rig) -> str:
+    """A pool routed to the rig at the rig's weights, alice's project mapped to enf-live."""
+    now = datetime.now(UTC)
+    period = CAL.containing(now).label
+    with sv.uow() as uow:
+        uow.users.add(ALICE)
+        uow.commit()
+    uow = sv.uow()
+    pool = national_pool(id=POOL, routes=(ClusterRoute(rig.cluster, ""),))
+    svc.create_pool(uow, ADMIN, now, pool)
+    svc.add_grant(uow, ADMIN, now, POOL, 1_000 * H, "enforcement journey", calendar=CAL)
+    svc.create_chair(uow, ADMIN, now, Chair("enf-live-chair", "Enforcement chair"))
+    project = Project(PROJECT, "enf-live-chair", "Live", ProjectKind.RND, "alice")
+    svc.create_project(uow, ADMIN, now, project)
+    account = SlurmAccount(rig.cluster, ACCOUNT)
+    svc.map_slurm_account(uow, ADMIN, now, PROJECT, account, clusters=[rig.cluster])
+    svc.allocate_to_chair(
+        uow, ADMIN, now, POOL, "enf-live-chair", period, 10 * H, "t", calendar=CAL
+    )
+    return period
+
+
+def _enforce(rig: Rig, engine: Engine, config: ClusterConfig, verb: str) -> list[dict[str, Any]]:
+    """``gpuhours -o json enforce VERB``, as an admin would run it on the Slurm host."""
+    env = rig.env(
+        GPUHOURS_DATABASE_URL=_url(engine),
+        GPUHOURS_CLUSTERS=json.dumps([config.model_dump(mode="json")]),
+        GPUHOURS_TIME_ZONE="UTC",
+    )
+    result = CliRunner().invoke(main, ["-o", "json", "enforce", verb], env=env)
+    assert result.exit_code == 0, (verb, result.output, result.stderr)
+    return list(json.loads(result.stdout))
+
+
+def _applied(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """``attribute: after`` of what an apply wrote to enf-live."""
+    return {r["attribute"]: r["after"] for r in rows if r["outcome"] == "applied"}
+
+
+def _pending_reason(rig: Rig, job_id: int) -> str:
+    def reason() -> str | None:
+        out = run(rig, "squeue", "-h", "-j", str(job_id), "-o", "%T %r").stdout.split()
+        return (
+            out[1] if out and out[0] == "PENDING" and out[1] not in ("None", "Priority") else None
+        )
+
+    return wait_for(f"job {job_id} held by a limit", reason, timeout=30)
+
+
+def _qos_of(rig: Rig, job_id: int) -> str:
+    return run(rig, "squeue", "-h", "--states=all", "-j", str(job_id), "-o", "%q").stdout.strip()
+
+
+def _ingest_from(engine: Engine, config: ClusterConfig, since: int) -> None:
+    """The first ingestion of a test: from when its account was made (not the rig's past)."""
+    ingest(engine, config, since=since - 1)
+
+
+def _used(sv: Services, config: ClusterConfig) -> int:
+    """gpuhours' own count of the project's use this period (pool unit-seconds)."""
+    from connectors import enforcement
+
+    plan = enforcement.plan(sv, ADMIN, config)
+    [mine] = [d for d in plan.desired if d.account == ACCOUNT]
+    return mine.used
+
+
+def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
+    rig: Rig, engine: Engine, live_account: int
+) -> None:
+    config = _config(rig, grace_milli=250)
+    sv = _services(engine, config)
+    period = _ledger(sv, rig)
+    now = datetime.now(UTC)
+    # 96 unit-seconds + 25 % = 120 = one a100 for one minute at 2 units: 2 000 billing-minutes
+    svc.allocate_to_project(sv.uow(), ADMIN, now, POOL, PROJECT, period, 96, "few", calendar=CAL)
+    _ingest_from(engine, config, live_account)  # gpuhours' usage is fresh: enforcement may tighten
+    assert _applied(_enforce(rig, engine, config, "apply")) == {
+        "RawUsage": f"0 for {period}",  # Slurm's counter starts the period at 0
+        "GrpTRESMins": "2000",
+        "QOS": "normal",
+    }
+
+    first = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 3")
+    assert wait_state(rig, first, ["COMPLETED"]) == "COMPLETED"
+    # what is left (2 000 minus the ~100 used) no longer holds a one-minute job
+    held = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
+    assert _pending_reason(rig, held) == "AssocGrpBillingMinutes"
+
+    asked = svc.submit_request(
+        sv.uow(), User("alice", "alice@example.org"), datetime.now(UTC), PROJECT, POOL,
+        [(period, 1 * H)], "the held job", calendar=CAL,
+    )  # fmt: skip
+    svc.approve_request(sv.uow(), ADMIN, datetime.now(UTC), asked.id, calendar=CAL)
+    ingest(engine, config)
+    # Slurm's own counter agrees with gpuhours' count of the first job (6 unit-seconds)
+    [drift] = [d for d in _enforce(rig, engine, config, "drift") if d["account"] == ACCOUNT]
+    assert drift["gpuhours_hours"] > 0 and drift["flagged"] is False, drift
+    raised = _applied(_enforce(rig, engine, config, "apply"))
+    assert raised == {"GrpTRESMins": str((96 + H) * 1250 // 1000 * 1000 // 60)}
+    assert wait_state(rig, held, ["RUNNING", "COMPLETED"], timeout=30) in ("RUNNING", "COMPLETED")
+    assert _applied(_enforce(rig, engine, config, "apply")) == {}  # nothing more to do
+
+
+def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the_band(
+    rig: Rig, engine: Engine, live_account: int
+) -> None:
+    config = _config(rig, grace_milli=10_000)  # a band of +1 000 %: room for a one-minute job
+    sv = _services(engine, config)
+    period = _ledger(sv, rig)
+    # four a100s for ~4 s before any limit: about 32 unit-seconds used (at 2 units a GPU-second)
+    burst = sbatch(
+        rig, "alice", "-A", ACCOUNT, "-p", "gpu-a100", "--gres=gpu:a100:4", "--time=1",
+        "--wrap", "sleep 4",
+    )  # fmt: skip
+    assert wait_state(rig, burst, ["COMPLETED"]) == "COMPLETED"
+    _ingest_from(engine, config, live_account)
+    used = _used(sv, config)
+    assert used >= 16  # so that 11 x (used - 1) - used leaves a one-minute job room
+
+    # over its hours (used > allocated) but inside the band: the grace QOS, jobs still run
+    now = datetime.now(UTC)
+    allocated = used - 1
+    svc.allocate_to_project(
+        sv.uow(), ADMIN, now, POOL, PROJECT, period, allocated, "t", calendar=CAL
+    )
+    assert _applied(_enforce(rig, engine, config, "apply"))["QOS"] == "gpuhours-grace"
+    lowered = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
+    assert wait_state(rig, lowered, ["RUNNING", "COMPLETED"]) in ("RUNNING", "COMPLETED")
+    assert _qos_of(rig, lowered) == "gpuhours-grace"
+
+    # an admin takes hours back to 1 unit-second: used is beyond the band (11), it is blocked
+    take = allocated - 1
+    svc.adjust(sv.uow(), ADMIN, now, POOL, PROJECT, period, -take, "overrun", calendar=CAL)
+    ingest(engine, config)
+    assert _applied(_enforce(rig, engine, config, "apply"))["QOS"] == "gpuhours-blocked"
+    blocked = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
+    assert _pending_reason(rig, blocked) in ("QOSGrpJobsLimit", "AssocGrpBillingMinutes")
+    assert _qos_of(rig, blocked) == "gpuhours-blocked"
