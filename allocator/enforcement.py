@@ -161,6 +161,8 @@ class ActualAccount:
     qos: tuple[str, ...]
     default_qos: str
     used_minutes: int | None = None
+    parent: str = ""
+    users: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,7 @@ class Attribute(StrEnum):
     LIMIT = "GrpTRESMins"
     QOS = "QOS"
     USAGE = "RawUsage"
+    USER = "user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,11 @@ class Change:
 
     @property
     def command(self) -> tuple[str, ...]:
-        """The exact ``sacctmgr`` command that makes the change (empty: none can)."""
+        """The exact ``sacctmgr`` command that makes the change (empty: none can). An
+        ``account`` change's ``after`` is the parent it is made (or moved) under; a ``user``
+        change adds ``after`` or removes ``before``."""
+        if self.attribute in (Attribute.ACCOUNT, Attribute.USER):
+            return self._tree_command()
         where = ("sacctmgr", "-i", "modify", "account", "where")
         target = (f"name={self.account}", f"cluster={self.cluster}", "set")
         if self.attribute is Attribute.LIMIT:
@@ -204,6 +211,28 @@ class Change:
         if self.attribute is Attribute.USAGE:
             return (*where, *target, "RawUsage=0")
         return ()
+
+    def _tree_command(self) -> tuple[str, ...]:
+        on = f"cluster={self.cluster}"
+        if self.attribute is Attribute.ACCOUNT:
+            if self.before == "absent":
+                return (
+                    "sacctmgr",
+                    "-i",
+                    "add",
+                    "account",
+                    self.account,
+                    on,
+                    f"parent={self.after}",
+                )
+            where = ("sacctmgr", "-i", "modify", "account", "where", f"name={self.account}", on)
+            return (*where, "set", f"parent={self.after}")
+        if self.before == "absent":
+            return ("sacctmgr", "-i", "add", "user", self.after, f"account={self.account}", on)
+        return (
+            "sacctmgr", "-i", "delete", "user", f"name={self.before}",
+            f"account={self.account}", on,
+        )  # fmt: skip
 
 
 def diff(
@@ -215,13 +244,15 @@ def diff(
     read_error: str = "",
     period: str = "",
     reset: frozenset[str] | None = None,
+    synced: bool = False,
 ) -> list[Change]:
     """The changes that bring Slurm to ``desired``. ``actual`` ``None``: Slurm could not be
     read (``read_error``); ``unsure``: why gpuhours doubts its own numbers (a stale
     ingestion). In both cases nothing is tightened: those changes are listed, skipped, with
     the reason; the loosening ones are still made (a failed read never skips them).
     ``reset``: the accounts whose usage counter was already reset in ``period`` (``None``:
-    counters are not managed); every other account that exists gets its reset."""
+    counters are not managed); every other account that exists gets its reset. ``synced``:
+    a missing account is sync's to make (:mod:`allocator.sync`), not a skipped change."""
     out: list[Change] = []
     for want in desired:
         if actual is None:
@@ -229,7 +260,8 @@ def diff(
             continue
         have = actual.accounts.get(want.account)
         if have is None:
-            out.append(_missing(want))
+            if not synced:
+                out.append(_missing(want))
             continue
         if reset is not None and want.account not in reset:
             out.append(reset_change(want, have, period))

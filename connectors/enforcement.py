@@ -7,6 +7,7 @@ from allocator import services as svc
 from allocator.enforcement import Ladder, billing_weights, ingestion_doubt
 from allocator.model import User
 from allocator.services import enforcement as enf
+from allocator.sync import Sync, structural
 from connectors.bootstrap import Services
 from connectors.settings import ClusterConfig
 from connectors.slurm.sacctmgr import Sacctmgr
@@ -45,11 +46,18 @@ def plan(sv: Services, actor: User, config: ClusterConfig) -> enf.Plan:
         now=sv.clock(),
         calendar=sv.settings.calendar,
         unsure=doubt(sv, config),
+        sync=Sync(config.sync_root, config.sync_removals) if config.sync_accounts else None,
     )
 
 
 def apply(sv: Services, actor: User, config: ClusterConfig, result: enf.Plan) -> list[enf.Applied]:
-    return svc.enforcement_apply(sv.uow(), actor, slurm(config), result.pending, sv.clock())
+    """Write the plan's pending changes; when sync made accounts or users, plan again and
+    write the rest (the new accounts' limits, QOS and counters), so one apply converges."""
+    done = svc.enforcement_apply(sv.uow(), actor, slurm(config), result.pending, sv.clock())
+    if structural(a.change for a in done if not a.error):
+        again = plan(sv, actor, config)
+        done += svc.enforcement_apply(sv.uow(), actor, slurm(config), again.pending, sv.clock())
+    return done
 
 
 def weights(sv: Services, config: ClusterConfig) -> dict[str, str]:

@@ -50,6 +50,12 @@ class ClusterConfig(BaseModel):
     enforce_max_lag_minutes: int = Field(default=60, ge=1)
     #: How often the scheduler runs plan + apply on a cluster set to ``apply``.
     enforce_interval_minutes: int = Field(default=15, ge=1)
+    #: Account and membership sync (opt-in): each project's account is made under its chair's
+    #: (the chair's under ``sync_root``), its PI and members made users of it.
+    sync_accounts: bool = False
+    sync_root: str = Field(default="root", min_length=1)
+    #: Whether sync removes users no longer members (else the removals are listed, skipped).
+    sync_removals: bool = False
     sacctmgr: str = "sacctmgr"
 
 

@@ -26,6 +26,7 @@ from allocator.model import User
 from allocator.periods import Calendar
 from allocator.ports import ConsumptionLookup, SlurmAssociations, UnitOfWork
 from allocator.services._common import STAFF, record
+from allocator.sync import Branch, Sync, branch, sync_changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +110,41 @@ def plan(
     now: datetime,
     calendar: Calendar,
     unsure: str = "",
+    sync: Sync | None = None,
 ) -> Plan:
-    """The differences between the ledger's desired state and Slurm's; changes nothing."""
+    """The differences between the ledger's desired state and Slurm's; changes nothing. With
+    ``sync``, the accounts and user associations to make come first."""
     period, desired = desired_state(
         uow, actor, cluster, ladder, consumption, now=now, calendar=calendar
     )
+    branches = _branches(uow, cluster) if sync is not None else []
     actual: SlurmState | None = None
     read_error = ""
     try:
-        actual = slurm.read(cluster, [d.account for d in desired])
+        names = {d.account for d in desired} | {b.parent for b in branches}
+        actual = slurm.read(cluster, sorted(names))
     except SlurmCommandFailed as exc:
         read_error = exc.message
     reset = _reset_in(uow, cluster, [d.account for d in desired], period)
-    changes = diff(
-        desired, actual, ladder, unsure=unsure, read_error=read_error, period=period, reset=reset
-    )
+    changes = []
+    if sync is not None and actual is not None:
+        changes = sync_changes(cluster, branches, actual, sync)
+    changes += diff(
+        desired, actual, ladder, unsure=unsure, read_error=read_error, period=period,
+        reset=reset, synced=sync is not None,
+    )  # fmt: skip
     return Plan(cluster, period, tuple(desired), actual, tuple(changes), read_error)
+
+
+def _branches(uow: UnitOfWork, cluster: str) -> list[Branch]:
+    """Every project account mapped on ``cluster``, under its chair's, with its people."""
+    with uow:
+        return [
+            branch(m.account, p.chair_id, p.pi, p.members)
+            for p in uow.projects.list()
+            for m in p.slurm_accounts
+            if m.cluster == cluster
+        ]
 
 
 def _reset_in(

@@ -18,7 +18,7 @@ from allocator.enforcement import BILLING, ActualAccount, Change, SlurmState
 from allocator.errors import SlurmCommandFailed
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
-ASSOC_FORMAT = "Cluster,Account,User,GrpTRESMins,QOS,DefaultQOS"
+ASSOC_FORMAT = "Cluster,Account,User,GrpTRESMins,QOS,DefaultQOS,ParentName"
 
 
 def parse_tres(text: str) -> dict[str, int]:
@@ -32,16 +32,22 @@ def parse_tres(text: str) -> dict[str, int]:
 
 
 def parse_associations(text: str, cluster: str) -> dict[str, ActualAccount]:
-    """The account associations (no user) of ``sacctmgr -nP show assoc format=ASSOC_FORMAT``."""
+    """The account associations of ``sacctmgr -nP show assoc format=ASSOC_FORMAT``, each with
+    its parent (when the format has it) and the users of its user associations."""
     out: dict[str, ActualAccount] = {}
+    users: dict[str, list[str]] = {}
     for line in text.splitlines():
         cells = line.split("|")
-        if len(cells) < 6 or cells[0] != cluster or cells[2]:
+        if len(cells) < 6 or cells[0] != cluster:
+            continue
+        if cells[2]:
+            users.setdefault(cells[1], []).append(cells[2])
             continue
         limit = parse_tres(cells[3]).get(BILLING)
         qos = tuple(sorted(filter(None, cells[4].split(","))))
-        out[cells[1]] = ActualAccount(cluster, cells[1], limit, qos, cells[5])
-    return out
+        parent = cells[6] if len(cells) > 6 else ""
+        out[cells[1]] = ActualAccount(cluster, cells[1], limit, qos, cells[5], parent=parent)
+    return {a: replace(v, users=tuple(sorted(users.get(a, ())))) for a, v in out.items()}
 
 
 _ACCOUNT_ROW = re.compile(r"(?:^|\s)Account=(\S+) UserName= ")

@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from allocator import services as svc
-from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount, User
+from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount
 from connectors.bootstrap import Services, build
 from connectors.cli import main
 from connectors.settings import ClusterConfig, Settings
-from tests.builders import ADMIN, ALICE, CAL, H, national_pool
+from tests.builders import ADMIN, ALICE, BOB, CAL, H, national_pool
 from tests.integration.rig_support import ingest
 from tests.integration.slurm_rig import Rig, run, sbatch, wait_for, wait_state
 
@@ -165,7 +165,7 @@ def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
     assert _pending_reason(rig, held) == "AssocGrpBillingMinutes"
 
     asked = svc.submit_request(
-        sv.uow(), User("alice", "alice@example.org"), datetime.now(UTC), PROJECT, POOL,
+        sv.uow(), ALICE, datetime.now(UTC), PROJECT, POOL,
         [(period, 1 * H)], "the held job", calendar=CAL,
     )  # fmt: skip
     svc.approve_request(sv.uow(), ADMIN, datetime.now(UTC), asked.id, calendar=CAL)
@@ -214,3 +214,81 @@ def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the
     blocked = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
     assert _pending_reason(rig, blocked) in ("QOSGrpJobsLimit", "AssocGrpBillingMinutes")
     assert _qos_of(rig, blocked) == "gpuhours-blocked"
+
+
+SYNCED = ("enf-sync", "enf-sync-chair")
+
+
+def _unsync(rig: Rig) -> None:
+    for user in ("alice", "bob"):
+        sacctmgr(rig, "-i", "delete", "user", user, f"account={SYNCED[0]}", check=False)
+    for name in SYNCED:
+        sacctmgr(rig, "-i", "delete", "account", name, f"cluster={rig.cluster}", check=False)
+
+
+def _tree(rig: Rig) -> list[str]:
+    return sacctmgr(
+        rig, "-nP", "show", "assoc", "where", f"cluster={rig.cluster}",
+        f"account={','.join(SYNCED)}", "format=Account,User,ParentName,GrpTRESMins,QOS",
+    ).splitlines()  # fmt: skip
+
+
+def test_sync_makes_a_new_projects_account_under_its_chair_with_both_members(
+    rig: Rig, engine: Engine
+) -> None:
+    if rig.api_version != rig.kind.api_versions[-1] or engine.dialect.name != "sqlite":
+        pytest.skip("once per rig, on SQLite (sacctmgr has no REST version; the sync is pure)")
+    _unsync(rig)
+    since = int(time.time())
+    try:
+        config = rig.config(enforce="apply", sync_accounts=True)
+        sv = _services(engine, config)
+        now = datetime.now(UTC)
+        period = CAL.containing(now).label
+        with sv.uow() as uow:
+            uow.users.add(ALICE)
+            uow.users.add(BOB)
+            uow.commit()
+        uow = sv.uow()
+        svc.create_pool(
+            uow, ADMIN, now, national_pool(id=POOL, routes=(ClusterRoute(rig.cluster, ""),))
+        )
+        svc.add_grant(uow, ADMIN, now, POOL, 100 * H, "sync journey", calendar=CAL)
+        svc.create_chair(uow, ADMIN, now, Chair(SYNCED[1], "Synced chair"))
+        project = Project(SYNCED[0], SYNCED[1], "Synced", ProjectKind.RND, "alice", ("bob",))
+        svc.create_project(uow, ADMIN, now, project)
+        account = SlurmAccount(rig.cluster, SYNCED[0])
+        svc.map_slurm_account(uow, ADMIN, now, SYNCED[0], account, clusters=[rig.cluster])
+        svc.allocate_to_chair(uow, ADMIN, now, POOL, SYNCED[1], period, 2 * H, "t", calendar=CAL)
+        svc.allocate_to_project(uow, ADMIN, now, POOL, SYNCED[0], period, 1 * H, "t", calendar=CAL)
+        _ingest_from(engine, config, since)
+
+        first = _enforce(rig, engine, config, "apply")
+        assert [(r["account"], r["attribute"], r["after"]) for r in first][:4] == [
+            (SYNCED[1], "account", "root"),
+            (SYNCED[0], "account", SYNCED[1]),
+            (SYNCED[0], "user", "alice"),
+            (SYNCED[0], "user", "bob"),
+        ]  # then, in the same apply, the new account's counter, limit and QOS
+        assert {r["outcome"] for r in first} == {"applied"}
+        limit = (1 * H) * 1250 // 1000 * 1000 // 60
+        tree = _tree(rig)
+        assert sorted(tree) == sorted([
+            f"{SYNCED[1]}||root||normal",
+            f"{SYNCED[0]}||{SYNCED[1]}|billing={limit}|normal",
+            f"{SYNCED[0]}|alice|||normal",
+            f"{SYNCED[0]}|bob|||normal",
+        ])  # fmt: skip
+        for user in ("alice", "bob"):  # both members can run jobs on it
+            job = sbatch(rig, user, "-A", SYNCED[0], *ONE_GPU_MINUTE, "--wrap", "true")
+            assert wait_state(rig, job, ["COMPLETED"]) == "COMPLETED"
+
+        assert _enforce(rig, engine, config, "plan") == []
+        with sv.uow() as uow:
+            audited = [e for e in uow.audit.list() if e.action == "enforce.apply"]
+        assert _applied(_enforce(rig, engine, config, "apply")) == {}
+        assert _tree(rig) == tree
+        with sv.uow() as uow:
+            assert [e for e in uow.audit.list() if e.action == "enforce.apply"] == audited
+    finally:
+        _unsync(rig)

@@ -17,11 +17,12 @@ from connectors.slurm.sacctmgr import (
     parse_tres,
 )
 
-# recorded on the rig after `enforce apply` (an account row, then its user's row)
-ASSOC = """enact-dev|enf-proj-a||billing=750000|normal|normal
-enact-dev|enf-proj-a|alice||normal|normal
-enact-dev|enf-proj-b|||enf-blocked,normal|enf-blocked
-enact-dev|enf-proj-b|alice||enf-blocked,normal|enf-blocked
+# recorded on the rig after `enforce apply` (an account row with its parent, then its users')
+ASSOC = """enact-dev|enf-proj-a||billing=750000|normal|normal|root
+enact-dev|enf-proj-a|alice||normal|normal|
+enact-dev|enf-proj-b|||enf-blocked,normal|enf-blocked|chair-nlp
+enact-dev|enf-proj-b|bob||enf-blocked,normal|enf-blocked|
+enact-dev|enf-proj-b|alice||enf-blocked,normal|enf-blocked|
 """
 QOS = "normal\nenf-grace\nenf-blocked\n"
 # `scontrol -o show assoc_mgr accounts=... flags=assoc` on the rig (lines cut after GrpTRESMins)
@@ -62,11 +63,25 @@ def test_tres_strings_are_read_per_tres() -> None:
     assert parse_tres("") == {}
 
 
-def test_only_account_rows_are_kept_with_their_billing_limit_and_qos() -> None:
+def test_account_rows_are_kept_with_their_limit_qos_parent_and_users() -> None:
     assert parse_associations(ASSOC, "enact-dev") == {
-        "enf-proj-a": ActualAccount("enact-dev", "enf-proj-a", 750000, ("normal",), "normal"),
+        "enf-proj-a": ActualAccount(
+            "enact-dev",
+            "enf-proj-a",
+            750000,
+            ("normal",),
+            "normal",
+            parent="root",
+            users=("alice",),
+        ),
         "enf-proj-b": ActualAccount(
-            "enact-dev", "enf-proj-b", None, ("enf-blocked", "normal"), "enf-blocked"
+            "enact-dev",
+            "enf-proj-b",
+            None,
+            ("enf-blocked", "normal"),
+            "enf-blocked",
+            parent="chair-nlp",
+            users=("alice", "bob"),
         ),
     }
     assert parse_associations(ASSOC, "other-cluster") == {}
