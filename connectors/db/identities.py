@@ -117,7 +117,7 @@ def _actor(who: Claimed) -> str:
 
 
 def _known(conn: Connection, who: Claimed, username: str, now: datetime) -> User:
-    row = conn.execute(select(U).where(U.username == username)).scalar_one()
+    row = conn.execute(select(U).where(U.username == username)).one()
     if row.deactivated_at is not None:
         raise Deactivated(username)
     values: dict[str, object] = {}
@@ -178,7 +178,7 @@ def _link(conn: Connection, who: Claimed, username: str, now: datetime) -> None:
 
 
 def _claim(conn: Connection, who: Claimed, username: str, now: datetime) -> User:
-    row = conn.execute(select(U).where(U.username == username)).scalar_one()
+    row = conn.execute(select(U).where(U.username == username)).one()
     if row.deactivated_at is not None:
         raise Deactivated(username)
     _link(conn, who, username, now)

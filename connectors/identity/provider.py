@@ -4,8 +4,9 @@
   (a failure is not kept: the next sign-in tries again). Its ``issuer`` must be the one
   configured.
 * **Keys**: the JWKS at ``jwks_uri``, kept; a token naming a key id the set lacks makes one
-  fresh read (at most once per :data:`REFRESH_SECONDS`): a provider that rotated its keys is
-  followed, a key it no longer lists is refused.
+  fresh read (such reads at most once per :data:`REFRESH_SECONDS`, so that tokens naming
+  made-up key ids cannot make gpuhours hammer the provider): a provider that rotated its keys
+  is followed, a key it no longer lists is refused.
 * **Tokens**: the signature (JWKS; asymmetric algorithms only), ``iss``, ``aud``, ``exp``,
   ``iat``/``nbf`` with the configured leeway, ``sub``, and ``nonce`` when one was sent: all by
   joserfc (Authlib's JOSE). Nothing here is cryptography of our own.
@@ -64,7 +65,7 @@ class Provider:
         self._lock = threading.Lock()
         self._discovery: Discovery | None = None
         self._keys: KeySet | None = None
-        self._keys_read_at = float("-inf")
+        self._refreshed_at = float("-inf")
 
     @property
     def issuer(self) -> str:
@@ -109,9 +110,10 @@ class Provider:
         with self._lock:
             known = self._keys
             unknown_kid = known is not None and kid is not None and not _has(known, kid)
-            may_refresh = self._now() - self._keys_read_at >= REFRESH_SECONDS
+            may_refresh = self._now() - self._refreshed_at >= REFRESH_SECONDS
             if known is None or (unknown_kid and may_refresh):
-                self._keys_read_at = self._now()
+                if known is not None:
+                    self._refreshed_at = self._now()
                 try:
                     self._keys = KeySet.import_key_set(self._get(jwks_uri))  # type: ignore[arg-type]
                 except (jose_errors.JoseError, ValueError, TypeError):

@@ -131,14 +131,15 @@ async def callback(request: Request, name: str) -> Response:
     login = None
     if state and secrets.compare_digest(state.encode(), cookie.encode()):
         login = await run_in_threadpool(logins.take, state, visit.services.clock())
-    if login is None or login.provider != name:
-        message = _("This sign-in has expired or was already used. Sign in again.")
-        return refused(visit, 400, message)
-    if "error" in query or not query.get("code"):
-        error = query.get("error", "")[:100] or "no code"
+    if "error" in query:
+        # nothing is done with an error, whatever its state (some providers drop it here)
+        error = query.get("error", "")[:100]
         log.info("sign-in with %s: the provider answered %s", name, error)
         message = _("The sign-in service did not sign you in (%(error)s).") % {"error": error}
-        return refused(visit, 400, message, login.next)
+        return refused(visit, 400, message, login.next if login else HOME)
+    if login is None or login.provider != name or not query.get("code"):
+        message = _("This sign-in has expired or was already used. Sign in again.")
+        return refused(visit, 400, message)
     try:
         return await run_in_threadpool(_finish, visit, provider, login, query["code"])
     except OidcError as exc:
