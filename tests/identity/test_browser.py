@@ -11,9 +11,10 @@ import subprocess
 import sys
 import urllib.error
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -24,10 +25,15 @@ from tests.web.conftest import Server, _database, _ready
 from tests.web.conftest import browser as browser  # the shared Chromium
 
 
+@dataclass
+class SsoServer(Server):
+    log: Path = Path()
+
+
 @pytest.fixture(scope="module", params=backends())
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, provider: MockProvider
-) -> Iterator[Server]:
+) -> Iterator[SsoServer]:
     tmp = tmp_path_factory.mktemp(f"sso-{request.param}")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -46,7 +52,7 @@ def server(
             "GPUHOURS_DATA_DIR": str(tmp),
             "GPUHOURS_DATABASE_URL": database_url,
             "GPUHOURS_TIME_ZONE": "Europe/Paris",
-            "GPUHOURS_LOG_LEVEL": "warning",
+            "GPUHOURS_LOG_LEVEL": "info",  # the access log too: read for secrets below
             "GPUHOURS_PUBLIC_URL": url,
             "GPUHOURS_OIDC_PROVIDERS": json.dumps([unistra]),
         }
@@ -61,7 +67,7 @@ def server(
                 assert _ready(url, process), log_path.read_text()
                 admin = re.search(r"demo admin token: (\S+)", log_path.read_text())
                 assert admin is not None
-                yield Server(url, database_url, {}, admin.group(1))
+                yield SsoServer(url, database_url, {}, admin.group(1), log=log_path)
             finally:
                 process.terminate()
                 try:
@@ -88,18 +94,23 @@ def context_of(browser: Any, server: Server, provider: MockProvider) -> Any:
 
 
 def test_carol_signs_in_with_her_university_account_as_an_administrator_then_out(
-    browser: Any, server: Server, provider: MockProvider
+    browser: Any, server: SsoServer, provider: MockProvider
 ) -> None:
     with pytest.raises(urllib.error.HTTPError):
         server.api("/users/carol@unistra.fr")  # unknown before her first sign-in
     context = context_of(browser, server, provider)
     page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     try:
         page.goto(f"{server.url}/portal/signin")
         page.get_by_role("link", name="Sign in with Université de Strasbourg").click()
         page.wait_for_url(f"{provider.url}/oauth2/authorize?**")
         page.get_by_role("button", name=CAROL["sub"]).click()
         page.wait_for_url(f"{server.url}/portal/projects")
+        (callback,) = [url for url in requested if "/callback?" in url]
+        query = parse_qs(urlsplit(callback).query)
+        secrets = [query["code"][0], query["state"][0]]
         who = page.locator("form.signout .who").inner_text()
         assert who == "Carol Durand (administrator)", who
         cookie = next(c for c in context.cookies() if c["name"] == "gpuhours_session")
@@ -120,3 +131,9 @@ def test_carol_signs_in_with_her_university_account_as_an_administrator_then_out
         context.close()
     # only the mock provider's own pages ask for a stylesheet elsewhere
     assert all(url.startswith("https://cdn.jsdelivr.net/") for url in server.blocked)
+    # no secret of the run in gpuhours' log (access log included)
+    log = server.log.read_text()
+    assert "/portal/signin/oidc/unistra/callback" in log  # the access log was written
+    secrets += [cookie["value"], SECRET_FILE.read_text().strip()]  # (the demo prints its tokens)
+    for secret in secrets:
+        assert secret not in log
