@@ -206,6 +206,34 @@ class Provider:
             reason = {"aud": "audience", "nonce": "nonce", "iat": "expired", "nbf": "expired"}
             raise TokenRefused(self.name, reason.get(claim, "claims"), claim) from None
 
+    def introspect(self, token: str) -> dict[str, Any] | None:
+        """The claims of an opaque access token, by the provider's introspection endpoint
+        (RFC 7662, with this client's credentials): ``None`` when the provider has no such
+        endpoint or says the token is not active (or expired, or another issuer's)."""
+        endpoint = self.discovery().introspection_endpoint
+        if not endpoint or not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        secret = self.config.client_secret()
+        form = {"token": token, "token_type_hint": "access_token"}
+        try:
+            if secret:
+                auth = httpx.BasicAuth(self.config.client_id, secret)
+                answer = self._http.post(endpoint, data=form, auth=auth)
+            else:
+                answer = self._http.post(endpoint, data=form | {"client_id": self.config.client_id})
+            answer.raise_for_status()
+            found = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ProviderUnreachable(self.name, f"introspection: {type(exc).__name__}") from None
+        if not isinstance(found, dict) or found.get("active") is not True or "sub" not in found:
+            return None
+        if str(found.get("iss", self.issuer)).rstrip("/") != self.issuer:
+            return None
+        exp = found.get("exp")
+        if isinstance(exp, int | float) and exp <= self._now() - self.config.leeway_seconds:
+            return None
+        return found
+
     def end_session_url(self, post_logout_redirect_uri: str) -> str:
         """Where to send the browser to end the provider's session too ("" if it has no
         ``end_session_endpoint``, or cannot be reached now)."""

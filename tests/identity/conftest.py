@@ -220,6 +220,9 @@ class FakeIdP:
         self.id_token = ""
         self.jwks_reads = 0
         self.down = False
+        #: opaque access tokens it knows (introspection): token -> its subject
+        self.opaque: dict[str, str] = {}
+        self.introspections = 0
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -234,11 +237,19 @@ class FakeIdP:
                     "token_endpoint": f"{self.issuer}/token",
                     "jwks_uri": f"{self.issuer}/jwks",
                     "end_session_endpoint": f"{self.issuer}/logout",
+                    "introspection_endpoint": f"{self.issuer}/introspect",
                 },
             )
         if path == "/jwks":
             self.jwks_reads += 1
             return httpx.Response(200, json=KeySet(self.published).as_dict(private=False))
+        if path == "/introspect":
+            self.introspections += 1
+            token = parse_qs(request.content.decode())["token"][0]
+            if token not in self.opaque:
+                return httpx.Response(200, json={"active": False})
+            sub, exp = self.opaque[token], int(time.time()) + 300
+            return httpx.Response(200, json={"active": True, "sub": sub, "exp": exp})
         if path == "/token":
             return httpx.Response(200, json={"id_token": self.id_token, "token_type": "Bearer"})
         return httpx.Response(404)

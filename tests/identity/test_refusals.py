@@ -176,6 +176,18 @@ class TestBearerJwtOnTheApi:
         self.signed_in(portal, idp)
         assert self.bearer(portal, idp.sign(idp.claims(**claims))) == 401
 
+    def test_an_opaque_token_is_introspected_once_a_minute_and_an_inactive_one_refused(
+        self, portal: TestClient, idp: FakeIdP
+    ) -> None:
+        self.signed_in(portal, idp)
+        idp.opaque["at-0f1e2d"] = "dave-42"
+        assert self.bearer(portal, "at-0f1e2d") == 200
+        assert self.bearer(portal, "at-0f1e2d") == 200
+        assert idp.introspections == 1  # the answer is kept a minute
+        assert self.bearer(portal, "at-unknown") == 401
+        assert self.bearer(portal, "gph_unknown") == 401  # gpuhours' own: no provider asked
+        assert idp.introspections == 2
+
     def test_a_jwt_of_another_key_is_refused(self, portal: TestClient, idp: FakeIdP) -> None:
         self.signed_in(portal, idp)
         rotated, impostor = rsa_key("gone"), rsa_key("k1", 1)
