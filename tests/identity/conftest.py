@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -75,6 +75,27 @@ class MockProvider:
     def set_user(self, sub: str, claims: dict[str, Any]) -> None:
         answer = httpx.put(f"{self.url}/users/{sub}", json=claims, timeout=10)
         assert answer.status_code == 204, answer.text
+
+    def tokens(self, sub: str) -> dict[str, Any]:
+        """A script's own code flow with the provider (redirect to a local port, as a CLI
+        does): its ID token (a JWT) and opaque access token."""
+        query = {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": "http://127.0.0.1:8765/",
+            "scope": "openid",
+            "state": "s",
+            "nonce": "n",
+        }
+        back = self.authorize(f"{self.url}/oauth2/authorize?{urlencode(query)}", sub)
+        form = {"grant_type": "authorization_code", "redirect_uri": query["redirect_uri"]}
+        form["code"] = parse_qs(urlsplit(back).query)["code"][0]
+        answer = httpx.post(
+            f"{self.url}/oauth2/token", data=form, auth=(CLIENT_ID, "secret"), timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
 
     def authorize(self, authorization_url: str, sub: str) -> str:
         """What the provider's form does when ``sub`` is chosen: the callback URL it sends the

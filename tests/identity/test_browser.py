@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from click.testing import CliRunner
 
+from connectors.cli import main
 from tests.api.test_docs_in_a_browser import _free_port
 from tests.conftest import backends
 from tests.identity.conftest import ADMINS, CAROL, CLIENT_ID, SECRET_FILE, MockProvider
@@ -137,3 +140,21 @@ def test_carol_signs_in_with_her_university_account_as_an_administrator_then_out
     secrets += [cookie["value"], SECRET_FILE.read_text().strip()]  # (the demo prints its tokens)
     for secret in secrets:
         assert secret not in log
+
+
+def test_the_remote_cli_logs_in_with_a_pasted_provider_token(
+    server: SsoServer, provider: MockProvider
+) -> None:
+    """The mock provider has no device authorization: the CLI takes a pasted ID token (of
+    someone who signed in to the portal once) as it takes a gpuhours token."""
+    with httpx.Client(base_url=server.url, timeout=10) as browserless:
+        start = browserless.get("/portal/signin/oidc/unistra")
+        callback = provider.authorize(start.headers["location"], CAROL["sub"])
+        assert browserless.get(callback).status_code == 303  # Carol is known
+    id_token = provider.tokens(CAROL["sub"])["id_token"]
+    runner = CliRunner()
+    login = runner.invoke(main, ["login", "--server", server.url], input=id_token + "\n")
+    assert login.exit_code == 0, login.output
+    assert "as carol@unistra.fr (admin)" in login.stdout
+    whoami = runner.invoke(main, ["-o", "json", "whoami"])
+    assert json.loads(whoami.stdout)["username"] == "carol@unistra.fr"

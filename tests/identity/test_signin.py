@@ -3,8 +3,6 @@ without a browser: the portal's redirects followed by hand, the provider's form 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode, urlsplit
-
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -189,24 +187,11 @@ def test_a_deactivated_user_cannot_sign_in_and_her_sessions_and_tokens_stop(
 def test_an_id_token_of_the_provider_is_a_bearer_token_of_the_api_and_its_opaque_token_is_not(
     portal: TestClient, provider: MockProvider
 ) -> None:
-    """A script's own code flow with the provider (redirect to a local port, as a CLI does);
-    its JWT is checked against the provider's JWKS; the opaque access token is not
-    introspected (the mock has no introspection endpoint)."""
+    """A script's own code flow with the provider; its JWT is checked against the provider's
+    JWKS; the opaque access token is not introspected (the mock has no introspection
+    endpoint)."""
     assert sign_in(portal, provider, CAROL["sub"]).status_code == 303
-    query = {
-        "response_type": "code",
-        "client_id": CLIENT_ID,
-        "redirect_uri": "http://127.0.0.1:8765/",
-        "scope": "openid",
-        "state": "s",
-        "nonce": "n",
-    }
-    back = provider.authorize(f"{provider.url}/oauth2/authorize?{urlencode(query)}", CAROL["sub"])
-    form = {"grant_type": "authorization_code", "redirect_uri": query["redirect_uri"]}
-    form["code"] = parse_qs(urlsplit(back).query)["code"][0]
-    tokens = httpx.post(
-        f"{provider.url}/oauth2/token", data=form, auth=(CLIENT_ID, "secret"), timeout=10
-    ).json()
+    tokens = provider.tokens(CAROL["sub"])
     for token, status in ((tokens["id_token"], 200), (tokens["access_token"], 401)):
         answer = portal.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == status, answer.text
