@@ -144,6 +144,19 @@ def test_an_unreachable_provider_is_said_while_sessions_and_tokens_keep_working(
         assert api.status_code == 200
 
 
+def test_a_provider_gone_during_the_sign_in_is_said_and_nothing_is_created(
+    portal: TestClient, idp: FakeIdP, fake_sso: Services
+) -> None:
+    answer = portal.get("/portal/signin/oidc/inria")
+    state = parse_qs(urlsplit(answer.headers["location"]).query)["state"][0]
+    idp.down = True  # the code exchange finds no provider
+    before = world(fake_sso)
+    params = {"code": "c0de", "state": state}
+    refused = portal.get("/portal/signin/oidc/inria/callback", params=params)
+    assert refused.status_code == 503 and "cannot be reached now" in refused.text
+    assert world(fake_sso) == before
+
+
 class TestBearerJwtOnTheApi:
     def signed_in(self, portal: TestClient, idp: FakeIdP) -> None:
         assert callback_with(portal, idp).status_code == 303
