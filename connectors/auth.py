@@ -117,7 +117,7 @@ class TokenAuthenticator:
 
 
 #: One row by the unique index on ``token_hash``: a token neither revoked nor expired, and
-#: its user.
+#: its user, unless deactivated.
 _LOOKUP = (
     select(
         t.ApiTokenRow.id,
@@ -132,6 +132,7 @@ _LOOKUP = (
     .where(
         t.ApiTokenRow.token_hash == bindparam("digest"),
         t.ApiTokenRow.revoked_at.is_(None),
+        t.UserRow.deactivated_at.is_(None),
         or_(
             t.ApiTokenRow.expires_at.is_(None),
             t.ApiTokenRow.expires_at > bindparam("now", type_=t.UTCDateTime()),

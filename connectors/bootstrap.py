@@ -18,10 +18,13 @@ from connectors.auth import Authenticator, TokenAuthenticator
 from connectors.db.balance_reads import SqlBalanceReads
 from connectors.db.consumption import SqlConsumption
 from connectors.db.engine import make_engine, make_session_factory, read_only
+from connectors.db.identities import SqlIdentities
 from connectors.db.migrate import upgrade
 from connectors.db.site import check_calendar
 from connectors.db.uow import SqlUnitOfWork
 from connectors.enforce_runs import EnforceRuns
+from connectors.identity.bearer import FirstOf, OidcBearerAuthenticator
+from connectors.identity.provider import Provider
 from connectors.notify.worker import Notifier, NotifyStatus
 from connectors.pool_units import PoolUnits
 from connectors.settings import Settings
@@ -70,6 +73,8 @@ class Services:
     #: This process's scheduled enforcement runs (``/metrics``).
     enforce_runs: EnforceRuns = field(default_factory=EnforceRuns, repr=False)
     _notifier: Notifier | None = field(default=None, repr=False)
+    #: The OpenID Connect providers, by name (``GPUHOURS_OIDC_PROVIDERS``).
+    identity_providers: dict[str, Provider] = field(default_factory=dict, repr=False)
     #: the same pool, for transactions that only read (``connectors.db.engine.read_only``)
     reader: Engine = field(init=False, repr=False)
     read_session_factory: sessionmaker[Session] = field(init=False, repr=False)
@@ -135,7 +140,16 @@ def build(settings: Settings, engine: Engine | None = None) -> Services:
     factory = make_session_factory(engine)
     # The token look-up only reads (never behind SQLite's writer); its last-use stamp is its
     # own short write transaction. It reads the services' clock when called: tests replace it.
-    authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())
+    authenticator: Authenticator = TokenAuthenticator(factory, clock=lambda: services.clock())
+    providers = [
+        Provider(config, now=lambda: services.clock().timestamp())
+        for config in settings.oidc_providers
+    ]
+    if providers:
+        # gpuhours' own tokens first (one indexed read), then the providers' JWTs
+        bearer = OidcBearerAuthenticator(providers, SqlIdentities(engine))
+        authenticator = FirstOf(authenticator, bearer)
     services = Services(settings, engine, factory, authenticator, SqlConsumption(engine))
+    services.identity_providers = {p.name: p for p in providers}
     services.auth_throttle = AuthThrottle(settings.auth_failures, settings.auth_window_seconds)
     return services

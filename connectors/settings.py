@@ -76,6 +76,48 @@ class WebhookConfig(BaseModel):
     language: str = Field(default="en", pattern="^(en|fr)$")
 
 
+class ClaimRule(BaseModel):
+    """A claim's value that gives a role: ``{"claim": "groups", "value": "hpc-admins",
+    "role": "admin"}`` (the claim may be a string or a list of strings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claim: str = Field(default="groups", min_length=1)
+    value: str = Field(min_length=1)
+    role: str = Field(pattern="^(engineer|admin)$")
+
+
+class OidcProviderConfig(BaseModel):
+    """An OpenID Connect provider the portal signs people in with (and whose JWTs the API
+    accepts as bearer tokens). See README, "Signing in with the university's account"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Short name, in the portal's URLs (``/portal/signin/oidc/<name>``).
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    #: Shown on the sign-in page (``Université de Lorraine``); default: the name.
+    label: str = ""
+    #: The issuer URL; its ``/.well-known/openid-configuration`` is read at first use.
+    issuer: str = Field(pattern=r"^https?://")
+    client_id: str = Field(min_length=1)
+    #: A file holding the client secret (a mounted secret); none: a public client (PKCE only).
+    client_secret_file: Path | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    #: Claims giving engineer or admin; anyone else is a researcher.
+    role_rules: list[ClaimRule] = Field(default_factory=list)
+    #: The ``aud`` the API's bearer JWTs must carry; empty: the client id.
+    api_audience: str = ""
+    #: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``.
+    leeway_seconds: int = Field(default=60, ge=0, le=600)
+    #: Seconds to wait for the provider (discovery, keys, the code exchange).
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    def client_secret(self) -> str:
+        if self.client_secret_file is None:
+            return ""
+        return self.client_secret_file.read_text().strip()
+
+
 def default_data_dir() -> Path:
     return Path.cwd() / "data"
 
@@ -141,6 +183,10 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
     mail_from: str = "gpuhours <gpuhours@localhost>"
     mail_reply_to: str = ""
+    #: OpenID Connect providers as JSON (``GPUHOURS_OIDC_PROVIDERS='[{"name": "unistra",
+    #: "issuer": ..., "client_id": ...}]'``) or from a JSON file.
+    oidc_providers: list[OidcProviderConfig] = Field(default_factory=list)
+    oidc_providers_file: Path | None = None
     #: Webhooks as JSON (``GPUHOURS_WEBHOOKS='[{"name": "hpc", "url": ...}]'``).
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     #: Seconds between two deliveries of the outbox (leader only).
@@ -168,6 +214,11 @@ class Settings(BaseSettings):
         if self.clusters_file is not None and not self.clusters:
             data = json.loads(self.clusters_file.read_text())
             self.clusters = [ClusterConfig.model_validate(item) for item in data]
+        if self.oidc_providers_file is not None and not self.oidc_providers:
+            data = json.loads(self.oidc_providers_file.read_text())
+            self.oidc_providers = [OidcProviderConfig.model_validate(item) for item in data]
+        if len({p.name for p in self.oidc_providers}) != len(self.oidc_providers):
+            raise ValueError("oidc_providers: a provider name appears twice")
         if len({w.name for w in self.webhooks}) != len(self.webhooks):
             raise ValueError("webhooks: a webhook name appears twice")
         names = [c.name for c in self.clusters]

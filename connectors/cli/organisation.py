@@ -22,6 +22,22 @@ def users_list() -> None:
     emit(gateway().users(), columns.USER)
 
 
+@users.command("deactivate")
+@click.argument("username")
+@one_line_errors
+def users_deactivate(username: str) -> None:
+    """No sign-in any more; the user's tokens and portal sessions are refused (audited)."""
+    emit(gateway().set_active(username, False))
+
+
+@users.command("reactivate")
+@click.argument("username")
+@one_line_errors
+def users_reactivate(username: str) -> None:
+    """Undo a deactivation (audited)."""
+    emit(gateway().set_active(username, True))
+
+
 @click.group()
 def pools() -> None:
     """Pools of GPU hours."""

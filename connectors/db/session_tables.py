@@ -26,5 +26,7 @@ class WebSessionRow(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: The absolute end, however active the session is.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    #: How the user signed in: ``token`` (an API token pasted) until SSO exists.
+    #: How the user signed in: ``token`` (an API token pasted) or ``oidc``.
     method: Mapped[str] = mapped_column(String(16), default="token")
+    #: With ``oidc``: the provider's name (its logout ends the provider's session too).
+    provider: Mapped[str] = mapped_column(String(32), default="", server_default="")

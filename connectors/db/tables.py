@@ -65,6 +65,8 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     full_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(200), default="")
+    #: When an administrator deactivated the user: no sign-in, no token, no session since.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ApiTokenRow(Base):
@@ -479,5 +481,6 @@ class IdempotencyKeyRow(Base):
 
 # The notifications' and the portal's sessions' tables, in modules of their own, on the same
 # metadata.
+from connectors.db import identity_tables as _identity_tables  # noqa: E402, F401
 from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401
 from connectors.db import session_tables as _session_tables  # noqa: E402, F401

@@ -6,7 +6,8 @@ the table stores its SHA-256, so a copy of the table signs nobody in. Each sessi
 CSRF synchronizer token, ``csrf``, which every form of the portal sends back.
 
 A session ends at the first of: sign-out (its row is deleted), ``idle`` without a request,
-its absolute ``expires_at``, or its user being deleted (the foreign key cascades). Expired rows
+its absolute ``expires_at``, its user being deleted (the foreign key cascades) or deactivated
+(a deactivated user's sessions are found no more). Expired rows
 are purged when someone signs in. ``last_seen_at`` is written at most once per
 :data:`TOUCH_SECONDS`, in its own short, best-effort transaction, as a token's last use is.
 """
@@ -47,6 +48,8 @@ class WebSession:
     last_seen_at: datetime
     expires_at: datetime
     method: str
+    #: the OpenID Connect provider signed in with (``method`` ``oidc``)
+    provider: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ class SqlWebSessions:
         self._reader = read_only(engine)
         self._try_writer = engine.execution_options(**{TRY_WRITE: True})
 
-    def open(self, user: User, now: datetime, method: str = "token") -> Opened:
+    def open(self, user: User, now: datetime, method: str = "token", provider: str = "") -> Opened:
         """A new session for ``user`` (expired sessions of anyone are purged first)."""
         secret = secrets.token_urlsafe(32)
         session = WebSession(
@@ -78,6 +81,7 @@ class SqlWebSessions:
             now,
             now + self.lifetime,
             method,
+            provider,
         )
         with self.engine.begin() as conn:
             conn.execute(delete(S).where(S.expires_at <= now))
@@ -91,6 +95,7 @@ class SqlWebSessions:
                     last_seen_at=now,
                     expires_at=session.expires_at,
                     method=method,
+                    provider=provider,
                 )
             )
         return Opened(secret, session)
@@ -108,13 +113,14 @@ class SqlWebSessions:
                 S.last_seen_at,
                 S.expires_at,
                 S.method,
+                S.provider,
                 t.UserRow.username,
                 t.UserRow.role,
                 t.UserRow.full_name,
                 t.UserRow.email,
             )
             .join(t.UserRow, t.UserRow.username == S.username)
-            .where(S.id_hash == hash_id(secret))
+            .where(S.id_hash == hash_id(secret), t.UserRow.deactivated_at.is_(None))
         )
         with self._reader.connect() as conn:
             row = conn.execute(query).one_or_none()
@@ -128,6 +134,7 @@ class SqlWebSessions:
             row.last_seen_at,
             row.expires_at,
             row.method,
+            row.provider,
         )
         if now >= found.expires_at or now - found.last_seen_at >= self.idle:
             return None

@@ -16,7 +16,9 @@ ACCESS_LOGGER = "uvicorn.access"
 #: Parameter names (case-insensitive) whose value is a secret.
 CREDENTIAL = re.compile(
     r"(token|access_token|api_key|apikey|key|secret|password|passwd|auth|authorization|"
-    r"session|jwt|bearer|signature|sig)$",
+    r"session|jwt|bearer|signature|sig|"
+    # OpenID Connect's callback (an authorization code, its state) and logout hint
+    r"code|state|nonce|id_token_hint)$",
     re.IGNORECASE,
 )
 _TOKEN_VALUE = re.compile(r"gph_[A-Za-z0-9_-]+")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,6 +43,7 @@ from connectors.web import (
     pages_requests,
     pages_tokens,
     signin,
+    signin_oidc,
 )
 from connectors.web.render import page
 from connectors.web.visit import (
@@ -55,10 +57,9 @@ from connectors.web.visit import (
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
-    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    " form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'"
 )
 HEADERS = (
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -70,8 +71,11 @@ ASGIApp = Callable[..., Awaitable[None]]
 class PortalHeaders:
     """The portal's security headers on every answer (ASGI middleware)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, form_targets: tuple[str, ...] = ()) -> None:
         self.app = app
+        # the sign-out form goes on to an OpenID provider's logout: its origin is allowed
+        csp = CSP.format("".join(f" {origin}" for origin in form_targets))
+        self.headers = ((b"content-security-policy", csp.encode()), *HEADERS)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -82,7 +86,7 @@ class PortalHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in HEADERS if n not in names]
+                headers += [(n, v) for n, v in self.headers if n not in names]
                 message["headers"] = headers
             await send(message)
 
@@ -100,6 +104,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     )
     app.mount("/static", StaticFiles(packages=[("connectors.web", "static")]), name="static")
     app.include_router(signin.router)
+    app.include_router(signin_oidc.router)
     app.include_router(pages_projects.router)
     app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
@@ -114,8 +119,14 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_quarter.router)
     _home_and_language(app)
     _errors(app)
-    app.add_middleware(PortalHeaders)
+    origins = tuple(sorted({origin(p.issuer) for p in services.identity_providers.values()}))
+    app.add_middleware(PortalHeaders, form_targets=origins)
     return routing.build_now(app)
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _home_and_language(app: FastAPI) -> None:

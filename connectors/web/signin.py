@@ -5,8 +5,8 @@ opens a server-side session (``connectors.db.web_sessions``) and sets its cookie
 is one way: pasting an API token (``POST /signin``), checked by the same authenticator as the
 API's bearer tokens and throttled per client address like the API (``connectors.throttle``:
 the same counter, so guesses at the portal and at the API add up). The university's SSO
-(OIDC) will be another: its callback route authenticates, then calls :func:`open_session`
-with ``method="oidc"``.
+(OpenID Connect, ``connectors.web.signin_oidc``) is the other: its callback authenticates,
+then calls :func:`open_session` with ``method="oidc"``.
 
 The token itself is not kept: the session is what the browser holds. Sign-out deletes the
 session. The one-click links of the demo put the token in the URL's fragment (never sent to
@@ -55,10 +55,16 @@ def signin_url(visit: Visit) -> str:
     return f"{visit.base}/signin?next={quote(safe_next(here), safe='/')}"
 
 
-def open_session(visit: Visit, user: User, target: str, method: str) -> Response:
+def open_session(
+    visit: Visit, user: User, target: str, method: str, provider: str = ""
+) -> Response:
     """The seam: a new session for ``user`` (whoever established who they are), its cookie
-    set, and on to ``target`` (a portal path)."""
-    opened = visit.sessions.open(user, visit.services.clock(), method)
+    set, and on to ``target`` (a portal path). The session the browser had, if any, is
+    closed: a sign-in always changes the session's id."""
+    previous = visit.request.cookies.get(SESSION_COOKIE, "")
+    if previous:
+        visit.sessions.close(previous)
+    opened = visit.sessions.open(user, visit.services.clock(), method, provider)
     response = RedirectResponse(visit.base + safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -81,6 +87,7 @@ def _refused(visit: Visit, target: str, status: int, message: str) -> Response:
         title=_("Sign in"),
         errors={"token": message},
         next=safe_next(target),
+        providers=list(visit.services.identity_providers.values()),
     )
 
 
@@ -90,7 +97,14 @@ async def signin_page(request: Request, next: str = HOME) -> Response:
     if visit.session is not None:
         return RedirectResponse(visit.base + safe_next(next), status_code=303)
     _ = visit.speaker.gettext
-    return page(visit, "signin.html", title=_("Sign in"), errors={}, next=safe_next(next))
+    return page(
+        visit,
+        "signin.html",
+        title=_("Sign in"),
+        errors={},
+        next=safe_next(next),
+        providers=list(visit.services.identity_providers.values()),
+    )
 
 
 @router.post("/signin")
@@ -121,11 +135,20 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
+    """The session ends here; signed in with a provider that offers RP-initiated logout
+    (``end_session_endpoint``), the browser goes on to end the provider's session too, then
+    comes back to the sign-in page."""
     visit = await visit_of(request)
     await form_of(visit)
     secret = request.cookies.get(SESSION_COOKIE, "")
     if secret:
         await run_in_threadpool(visit.sessions.close, secret)
-    response = RedirectResponse(f"{visit.base}/signin", status_code=303)
+    target = f"{visit.base}/signin"
+    session = visit.session
+    provider = visit.services.identity_providers.get(session.provider) if session else None
+    if provider is not None:
+        back = visit.services.settings.public_url.rstrip("/") + PATH + "/signin"
+        target = await run_in_threadpool(provider.end_session_url, back) or target
+    response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PATH)
     return response

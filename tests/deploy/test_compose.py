@@ -212,6 +212,29 @@ def test_the_slurm_key_is_a_secret_given_to_the_worker_only(compose: dict[str, A
     ]
 
 
+def test_the_oidc_providers_are_settings_and_their_secret_is_the_apis_only(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The .env example's commented provider, once uncommented, builds settings whose client
+    secret file is where compose mounts the api's secret (and the default is no provider)."""
+    api = services(compose)["api"]
+    (secret,) = api["secrets"]
+    assert compose["secrets"][secret["source"]]["file"].startswith("${OIDC_CLIENT_SECRET_FILE")
+    for name, service in services(compose).items():
+        if name != "api":
+            assert secret["source"] not in [
+                s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])
+            ], name
+    env_line = compose["x-gpuhours"]["environment"]["GPUHOURS_OIDC_PROVIDERS"]
+    assert json.loads(interpolate(env_line)) == []
+    example = (COMPOSE_DIR / ".env.example").read_text()
+    (line,) = re.findall(r"^#   OIDC_PROVIDERS=(.+)$", example, re.M)
+    providers = json.loads(interpolate(env_line, {"OIDC_PROVIDERS": line}))
+    settings = settings_from({"GPUHOURS_OIDC_PROVIDERS": json.dumps(providers)}, monkeypatch)
+    (provider,) = settings.oidc_providers
+    assert str(provider.client_secret_file) == secret["target"]
+
+
 def test_http_health_checks_only_where_http_is_served(compose: dict[str, Any]) -> None:
     # The image's HEALTHCHECK asks /healthz: kept for the API, off for the worker and migrate.
     assert "healthcheck" not in services(compose)["api"]

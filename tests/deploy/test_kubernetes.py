@@ -290,8 +290,17 @@ def test_environment_is_settings_and_builds_them(
         volume, key = mount_of(workload, env["GPUHOURS_CLUSTERS_FILE"])
         content = resources["ConfigMap", volume["configMap"]["name"]]["data"][key]
         (tmp_path / "clusters.json").write_text(content)
+        # so is GPUHOURS_OIDC_PROVIDERS_FILE (the OpenID Connect providers)
+        volume, key = mount_of(workload, env["GPUHOURS_OIDC_PROVIDERS_FILE"])
+        oidc = resources["ConfigMap", volume["configMap"]["name"]]["data"][key]
+        (tmp_path / "oidc-providers.json").write_text(oidc)
         settings = settings_from(
-            {**env, "GPUHOURS_CLUSTERS_FILE": str(tmp_path / "clusters.json")}, monkeypatch
+            {
+                **env,
+                "GPUHOURS_CLUSTERS_FILE": str(tmp_path / "clusters.json"),
+                "GPUHOURS_OIDC_PROVIDERS_FILE": str(tmp_path / "oidc-providers.json"),
+            },
+            monkeypatch,
         )
         assert settings.database_url.startswith("postgresql+psycopg://")
         assert settings.port == API_PORT
@@ -313,7 +322,20 @@ def test_the_slurm_key_is_mounted_in_the_worker_where_the_clusters_file_says(
         assert pod_spec(worker)["securityContext"]["fsGroup"] == IMAGE_UID
     for name in ("gpuhours-api", "gpuhours-migrate"):
         volumes = pod_spec(workloads(resources)[name])["volumes"]
-        assert not [v for v in volumes if "secret" in v], name
+        secrets = [v["secret"]["secretName"] for v in volumes if "secret" in v]
+        # the API: the OpenID Connect client secret only (optional: absent without SSO)
+        assert secrets == (["gpuhours-oidc"] if name == "gpuhours-api" else []), name
+
+
+def test_the_oidc_client_secret_is_optional_and_mounted_in_the_api_only(
+    resources: dict[tuple[str, str], Resource],
+) -> None:
+    api = resources["Deployment", "gpuhours-api"]
+    volume, key = mount_of(api, "/run/secrets/oidc/client-secret")
+    assert volume["secret"] == {"secretName": "gpuhours-oidc", "optional": True}
+    assert key == "client-secret" and key in secrets_of_the_example()["gpuhours-oidc"]
+    example = resources["ConfigMap", "gpuhours-clusters"]["data"]
+    assert json.loads(example["oidc-providers.json"]) == []  # API tokens only by default
 
 
 @pytest.mark.skipif(

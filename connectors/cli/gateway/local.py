@@ -8,13 +8,14 @@ from typing import Any
 from accounting import services as acc
 from allocator import hours as hours_rule
 from allocator import services as svc
-from allocator.errors import InvalidInput
+from allocator.errors import InvalidInput, NotFound
 from allocator.model import RequestState, SlurmAccount
 from connectors.bootstrap import Services
 from connectors.cli import render
 from connectors.cli._common import cli_actor, hours_arg, seconds_arg, tolerance_arg
 from connectors.cli.gateway import JSON, Lines, StatementUpload
 from connectors.cli.pool_file import parse_pool_file
+from connectors.db.identities import SqlIdentities
 from connectors.presenters import reports as present_report
 from connectors.tokens import list_tokens, revoke
 from connectors.values import column_mapping, decision_amount
@@ -34,6 +35,12 @@ class LocalGateway:
 
     def users(self) -> JSON:
         return [render.user(u) for u in svc.list_users(self.sv.uow(), self.actor)]
+
+    def set_active(self, username: str, active: bool) -> JSON:
+        identities = SqlIdentities(self.sv.engine)
+        if not identities.set_active(username, active, self.actor.username, self.sv.clock()):
+            raise NotFound("user", username, field="username")
+        return {"username": username, "active": active}
 
     def pools(self) -> JSON:
         return [render.pool(p) for p in svc.list_pools(self.sv.uow(), self.actor)]

@@ -116,6 +116,10 @@ class RemoteGateway:
     def users(self) -> JSON:
         return self.items("/users")
 
+    def set_active(self, username: str, active: bool) -> JSON:
+        verb = "reactivate" if active else "deactivate"
+        return self.call("POST", f"/users/{_seg(username)}/{verb}")
+
     def pools(self) -> JSON:
         return self.items("/pools")
 

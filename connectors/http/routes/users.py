@@ -5,11 +5,15 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
+from allocator import rules
 from allocator import services as svc
-from allocator.model import User
+from allocator.errors import InvalidInput, NotFound
+from allocator.model import Role, User
+from connectors.db.identities import SqlIdentities
 from connectors.http import schemas as s
-from connectors.http.deps import ActorDep, NowDep, UowDep
+from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 from connectors.http.pages import Page, PageQ, paged
 
 router = APIRouter(prefix="/api/v1")
@@ -48,3 +52,37 @@ def create_user(
 def get_user(username: str, uow: UowDep, actor: ActorDep) -> s.UserOut:
     """One user (staff: every one; anybody else: themselves)."""
     return _user(svc.get_user(uow, actor, username))
+
+
+class UserStateOut(BaseModel):
+    username: str
+    #: ``False``: deactivated (no sign-in; its tokens and sessions refused)
+    active: bool
+
+
+@router.post("/users/{username}/deactivate", tags=["users"])
+def deactivate_user(
+    username: str, services: ServicesDep, actor: ActorDep, now: NowDep
+) -> UserStateOut:
+    """Deactivate a user (admin): no sign-in any more, and its tokens and portal sessions are
+    refused from the next request on. Audited (``user.deactivated``)."""
+    return _set_active(services, actor, now, username, False)
+
+
+@router.post("/users/{username}/reactivate", tags=["users"])
+def reactivate_user(
+    username: str, services: ServicesDep, actor: ActorDep, now: NowDep
+) -> UserStateOut:
+    """Undo a deactivation (admin); audited (``user.reactivated``)."""
+    return _set_active(services, actor, now, username, True)
+
+
+def _set_active(
+    services: ServicesDep, actor: User, now: NowDep, username: str, active: bool
+) -> UserStateOut:
+    rules.require_role(actor, Role.ADMIN)
+    if username == actor.username and not active:
+        raise InvalidInput("username", "an administrator cannot deactivate themselves")
+    if not SqlIdentities(services.engine).set_active(username, active, actor.username, now):
+        raise NotFound("user", username, field="username")
+    return UserStateOut(username=username, active=active)
