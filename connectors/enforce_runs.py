@@ -18,6 +18,7 @@ class EnforceRuns:
     applied: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    unread: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, cluster: str, at: float, result: enf.Plan, done: list[enf.Applied]) -> None:
@@ -28,5 +29,6 @@ class EnforceRuns:
                 (self.applied, sum(1 for a in done if not a.error)),
                 (self.failed, sum(1 for a in done if a.error)),
                 (self.skipped, sum(1 for c in result.changes if c.skipped)),
+                (self.unread, 1 if result.read_error else 0),
             ):
                 counts[cluster] = counts.get(cluster, 0) + n

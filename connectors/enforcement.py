@@ -53,6 +53,7 @@ def plan(sv: Services, actor: User, config: ClusterConfig) -> enf.Plan:
 def apply(sv: Services, actor: User, config: ClusterConfig, result: enf.Plan) -> list[enf.Applied]:
     """Write the plan's pending changes; when sync made accounts or users, plan again and
     write the rest (the new accounts' limits, QOS and counters), so one apply converges."""
+    enf.note_unread(sv.uow(), actor, result, sv.clock())
     done = svc.enforcement_apply(sv.uow(), actor, slurm(config), result.pending, sv.clock())
     if structural(a.change for a in done if not a.error):
         again = plan(sv, actor, config)

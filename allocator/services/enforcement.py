@@ -201,6 +201,18 @@ def apply(
     return results
 
 
+def note_unread(uow: UnitOfWork, actor: User, result: Plan, now: datetime) -> None:
+    """An audit event for a plan that could not read Slurm: the error, and what was skipped
+    for it (the changes tried anyway, if any, are audited by :func:`apply`)."""
+    if not result.read_error:
+        return
+    skipped = sum(1 for c in result.changes if c.skipped)
+    with uow:
+        detail = f"{result.read_error}; {skipped} change(s) not made"
+        record(uow, actor, now, "enforce.unread", f"slurm:{result.cluster}", detail)
+        uow.commit()
+
+
 def _tell_pis(uow: UnitOfWork, applied: Sequence[Change], now: datetime) -> None:
     """One ``enforcement.changed`` notice per (cluster, account) changed, to its project's PI:
     what changed, from what to what."""

@@ -168,6 +168,7 @@ class EnforceCollector(Collector):
                 ("enforce_applied", runs.applied, "Changes written into Slurm."),
                 ("enforce_failed", runs.failed, "Changes whose write failed (retried next run)."),
                 ("enforce_skipped", runs.skipped, "Changes skipped while gpuhours was unsure."),
+                ("enforce_unread", runs.unread, "Runs that could not read Slurm's state."),
             ):
                 family = CounterMetricFamily(PREFIX + name, help, labels=["cluster"])
                 for cluster in sorted(runs.last_run):
