@@ -21,7 +21,7 @@ from allocator.enforcement import (
     drift,
 )
 from allocator.errors import Forbidden, NotFound, SlurmCommandFailed
-from allocator.model import AuditEvent, SlurmAccount
+from allocator.model import AuditEvent, EntryKind, SlurmAccount
 from allocator.ports import ConsumptionLookup
 from allocator.services import enforcement as enf
 from tests.builders import ADMIN, ALICE, CAL, ENGINEER, H, seed_world
@@ -325,3 +325,24 @@ def test_drift_sets_slurms_counter_beside_gpuhours_use_and_flags_what_is_apart(
     unread = replace(unlimited("acct-p1"), used_minutes=None)
     [row] = drift(result.desired[:1], SlurmState({"acct-p1": unread}, QOS))
     assert (row.slurm, row.difference, row.flagged) == (None, None, True)
+
+
+def test_at_a_period_start_the_carry_over_joins_the_new_limit_and_the_counter_resets(
+    uow: FakeUnitOfWork,
+) -> None:
+    # 2027Q1 begins: p1 has 20 h allocated and 5 h carried over from 2026Q4, so its limit is
+    # (25 h + 25 %) in billing-minutes; both counters are reset for the new period
+    start = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
+    svc.allocate_to_chair(uow, ADMIN, start, "nat", "chair-a", "2027Q1", 40 * H, "q1", calendar=CAL)
+    svc.allocate_to_project(uow, ADMIN, start, "nat", "p1", "2027Q1", 20 * H, "q1", calendar=CAL)
+    svc.adjust(uow, ADMIN, start, "nat", "p1", "2027Q1", 5 * H, "carried over from 2026Q4",
+               kind=EntryKind.CARRYOVER, calendar=CAL)  # fmt: skip
+    slurm = FakeSlurm({"acct-p1": unlimited("acct-p1"), "acct-p2": unlimited("acct-p2")})
+    result = svc.enforcement_plan(
+        uow, ENGINEER, slurm, CLUSTER, LADDER, consumption({}), now=start, calendar=CAL
+    )
+    assert result.period == "2027Q1"
+    changes = {(c.account, c.attribute): c.after for c in result.pending}
+    assert changes[("acct-p1", Attribute.LIMIT)] == str(25 * H * 1250 // 1000 * 1000 // 60)
+    assert changes[("acct-p1", Attribute.USAGE)] == "0 for 2027Q1"
+    assert changes[("acct-p2", Attribute.USAGE)] == "0 for 2027Q1"
