@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from allocator import rules
+from allocator.enforcement import drift
 from allocator.errors import NotFound
 from allocator.model import Role, User
 from allocator.services import enforcement as enf
@@ -54,6 +55,7 @@ def _plan(visit: Visit, user: User, name: str) -> dict[str, Any]:
         "config": config,
         "plan": result,
         "changes": [present.change(c) for c in result.changes],
+        "drift": drift(result.desired, result.actual),
         "applied": None,
     }
 

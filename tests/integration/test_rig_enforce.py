@@ -254,6 +254,8 @@ def test_the_portal_shows_the_plan_and_an_admin_applies_it(
         page = c.get(f"/portal/enforcement/{rig.cluster}").text
         assert f"<td>{ACCOUNTS[0]}</a></td>" in page or f">{ACCOUNTS[0]}</a>" in page
         assert "Apply the differences" in page
+        drift = page[page.index('id="drift-caption"') :]
+        assert f"<td>{ACCOUNTS[0]}</td>" in drift and "<td>agrees</td>" in drift  # no job yet
         csrf = csrf_of(c, f"/portal/enforcement/{rig.cluster}")
         done = c.post(f"/portal/enforcement/{rig.cluster}/apply", data={"csrf": csrf}).text
         assert done.count("<td>applied</td>") == 4  # a's limit and QOS, both counters
