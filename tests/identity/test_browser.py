@@ -25,7 +25,6 @@ from tests.api.test_docs_in_a_browser import _free_port
 from tests.conftest import backends
 from tests.identity.conftest import ADMINS, CAROL, CLIENT_ID, SECRET_FILE, MockProvider
 from tests.web.conftest import Server, _database, _ready
-from tests.web.conftest import browser as browser  # the shared Chromium
 
 
 @dataclass

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from connectors.db.engine import make_engine
-from tests.api.test_docs_in_a_browser import ARGS, CHROMIUM, _free_port, _missing
+from tests.api.test_docs_in_a_browser import _free_port
 from tests.conftest import PG_URL, backends
 from tests.web.inprocess import client, services, tokens  # noqa: F401 (in-process fixtures)
 
@@ -126,22 +126,6 @@ def server(
                 process.kill()
                 process.wait()
             log.close()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _missing("no Debian chromium at /usr/bin/chromium (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def offline_context(browser: Any, server: Server, **options: Any) -> Any:
