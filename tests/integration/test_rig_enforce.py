@@ -53,12 +53,10 @@ def _clean(rig: Rig) -> None:
         sacctmgr(rig, "-i", "delete", "qos", qos, check=False)
 
 
-@pytest.fixture
-def enf_accounts(rig: Rig) -> Iterator[None]:
-    """Two accounts under root, alice in each: a (tight, blocked) and b (unlimited). On each
-    rig (22.05 and 24.11), once: sacctmgr has no REST version, so with the rig's newest."""
-    if rig.api_version != rig.kind.api_versions[-1]:
-        pytest.skip("sacctmgr has no API version: once per rig (with its newest REST version)")
+@pytest.fixture(scope="session")
+def enf_tree(rig: Rig) -> Iterator[None]:
+    """Two accounts under root, alice in each, and the test's QOS: made once per rig (each
+    ``sacctmgr add`` costs about half a second of slurmdbd commits), removed at the end."""
     _clean(rig)
     try:
         for qos in QOS:
@@ -66,14 +64,23 @@ def enf_accounts(rig: Rig) -> Iterator[None]:
         for account in ACCOUNTS:
             sacctmgr(rig, "-i", "add", "account", account, f"cluster={rig.cluster}", "parent=root")
             sacctmgr(rig, "-i", "add", "user", "alice", f"account={account}")
-        sacctmgr(
-            rig, "-i", "modify", "account", "where", f"name={ACCOUNTS[0]}",
-            f"cluster={rig.cluster}", "set", "GrpTRESMins=billing=1",
-            f"QOS={QOS[1]}", f"DefaultQOS={QOS[1]}",
-        )  # fmt: skip
         yield
     finally:
         _clean(rig)
+
+
+@pytest.fixture
+def enf_accounts(rig: Rig, request: pytest.FixtureRequest) -> None:
+    """a tight and blocked, b unlimited, before each test. On each rig (22.05 and 24.11),
+    once: sacctmgr has no REST version, so with the rig's newest."""
+    if rig.api_version != rig.kind.api_versions[-1]:
+        pytest.skip("sacctmgr has no API version: once per rig (with its newest REST version)")
+    request.getfixturevalue("enf_tree")
+    sacctmgr(
+        rig, "-i", "modify", "account", "where", f"name={ACCOUNTS[0]}",
+        f"cluster={rig.cluster}", "set", "GrpTRESMins=billing=1",
+        f"QOS={QOS[1]}", f"DefaultQOS={QOS[1]}",
+    )  # fmt: skip
 
 
 def _ledger(engine: Engine, rig: Rig) -> None:

@@ -191,6 +191,8 @@ def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
 def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the_band(
     rig: Rig, engine: Engine, live_account: int
 ) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the ladder once per rig, on SQLite (the held job runs on both databases)")
     config = _config(rig, grace_milli=10_000)  # a band of +1 000 %: room for a one-minute job
     sv = _services(engine, config)
     period = _ledger(sv, rig)
