@@ -480,4 +480,5 @@ class IdempotencyKeyRow(Base):
 # The notifications' and the portal's sessions' tables, in modules of their own, on the same
 # metadata.
 from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401
+from connectors.db import round_tables as _round_tables  # noqa: E402, F401
 from connectors.db import session_tables as _session_tables  # noqa: E402, F401
