@@ -130,9 +130,10 @@ def set_minimum(
 ) -> AllocationRound:
     """At least ``amount`` guaranteed to a member request, for ``reason`` (``0``: none)."""
     rules.require_role(actor, *ADMIN)
-    rules.check_amount(amount, "hours")
-    if amount and not reason.strip():
-        raise InvalidInput("reason", "a minimum needs a reason (thesis, ...)")
+    if amount:  # zero is a line of nothing, or no minimum
+        rules.check_amount(amount, "hours")
+    if not reason.strip():
+        raise InvalidInput("reason", "a minimum needs a reason (thesis, ...), its removal too")
     with uow:
         current = _editable(uow, round_id)
         request = _member(uow, current, request_id)
@@ -160,7 +161,8 @@ def edit_line(
 ) -> AllocationRound:
     """An admin's amount for one member's line, over the proposal's, with a reason."""
     rules.require_role(actor, *ADMIN)
-    rules.check_amount(amount, "hours")
+    if amount:  # zero is a line of nothing, or no minimum
+        rules.check_amount(amount, "hours")
     if not reason.strip():
         raise InvalidInput("reason", "an edit needs a reason")
     with uow:

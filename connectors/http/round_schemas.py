@@ -17,7 +17,10 @@ REQUEST_ID = Field(ge=1, le=2**31 - 1, description="a pending request of the rou
 class RoundIn(Strict):
     period: PeriodLabel
     pool_ids: list[Slug] = Field(
-        min_length=1, max_length=32, description="the pools the round divides, each once"
+        min_length=1,
+        max_length=32,
+        description="the pools the round divides, each once",
+        json_schema_extra={"uniqueItems": True},
     )
     deadline: UtcDatetime = Field(description="requests submitted before it join the round")
 
@@ -37,7 +40,12 @@ class WeightsIn(Strict):
 class MinimumIn(Strict):
     request_id: int = REQUEST_ID
     hours: HoursOrZero = Field(description="at most the hours asked; 0 removes the minimum")
-    reason: str = Field(default="", max_length=2000, description="needed unless hours is 0")
+    reason: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=NOT_BLANK,
+        description="why (thesis); for 0, why the minimum is removed",
+    )
 
 
 class LineEditIn(Strict):
