@@ -40,6 +40,7 @@ from connectors.web import (
     pages_quarter,
     pages_queue,
     pages_requests,
+    pages_rounds,
     pages_tokens,
     signin,
 )
@@ -112,6 +113,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_notify.router)
     app.include_router(pages_org.router)
     app.include_router(pages_quarter.router)
+    app.include_router(pages_rounds.router)
     _home_and_language(app)
     _errors(app)
     app.add_middleware(PortalHeaders)

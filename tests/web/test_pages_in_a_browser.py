@@ -42,6 +42,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
         "admin": [
             ("/portal/queue", 200),
             ("/portal/quarter", 200),
+            ("/portal/rounds", 200),
             ("/portal/quarter?pool=enact-local", 200),
             ("/portal/quarter/close?pool=enact-local", 200),
             ("/portal/reports/" + period_containing(datetime.now(UTC)).label, 200),
