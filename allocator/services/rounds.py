@@ -22,6 +22,7 @@ from allocator.model import (
     AllocationRequest,
     Pool,
     PoolKind,
+    Project,
     RequestState,
     Role,
     User,
@@ -239,15 +240,19 @@ def approve_round(
             prepare_period(uow, actor, now, pool, period)
         members = {r.id: r for r in _members(uow, current)}
         lines = _lines(current, _input(uow, current, tuple(members.values()), period))
-        why = reason.strip() or f"{current.reference} approved"
+        why = reason.strip()
+        by_id = {p.id: p for p in pools}
+        projects = {p.id: p for p in uow.projects.list()}
         for line in lines:
-            _allocate(uow, actor, now, current, members[line.request_id], line, why)
+            request = members[line.request_id]
+            where = (by_id[request.pool_id], projects[request.project_id])
+            _allocate(uow, actor, now, current, request, where, line, why)
         approved = replace(
             current, approved=True, decided_by=actor.username, decided_at=now, lines=lines
         )
         uow.rounds.update(approved)
         total = sum(line.amount for line in lines)
-        detail = f"{len(lines)} requests, {hours(total)} allocated: {why}"
+        detail = f"{len(lines)} requests, {hours(total)} allocated" + (f": {why}" if why else "")
         record(uow, actor, now, "round.approved", current.reference, detail)
         uow.commit()
     return approved
@@ -259,14 +264,13 @@ def _allocate(
     now: datetime,
     current: AllocationRound,
     request: AllocationRequest,
+    where: tuple[Pool, Project],
     line: RoundLine,
     why: str,
 ) -> None:
     """One line: its allocation (if any) and its request's decision, journaled and told."""
-    pool = get_pool(uow, request.pool_id)
-    project = uow.projects.get(request.project_id)
-    assert project is not None
-    text = f"{current.reference}: {line.explanation}"
+    pool, project = where
+    text = f"{current.reference}: {line.explanation}" + (f"; {why}" if why else "")
     if line.amount:
         chair_to_project(
             uow,
@@ -276,7 +280,7 @@ def _allocate(
             current.period,
             project,
             line.amount,
-            f"{why}; {text}",
+            text,
             request.id,
             draw_from_pool=True,
             reference=current.reference,

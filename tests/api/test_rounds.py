@@ -106,6 +106,7 @@ def test_a_round_from_opening_to_approval_journals_round_n_on_every_allocation(
         for project, request_id in ids.items():
             entries = uow.ledger.entries(request_id=request_id)
             assert entries and {e.reference for e in entries} == {f"round:{round_id}"}
+            assert all(f"round:{round_id}: " in e.reason for e in entries)
             request = uow.requests.get(request_id)
             granted = approved_amount(approved, request_id)
             assert request is not None and request.lines[0].granted == granted, project
