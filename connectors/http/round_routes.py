@@ -55,7 +55,7 @@ def get_round(
 
 
 @router.put("/rounds/{round_id}/weights")
-def set_weights(
+def set_round_weights(
     round_id: RoundId,
     body: rs.WeightsIn,
     uow: UowDep,
@@ -70,7 +70,7 @@ def set_weights(
 
 
 @router.put("/rounds/{round_id}/minimums")
-def set_minimum(
+def set_round_minimum(
     round_id: RoundId,
     body: rs.MinimumIn,
     uow: UowDep,
@@ -85,7 +85,7 @@ def set_minimum(
 
 
 @router.put("/rounds/{round_id}/lines/{request_id}")
-def edit_line(
+def edit_round_line(
     round_id: RoundId,
     request_id: RequestId,
     body: rs.LineEditIn,
