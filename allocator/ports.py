@@ -25,6 +25,7 @@ from allocator.model import (
     User,
 )
 from allocator.notices import Notice, Preference
+from allocator.round_model import AllocationRound
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,32 @@ class UnitOfWork(Protocol):
     ) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+
+
+class RoundRepository(Protocol):
+    def add(self, allocation_round: AllocationRound) -> AllocationRound:
+        """Store a new round; returns it with its id."""
+        ...
+
+    def get(self, round_id: int, *, lock: bool = False) -> AllocationRound | None:
+        """The round with its weights, minimums, edits and lines; with ``lock``, its row
+        locked to the end of the transaction (two approvals of one round never interleave)."""
+        ...
+
+    def list(self) -> Sequence[AllocationRound]:
+        """Every round, newest first, without its lines."""
+        ...
+
+    def update(self, allocation_round: AllocationRound) -> None:
+        """Write the round's state, weights, minimums, edits and lines as given."""
+        ...
+
+
+class RoundsUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work that also stores allocation rounds."""
+
+    @property
+    def rounds(self) -> RoundRepository: ...
 
 
 class SlurmAssociations(Protocol):

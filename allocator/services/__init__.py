@@ -11,6 +11,7 @@ One module per concern; the package re-exports the public use cases, so callers 
 - ``pools``: pools, grants, local capacity (open periods), rates, over-commit
 - ``allocations``: pool -> chair -> project, release, transfer, adjustment
 - ``requests``: submit, comment, approve, reject, withdraw
+- ``rounds``: allocation rounds: open, weights, minimums, edits, approve whole
 - ``reading``: the journal, the audit trail, lists of what an actor may see
 - ``balances``: pool, chair and project balances
 - ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
@@ -76,15 +77,27 @@ from allocator.services.requests import (
     submit_request,
     withdraw_request,
 )
+from allocator.services.rounds import (
+    RoundView,
+    approve_round,
+    edit_line,
+    list_rounds,
+    open_round,
+    set_minimum,
+    set_weights,
+    show_round,
+)
 
 __all__ = [
     "Preferences",
+    "RoundView",
     "add_grant",
     "add_member",
     "adjust",
     "allocate_to_chair",
     "allocate_to_project",
     "approve_request",
+    "approve_round",
     "audit_trail",
     "chair",
     "chair_balances",
@@ -94,6 +107,7 @@ __all__ = [
     "create_pool_with_grant",
     "create_project",
     "create_user",
+    "edit_line",
     "enforcement_apply",
     "enforcement_plan",
     "get_chair",
@@ -107,9 +121,11 @@ __all__ = [
     "list_pools",
     "list_projects",
     "list_requests",
+    "list_rounds",
     "list_users",
     "map_slurm_account",
     "open_period",
+    "open_round",
     "pool_balances",
     "pool_units",
     "preferences",
@@ -119,9 +135,12 @@ __all__ = [
     "reject_request",
     "release",
     "set_language",
+    "set_minimum",
     "set_overcommit",
     "set_preference",
     "set_rate",
+    "set_weights",
+    "show_round",
     "submit_request",
     "transfer",
     "unmap_slurm_account",

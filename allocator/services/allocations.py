@@ -39,6 +39,7 @@ def _draw_to_chair(
     amount: int,
     reason: str,
     request_id: int | None = None,
+    reference: str = "",
 ) -> LedgerEntry:
     """pool -> chair, within the pool's capacity times its over-commit factor."""
     flows = uow.ledger.flows(pool.id, period)
@@ -63,6 +64,7 @@ def _draw_to_chair(
             now,
             reason,
             request_id,
+            reference,
         )
     )
 
@@ -111,9 +113,10 @@ def chair_to_project(
     reason: str,
     request_id: int | None = None,
     draw_from_pool: bool = False,
+    reference: str = "",
 ) -> list[LedgerEntry]:
     """chair -> project; with ``draw_from_pool`` a shortfall is first drawn pool -> chair.
-    Called after ``prepare_period``."""
+    Called after ``prepare_period``. ``reference`` is written on every entry (``round:N``)."""
     entries = []
     available = _chair_headroom(uow, pool, period, project.chair_id)
     if amount > available:
@@ -128,7 +131,16 @@ def chair_to_project(
         drawn_for = f"drawn for project {project.id}: {reason}"
         entries.append(
             _draw_to_chair(
-                uow, actor, now, pool, period, project.chair_id, shortfall, drawn_for, request_id
+                uow,
+                actor,
+                now,
+                pool,
+                period,
+                project.chair_id,
+                shortfall,
+                drawn_for,
+                request_id,
+                reference,
             )
         )
     allocation = entry(
@@ -142,6 +154,7 @@ def chair_to_project(
         now,
         reason,
         request_id,
+        reference,
     )
     entries.append(uow.ledger.append(allocation))
     return entries

@@ -7,6 +7,7 @@ import functools
 import getpass
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -137,3 +138,14 @@ def tolerance_arg(seconds: int, percent: str) -> Tolerance:
 def seconds_arg(value: str, field: str = "hours") -> int:
     """Positive hours, as integer seconds."""
     return hours_rule.to_seconds(hours_arg(value, field))
+
+
+def time_arg(value: str, field: str) -> datetime:
+    """An ISO 8601 time with its offset, as the API takes it (``2026-12-15T18:00:00Z``)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, "must be an ISO 8601 time (2026-12-15T18:00:00Z)") from None
+    if when.tzinfo is None:
+        raise InvalidInput(field, "needs its offset (Z or +01:00)")
+    return when.astimezone(UTC)

@@ -483,4 +483,5 @@ class IdempotencyKeyRow(Base):
 # metadata.
 from connectors.db import identity_tables as _identity_tables  # noqa: E402, F401
 from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401
+from connectors.db import round_tables as _round_tables  # noqa: E402, F401
 from connectors.db import session_tables as _session_tables  # noqa: E402, F401

@@ -20,6 +20,7 @@ from connectors.db.repositories import (
     SqlRequests,
     SqlUsers,
 )
+from connectors.db.rounds import SqlRounds
 from connectors.db.statements import SqlDecisions, SqlStatements
 from connectors.db.usage_queries import SqlUsageViews
 
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
             self.audit = SqlAudit(self.session)
             self.notices = SqlNotices(self.session)
             self.preferences = SqlPreferences(self.session)
+            self.rounds = SqlRounds(self.session)
             # the accounting's stores (accounting.ports.AccountingUnitOfWork)
             self.statements = SqlStatements(self.session)
             self.decisions = SqlDecisions(self.session)

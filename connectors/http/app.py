@@ -21,6 +21,7 @@ from connectors.http import (
     idempotency,
     openapi,
     quarter_routes,
+    round_routes,
     token_routes,
     usage_routes,
 )
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(token_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
+    app.include_router(round_routes.router)
     app.include_router(enforcement_routes.router)
 
     _document(app, services)

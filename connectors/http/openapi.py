@@ -80,6 +80,12 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         (create, "201"): {"GetJournalEntry": _link("getJournalEntry", entry_id=_ENTRY)}
         for create in ("allocateToChair", "allocateToProject", "transferHours", "adjustHours")
     },
+    ("openRound", "201"): {
+        "GetRound": _link("getRound", round_id="$response.body#/id"),
+        "SetRoundWeights": _link("setRoundWeights", round_id="$response.body#/id"),
+        "SetRoundMinimum": _link("setRoundMinimum", round_id="$response.body#/id"),
+        "ApproveRound": _link("approveRound", round_id="$response.body#/id"),
+    },
     ("createPool", "201"): {
         "GetPool": _link("getPool", pool_id=_POOL),
         "AddGrant": _link("addGrant", pool_id=_POOL),

@@ -41,6 +41,7 @@ from connectors.web import (
     pages_quarter,
     pages_queue,
     pages_requests,
+    pages_rounds,
     pages_tokens,
     signin,
     signin_oidc,
@@ -117,6 +118,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_notify.router)
     app.include_router(pages_org.router)
     app.include_router(pages_quarter.router)
+    app.include_router(pages_rounds.router)
     _home_and_language(app)
     _errors(app)
     origins = tuple(sorted({origin(p.issuer) for p in services.identity_providers.values()}))

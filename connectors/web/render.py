@@ -72,6 +72,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
     if visit.is_admin:
         items += [
             ("/queue", _("Request queue")),
+            ("/rounds", _("Allocation rounds")),
             ("/quarter", _("Quarter")),
             ("/pools", _("Pools")),
             ("/organisation", _("Chairs and projects")),

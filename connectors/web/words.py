@@ -23,6 +23,10 @@ WORDS = (
     N_("partially_approved"),
     N_("rejected"),
     N_("withdrawn"),
+    # allocation rounds: states, and why a line has its amount
+    N_("open"),
+    N_("closed"),
+    N_("edited"),
     # reconciliation statuses
     N_("match"),
     N_("over"),

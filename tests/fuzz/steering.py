@@ -91,7 +91,10 @@ STATED_IN_WORDS = [
     (r"to_project", r"must differ from from_project"),
     # a list's cursor is opaque: only a `next` the same list gave is one (the parameter's text)
     (r"cursor", r"not a cursor of this list"),
-    (r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts", r"twice"),
+    (
+        r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts|weights",
+        r"twice",
+    ),
     (r"map_\w+|delimiter", r"only for the mapped-csv format|names|give "),
     # the whole API: no NUL character anywhere (the document's description)
     (r".*", r"must not contain NUL"),

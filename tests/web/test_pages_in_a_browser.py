@@ -5,7 +5,9 @@ a phone's width (only a table may scroll, inside its own focusable region)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +20,31 @@ pytestmark = pytest.mark.slow
 ALICES = ("proj-thesis-01", "proj-nlp-rnd", "proj-law-01")
 LOCALES = {"en": "en-GB", "fr": "fr-FR"}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def a_round(server: Server) -> int:
+    """The demo's open round over every pool in the current period (opened the first time)."""
+    found = server.api("/rounds")["items"]
+    if found:
+        return int(found[0]["id"])
+    pools = [p["id"] for p in server.api("/pools")["items"]]
+    now = datetime.now(UTC)
+    body = {
+        "period": period_containing(now).label,
+        "pool_ids": pools,
+        "deadline": (now + timedelta(days=1)).isoformat(),
+    }
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/rounds",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {server.admin_token}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return int(json.loads(answer.read())["id"])
 
 
 def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
@@ -42,6 +69,8 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
         "admin": [
             ("/portal/queue", 200),
             ("/portal/quarter", 200),
+            ("/portal/rounds", 200),
+            (f"/portal/rounds/{a_round(server)}", 200),
             ("/portal/quarter?pool=enact-local", 200),
             ("/portal/quarter/close?pool=enact-local", 200),
             ("/portal/reports/" + period_containing(datetime.now(UTC)).label, 200),

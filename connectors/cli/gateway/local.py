@@ -12,11 +12,12 @@ from allocator.errors import InvalidInput, NotFound
 from allocator.model import RequestState, SlurmAccount
 from connectors.bootstrap import Services
 from connectors.cli import render
-from connectors.cli._common import cli_actor, hours_arg, seconds_arg, tolerance_arg
+from connectors.cli._common import cli_actor, hours_arg, seconds_arg, time_arg, tolerance_arg
 from connectors.cli.gateway import JSON, Lines, StatementUpload
 from connectors.cli.pool_file import parse_pool_file
 from connectors.db.identities import SqlIdentities
 from connectors.presenters import reports as present_report
+from connectors.presenters import rounds as present_round
 from connectors.tokens import list_tokens, revoke
 from connectors.values import column_mapping, decision_amount
 
@@ -350,6 +351,50 @@ class LocalGateway:
     def quarantine(self, cluster: str | None) -> JSON:
         found = acc.quarantine(self.sv.uow(), self.actor, cluster)
         return [render.quarantined(q) for q in sorted(found, key=lambda q: -q.id)]
+
+    # allocation rounds -----------------------------------------------------------------
+
+    def rounds(self) -> JSON:
+        now = self.sv.clock()
+        found = svc.list_rounds(self.sv.uow(read_only=True), self.actor)
+        return [render.jsonable(present_round.allocation_round(r, r.state(now))) for r in found]
+
+    def round(self, round_id: int) -> JSON:
+        calendar = self.sv.settings.calendar
+        shown = svc.show_round(
+            self.sv.uow(read_only=True), self.actor, self.sv.clock(), round_id, calendar=calendar
+        )
+        return render.jsonable(present_round.view(shown))
+
+    def open_round(self, period: str, pool_ids: list[str], deadline: str) -> JSON:
+        when = time_arg(deadline, "deadline")
+        calendar = self.sv.settings.calendar
+        opened = svc.open_round(
+            self.sv.uow(), self.actor, self.sv.clock(), period, pool_ids, when, calendar=calendar
+        )
+        return self.round(opened.id)
+
+    def round_weights(self, round_id: int, weights: list[tuple[str, int]]) -> JSON:
+        svc.set_weights(self.sv.uow(), self.actor, self.sv.clock(), round_id, weights)
+        return self.round(round_id)
+
+    def round_minimum(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON:
+        amount = hours_rule.to_seconds(hours_arg(hours, "hours", hours_rule.Sign.ZERO_OR_MORE))
+        now = self.sv.clock()
+        svc.set_minimum(self.sv.uow(), self.actor, now, round_id, request_id, amount, reason)
+        return self.round(round_id)
+
+    def round_edit(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON:
+        amount = hours_rule.to_seconds(hours_arg(hours, "hours", hours_rule.Sign.ZERO_OR_MORE))
+        now = self.sv.clock()
+        svc.edit_line(self.sv.uow(), self.actor, now, round_id, request_id, amount, reason)
+        return self.round(round_id)
+
+    def approve_round(self, round_id: int, reason: str) -> JSON:
+        calendar = self.sv.settings.calendar
+        now = self.sv.clock()
+        svc.approve_round(self.sv.uow(), self.actor, now, round_id, reason, calendar=calendar)
+        return self.round(round_id)
 
     def _when(self) -> dict[str, Any]:
         """The time and the calendar a read of periods takes."""

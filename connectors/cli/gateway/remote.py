@@ -266,6 +266,33 @@ class RemoteGateway:
         body = {"reason": reason, "force": force}
         return self.send("POST", f"/periods/{_seg(period)}/close", body).text
 
+    # allocation rounds -----------------------------------------------------------------
+
+    def rounds(self) -> JSON:
+        return self.items("/rounds")
+
+    def round(self, round_id: int) -> JSON:
+        return self.call("GET", f"/rounds/{round_id}")
+
+    def open_round(self, period: str, pool_ids: list[str], deadline: str) -> JSON:
+        body = {"period": period, "pool_ids": pool_ids, "deadline": deadline}
+        return self.call("POST", "/rounds", body)
+
+    def round_weights(self, round_id: int, weights: list[tuple[str, int]]) -> JSON:
+        body = {"weights": [{"chair_id": c, "weight": w} for c, w in weights]}
+        return self.call("PUT", f"/rounds/{round_id}/weights", body)
+
+    def round_minimum(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON:
+        body = {"request_id": request_id, "hours": hours, "reason": reason}
+        return self.call("PUT", f"/rounds/{round_id}/minimums", body)
+
+    def round_edit(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON:
+        body = {"hours": hours, "reason": reason}
+        return self.call("PUT", f"/rounds/{round_id}/lines/{request_id}", body)
+
+    def approve_round(self, round_id: int, reason: str) -> JSON:
+        return self.call("POST", f"/rounds/{round_id}/approve", {"reason": reason})
+
     # ingestion -------------------------------------------------------------------------
 
     def clusters(self) -> JSON:
