@@ -174,7 +174,8 @@ def project_windows(
     query = _window_query(epoch, calendar, A.project_id, DD.pool_id).join(
         A, and_(A.cluster == DD.cluster, A.account == DD.account)
     )
-    return {(project, pool): (w7, w30) for project, pool, w7, w30 in conn.execute(query)}
+    rows = conn.execute(query).all()  # fetched at once: fast
+    return {(project, pool): (w7, w30) for project, pool, w7, w30 in rows}
 
 
 def windows_by_project(

@@ -212,7 +212,7 @@ def project_figures(conn: Connection, period: str) -> list[ProjectFigures]:
         .outerjoin(PR, PR.id == parts.c.project)
         .group_by(parts.c.pool, parts.c.project, PR.chair_id)
     )
-    return [tuple(row) for row in conn.execute(query)]
+    return [tuple(row) for row in conn.execute(query).all()]  # fetched at once: fast
 
 
 def account_flows(conn: Connection, period: str) -> list[AccountFlows]:

@@ -46,8 +46,11 @@ _APART = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpuhours-metrics"
 _ANY = ""
 
 Windows = dict[tuple[str, str], tuple[int, int]]
-#: (pool, chair, project, remaining, allocated, label string without the period, with it)
-BurnInput = tuple[str, str, str, int, int, str, str]
+#: (project, pool, remaining, allocated, the beginnings of its lines: its 7-day rate, its
+#: 30-day rate, its exhaustion)
+BurnInput = tuple[str, str, int, int, str, str, str]
+#: The ``window`` labels of the burn rates.
+W7, W30 = (f"{days}d" for days in WINDOWS)
 
 
 def _apart(engine: Engine, read: Callable[..., Any], *args: Any) -> Any:
@@ -157,7 +160,8 @@ def _projects(
     remaining_lines = lines["project_remaining_gpu_seconds"]
     ratio_lines = lines["project_utilisation_ratio"]
     n_allocated, n_consumed, n_provisional, n_remaining, n_ratio = map(sample_name, _BALANCE)
-    values = out.values
+    n_burn = sample_name("project_burn_rate")
+    n_exhaustion = sample_name("project_projected_exhaustion_timestamp_seconds")
     chair_used: dict[str, int] = defaultdict(int)
     pool_e, period_e = escape(pool_id), f'period="{escape(period)}"'
     for _pool, project, chair, allocated, balance, final, provisional in projects:
@@ -169,14 +173,23 @@ def _projects(
         chair_used[chair] += used
         base = f'pool="{pool_e}",chair="{escape(chair)}",project="{escape(project)}"'
         text = f"{{{base},{period_e}}}"
-        values[text] = (pool_id, chair, project, period)
         allocated_lines.append(f"{n_allocated}{text} {available}\n")
         consumed_lines.append(f"{n_consumed}{text} {used}\n")
         provisional_lines.append(f"{n_provisional}{text} {provisional}\n")
         remaining_lines.append(f"{n_remaining}{text} {remaining}\n")
         if available > 0:
             ratio_lines.append(f"{n_ratio}{text} {used / available}\n")
-        burn_input.append((pool_id, chair, project, remaining, available, base, text))
+        burn_input.append(
+            (
+                project,
+                pool_id,
+                remaining,
+                available,
+                f'{n_burn}{{{base},window="{W7}"}} ',
+                f'{n_burn}{{{base},window="{W30}"}} ',
+                f"{n_exhaustion}{text} ",
+            )
+        )
     return chair_used
 
 
@@ -199,37 +212,27 @@ class Burns:
         short, long = WINDOWS
         self.epoch, self.period_end, self.windows = epoch, period_end, windows
         self.elapsed = (elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar))
-        self.labels = (f"{short}d", f"{long}d")
 
-    def of(
-        self, project: str, pool: str, remaining: int, allocated: int
-    ) -> tuple[float, float, int | None]:
-        """The rates over the two windows, and the exhaustion."""
-        u7, u30 = self.windows.get((project, pool), (0, 0))
-        r7 = rate_in(u7, self.elapsed[0])
-        exhaustion = None
-        if allocated > 0 and remaining > 0 and r7 > 0:  # else outlook_of gives none
-            _outlook, exhaustion = outlook_of(remaining, allocated, r7, self.epoch, self.period_end)
-        return r7, rate_in(u30, self.elapsed[1]), exhaustion
+    def exhaustion(self, remaining: int, allocated: int, rate_7d: float) -> int | None:
+        if allocated > 0 and remaining > 0 and rate_7d > 0:  # else outlook_of gives none
+            return outlook_of(remaining, allocated, rate_7d, self.epoch, self.period_end)[1]
+        return None
 
 
 def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
-    """The burn rates of each project, and its exhaustion."""
+    """The burn rates of each project, and its exhaustion (their label strings were built
+    with its balance's, while the windows were read)."""
     burn_lines = out.lines["project_burn_rate"]
     exhaustion_lines = out.lines["project_projected_exhaustion_timestamp_seconds"]
-    n_burn = sample_name("project_burn_rate")
-    n_exhaustion = sample_name("project_projected_exhaustion_timestamp_seconds")
-    values = out.values
-    w7, w30 = burns.labels
-    for pool, chair, project, remaining, allocated, base, text in projects:
-        r7, r30, exhaustion = burns.of(project, pool, remaining, allocated)
-        text7 = f'{{{base},window="{w7}"}}'
-        text30 = f'{{{base},window="{w30}"}}'
-        values[text7] = (pool, chair, project, w7)
-        values[text30] = (pool, chair, project, w30)
-        burn_lines.append(f"{n_burn}{text7} {r7}\n{n_burn}{text30} {r30}\n")
+    used_in, nothing = burns.windows.get, (0, 0)
+    elapsed_7d, elapsed_30d = burns.elapsed
+    for project, pool, remaining, allocated, line7, line30, exhaustion_line in projects:
+        u7, u30 = used_in((project, pool), nothing)
+        r7 = rate_in(u7, elapsed_7d)
+        burn_lines.append(f"{line7}{r7}\n{line30}{rate_in(u30, elapsed_30d)}\n")
+        exhaustion = burns.exhaustion(remaining, allocated, r7)
         if exhaustion is not None:
-            exhaustion_lines.append(f"{n_exhaustion}{text} {exhaustion}\n")
+            exhaustion_lines.append(f"{exhaustion_line}{exhaustion}\n")
 
 
 def _chairs(

@@ -10,6 +10,7 @@ samples as ordinary ``prometheus_client`` metric families for any other consumer
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -118,8 +119,6 @@ class Samples:
         #: family -> its exposition lines (an entry may hold several, each ending in \\n)
         self.lines: dict[str, list[str]] = defaultdict(list)
         self._strings: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-        #: label string -> label values, for :meth:`families`
-        self.values: dict[str, tuple[str, ...]] = {}
 
     def labels(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
         text = self._strings.get((names, values))
@@ -135,7 +134,6 @@ class Samples:
             else:
                 text = template.format(*values)
             self._strings[(names, values)] = text
-            self.values[text] = values
         return text
 
     def add(self, name: str, values: tuple[str, ...], value: float) -> None:
@@ -156,7 +154,8 @@ class Samples:
         return "".join(out)
 
     def families(self) -> list[Metric]:
-        """The same samples as ``prometheus_client`` metric families."""
+        """The same samples as ``prometheus_client`` metric families (read back from the
+        lines: the slow way, for any other consumer of the registry)."""
         out: list[Metric] = []
         for name, (kind, names, help_) in SPEC.items():
             lines = self.lines.get(name)
@@ -170,7 +169,7 @@ class Samples:
             start = len(sample_name(name))
             for line in "".join(lines).splitlines():  # an entry may hold several lines
                 text, value = line[start:].rsplit(" ", 1)
-                family.add_metric(self.values[text], float(value))
+                family.add_metric(label_values(text), float(value))
             out.append(family)
         return out
 
@@ -182,6 +181,18 @@ def sample_name(name: str) -> str:
 
 #: label names -> the format string of their label set, ``{pool="{}",period="{}"}``
 _TEMPLATES: dict[tuple[str, ...], str] = {}
+
+
+_LABEL = re.compile(r'[a-z_]+="((?:[^"\\]|\\.)*)"')
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def label_values(text: str) -> list[str]:
+    """The values of a label string (``{pool="a",period="2026Q4"}``), unescaped."""
+    return [
+        _ESCAPED.sub(lambda m: "\n" if m[1] == "n" else m[1], value)
+        for value in _LABEL.findall(text)
+    ]
 
 
 def escape(value: str) -> str:
