@@ -150,46 +150,52 @@ def _projects(
     burn_input: list[BurnInput],
 ) -> dict[str, int]:
     """The project families of one pool: ``allocator.ledger.ProjectBalance``'s figures from
-    :data:`ProjectFigures` (the hot loop: each label string built once, each line appended as
-    text); each project to burn goes to ``burn_input``. Returns what each chair's projects
-    consumed."""
+    :data:`ProjectFigures`, the projects with nothing allocated, adjusted or consumed left
+    out (``ProjectBalance.is_empty``). The hot part: each family's lines written by one
+    comprehension, each label string built once; each project to burn goes to
+    ``burn_input``. Returns what each chair's projects consumed."""
+    rows = [r for r in projects if r[3] or r[4] or r[5] or r[6]]  # allocated, balance, used
+    names = "".join(f"{r[1]}{r[2]}" for r in rows)
+    plain = not ("\\" in names or '"' in names or "\n" in names)  # no value to escape
+    pool_e = escape(pool_id)
+    bases = [
+        f'pool="{pool_e}",chair="{chair if plain else escape(chair)}",'
+        f'project="{project if plain else escape(project)}"'
+        for _p, project, chair, *_figures in rows
+    ]
+    period_e = f'period="{escape(period)}"'
+    texts = [f"{{{base},{period_e}}}" for base in bases]
+    used = [r[5] + r[6] for r in rows]  # final + provisional
+    available = [r[4] for r in rows]  # the balance: allocated + adjustments
     lines = out.lines
-    allocated_lines = lines["project_allocated_gpu_seconds"]
-    consumed_lines = lines["project_consumed_gpu_seconds"]
-    provisional_lines = lines["project_consumed_provisional_gpu_seconds"]
-    remaining_lines = lines["project_remaining_gpu_seconds"]
-    ratio_lines = lines["project_utilisation_ratio"]
     n_allocated, n_consumed, n_provisional, n_remaining, n_ratio = map(sample_name, _BALANCE)
+    lines[_BALANCE[0]] += [f"{n_allocated}{t} {a}\n" for t, a in zip(texts, available, strict=True)]
+    lines[_BALANCE[1]] += [f"{n_consumed}{t} {u}\n" for t, u in zip(texts, used, strict=True)]
+    lines[_BALANCE[2]] += [f"{n_provisional}{t} {r[6]}\n" for t, r in zip(texts, rows, strict=True)]
+    remaining = [a - u for a, u in zip(available, used, strict=True)]
+    lines[_BALANCE[3]] += [
+        f"{n_remaining}{t} {left}\n" for t, left in zip(texts, remaining, strict=True)
+    ]
+    lines[_BALANCE[4]] += [
+        f"{n_ratio}{t} {u / a}\n" for t, a, u in zip(texts, available, used, strict=True) if a > 0
+    ]
     n_burn = sample_name("project_burn_rate")
     n_exhaustion = sample_name("project_projected_exhaustion_timestamp_seconds")
-    chair_used: dict[str, int] = defaultdict(int)
-    pool_e, period_e = escape(pool_id), f'period="{escape(period)}"'
-    for _pool, project, chair, allocated, balance, final, provisional in projects:
-        if not (allocated or balance or final or provisional):
-            continue  # ProjectBalance.is_empty (its adjustments: balance - allocated)
-        used = final + provisional
-        available = balance  # allocated + adjustments
-        remaining = available - used
-        chair_used[chair] += used
-        base = f'pool="{pool_e}",chair="{escape(chair)}",project="{escape(project)}"'
-        text = f"{{{base},{period_e}}}"
-        allocated_lines.append(f"{n_allocated}{text} {available}\n")
-        consumed_lines.append(f"{n_consumed}{text} {used}\n")
-        provisional_lines.append(f"{n_provisional}{text} {provisional}\n")
-        remaining_lines.append(f"{n_remaining}{text} {remaining}\n")
-        if available > 0:
-            ratio_lines.append(f"{n_ratio}{text} {used / available}\n")
-        burn_input.append(
-            (
-                project,
-                pool_id,
-                remaining,
-                available,
-                f'{n_burn}{{{base},window="{W7}"}} ',
-                f'{n_burn}{{{base},window="{W30}"}} ',
-                f"{n_exhaustion}{text} ",
-            )
+    burn_input += [
+        (
+            r[1],
+            pool_id,
+            left,
+            a,
+            f'{n_burn}{{{base},window="{W7}"}} ',
+            f'{n_burn}{{{base},window="{W30}"}} ',
+            f"{n_exhaustion}{t} ",
         )
+        for r, base, t, a, left in zip(rows, bases, texts, available, remaining, strict=True)
+    ]
+    chair_used: dict[str, int] = defaultdict(int)
+    for r, u in zip(rows, used, strict=True):
+        chair_used[r[2]] += u
     return chair_used
 
 
@@ -222,17 +228,18 @@ class Burns:
 def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
     """The burn rates of each project, and its exhaustion (their label strings were built
     with its balance's, while the windows were read)."""
-    burn_lines = out.lines["project_burn_rate"]
-    exhaustion_lines = out.lines["project_projected_exhaustion_timestamp_seconds"]
     used_in, nothing = burns.windows.get, (0, 0)
     elapsed_7d, elapsed_30d = burns.elapsed
-    for project, pool, remaining, allocated, line7, line30, exhaustion_line in projects:
-        u7, u30 = used_in((project, pool), nothing)
-        r7 = rate_in(u7, elapsed_7d)
-        burn_lines.append(f"{line7}{r7}\n{line30}{rate_in(u30, elapsed_30d)}\n")
-        exhaustion = burns.exhaustion(remaining, allocated, r7)
-        if exhaustion is not None:
-            exhaustion_lines.append(f"{exhaustion_line}{exhaustion}\n")
+    windows = [used_in((p[0], p[1]), nothing) for p in projects]
+    rates = [rate_in(u7, elapsed_7d) for u7, _u30 in windows]
+    out.lines["project_burn_rate"] += [
+        f"{p[4]}{r7}\n{p[5]}{rate_in(u30, elapsed_30d)}\n"
+        for p, r7, (_u7, u30) in zip(projects, rates, windows, strict=True)
+    ]
+    exhaustions = [burns.exhaustion(p[2], p[3], r7) for p, r7 in zip(projects, rates, strict=True)]
+    out.lines["project_projected_exhaustion_timestamp_seconds"] += [
+        f"{p[6]}{at}\n" for p, at in zip(projects, exhaustions, strict=True) if at is not None
+    ]
 
 
 def _chairs(
