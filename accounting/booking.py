@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from accounting.charging import UTC_QUARTERS, Charge, RateNotFound, charge, route
 from accounting.usage import UsageRecord
@@ -82,8 +83,19 @@ def _unpriced_pool(pool: Pool, record: UsageRecord) -> Pool:
     """``pool`` with a zero rate from the epoch for every GPU type: parts of a run that the
     pool has no rate for are then charged 0 units instead of failing."""
     types = {t for t, _ in record.gpus_by_type} | {""} | {r.gpu_type for r in pool.routes}
-    extra = tuple(Rate(t, 0, _EPOCH) for t in sorted(types))
+    return _padded(pool, tuple(sorted(types)))
+
+
+@lru_cache(maxsize=1024)
+def _padded(pool: Pool, types: tuple[str, ...]) -> Pool:
+    """``pool`` with a zero rate from the epoch for each of ``types`` (cached: the jobs of a
+    chunk share a few pools and GPU types, and a new pool per job is most of their cost)."""
+    extra = tuple(Rate(t, 0, _EPOCH) for t in types)
     return replace(pool, rates=(*extra, *pool.rates))
+
+
+#: The pool of jobs no pool routes (their GPU-seconds kept, no units).
+_BARE = Pool(id=UNROUTED, name="unrouted", kind=PoolKind.LOCAL, unit="gpu-hours")
 
 
 def _rows(
@@ -127,8 +139,7 @@ def book(
     pool_id = route(pools, record.cluster, record.partition, at=started)
     if pool_id is None:
         # Unrouted: GPU-seconds kept, no pool, no units.
-        bare = Pool(id=UNROUTED, name="unrouted", kind=PoolKind.LOCAL, unit="gpu-hours")
-        charges = charge(record, _unpriced_pool(bare, record), calendar, now, split_days=True)
+        charges = charge(record, _unpriced_pool(_BARE, record), calendar, now, split_days=True)
         return _rows(record, UNROUTED, charges, lambda _c: True)
     pool = next(p for p in pools if p.id == pool_id)
     try:

@@ -44,14 +44,25 @@ def window_of(now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> 
     return today - window_days + 1, today
 
 
-def rate_over(used: int, now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> float:
-    """Unit-seconds per second when ``used`` was consumed over the last ``window_days`` days
-    up to ``now`` (the days ``today - window_days + 1 .. today``)."""
+def elapsed_in(now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> int:
+    """Seconds from the start of the window of ``window_days`` days ending at ``now`` to
+    ``now``: what a rate over that window divides by."""
     first, _today = window_of(now, window_days, calendar)
-    elapsed = now - local_days(calendar).start(first)
+    return now - local_days(calendar).start(first)
+
+
+def rate_in(used: int, elapsed: int) -> float:
+    """Unit-seconds per second when ``used`` was consumed over ``elapsed`` seconds
+    (:func:`elapsed_in`): what :func:`rate_over` gives, for many projects at one instant."""
     if elapsed <= 0:
         return 0.0
     return max(used, 0) / elapsed
+
+
+def rate_over(used: int, now: int, window_days: int, calendar: Calendar = UTC_QUARTERS) -> float:
+    """Unit-seconds per second when ``used`` was consumed over the last ``window_days`` days
+    up to ``now`` (the days ``today - window_days + 1 .. today``)."""
+    return rate_in(used, elapsed_in(now, window_days, calendar))
 
 
 def burn_rate(

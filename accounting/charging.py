@@ -367,6 +367,31 @@ def _span(
     return labels, [_epoch(p.start) for p in periods], tuple(days.midnights(first_day, last_day))
 
 
+#: A pool's rates by GPU type: the instants (epoch seconds, rounded up) they take effect,
+#: and their rates, in the order ``Pool.rate_at`` prefers them (by ``effective_from``, then
+#: as listed): the rate in force at second ``a`` is the last whose instant is ``<= a``.
+RateTable = dict[str, tuple[list[int], list[int]]]
+_NO_RATES: tuple[list[int], list[int]] = ([], [])
+#: ``id(pool) -> (pool, its table)``: the pools of a chunk are few and charged again and
+#: again (the pool is kept, so its id is not reused while it is here).
+_TABLES: dict[int, tuple[Pool, RateTable]] = {}
+
+
+def _rate_table(pool: Pool) -> RateTable:
+    found = _TABLES.get(id(pool))
+    if found is not None and found[0] is pool:
+        return found[1]
+    table: RateTable = {}
+    for rate in sorted(pool.rates, key=lambda r: r.effective_from):  # stable: ties as listed
+        epochs, rates = table.setdefault(rate.gpu_type, ([], []))
+        epochs.append(_epoch(rate.effective_from))
+        rates.append(rate.rate_milli)
+    if len(_TABLES) >= 256:
+        _TABLES.clear()
+    _TABLES[id(pool)] = (pool, table)
+    return table
+
+
 def charge(
     record: UsageRecord,
     pool: Pool,
@@ -408,22 +433,21 @@ def charge(
         first_day, last_day = days.of(begin), days.of(finish - 1)
     labels, period_starts, midnights = _span(first_day, last_day, days)
     charges: list[Charge] = []
+    table = _rate_table(pool)
     for gpu_type, count in gpus:
         cuts = {begin, finish, *period_starts[1:]}
         if split_days:
             cuts.update(midnights)
-        cuts.update(
-            at
-            for rate in pool.rates
-            if rate.gpu_type == gpu_type and begin < (at := _epoch(rate.effective_from)) < finish
-        )
+        epochs, rates = table.get(gpu_type, _NO_RATES)
+        cuts.update(at for at in epochs if begin < at < finish)
         points = sorted(cuts)
         accrued = 0  # exact milli-units from ``begin``
         pieces: list[Charge] = []
         for a, b in pairwise(points):
-            rate = pool.rate_at(gpu_type, _moment(a))
-            if rate is None:
+            found = bisect_right(epochs, a) - 1  # the rate in force at ``a``: Pool.rate_at
+            if found < 0:
                 raise RateNotFound(pool.id, gpu_type, _moment(a))
+            rate = rates[found]
             label = labels[bisect_right(period_starts, a) - 1]
             day = first_day + bisect_right(midnights, a)
             before, accrued = accrued, accrued + count * (b - a) * rate

@@ -113,17 +113,9 @@ def balance_consumption(
 WindowSums = list[tuple[str, str, str, int, int]]
 
 
-def window_sums(
-    conn: Connection,
-    epoch: int,
-    calendar: Calendar = UTC_QUARTERS,
-    projects: Sequence[str] | None = None,
-) -> WindowSums:
-    """Usage over the two burn-rate windows (``accounting.burn.WINDOWS``) up to ``epoch``,
-    from the daily rollup (local days of ``calendar``), late rows excluded (old usage is not
-    burn). The period filter keeps the scan on the rollup's key. With ``projects``, only
-    their accounts' usage."""
-    DD = t.UsageDailyRow
+def _window_days(epoch: int, calendar: Calendar) -> tuple[int, int, int, list[str]]:
+    """The local days ``(month's first, week's first, today)`` of the two burn-rate windows
+    (``accounting.burn.WINDOWS``) at ``epoch`` and the periods they meet."""
     short, long = WINDOWS
     first, today = window_of(epoch, long, calendar)
     week, _ = window_of(epoch, short, calendar)
@@ -135,22 +127,55 @@ def window_sums(
             datetime.fromtimestamp(days.start(today + 1), UTC),
         )
     ]
-    query = (
+    return first, week, today, periods
+
+
+def _window_query(epoch: int, calendar: Calendar, *keys: Any) -> Any:
+    """The units of the two windows up to ``epoch`` by ``keys``, from the daily rollup (local
+    days of ``calendar``), late rows excluded (old usage is not burn). The period filter keeps
+    the scan on the rollup's key."""
+    DD = t.UsageDailyRow
+    first, week, today, periods = _window_days(epoch, calendar)
+    return (
         select(
-            DD.pool_id,
-            DD.cluster,
-            DD.account,
+            *keys,
             # bigint, not numeric: the driver then makes ints, not Decimals
             func.sum(case((DD.day >= week, DD.units), else_=0)).cast(BigInteger),
             func.sum(DD.units).cast(BigInteger),
         )
         .where(DD.period.in_(periods), DD.day >= first, DD.day <= today, ~DD.late)
-        .group_by(DD.pool_id, DD.cluster, DD.account)
+        .group_by(*keys)
     )
+
+
+def window_sums(
+    conn: Connection,
+    epoch: int,
+    calendar: Calendar = UTC_QUARTERS,
+    projects: Sequence[str] | None = None,
+) -> WindowSums:
+    """Usage over the two burn-rate windows up to ``epoch`` by Slurm account (see
+    :func:`_window_query`). With ``projects``, only their accounts' usage."""
+    DD = t.UsageDailyRow
+    query = _window_query(epoch, calendar, DD.pool_id, DD.cluster, DD.account)
     if projects is not None:
         mapped = select(A.cluster, A.account).where(A.project_id.in_(list(projects)))
         query = query.where(tuple_(DD.cluster, DD.account).in_(mapped))
     return [tuple(row) for row in conn.execute(query)]
+
+
+def project_windows(
+    conn: Connection, epoch: int, calendar: Calendar = UTC_QUARTERS
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """``(project, pool) -> (7-day, 30-day units)`` of every project with usage over the two
+    windows up to ``epoch`` (its mapped accounts'), in one query: what
+    :func:`windows_by_project` makes of :func:`window_sums`, without unmapped accounts."""
+    DD = t.UsageDailyRow
+    query = _window_query(epoch, calendar, A.project_id, DD.pool_id).join(
+        A, and_(A.cluster == DD.cluster, A.account == DD.account)
+    )
+    rows = conn.execute(query).all()  # fetched at once: fast
+    return {(project, pool): (w7, w30) for project, pool, w7, w30 in rows}
 
 
 def windows_by_project(

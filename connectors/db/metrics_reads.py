@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, and_, case, func, or_, select
+from sqlalchemy import BigInteger, Connection, and_, case, func, literal, or_, select, union_all
 
-from allocator.model import EntryKind
+from allocator.model import EntryKind, project_account
 from connectors.db import tables as t
 
 D = t.UsageDailyRow
@@ -27,6 +27,17 @@ PeriodUsage = tuple[str, str, str, str, int, int]
 CapacityFlows = dict[tuple[str, str, EntryKind], int]
 #: ``(period, pool, first day, last day)``: days ``[first, last)`` of a period's daily rollup.
 DaySpan = tuple[str, str, int, int]
+#: ``(pool, project, chair, allocated, balance, final, provisional)`` of one project in one
+#: pool and period: net allocations and transfers, everything in minus everything out (the
+#: difference is its adjustments), units consumed (final, provisional). Project ``""`` holds
+#: the usage of accounts mapped to no project (its chair ``""``, its ledger figures 0).
+ProjectFigures = tuple[str, str, str, int, int, int, int]
+#: ``(pool, account, kind, inflow, outflow)`` of the ledger's pool and chair accounts.
+AccountFlows = tuple[str, str, EntryKind, int, int]
+
+#: The kinds of entries that make a project's allocation (``allocator.ledger``'s).
+_ALLOCATION_KINDS = [EntryKind.ALLOCATE, EntryKind.RELEASE, EntryKind.TRANSFER]
+_PROJECT = project_account("")
 
 
 class PoolInfo(NamedTuple):
@@ -51,11 +62,6 @@ def pools(conn: Connection) -> list[PoolInfo]:
         PoolInfo(*row)
         for row in conn.execute(select(R.id, R.valid_from, R.valid_until).order_by(R.id))
     ]
-
-
-def chair_of_projects(conn: Connection) -> dict[str, str]:
-    """Project id -> its chair's id."""
-    return dict(conn.execute(select(t.ProjectRow.id, t.ProjectRow.chair_id)).tuples().all())
 
 
 def usage_by_period(conn: Connection) -> list[PeriodUsage]:
@@ -159,3 +165,81 @@ def unmapped_usage(conn: Connection, period: str) -> dict[str, tuple[int, int]]:
         for cluster, seconds, accounts in conn.execute(query)
         if seconds or accounts
     }
+
+
+def project_figures(conn: Connection, period: str) -> list[ProjectFigures]:
+    """:data:`ProjectFigures` of every project with a ledger entry or a consumption in
+    ``period``, for every pool, in one query: the journal's entries to and from project
+    accounts and the period rollup (attributed through the current mappings) summed together,
+    as ``allocator.ledger.all_project_balances`` and the balances' consumption read them."""
+    E, A, PR = t.LedgerEntryRow, t.SlurmAccountRow, t.ProjectRow
+    start = len(_PROJECT) + 1
+    allocation = E.kind.in_(_ALLOCATION_KINDS)
+    zero = literal(0, BigInteger)
+
+    def side(account: Any, sign: int) -> Any:
+        amount = E.amount * sign
+        return select(
+            E.pool_id.label("pool"),
+            func.substr(account, start).label("project"),
+            case((allocation, amount), else_=0).label("allocated"),
+            amount.label("balance"),
+            zero.label("final"),
+            zero.label("provisional"),
+        ).where(E.period == period, account.like(_PROJECT + "%"))
+
+    used = (
+        select(
+            P.pool_id,
+            func.coalesce(A.project_id, ""),
+            zero,
+            zero,
+            case((~P.provisional, P.units), else_=0),
+            case((P.provisional, P.units), else_=0),
+        )
+        .select_from(P)
+        .outerjoin(A, and_(A.cluster == P.cluster, A.account == P.account))
+        .where(P.period == period, P.pool_id.in_(select(t.PoolRow.id)))
+    )
+    parts = union_all(side(E.target, 1), side(E.source, -1), used).subquery()
+    sums = [
+        func.sum(parts.c[name]).cast(BigInteger)
+        for name in ("allocated", "balance", "final", "provisional")
+    ]
+    query = (
+        select(parts.c.pool, parts.c.project, func.coalesce(PR.chair_id, ""), *sums)
+        .select_from(parts)
+        .outerjoin(PR, PR.id == parts.c.project)
+        .group_by(parts.c.pool, parts.c.project, PR.chair_id)
+    )
+    return [tuple(row) for row in conn.execute(query).all()]  # fetched at once: fast
+
+
+def account_flows(conn: Connection, period: str) -> list[AccountFlows]:
+    """:data:`AccountFlows` of ``period``: what each pool and chair account received and
+    gave, by kind (every balance of those accounts is a function of these sums)."""
+    E = t.LedgerEntryRow
+
+    def side(account: Any, inflow: Any, outflow: Any) -> Any:
+        return select(
+            E.pool_id.label("pool"),
+            account.label("account"),
+            E.kind.label("kind"),
+            inflow.label("inflow"),
+            outflow.label("outflow"),
+        ).where(E.period == period, ~account.like(_PROJECT + "%"))
+
+    zero = literal(0, BigInteger)
+    parts = union_all(side(E.target, E.amount, zero), side(E.source, zero, E.amount)).subquery()
+    query = select(
+        parts.c.pool,
+        parts.c.account,
+        parts.c.kind,
+        func.sum(parts.c.inflow).cast(BigInteger),
+        func.sum(parts.c.outflow).cast(BigInteger),
+    ).group_by(parts.c.pool, parts.c.account, parts.c.kind)
+    kinds = {k.value: k for k in EntryKind}
+    return [
+        (pool, account, kinds[kind], int(inflow), int(outflow))
+        for pool, account, kind, inflow, outflow in conn.execute(query)
+    ]

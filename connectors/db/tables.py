@@ -354,12 +354,21 @@ class ChargeRow(Base):
     booked_at: Mapped[int] = mapped_column(BigInteger)
 
 
+#: What the burn windows read of a daily rollup row besides its day.
+WINDOW_COLUMNS = ["period", "pool_id", "cluster", "account", "late", "units"]
+
+
 class UsageDailyRow(Base):
     """Daily rollup of ``charges``, kept in step by the same transaction that changes them."""
 
     __tablename__ = "usage_daily"
     # a researcher's burn rates read her accounts' last 30 days, not the whole rollup
-    __table_args__ = (Index("ix_usage_daily_account_day", "cluster", "account", "day"),)
+    __table_args__ = (
+        Index("ix_usage_daily_account_day", "cluster", "account", "day"),
+        # every project's burn windows (/metrics) read the last 30 days from the index alone
+        # on PostgreSQL (an index-only scan), never the rollup's history
+        Index("ix_usage_daily_day", "day", postgresql_include=WINDOW_COLUMNS),
+    )
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     pool_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)

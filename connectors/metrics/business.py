@@ -1,70 +1,61 @@
 """The database collection: every database-derived family at one moment.
 
-The **current** period's balances are what the API's balances use: each pool's flows through
-``allocator.ledger`` (all projects of a pool in one pass:
-:func:`~allocator.ledger.all_project_balances`) and the consumption of
-``connectors.db.consumption.by_project_on`` (``tests/ops/test_metrics_figures.py`` checks the
-figures against ``GET /api/v1/balances``). Burn rates are ``accounting.burn``'s, over the
-daily rollup; usage counters and grants come from the period rollup; the ingestion and
-reconciliation families are in :mod:`connectors.metrics.operations`.
+The **current** period's balances are what the API's balances show
+(``tests/ops/test_metrics_figures.py`` checks the figures against ``GET /api/v1/balances``):
+``allocator.ledger``'s balances of the pool and chair accounts, from their flows summed by
+kind (:func:`~connectors.db.metrics_reads.account_flows`), and each project's
+``ProjectBalance`` figures summed in SQL from the journal and the period rollup
+(:func:`~connectors.db.metrics_reads.project_figures`). Burn rates are ``accounting.burn``'s,
+over the daily rollup; usage counters and grants come from the period rollup; the ingestion
+and reconciliation families are in :mod:`connectors.metrics.operations`.
 
 Speed (``tests/bench/bench_metrics.py``): a fixed number of queries per scrape, whatever the
-number of projects (:mod:`connectors.db.metrics_reads`); on PostgreSQL the two biggest
-(consumption, burn windows) run on connections of their own while the rest is collected; the
-per-project samples are appended with label strings built once.
+number of projects, every sum made by the database (one row per project and pool comes back,
+nothing per ledger entry or per Slurm account); on PostgreSQL the two biggest (the project
+figures, the burn windows) run on connections of their own while the rest is collected; the
+per-project lines are written as text directly, each label string built once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from accounting.burn import WINDOWS, burn_of
+from accounting.burn import WINDOWS, elapsed_in, outlook_of, rate_in
 from accounting.charging import local_days
-from accounting.ports import Consumed
-from allocator.ledger import (
-    Flows,
-    ProjectBalance,
-    all_chair_balances,
-    all_project_balances,
-    pool_balance,
-    pool_capacity,
-)
+from allocator.ledger import Flows, all_chair_balances, pool_balance, pool_capacity
+from allocator.model import EntryKind
 from allocator.periods import Calendar, Period
 from connectors.bootstrap import Services
 from connectors.db import metrics_reads as reads
-from connectors.db.consumption import (
-    WindowSums,
-    account_projects,
-    by_project_on,
-    window_sums,
-    windows_by_project,
-)
-from connectors.db.metrics_reads import PeriodUsage, PoolInfo
-from connectors.metrics.families import Samples, escape
+from connectors.db.consumption import project_windows
+from connectors.db.metrics_reads import PeriodUsage, PoolInfo, ProjectFigures
+from connectors.metrics.families import Samples, escape, sample_name
 from connectors.metrics.operations import ingestion, reconciliation, unmapped
 
-#: (pool, chair, project, remaining, allocated, label string without the period, with it)
-BurnInput = tuple[str, str, str, int, int, str, str]
-
-#: Runs the consumption and burn-window queries on connections of their own while the
+#: Runs the project figures and burn-window queries on connections of their own while the
 #: collection goes on (PostgreSQL only: a SQLite transaction holds the database's one write
 #: lock).
 _APART = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpuhours-metrics")
+#: The counterpart of every summed flow in :func:`_flows` (no account is named so).
+_ANY = ""
+
+Windows = dict[tuple[str, str], tuple[int, int]]
+#: (project, pool, remaining, allocated, the beginnings of its lines: its 7-day rate, its
+#: 30-day rate, its exhaustion)
+BurnInput = tuple[str, str, int, int, str, str, str]
+#: The ``window`` labels of the burn rates.
+W7, W30 = (f"{days}d" for days in WINDOWS)
 
 
-def _window_sums_apart(engine: Engine, epoch: int, calendar: Calendar) -> WindowSums:
+def _apart(engine: Engine, read: Callable[..., Any], *args: Any) -> Any:
     with engine.connect() as conn:
-        return window_sums(conn, epoch, calendar)
-
-
-def _consumed_apart(engine: Engine, period: str) -> dict[tuple[str, str], Consumed]:
-    with engine.connect() as conn:
-        return by_project_on(conn, period, None)
+        return read(conn, *args)
 
 
 def collect_database(services: Services, now: datetime) -> Samples:
@@ -74,31 +65,30 @@ def collect_database(services: Services, now: datetime) -> Samples:
     period = current.label
     epoch = int(now.timestamp())
     out = Samples()
-    apart: Future[WindowSums] | None = None
-    apart_consumed: Future[dict[tuple[str, str], Consumed]] | None = None
+    windows: Future[Windows] | None = None
+    figures: Future[list[ProjectFigures]] | None = None
     if services.engine.dialect.name == "postgresql":
-        apart = _APART.submit(_window_sums_apart, services.reader, epoch, calendar)
-        apart_consumed = _APART.submit(_consumed_apart, services.reader, period)
+        windows = _APART.submit(_apart, services.reader, project_windows, epoch, calendar)
+        figures = _APART.submit(_apart, services.reader, reads.project_figures, period)
     with services.uow(read_only=True) as uow:
         conn = uow.session.connection()
         pools = reads.pools(conn)
-        chair_of = reads.chair_of_projects(conn)
-        flows = uow.ledger.flows_in([pool.id for pool in pools], period)  # one read, ints
-        # what the API's balances read
-        if apart_consumed is not None:
-            consumed = apart_consumed.result()
-        else:
-            consumed = by_project_on(conn, period, None)
-        burn_input = _balances(out, pools, flows, consumed, chair_of, period)
+        flows = _flows(reads.account_flows(conn, period))
         by_period = reads.usage_by_period(conn)
         _usage_counters(out, by_period)
         _grants(out, conn, pools, by_period, calendar)
         unmapped(out, conn, ingestion(out, conn, services, epoch), period)
         reconciliation(out, uow, conn, pools, calendar)
-        accounts = account_projects(conn)
-        sums = apart.result() if apart is not None else window_sums(conn, epoch, calendar)
-    end = int(current.end.timestamp())
-    _burns(out, epoch, burn_input, windows_by_project(sums, accounts), calendar, end)
+        if figures is None:
+            projects = reads.project_figures(conn, period)
+            burn = project_windows(conn, epoch, calendar)
+    if figures is not None:
+        projects = figures.result()
+    # the balances are written while the burn windows are still read
+    burn_input = _balances(out, pools, flows, projects, period)
+    if windows is not None:
+        burn = windows.result()
+    _burns(out, burn_input, Burns(epoch, calendar, int(current.end.timestamp()), burn))
     _current_period(out, current)
     return out
 
@@ -106,27 +96,37 @@ def collect_database(services: Services, now: datetime) -> Samples:
 # --- the current period's balances and burn ----------------------------------------------------
 
 
+def _flows(rows: Sequence[reads.AccountFlows]) -> dict[str, dict[tuple[str, str, EntryKind], int]]:
+    """Pool -> the flows of its pool and chair accounts, each summed over its counterparts
+    (``_ANY``): every balance of those accounts (``allocator.ledger``) is the same."""
+    out: dict[str, dict[tuple[str, str, EntryKind], int]] = defaultdict(dict)
+    for pool_id, account, kind, inflow, outflow in rows:
+        flows = out[pool_id]
+        flows[(_ANY, account, kind)] = inflow
+        flows[(account, _ANY, kind)] = outflow
+    return out
+
+
 def _balances(
     out: Samples,
     pools: Sequence[PoolInfo],
     flows: Mapping[str, Flows],
-    consumed: Mapping[tuple[str, str], Consumed],
-    chair_of: Mapping[str, str],
+    projects: Sequence[ProjectFigures],
     period: str,
 ) -> list[BurnInput]:
     """Pool, chair and project balances of the current period; the projects to burn."""
-    by_pool: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    by_pool: dict[str, list[ProjectFigures]] = defaultdict(list)
     pool_used: dict[str, int] = defaultdict(int)
-    for (project_id, pool_id), c in consumed.items():
-        pool_used[pool_id] += c.final + c.provisional
-        if project_id:  # "" = unmapped accounts: in the pool's figures only
-            by_pool[pool_id][project_id] = (c.final, c.provisional)
+    for row in projects:
+        pool_used[row[0]] += row[5] + row[6]
+        if row[1]:  # "" = unmapped accounts: in the pool's figures only
+            by_pool[row[0]].append(row)
     burn_input: list[BurnInput] = []
     for pool in pools:
-        f = flows[pool.id]
+        f = flows.get(pool.id, {})
         _pool(out, f, pool.id, period, pool_used.get(pool.id, 0))
-        projects = all_project_balances(f, pool.id, period, by_pool.get(pool.id))
-        chair_used = _projects(out, projects, pool.id, chair_of, period, burn_input)
+        rows = sorted(by_pool.get(pool.id, ()))
+        chair_used = _projects(out, rows, pool.id, period, burn_input)
         _chairs(out, f, pool.id, period, chair_used)
     return burn_input
 
@@ -144,43 +144,102 @@ def _pool(out: Samples, f: Flows, pool_id: str, period: str, used: int) -> None:
 
 def _projects(
     out: Samples,
-    projects: Mapping[str, ProjectBalance],
+    projects: Sequence[ProjectFigures],
     pool_id: str,
-    chair_of: Mapping[str, str],
     period: str,
     burn_input: list[BurnInput],
 ) -> dict[str, int]:
-    """The project families of one pool (the hot loop: label strings built here once, rows
-    appended directly); each project to burn goes to ``burn_input``. Returns what each chair's
-    projects consumed."""
-    rows = out.rows
-    allocated_rows = rows["project_allocated_gpu_seconds"]
-    consumed_rows = rows["project_consumed_gpu_seconds"]
-    provisional_rows = rows["project_consumed_provisional_gpu_seconds"]
-    remaining_rows = rows["project_remaining_gpu_seconds"]
-    ratio_rows = rows["project_utilisation_ratio"]
+    """The project families of one pool: ``allocator.ledger.ProjectBalance``'s figures from
+    :data:`ProjectFigures`, the projects with nothing allocated, adjusted or consumed left
+    out (``ProjectBalance.is_empty``). The hot part: each family's lines written by one
+    comprehension, each label string built once; each project to burn goes to
+    ``burn_input``. Returns what each chair's projects consumed."""
+    rows = [r for r in projects if r[3] or r[4] or r[5] or r[6]]  # allocated, balance, used
+    names = "".join(f"{r[1]}{r[2]}" for r in rows)
+    plain = not ("\\" in names or '"' in names or "\n" in names)  # no value to escape
+    pool_e = escape(pool_id)
+    bases = [
+        f'pool="{pool_e}",chair="{chair if plain else escape(chair)}",'
+        f'project="{project if plain else escape(project)}"'
+        for _p, project, chair, *_figures in rows
+    ]
+    period_e = f'period="{escape(period)}"'
+    texts = [f"{{{base},{period_e}}}" for base in bases]
+    used = [r[5] + r[6] for r in rows]  # final + provisional
+    available = [r[4] for r in rows]  # the balance: allocated + adjustments
+    lines = out.lines
+    n_allocated, n_consumed, n_provisional, n_remaining, n_ratio = map(sample_name, _BALANCE)
+    lines[_BALANCE[0]] += [f"{n_allocated}{t} {a}\n" for t, a in zip(texts, available, strict=True)]
+    lines[_BALANCE[1]] += [f"{n_consumed}{t} {u}\n" for t, u in zip(texts, used, strict=True)]
+    lines[_BALANCE[2]] += [f"{n_provisional}{t} {r[6]}\n" for t, r in zip(texts, rows, strict=True)]
+    remaining = [a - u for a, u in zip(available, used, strict=True)]
+    lines[_BALANCE[3]] += [
+        f"{n_remaining}{t} {left}\n" for t, left in zip(texts, remaining, strict=True)
+    ]
+    lines[_BALANCE[4]] += [
+        f"{n_ratio}{t} {u / a}\n" for t, a, u in zip(texts, available, used, strict=True) if a > 0
+    ]
+    n_burn = sample_name("project_burn_rate")
+    n_exhaustion = sample_name("project_projected_exhaustion_timestamp_seconds")
+    burn_input += [
+        (
+            r[1],
+            pool_id,
+            left,
+            a,
+            f'{n_burn}{{{base},window="{W7}"}} ',
+            f'{n_burn}{{{base},window="{W30}"}} ',
+            f"{n_exhaustion}{t} ",
+        )
+        for r, base, t, a, left in zip(rows, bases, texts, available, remaining, strict=True)
+    ]
     chair_used: dict[str, int] = defaultdict(int)
-    pool_e, period_e = escape(pool_id), f'period="{escape(period)}"'
-    for project_id in sorted(projects):
-        b = projects[project_id]
-        if b.is_empty:
-            continue
-        chair = chair_of.get(project_id, "")
-        provisional = b.consumed_provisional
-        used_p = b.consumed + provisional
-        available = b.allocated + b.adjustments
-        remaining = available - used_p  # ProjectBalance.remaining
-        chair_used[chair] += used_p
-        base = f'pool="{pool_e}",chair="{escape(chair)}",project="{escape(project_id)}"'
-        text = out.known(f"{{{base},{period_e}}}", (pool_id, chair, project_id, period))
-        allocated_rows.append((text, available))
-        consumed_rows.append((text, used_p))
-        provisional_rows.append((text, provisional))
-        remaining_rows.append((text, remaining))
-        if available > 0:
-            ratio_rows.append((text, used_p / available))
-        burn_input.append((pool_id, chair, project_id, remaining, available, base, text))
+    for r, u in zip(rows, used, strict=True):
+        chair_used[r[2]] += u
     return chair_used
+
+
+#: The balance families of :func:`_projects`, in the order of its names.
+_BALANCE = (
+    "project_allocated_gpu_seconds",
+    "project_consumed_gpu_seconds",
+    "project_consumed_provisional_gpu_seconds",
+    "project_remaining_gpu_seconds",
+    "project_utilisation_ratio",
+)
+
+
+class Burns:
+    """``accounting.burn.burn_of`` of many projects at one instant, from their usage over the
+    two windows (``(project, pool) -> (7-day, 30-day units)``): the windows' lengths computed
+    once; an exhaustion only when it falls before ``period_end``."""
+
+    def __init__(self, epoch: int, calendar: Calendar, period_end: int, windows: Windows):
+        short, long = WINDOWS
+        self.epoch, self.period_end, self.windows = epoch, period_end, windows
+        self.elapsed = (elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar))
+
+    def exhaustion(self, remaining: int, allocated: int, rate_7d: float) -> int | None:
+        if allocated > 0 and remaining > 0 and rate_7d > 0:  # else outlook_of gives none
+            return outlook_of(remaining, allocated, rate_7d, self.epoch, self.period_end)[1]
+        return None
+
+
+def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
+    """The burn rates of each project, and its exhaustion (their label strings were built
+    with its balance's, while the windows were read)."""
+    used_in, nothing = burns.windows.get, (0, 0)
+    elapsed_7d, elapsed_30d = burns.elapsed
+    windows = [used_in((p[0], p[1]), nothing) for p in projects]
+    rates = [rate_in(u7, elapsed_7d) for u7, _u30 in windows]
+    out.lines["project_burn_rate"] += [
+        f"{p[4]}{r7}\n{p[5]}{rate_in(u30, elapsed_30d)}\n"
+        for p, r7, (_u7, u30) in zip(projects, rates, windows, strict=True)
+    ]
+    exhaustions = [burns.exhaustion(p[2], p[3], r7) for p, r7 in zip(projects, rates, strict=True)]
+    out.lines["project_projected_exhaustion_timestamp_seconds"] += [
+        f"{p[6]}{at}\n" for p, at in zip(projects, exhaustions, strict=True) if at is not None
+    ]
 
 
 def _chairs(
@@ -200,35 +259,6 @@ def _chairs(
         out.add("chair_remaining_gpu_seconds", labels, received - used_c)
         if received > 0:
             out.add("chair_utilisation_ratio", labels, used_c / received)
-
-
-def _burns(
-    out: Samples,
-    epoch: int,
-    projects: Sequence[BurnInput],
-    windows: Mapping[tuple[str, str], tuple[int, int]],
-    calendar: Calendar,
-    period_end: int,
-) -> None:
-    """``accounting.burn.burn_of`` of each project, from its usage over the two windows; an
-    exhaustion only when it falls before the end of the current period (``period_end``)."""
-    short, long = WINDOWS
-    rates = out.rows["project_burn_rate"]
-    exhaustions = out.rows["project_projected_exhaustion_timestamp_seconds"]
-    values = out.values
-    w7, w30 = f"{short}d", f"{long}d"
-    nothing = (0, 0)
-    for pool, chair, project, remaining, allocated, base, text in projects:
-        u7, u30 = windows.get((project, pool), nothing)
-        b = burn_of(u7, u30, epoch, remaining, allocated, calendar, period_end=period_end)
-        text7 = f'{{{base},window="{w7}"}}'
-        text30 = f'{{{base},window="{w30}"}}'
-        values[text7] = (pool, chair, project, w7)
-        values[text30] = (pool, chair, project, w30)
-        rates.append((text7, b.rate_7d))
-        rates.append((text30, b.rate_30d))
-        if b.exhaustion is not None:
-            exhaustions.append((text, b.exhaustion))
 
 
 def _current_period(out: Samples, current: Period) -> None:

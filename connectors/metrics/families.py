@@ -10,6 +10,7 @@ samples as ordinary ``prometheus_client`` metric families for any other consumer
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -110,14 +111,14 @@ DURATION_HELP = "Time the last database collection took."
 
 
 class Samples:
-    """Samples per family of :data:`SPEC`, each as ``(label string, value)``: a label set's
-    string (``{pool="a",period="2026Q4"}``) is built once, shared by every family using it."""
+    """Samples per family of :data:`SPEC`, each kept as its exposition line
+    (``gpuhours_x{pool="a",period="2026Q4"} 12\n``): a label set's string is built once,
+    shared by every family using it, and the text is the lines joined."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        #: family -> its exposition lines (an entry may hold several, each ending in \\n)
+        self.lines: dict[str, list[str]] = defaultdict(list)
         self._strings: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-        #: label string -> label values, for :meth:`families`
-        self.values: dict[str, tuple[str, ...]] = {}
 
     def labels(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
         text = self._strings.get((names, values))
@@ -133,50 +134,65 @@ class Samples:
             else:
                 text = template.format(*values)
             self._strings[(names, values)] = text
-            self.values[text] = values
-        return text
-
-    def known(self, text: str, values: tuple[str, ...]) -> str:
-        """A label string built by the caller (with :func:`escape`d values)."""
-        self.values[text] = values
         return text
 
     def add(self, name: str, values: tuple[str, ...], value: float) -> None:
-        self.rows[name].append((self.labels(SPEC[name][1], values), value))
+        text = self.labels(SPEC[name][1], values)
+        self.lines[name].append(f"{sample_name(name)}{text} {value}\n")
 
     def render(self) -> str:
         """The text exposition (format 0.0.4) of :meth:`families`, as ``generate_latest``
         writes it but an order of magnitude faster."""
         out: list[str] = []
         for name, (kind, _names, help_) in SPEC.items():
-            rows = self.rows.get(name)
-            if not rows:
+            lines = self.lines.get(name)
+            if not lines:
                 continue
-            sample = PREFIX + name + ("_total" if kind == "counter" else "")
+            sample = sample_name(name)
             out.append(f"# HELP {sample} {help_}\n# TYPE {sample} {kind}\n")
-            out.append("".join([f"{sample}{text} {value}\n" for text, value in rows]))
+            out.extend(lines)
         return "".join(out)
 
     def families(self) -> list[Metric]:
-        """The same samples as ``prometheus_client`` metric families."""
+        """The same samples as ``prometheus_client`` metric families (read back from the
+        lines: the slow way, for any other consumer of the registry)."""
         out: list[Metric] = []
         for name, (kind, names, help_) in SPEC.items():
-            rows = self.rows.get(name)
-            if not rows:
+            lines = self.lines.get(name)
+            if not lines:
                 continue
             family: GaugeMetricFamily | CounterMetricFamily
             if kind == "counter":
                 family = CounterMetricFamily(PREFIX + name, help_, labels=names)
             else:
                 family = GaugeMetricFamily(PREFIX + name, help_, labels=names)
-            for text, value in rows:
-                family.add_metric(self.values[text], value)
+            start = len(sample_name(name))
+            for line in "".join(lines).splitlines():  # an entry may hold several lines
+                text, value = line[start:].rsplit(" ", 1)
+                family.add_metric(label_values(text), float(value))
             out.append(family)
         return out
 
 
+def sample_name(name: str) -> str:
+    """The name of the samples of family ``name`` (a counter's end in ``_total``)."""
+    return PREFIX + name + ("_total" if SPEC[name][0] == "counter" else "")
+
+
 #: label names -> the format string of their label set, ``{pool="{}",period="{}"}``
 _TEMPLATES: dict[tuple[str, ...], str] = {}
+
+
+_LABEL = re.compile(r'[a-z_]+="((?:[^"\\]|\\.)*)"')
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def label_values(text: str) -> list[str]:
+    """The values of a label string (``{pool="a",period="2026Q4"}``), unescaped."""
+    return [
+        _ESCAPED.sub(lambda m: "\n" if m[1] == "n" else m[1], value)
+        for value in _LABEL.findall(text)
+    ]
 
 
 def escape(value: str) -> str:

@@ -445,7 +445,8 @@ def run_version(args: argparse.Namespace, version: str) -> None:
             f"  SUMMARY {version}: first pass {first:,.0f} jobs/s, re-ingest {again:,.0f} jobs/s "
             f"({'not slower' if again >= first else 'SLOWER'}), COPY ceiling {binary:,.0f} "
             f"rows/s; RSS baseline {baseline:.0f} MB, peak {peak:.0f} MB; targets: "
-            f">= 50,000 jobs/s {'met' if min(first, again) >= 50_000 else 'NOT met'}, "
+            f">= 80,000 jobs/s with charging (issue 17) "
+            f"{'met' if min(first, again) >= 80_000 else 'NOT met'}, "
             f"peak RSS < 500 MB {'met' if peak < 500 else 'NOT met'}"
         )
     finally:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from accounting.burn import Outlook
 from accounting.reconcile import Status
 from accounting.services import burns, reconcile
+from allocator import services as svc
 from allocator.periods import period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import Services
@@ -206,3 +207,35 @@ def test_usage_of_unmapped_accounts_per_cluster_equals_the_api_and_goes_when_map
         found = samples(scrape(fresh, services).text)
     seconds = by_labels(found, "gpuhours_unmapped_gpu_seconds", "cluster", "period")
     assert seconds[("enact-dev", period)] == 0
+
+
+def test_released_and_transferred_hours_read_as_the_ledger_reads_them(
+    services: Services, client: TestClient
+) -> None:
+    """The project and chair families are summed by the database from the journal: after a
+    project hands hours back to its chair, another project of that chair receives a transfer
+    and a refund, each equals the ledger's own balance of that account."""
+    calendar = services.settings.calendar
+    period = period_containing(NOW).label
+    pool = "enact-local"
+    uow = services.uow
+    svc.release(
+        uow(), ADMIN, NOW, pool, "proj-thesis-01", period, 3 * H, "unused", calendar=calendar
+    )
+    svc.transfer(
+        uow(), ADMIN, NOW, pool, period, "proj-thesis-01", "proj-nlp-rnd", 2 * H, "lend",
+        calendar=calendar,
+    )  # fmt: skip
+    svc.adjust(uow(), ADMIN, NOW, pool, "proj-nlp-rnd", period, -H, "debit", calendar=calendar)
+
+    found = samples(scrape(client, services).text)
+    allocated = by_labels(found, "gpuhours_project_allocated_gpu_seconds", "pool", "project")
+    chair_allocated = by_labels(found, "gpuhours_chair_allocated_gpu_seconds", "pool", "chair")
+    for project in ("proj-thesis-01", "proj-nlp-rnd"):
+        b = svc.project_balances(uow(), ADMIN, project, pool, period, now=NOW, calendar=calendar)
+        assert b.adjustments, project  # a transfer or a debit besides the allocation
+        assert allocated[(pool, project)] == b.allocated + b.adjustments, project
+    [chair] = svc.chair_balances(
+        uow(), ADMIN, "chair-nlp", pool, period, now=NOW, calendar=calendar
+    )
+    assert chair_allocated[(pool, "chair-nlp")] == chair.received
