@@ -1,4 +1,5 @@
-"""No token or secret in the logs of a whole run: gpuhours served by uvicorn (its access log
+"""The sign-in's security at the edges. The cookies: ``Secure`` over https, ``HttpOnly``,
+``SameSite=Lax``. No token or secret in the logs of a whole run: gpuhours served by uvicorn (its access log
 on, as in production) in a thread of this process, every log record of every logger kept
 at DEBUG, while a user signs in through a provider (authorization code, ID token, client
 secret), opens a portal session, makes a gpuhours token there, uses it, revokes it, and uses
@@ -28,6 +29,7 @@ from connectors.db.identities import SqlIdentities
 from connectors.identity.bearer import FirstOf, OidcBearerAuthenticator
 from connectors.web.visit import SESSION_COOKIE
 from tests.identity.conftest import SECRET_FILE, FakeIdP, services_with
+from tests.web.inprocess import client_of
 
 pytestmark = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -167,3 +169,28 @@ def test_a_whole_run_logs_no_token_code_cookie_or_secret(sso: Services, idp: Fak
     for secret in handled:
         leaked = [line for line in lines if secret in line]
         assert leaked == [], f"{secret[:8]}… is in the logs: {leaked[0][:300]}"
+
+
+def attributes(answer: httpx.Response, name: str) -> set[str]:
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{name}="))
+    return {a.strip().lower() for a in cookie.split(";")[1:]}
+
+
+def test_the_sign_ins_cookies_are_http_only_same_site_and_secure_over_https(
+    sso: Services, idp: FakeIdP
+) -> None:
+    """Behind https, the provider round trip's cookie and the session cookie it opens are
+    ``Secure``, ``HttpOnly`` and ``SameSite=Lax`` (Lax: the provider's redirect back is a
+    top-level cross-site navigation that must carry the state cookie)."""
+    with client_of(sso, "https://gpuhours.example") as portal:
+        start = portal.get("/portal/signin/oidc/inria")
+        flags = {"secure", "httponly", "samesite=lax", "path=/portal"}
+        assert flags <= attributes(start, "gpuhours_oidc")
+        query = parse_qs(urlsplit(start.headers["location"]).query)
+        idp.id_token = idp.sign(idp.claims(nonce=query["nonce"][0]))
+        back = portal.get(
+            "/portal/signin/oidc/inria/callback",
+            params={"code": "c0de", "state": query["state"][0]},
+        )
+        assert back.status_code == 303, back.text
+        assert flags <= attributes(back, SESSION_COOKIE)
