@@ -1,10 +1,13 @@
-"""The sign-in's security at the edges. The cookies: ``Secure`` over https, ``HttpOnly``,
-``SameSite=Lax``. No token or secret in the logs of a whole run: gpuhours served by uvicorn (its access log
-on, as in production) in a thread of this process, every log record of every logger kept
-at DEBUG, while a user signs in through a provider (authorization code, ID token, client
-secret), opens a portal session, makes a gpuhours token there, uses it, revokes it, and uses
-the provider's JWT and an opaque token on the API; refused tokens, one of them in a query
-string, are tried too. None of those secrets may appear in any record."""
+"""The sign-in's security at the edges.
+
+* Its cookies: ``Secure`` over https, ``HttpOnly``, ``SameSite=Lax``.
+* No token or secret in the logs of a whole run: gpuhours served by uvicorn (its access log
+  on, as in production) in a thread of this process, every log record of every logger kept
+  at DEBUG, while a user signs in through a provider (authorization code, ID token, client
+  secret), opens a portal session, makes a gpuhours token there, uses it, revokes it, and
+  uses the provider's JWT and an opaque token on the API; refused tokens, one of them in a
+  query string, are tried too. None of those secrets may appear in any record.
+"""
 
 from __future__ import annotations
 
