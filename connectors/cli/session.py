@@ -7,8 +7,9 @@ from __future__ import annotations
 import sys
 
 import click
+import httpx
 
-from connectors.cli import config
+from connectors.cli import config, device
 from connectors.cli._common import CliError, emit, one_line_errors
 from connectors.cli.gateway import gateway
 from connectors.cli.gateway.remote import RemoteGateway
@@ -28,14 +29,25 @@ def _read_token() -> str:
 
 @click.command()
 @click.option("--server", required=True, help="The gpuhours server, e.g. https://gpuhours.example")
+@click.option(
+    "--provider",
+    default=None,
+    help="Sign in at this identity provider (device flow) instead of pasting a token.",
+)
 @one_line_errors
-def login(server: str) -> None:
+def login(server: str, provider: str | None) -> None:
     """Keep a token for SERVER, after checking it there. The token is read from a hidden
-    prompt, or from stdin (`gpuhours login --server URL < token-file`)."""
+    prompt, or from stdin (`gpuhours login --server URL < token-file`); with --provider NAME,
+    it comes from that provider's device flow (open the address shown, type the code)."""
     url = config.server_url(server)
-    token = _read_token()
+    token = device.sign_in(url, provider) if provider else _read_token()
+    keep(url, token)
+
+
+def keep(url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+    """Check ``token`` on the server ``url``, then keep it in the login file."""
     try:
-        me = RemoteGateway(config.Remote(url, token, "login")).me()
+        me = RemoteGateway(config.Remote(url, token, "login"), transport).me()
     except CliError as exc:
         if "log in again" in exc.format_message():
             raise CliError(

@@ -52,7 +52,10 @@ PING_AFTER_IDLE = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL, durable commits and serialised writers."""
+    """Create an engine; SQLite gets foreign keys, WAL, durable commits and serialised writers.
+    Statements' parameters never appear in logs or errors (``hide_parameters``): they carry
+    token hashes, PKCE verifiers and nonces, and SQL logging is one setting away."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

@@ -19,6 +19,7 @@ from connectors.http import (
     errors,
     faults,
     idempotency,
+    identity_routes,
     openapi,
     quarter_routes,
     round_routes,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in routers:
         app.include_router(router)
     app.include_router(token_routes.router)
+    app.include_router(identity_routes.router)
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
     app.include_router(round_routes.router)

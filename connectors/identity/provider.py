@@ -48,6 +48,8 @@ class Discovery:
     jwks_uri: str
     end_session_endpoint: str = ""
     introspection_endpoint: str = ""
+    #: RFC 8628 (the remote CLI's ``gpuhours login --provider``); empty: not offered.
+    device_authorization_endpoint: str = ""
 
 
 class Provider:
@@ -100,6 +102,7 @@ class Provider:
                 jwks_uri=str(doc["jwks_uri"]),
                 end_session_endpoint=str(doc.get("end_session_endpoint") or ""),
                 introspection_endpoint=str(doc.get("introspection_endpoint") or ""),
+                device_authorization_endpoint=str(doc.get("device_authorization_endpoint") or ""),
             )
         except KeyError as exc:
             raise ProviderUnreachable(self.name, f"discovery lacks {exc.args[0]}") from None

@@ -6,6 +6,7 @@ a phone's width (only a table may scroll, inside its own focusable region)."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -166,3 +167,37 @@ def test_every_page_fits_a_phone(browser: Any, server: Server) -> None:
         page.context.close()
     assert wider == {}
     assert server.blocked == []
+
+
+def _me(server: Server, token: str) -> int:
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_a_token_made_in_the_browser_works_on_the_api_until_revoked_there(
+    browser: Any, server: Server
+) -> None:
+    """Token self-service end to end: alice makes a token in the portal (its secret shown
+    once), the API accepts it, she revokes it in the portal, the next request is refused."""
+    page = signed_in(browser, server, "alice")
+    page.goto(f"{server.url}/portal/tokens")
+    note = f"browser-{datetime.now(UTC):%H%M%S%f}"
+    page.fill("#token-note", note)
+    page.fill("#token-days", "7")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create the token").click()
+    secret = page.locator("#new-token").inner_text().strip()
+    assert secret.startswith("gph_")
+    assert _me(server, secret) == 200
+    page.goto(f"{server.url}/portal/tokens")
+    assert secret not in page.content()  # shown once
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Revoke {note}").click()
+    assert _me(server, secret) == 401
+    page.context.close()
