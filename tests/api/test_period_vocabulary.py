@@ -222,6 +222,7 @@ VALUES: dict[str, Any] = {
     "format": "national-csv",
     "text": "a comment",
     "username": "alice",
+    "deadline": "2026-12-15T18:00:00Z",
 }
 
 

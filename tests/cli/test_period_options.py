@@ -36,6 +36,7 @@ VALUES = {
     "hours": "1",
     "reason": "a reason",
     "request_id": "1",
+    "deadline": "2026-12-15T18:00:00Z",
 }
 
 KNOWN = {
