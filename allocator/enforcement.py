@@ -20,7 +20,7 @@ The mapping (README, "Enforcement"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -300,9 +300,9 @@ def _compare(want: DesiredAccount, have: ActualAccount, ladder: Ladder) -> Itera
 def _guard(change: Change, qos_names: frozenset[str], unsure: str) -> Change:
     if change.attribute is Attribute.QOS and change.after not in qos_names:
         reason = f"QOS {change.after} does not exist on {change.cluster}"
-        return _skip(change, reason)
+        return skip(change, reason)
     if change.tightens and unsure:
-        return _skip(change, f"not tightened: {unsure}")
+        return skip(change, f"not tightened: {unsure}")
     return change
 
 
@@ -310,27 +310,20 @@ def _blind(want: DesiredAccount, ladder: Ladder, reason: str) -> list[Change]:
     """Slurm unread: the normal QOS is written (it blocks nothing); the rest waits."""
     c, a = want.cluster, want.account
     limit = Change(c, a, Attribute.LIMIT, "unknown", str(want.limit_minutes), True)
-    out = [_skip(limit, f"not tightened blind: {reason}")]
+    out = [skip(limit, f"not tightened blind: {reason}")]
     qos = Change(c, a, Attribute.QOS, "unknown", want.qos, want.level is not Level.NORMAL)
-    out.append(_skip(qos, f"not tightened blind: {reason}") if qos.tightens else qos)
+    out.append(skip(qos, f"not tightened blind: {reason}") if qos.tightens else qos)
     return out
 
 
 def _missing(want: DesiredAccount) -> Change:
     change = Change(want.cluster, want.account, Attribute.ACCOUNT, "absent", "present", False)
-    return _skip(change, f"account {want.account} does not exist on {want.cluster}")
+    return skip(change, f"account {want.account} does not exist on {want.cluster}")
 
 
-def _skip(change: Change, reason: str) -> Change:
-    return Change(
-        change.cluster,
-        change.account,
-        change.attribute,
-        change.before,
-        change.after,
-        change.tightens,
-        reason,
-    )
+def skip(change: Change, reason: str) -> Change:
+    """The change, listed but not made, for ``reason``."""
+    return replace(change, skipped=reason)
 
 
 def ingestion_doubt(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from allocator.enforcement import Attribute, Change, SlurmState
+from allocator.enforcement import Attribute, Change, SlurmState, skip
 
 ABSENT = "absent"
 
@@ -63,7 +63,7 @@ def _branch_changes(cluster: str, want: Branch, actual: SlurmState, policy: Sync
     if have.parent and have.parent != want.parent:
         moved = Change(cluster, want.account, Attribute.ACCOUNT, have.parent, want.parent, False)
         reason = f"under {have.parent}, not {want.parent}: moving an account is an engineer's call"
-        out.append(_skipped(moved, reason))
+        out.append(skip(moved, reason))
     out.extend(_users(cluster, want.account, want.users, frozenset(have.users), policy))
     return out
 
@@ -77,22 +77,8 @@ def _users(
     ]
     for user in sorted(held - wanted):
         removal = Change(cluster, account, Attribute.USER, user, ABSENT, True)
-        out.append(
-            removal if policy.removals else _skipped(removal, "removals are not allowed here")
-        )
+        out.append(removal if policy.removals else skip(removal, "removals are not allowed here"))
     return out
-
-
-def _skipped(change: Change, reason: str) -> Change:
-    return Change(
-        change.cluster,
-        change.account,
-        change.attribute,
-        change.before,
-        change.after,
-        change.tightens,
-        reason,
-    )
 
 
 def structural(changes: Iterable[Change]) -> bool:

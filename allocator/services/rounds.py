@@ -120,6 +120,23 @@ def set_weights(
     return updated
 
 
+def _check_line(actor: User, amount: int, reason: str, no_reason: str) -> None:
+    """An admin's amount for a line (zero: a line of nothing, or no minimum) and its reason."""
+    rules.require_role(actor, *ADMIN)
+    if amount:
+        rules.check_amount(amount, "hours")
+    if not reason.strip():
+        raise InvalidInput("reason", no_reason)
+
+
+def _line_of(uow: RoundsUnitOfWork, round_id: int, request_id: int, amount: int) -> AllocationRound:
+    """The editable round whose member ``request_id`` may have a line of ``amount``."""
+    current = _editable(uow, round_id)
+    request = _member(uow, current, request_id)
+    _within_request(request, current.period, amount)
+    return current
+
+
 def set_minimum(
     uow: RoundsUnitOfWork,
     actor: User,
@@ -130,15 +147,9 @@ def set_minimum(
     reason: str,
 ) -> AllocationRound:
     """At least ``amount`` guaranteed to a member request, for ``reason`` (``0``: none)."""
-    rules.require_role(actor, *ADMIN)
-    if amount:  # zero is a line of nothing, or no minimum
-        rules.check_amount(amount, "hours")
-    if not reason.strip():
-        raise InvalidInput("reason", "a minimum needs a reason (thesis, ...), its removal too")
+    _check_line(actor, amount, reason, "a minimum needs a reason (thesis, ...), its removal too")
     with uow:
-        current = _editable(uow, round_id)
-        request = _member(uow, current, request_id)
-        _within_request(request, current.period, amount)
+        current = _line_of(uow, round_id, request_id, amount)
         kept = tuple(m for m in current.minimums if m.request_id != request_id)
         minimum = (RoundMinimum(request_id, amount, reason.strip()),) if amount else ()
         updated = replace(
@@ -161,15 +172,9 @@ def edit_line(
     reason: str,
 ) -> AllocationRound:
     """An admin's amount for one member's line, over the proposal's, with a reason."""
-    rules.require_role(actor, *ADMIN)
-    if amount:  # zero is a line of nothing, or no minimum
-        rules.check_amount(amount, "hours")
-    if not reason.strip():
-        raise InvalidInput("reason", "an edit needs a reason")
+    _check_line(actor, amount, reason, "an edit needs a reason")
     with uow:
-        current = _editable(uow, round_id)
-        request = _member(uow, current, request_id)
-        _within_request(request, current.period, amount)
+        current = _line_of(uow, round_id, request_id, amount)
         kept = tuple(e for e in current.edits if e.request_id != request_id)
         edit = RoundEdit(request_id, amount, reason.strip(), actor.username, now)
         updated = replace(current, edits=tuple(sorted((*kept, edit), key=lambda e: e.request_id)))
