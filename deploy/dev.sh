@@ -2,7 +2,7 @@
 # The two developer commands. Each sets itself up on a fresh machine (Python 3.11 + pip).
 #   bash deploy/dev.sh demo   start the service with demo data on SQLite; prints URL + admin token
 #   bash deploy/dev.sh screenshots   draw the README's screenshots again (tests/web/screenshots)
-#   bash deploy/dev.sh test   run the whole test suite (PostgreSQL too when
+#   bash deploy/dev.sh test   run the whole test suite on two workers (PostgreSQL too when
 #                             GPUHOURS_TEST_DATABASE_URL is set; Slurm tests when the rig runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,10 @@ case "${1:-}" in
   test)
     setup
     shift
-    exec "$VENV/bin/python" -m pytest "$@"
+    # two workers (pytest-xdist): the suite waits on Slurm, browsers and servers as much as it
+    # computes. Tests sharing one live Slurm rig stay on one worker (tests/conftest.py).
+    # `-n 0` (given after) runs in this process, e.g. for a debugger.
+    exec "$VENV/bin/python" -m pytest -n "${GPUHOURS_TEST_WORKERS:-2}" --dist loadgroup "$@"
     ;;
   screenshots)
     # the README's screenshots, drawn again by the browser test (Debian's chromium)

@@ -36,6 +36,21 @@ class FixedClock:
         return self.now
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``bash deploy/dev.sh test`` runs two workers), the tests that share
+    one live Slurm rig run on one worker, in order: they share its batch of jobs and its
+    association tree. Each rig is its own group, so the two rigs' waits overlap."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if not isinstance(item, pytest.Function) or "rig" not in item.fixturenames:
+            continue
+        target = item.callspec.params.get("rig")
+        name = target[0] if isinstance(target, tuple) else "shared"
+        item.add_marker(pytest.mark.xdist_group(f"slurm-{name}"))
+
+
 @pytest.fixture(autouse=True)
 def _no_cli_login(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import pydantic
@@ -19,10 +19,11 @@ from accounting.reconcile import Tolerance
 from allocator import hours as hours_rule
 from allocator.errors import AllocatorError, InvalidInput
 from allocator.model import Role, User
-from connectors.bootstrap import Services, build
 from connectors.cli import config
 from connectors.cli.output import emit
-from connectors.settings import Settings
+
+if TYPE_CHECKING:  # the database side loads only when a command needs it (a fast remote CLI)
+    from connectors.bootstrap import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["CliError", "cli_actor", "emit", "hours_arg", "one_line_errors", "services"]
@@ -98,6 +99,9 @@ def services(check_remote: bool = True) -> Services:
                     f"logged in to {found.server}: on the server host, "
                     "`gpuhours --local ...`"
                 )
+        from connectors.bootstrap import build
+        from connectors.settings import Settings
+
         obj["services"] = build(Settings())
     return obj["services"]  # type: ignore[no-any-return]
 

@@ -7,12 +7,12 @@ the expected and actual state of one account with the ``sacctmgr`` commands that
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from allocator.enforcement import drift as drift_of
 from allocator.services import enforcement as enf
-from connectors import enforcement as wiring
-from connectors.bootstrap import Services
 from connectors.cli._common import (
     CliError,
     cli_actor,
@@ -22,7 +22,10 @@ from connectors.cli._common import (
     tolerance_arg,
 )
 from connectors.presenters import enforcement as present
-from connectors.settings import ClusterConfig
+
+if TYPE_CHECKING:  # the database side loads only when a command needs it (a fast remote CLI)
+    from connectors.bootstrap import Services
+    from connectors.settings import ClusterConfig
 
 CHANGE = ("cluster", "account", "attribute", "before", "after", "action")
 APPLIED = ("cluster", "account", "attribute", "before", "after", "outcome")
@@ -64,6 +67,8 @@ def enforce(ctx: click.Context) -> None:
 @one_line_errors
 def plan(cluster: str | None) -> None:
     """The differences between the ledger's desired state and Slurm's; changes nothing."""
+    from connectors import enforcement as wiring
+
     sv = services()
     rows = []
     for config in _clusters(sv, cluster, ("plan", "apply")):
@@ -79,6 +84,8 @@ def plan(cluster: str | None) -> None:
 @one_line_errors
 def diagnose(account: str, cluster: str) -> None:
     """Expected and actual limit and QOS of ACCOUNT, and the sacctmgr commands fixing them."""
+    from connectors import enforcement as wiring
+
     sv = services()
     config = _clusters(sv, cluster, ("plan", "apply"))[0]
     result = wiring.plan(sv, cli_actor(), config)
@@ -91,6 +98,8 @@ def diagnose(account: str, cluster: str) -> None:
 @one_line_errors
 def apply(cluster: str | None) -> None:
     """Write what differs into Slurm (clusters set to enforce=apply); each change audited."""
+    from connectors import enforcement as wiring
+
     sv = services()
     rows, failed = [], 0
     for config in _clusters(sv, cluster, ("apply",)):
@@ -128,6 +137,8 @@ def apply(cluster: str | None) -> None:
 def drift(cluster: str | None, tolerance_seconds: int, tolerance_percent: str) -> None:
     """Slurm's usage counter of each managed account beside gpuhours' use this period."""
     tolerance = tolerance_arg(tolerance_seconds, tolerance_percent)
+    from connectors import enforcement as wiring
+
     sv = services()
     rows = []
     for config in _clusters(sv, cluster, ("plan", "apply")):

@@ -8,7 +8,6 @@ import click
 from allocator import services as svc
 from allocator.notices import SITE
 from connectors.cli._common import cli_actor, emit, one_line_errors, services
-from connectors.db import delivery_queue as queue
 
 SETTING = ("kind", "mode", "source", "mandatory", "audience")
 PARKED = ("id", "channel", "recipient", "attempts", "last_error")
@@ -70,6 +69,8 @@ def notify_set(kind: str, mode: str, username: str | None, site: bool) -> None:
 @one_line_errors
 def notify_outbox() -> None:
     """The parked deliveries (kept failing), newest first."""
+    from connectors.db import delivery_queue as queue  # the database side, only when needed
+
     sv = services()
     with sv.read_session_factory() as session:
         rows = queue.parked(session)
@@ -81,6 +82,8 @@ def notify_outbox() -> None:
 @one_line_errors
 def notify_retry(ids: tuple[int, ...]) -> None:
     """Send parked deliveries IDS again (once the relay or the webhook is fixed)."""
+    from connectors.db import delivery_queue as queue
+
     sv = services()
     with sv.session_factory.begin() as session:
         released = queue.release_parked(session, list(ids), sv.clock())

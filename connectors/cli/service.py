@@ -9,12 +9,14 @@ the API at the root, the portal under ``/portal/``.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
-from connectors import composition
-from connectors.bootstrap import Services
 from connectors.cli._common import one_line_errors, services
+
+if TYPE_CHECKING:  # the database side loads only when a command needs it (a fast remote CLI)
+    from connectors.bootstrap import Services
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -88,6 +90,8 @@ def _run_api(sv: Services, host: str, port: int, workers: int) -> None:
             server_header=False,
         )
         return
+    from connectors import composition
+
     app = composition.compose(sv)
     composition.settle()
     uvicorn.run(app, host=host, port=port, log_level=level, server_header=False)

@@ -12,7 +12,6 @@ from allocator.model import Role, User
 from connectors.cli import columns
 from connectors.cli._common import CliError, cli_actor, emit, one_line_errors, services
 from connectors.cli.gateway import gateway
-from connectors.tokens import MAX_DAYS, check_expiry, mint
 
 
 @click.group()
@@ -22,6 +21,8 @@ def token() -> None:
 
 def expiry_arg(value: str | None, now: datetime, default_days: int) -> datetime:
     """``--expires``: a number of days (``30``, ``30d``) or a UTC date or time (``2027-01-31``)."""
+    from connectors.tokens import MAX_DAYS, check_expiry  # the database side, only when needed
+
     text = (value or f"{default_days}").strip()
     days = text[:-1] if text.endswith("d") else text
     if days.isascii() and days.lstrip("-").isdigit():
@@ -52,6 +53,8 @@ def expiry_arg(value: str | None, now: datetime, default_days: int) -> datetime:
 def token_create(username: str, role: str, note: str, expires: str | None, new_user: bool) -> None:
     """Mint a token for USER, who must exist (--new-user: create it with ROLE). Prints the
     token once."""
+    from connectors.tokens import mint
+
     sv = services()
     now = sv.clock()
     expires_at = expiry_arg(expires, now, sv.settings.token_days)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from accounting.ingestion import IngestReport, StoreResult, Window
 from allocator.errors import InvalidInput
-from connectors.bootstrap import Services
 from connectors.cli._common import CliError, emit, one_line_errors, services
 from connectors.cli.gateway import gateway
-from connectors.settings import ClusterConfig
+
+if TYPE_CHECKING:  # the database side loads only when a command needs it (a fast remote CLI)
+    from connectors.bootstrap import Services
+    from connectors.settings import ClusterConfig
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:

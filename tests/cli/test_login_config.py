@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,25 @@ def test_logout_forgets_the_login_and_says_so_when_there_was_none() -> None:
 def test_whoami_on_the_server_host_is_the_local_administrator(empty: Cli) -> None:
     me = empty.json("whoami")
     assert me["role"] == "admin" and me["username"].startswith("cli:") and me["server"] is None
+
+
+def test_a_remote_command_loads_no_database_code() -> None:
+    """The laptop's CLI starts fast: talking to a server never imports the database side
+    (SQLAlchemy, Alembic), the server (FastAPI, uvicorn), the portal or the metrics."""
+    heavy = {"sqlalchemy", "alembic", "fastapi", "uvicorn", "jinja2", "prometheus_client"}
+    program = (
+        "import runpy, sys\n"
+        "sys.argv = ['gpuhours', 'pools', 'list']\n"
+        "try:\n"
+        "    runpy.run_module('connectors.cli', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(set({sorted(heavy)!r}) & set(sys.modules)))\n"
+    )
+    server = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "GPUHOURS_SERVER": server, "GPUHOURS_TOKEN": "gph_x"}
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert f"cannot reach {server}" in done.stderr  # it did try the server
+    assert done.stdout.strip() == "[]"
