@@ -44,7 +44,7 @@ INSTALL = Path(__file__).with_name("install_node_provider.sh")
 SCRIPT = Path(__file__).with_name("device_provider.mjs")
 SERVER = "http://gpuhours.test"
 API_AUDIENCE = "https://gpuhours.test/api"
-DAVE = {"name": "Dave Martin", "email": "dave@inria.fr", "email_verified": True}
+DAVE: dict[str, Any] = {"name": "Dave Martin", "email": "dave@inria.fr", "email_verified": True}
 SQLITE = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 
 
