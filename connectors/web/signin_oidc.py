@@ -164,6 +164,7 @@ def _finish(visit: Visit, provider: Provider, login: Login, code: str) -> Respon
     projects = projects_of(claims, provider.config.project_rules)
     if projects:
         join_projects(visit.services.uow, provider.name, signed_in.user.username, projects, now)
-    response = open_session(visit, signed_in.user, login.next, "oidc", provider.name)
+    user = signed_in.user
+    response = open_session(visit, user, login.next, "oidc", provider.name, id_token)
     response.delete_cookie(STATE_COOKIE, path=PATH)
     return response
