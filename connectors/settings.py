@@ -87,6 +87,19 @@ class ClaimRule(BaseModel):
     role: str = Field(pattern="^(engineer|admin)$")
 
 
+class ProjectRule(BaseModel):
+    """A claim's value that makes someone a member of a project at sign-in: ``{"claim":
+    "groups", "value": "hpc-llm", "project": "llm-2026"}``. Memberships are only added (audited
+    ``project.member_added`` by ``oidc:<provider>``); removing someone stays the PI's or an
+    administrator's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claim: str = Field(default="groups", min_length=1)
+    value: str = Field(min_length=1)
+    project: str = Field(min_length=1, max_length=64)
+
+
 class OidcProviderConfig(BaseModel):
     """An OpenID Connect provider the portal signs people in with (and whose JWTs the API
     accepts as bearer tokens). See README, "Signing in with the university's account"."""
@@ -105,6 +118,8 @@ class OidcProviderConfig(BaseModel):
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
     #: Claims giving engineer or admin; anyone else is a researcher.
     role_rules: list[ClaimRule] = Field(default_factory=list)
+    #: Claims making someone a member of a project (added at each portal sign-in).
+    project_rules: list[ProjectRule] = Field(default_factory=list)
     #: The ``aud`` the API's bearer JWTs must carry; empty: the client id.
     api_audience: str = ""
     #: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``.

@@ -62,6 +62,29 @@ class SignedIn:
     how: str
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One provider identity of a user, and when it last signed in."""
+
+    provider: str
+    issuer: str
+    subject: str
+    last_sign_in: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user with their state and linked identities (the administrators' users page)."""
+
+    user: User
+    deactivated_at: datetime | None
+    links: tuple[Link, ...]
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
 class SqlIdentities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -89,6 +112,24 @@ class SqlIdentities:
         with self._reader.connect() as conn:
             row = conn.execute(query).one_or_none()
         return None if row is None else User(row.username, Role(row.role), row.full_name, row.email)
+
+    def people(self) -> list[Person]:
+        """Every user, by username, with their linked identities (by provider, issuer)."""
+        with self._reader.connect() as conn:
+            users = conn.execute(select(U).order_by(U.username)).all()
+            rows = conn.execute(select(I).order_by(I.username, I.provider, I.issuer)).all()
+        links: dict[str, list[Link]] = {}
+        for row in rows:
+            link = Link(row.provider, row.issuer, row.subject, row.last_seen_at)
+            links.setdefault(row.username, []).append(link)
+        return [
+            Person(
+                User(u.username, Role(u.role), u.full_name, u.email),
+                u.deactivated_at,
+                tuple(links.get(u.username, ())),
+            )
+            for u in users
+        ]
 
     def set_active(self, username: str, active: bool, actor: str, now: datetime) -> bool:
         """Deactivate (or reactivate) a user; ``False``: no such user."""

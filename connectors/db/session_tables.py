@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connectors.db.tables import Base, UTCDateTime
@@ -30,3 +30,7 @@ class WebSessionRow(Base):
     method: Mapped[str] = mapped_column(String(16), default="token")
     #: With ``oidc``: the provider's name (its logout ends the provider's session too).
     provider: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    #: With ``oidc``: the provider's ID token (``id_token_hint`` at logout), sealed (JWE,
+    #: ``dir`` + A256GCM) with a key derived from the session id, which only the browser holds:
+    #: a copy of the table reveals no ID token. See ``connectors.db.web_sessions``.
+    id_token_sealed: Mapped[str] = mapped_column(Text(), default="", server_default="")

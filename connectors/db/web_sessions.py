@@ -10,16 +10,25 @@ its absolute ``expires_at``, its user being deleted (the foreign key cascades) o
 (a deactivated user's sessions are found no more). Expired rows
 are purged when someone signs in. ``last_seen_at`` is written at most once per
 :data:`TOUCH_SECONDS`, in its own short, best-effort transaction, as a token's last use is.
+
+A session opened by an OpenID Connect sign-in keeps the provider's ID token, to name the
+session at the provider's logout (``id_token_hint``): sealed (joserfc's JWE, ``dir`` with
+A256GCM) under a key derived from the session's secret (HMAC-SHA256), so that only a request
+carrying the browser's cookie can read it back; the table alone reveals no ID token.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,8 +42,35 @@ log = logging.getLogger(__name__)
 S = WebSessionRow
 
 
+SEAL = {"alg": "dir", "enc": "A256GCM"}
+SEALING = jwe.JWERegistry(algorithms=[SEAL["alg"], SEAL["enc"]])
+
+
 def hash_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _sealing_key(secret: str) -> OctKey:
+    raw = hmac.new(secret.encode(), b"gpuhours web session id_token_hint", hashlib.sha256)
+    return OctKey.import_key(raw.digest())
+
+
+def seal(secret: str, id_token: str) -> str:
+    """``id_token`` encrypted under the session secret's key ("" stays "")."""
+    if not id_token:
+        return ""
+    return jwe.encrypt_compact(SEAL, id_token.encode(), _sealing_key(secret), registry=SEALING)
+
+
+def unseal(secret: str, sealed: str) -> str:
+    """The ID token sealed by :func:`seal` with ``secret``; "" if none or not readable."""
+    if not sealed:
+        return ""
+    try:
+        found = jwe.decrypt_compact(sealed, _sealing_key(secret), registry=SEALING)
+    except (JoseError, ValueError):
+        return ""
+    return (found.plaintext or b"").decode(errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +106,16 @@ class SqlWebSessions:
         self._reader = read_only(engine)
         self._try_writer = engine.execution_options(**{TRY_WRITE: True})
 
-    def open(self, user: User, now: datetime, method: str = "token", provider: str = "") -> Opened:
-        """A new session for ``user`` (expired sessions of anyone are purged first)."""
+    def open(
+        self,
+        user: User,
+        now: datetime,
+        method: str = "token",
+        provider: str = "",
+        id_token: str = "",
+    ) -> Opened:
+        """A new session for ``user`` (expired sessions of anyone are purged first); with
+        ``id_token`` (an OpenID Connect sign-in), that token sealed beside it."""
         secret = secrets.token_urlsafe(32)
         session = WebSession(
             hash_id(secret),
@@ -96,6 +140,7 @@ class SqlWebSessions:
                     expires_at=session.expires_at,
                     method=method,
                     provider=provider,
+                    id_token_sealed=seal(secret, id_token),
                 )
             )
         return Opened(secret, session)
@@ -148,6 +193,15 @@ class SqlWebSessions:
                 conn.execute(update(S).where(S.id_hash == id_hash).values(last_seen_at=now))
         except (SQLAlchemyError, WriteLockBusy) as exc:
             log.warning("portal session activity not recorded: %s", type(exc).__name__)
+
+    def id_token_hint(self, secret: str) -> str:
+        """The ID token of the session named by ``secret`` ("" if none, or unreadable)."""
+        if not secret or len(secret) > 100:
+            return ""
+        query = select(S.id_token_sealed).where(S.id_hash == hash_id(secret))
+        with self._reader.connect() as conn:
+            sealed = conn.execute(query).scalar_one_or_none()
+        return unseal(secret, sealed or "")
 
     def close(self, secret: str) -> None:
         """Sign-out: the session's row is deleted."""

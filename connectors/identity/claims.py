@@ -7,7 +7,7 @@ from typing import Any
 
 from allocator.model import Role
 from connectors.db.identities import Claimed
-from connectors.settings import ClaimRule, OidcProviderConfig
+from connectors.settings import ClaimRule, OidcProviderConfig, ProjectRule
 
 #: Where providers put ``eduPersonPrincipalName`` (SATOSA and Keycloak mappers differ).
 EPPN_CLAIMS = ("eduPersonPrincipalName", "eppn", "edu_person_principal_name")
@@ -33,6 +33,11 @@ def role_of(claims: Mapping[str, Any], rules: Sequence[ClaimRule]) -> Role | Non
         if role in given:
             return role
     return Role.RESEARCHER
+
+
+def projects_of(claims: Mapping[str, Any], rules: Sequence[ProjectRule]) -> list[str]:
+    """The projects the rules make someone a member of, by their claims (sorted, once each)."""
+    return sorted({rule.project for rule in rules if rule.value in values(claims, rule.claim)})
 
 
 def _first(claims: Mapping[str, Any], *names: str) -> str:

@@ -237,9 +237,11 @@ class Provider:
             return None
         return found
 
-    def end_session_url(self, post_logout_redirect_uri: str) -> str:
+    def end_session_url(self, post_logout_redirect_uri: str, id_token_hint: str = "") -> str:
         """Where to send the browser to end the provider's session too ("" if it has no
-        ``end_session_endpoint``, or cannot be reached now)."""
+        ``end_session_endpoint``, or cannot be reached now); with the session's ID token as
+        ``id_token_hint`` when kept (providers such as Keycloak then skip their
+        confirmation)."""
         try:
             endpoint = self.discovery().end_session_endpoint
         except ProviderUnreachable:
@@ -250,6 +252,8 @@ class Provider:
             "client_id": self.config.client_id,
             "post_logout_redirect_uri": post_logout_redirect_uri,
         }
+        if id_token_hint:
+            query["id_token_hint"] = id_token_hint
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(query)
 
 

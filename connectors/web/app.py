@@ -43,6 +43,7 @@ from connectors.web import (
     pages_requests,
     pages_rounds,
     pages_tokens,
+    pages_users,
     signin,
     signin_oidc,
 )
@@ -110,6 +111,7 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_jobs.router)
     app.include_router(pages_requests.router)
     app.include_router(pages_tokens.router)
+    app.include_router(pages_users.router)
     app.include_router(pages_queue.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_enforce.router)

@@ -76,6 +76,7 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
             ("/quarter", _("Quarter")),
             ("/pools", _("Pools")),
             ("/organisation", _("Chairs and projects")),
+            ("/users", _("Users and sign-in")),
         ]
     return items
 

@@ -56,15 +56,16 @@ def signin_url(visit: Visit) -> str:
 
 
 def open_session(
-    visit: Visit, user: User, target: str, method: str, provider: str = ""
+    visit: Visit, user: User, target: str, method: str, provider: str = "", id_token: str = ""
 ) -> Response:
     """The seam: a new session for ``user`` (whoever established who they are), its cookie
     set, and on to ``target`` (a portal path). The session the browser had, if any, is
-    closed: a sign-in always changes the session's id."""
+    closed: a sign-in always changes the session's id. A provider's ``id_token`` is kept
+    sealed with the session, for its logout's ``id_token_hint``."""
     previous = visit.request.cookies.get(SESSION_COOKIE, "")
     if previous:
         visit.sessions.close(previous)
-    opened = visit.sessions.open(user, visit.services.clock(), method, provider)
+    opened = visit.sessions.open(user, visit.services.clock(), method, provider, id_token)
     response = RedirectResponse(visit.base + safe_next(target), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -141,14 +142,17 @@ async def signout(request: Request) -> Response:
     visit = await visit_of(request)
     await form_of(visit)
     secret = request.cookies.get(SESSION_COOKIE, "")
+    session = visit.session
+    provider = visit.services.identity_providers.get(session.provider) if session else None
+    hint = ""
+    if secret and provider is not None:
+        hint = await run_in_threadpool(visit.sessions.id_token_hint, secret)
     if secret:
         await run_in_threadpool(visit.sessions.close, secret)
     target = f"{visit.base}/signin"
-    session = visit.session
-    provider = visit.services.identity_providers.get(session.provider) if session else None
     if provider is not None:
         back = visit.services.settings.public_url.rstrip("/") + PATH + "/signin"
-        target = await run_in_threadpool(provider.end_session_url, back) or target
+        target = await run_in_threadpool(provider.end_session_url, back, hint) or target
     response = RedirectResponse(target, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PATH)
     return response

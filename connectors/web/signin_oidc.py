@@ -24,8 +24,9 @@ from starlette.responses import RedirectResponse, Response
 
 from connectors.db.identities import Deactivated, SqlIdentities
 from connectors.db.oidc_logins import Login, SqlOidcLogins
-from connectors.identity.claims import claimed
+from connectors.identity.claims import claimed, projects_of
 from connectors.identity.errors import OidcError, ProviderUnreachable
+from connectors.identity.memberships import join_projects
 from connectors.identity.provider import Provider
 from connectors.web.render import page
 from connectors.web.signin import HOME, open_session, safe_next
@@ -160,6 +161,10 @@ def _finish(visit: Visit, provider: Provider, login: Login, code: str) -> Respon
     now = visit.services.clock()
     signed_in = SqlIdentities(visit.services.engine).sign_in(claimed(provider.config, claims), now)
     log.info("signed in with %s: %s (%s)", provider.name, signed_in.user.username, signed_in.how)
-    response = open_session(visit, signed_in.user, login.next, "oidc", provider.name)
+    projects = projects_of(claims, provider.config.project_rules)
+    if projects:
+        join_projects(visit.services.uow, provider.name, signed_in.user.username, projects, now)
+    user = signed_in.user
+    response = open_session(visit, user, login.next, "oidc", provider.name, id_token)
     response.delete_cookie(STATE_COOKIE, path=PATH)
     return response

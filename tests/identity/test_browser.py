@@ -122,6 +122,7 @@ def test_carol_signs_in_with_her_university_account_as_an_administrator_then_out
 
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{provider.url}/oauth2/end_session?**")
+        secrets += parse_qs(urlsplit(page.url).query)["id_token_hint"]  # the ID token
         page.get_by_role("button", name="End session").click()
         page.wait_for_url(f"{server.url}/portal/signin")
         page.goto(f"{server.url}/portal/projects")

@@ -6,8 +6,9 @@ then accepts; a refusal or an expired code is one line and nothing is kept.
 
 At the process edge: the provider is ``FakeIdP`` with a device endpoint and a scripted token
 endpoint, behind ``httpx.MockTransport``; the gpuhours server is the real app in process
-(its requests forwarded to a ``TestClient``). Neither provider run as a process here offers
-the device flow (``oidc-provider-mock`` has none), see the report of issue 13.
+(its requests forwarded to a ``TestClient``). The same flow against a real provider
+process (Node's ``oidc-provider``) is ``test_device_flow_node.py``; here are the answers a real
+provider gives only on timing (``slow_down``, refusals, expiry).
 """
 
 from __future__ import annotations

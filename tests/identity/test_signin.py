@@ -3,6 +3,8 @@ without a browser: the portal's redirects followed by hand, the provider's form 
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -159,6 +161,7 @@ def test_sign_out_ends_the_session_and_goes_on_to_the_providers_logout(
     portal: TestClient, provider: MockProvider, sso: Services
 ) -> None:
     assert sign_in(portal, provider, CAROL["sub"]).status_code == 303
+    [kept] = sessions(sso)
     page = portal.get("/portal/projects")
     csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
     answer = portal.post("/portal/signout", data={"csrf": csrf})
@@ -166,6 +169,13 @@ def test_sign_out_ends_the_session_and_goes_on_to_the_providers_logout(
     location = answer.headers["location"]
     assert location.startswith(f"{provider.url}/oauth2/end_session?client_id={CLIENT_ID}")
     assert "post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%2Fportal%2Fsignin" in location
+    # the ID token of this sign-in names the session at the provider's logout...
+    [hint] = parse_qs(urlsplit(location).query)["id_token_hint"]
+    claims = sso.identity_providers["unistra"].verify(hint, CLIENT_ID)
+    assert claims["sub"] == CAROL["sub"]
+    # ... and was kept sealed: the table alone does not reveal it
+    assert kept.id_token_sealed.startswith("eyJhbGciOiJkaXIi")  # a JWE, "alg": "dir"
+    assert hint not in kept.id_token_sealed and hint.split(".")[1] not in kept.id_token_sealed
     assert sessions(sso) == []
     assert portal.get("/portal/projects").status_code == 303  # to the sign-in page
 

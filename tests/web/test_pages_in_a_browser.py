@@ -81,6 +81,7 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/audit", 200),
             ("/portal/pools", 200),
             ("/portal/organisation", 200),
+            ("/portal/users", 200),
             ("/portal/notifications/site", 200),
             ("/portal/notifications/outbox", 200),
             ("/portal/pools/ai2f-jz", 200),

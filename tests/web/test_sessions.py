@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from allocator.model import Role, User
 from connectors.bootstrap import Services
-from connectors.db.web_sessions import hash_id
+from connectors.db.web_sessions import SqlWebSessions, hash_id, unseal
 from tests.conftest import FixedClock
 from tests.web.inprocess import CSRF, client_of, csrf_of, request_form, sessions, sign_in
 
@@ -181,3 +182,20 @@ def test_another_chairs_project_is_not_found_and_not_named(
         assert not [n for n in ("p2", "Project 2", "chair-b", "Chair B") if n in named]
     assert client.get("/portal/projects/p1").status_code == 200
     assert client.get("/portal/queue").status_code == 403  # administrators only
+
+
+def test_a_providers_id_token_is_kept_sealed_and_read_back_only_with_the_session_id(
+    services: Services, clock: FixedClock
+) -> None:
+    store = SqlWebSessions(services.engine, timedelta(hours=1), timedelta(hours=12))
+    carol = User("alice", Role.RESEARCHER)
+    id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYXJvbC0wMDAxIn0.c2lnbmF0dXJl"
+    opened = store.open(carol, clock(), "oidc", "unistra", id_token)
+    pasted = store.open(carol, clock(), "token")
+    [row] = [r for r in sessions(services) if r.id_hash == opened.session.id_hash]
+    assert row.id_token_sealed and id_token.split(".")[1] not in row.id_token_sealed
+    assert store.id_token_hint(opened.secret) == id_token
+    assert store.id_token_hint(pasted.secret) == ""  # signed in with a pasted token
+    assert store.id_token_hint(pasted.secret + "x") == ""  # no such session
+    # the sealed value under another session's id reads as nothing
+    assert unseal(pasted.secret, row.id_token_sealed) == ""

@@ -7,14 +7,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from allocator import rules
 from allocator import services as svc
-from allocator.errors import InvalidInput, NotFound
-from allocator.model import Role, User
+from allocator.model import User
 from connectors.db.identities import SqlIdentities
 from connectors.http import schemas as s
 from connectors.http.deps import ActorDep, NowDep, ServicesDep, UowDep
 from connectors.http.pages import Page, PageQ, paged
+from connectors.identity import accounts
 
 router = APIRouter(prefix="/api/v1")
 
@@ -80,9 +79,5 @@ def reactivate_user(
 def _set_active(
     services: ServicesDep, actor: User, now: NowDep, username: str, active: bool
 ) -> UserStateOut:
-    rules.require_role(actor, Role.ADMIN)
-    if username == actor.username and not active:
-        raise InvalidInput("username", "an administrator cannot deactivate themselves")
-    if not SqlIdentities(services.engine).set_active(username, active, actor.username, now):
-        raise NotFound("user", username, field="username")
+    accounts.set_active(SqlIdentities(services.engine), actor, now, username, active)
     return UserStateOut(username=username, active=active)
