@@ -233,6 +233,9 @@ def test_the_oidc_providers_are_settings_and_their_secret_is_the_apis_only(
     settings = settings_from({"GPUHOURS_OIDC_PROVIDERS": json.dumps(providers)}, monkeypatch)
     (provider,) = settings.oidc_providers
     assert str(provider.client_secret_file) == secret["target"]
+    assert [(r.claim, r.value, r.project) for r in provider.project_rules] == [
+        ("groups", "hpc-llm", "llm-2026")
+    ]
 
 
 def test_http_health_checks_only_where_http_is_served(compose: dict[str, Any]) -> None:
