@@ -11,6 +11,7 @@ authorization.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -116,6 +117,27 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> bo
     return False
 
 
+@contextlib.contextmanager
+def provider_process(
+    command: list[str], env: dict[str, str], port: int, log: Path, cwd: Path | None = None
+) -> Iterator[str]:
+    """A provider running as its own process on loopback, until the block ends: yields its
+    URL once its discovery document answers (else fails with the process's log)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            assert _wait(url, process), log.read_text()
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="session")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
     """The mock provider, its own process (nonce required; Carol predefined)."""
@@ -124,19 +146,8 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]
     command = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--require-nonce", "--user-claims", json.dumps(CAROL)]
     env = os.environ | {"NO_COLOR": "1", "PYTHONWARNINGS": "ignore"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            assert _wait(url, process), log.read_text()
-            yield MockProvider(url, log)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with provider_process(command, env, port, log) as url:
+        yield MockProvider(url, log)
 
 
 #: The client secret, as a file (a mounted secret in production).

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,13 @@ from connectors.db.identities import Claimed, SqlIdentities
 from connectors.identity.bearer import FirstOf, OidcBearerAuthenticator
 from connectors.identity.provider import Provider
 from tests.api.test_docs_in_a_browser import _free_port, _missing
-from tests.identity.conftest import CLIENT_ID, _wait, config_of, real_now, services_with
+from tests.identity.conftest import (
+    CLIENT_ID,
+    config_of,
+    provider_process,
+    real_now,
+    services_with,
+)
 from tests.web.inprocess import client_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,22 +86,9 @@ def node_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProv
         "USERS": json.dumps({"dave-42": DAVE}),
         "NODE_ENV": "test",
     }
-    with log.open("wb") as out:
-        assert node is not None
-        process = subprocess.Popen(
-            [node, str(SCRIPT)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            assert _wait(url, process), log.read_text()
-            yield NodeProvider(url, log)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    assert node is not None
+    with provider_process([node, str(SCRIPT)], env, port, log, cwd=ROOT) as url:
+        yield NodeProvider(url, log)
 
 
 def edge(
