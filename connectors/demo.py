@@ -33,7 +33,15 @@ from allocator.model import (
 )
 from allocator.periods import Calendar, Period
 from allocator.ports import UnitOfWork
-from connectors.demo_data import CHAIRS, LOCAL_CLUSTER, NATIONAL_CLUSTER, PROJECTS, USERS
+from connectors.db.identities import Claimed, SqlIdentities
+from connectors.demo_data import (
+    CHAIRS,
+    IDENTITIES,
+    LOCAL_CLUSTER,
+    NATIONAL_CLUSTER,
+    PROJECTS,
+    USERS,
+)
 
 __all__ = [
     "CHAIRS",
@@ -44,6 +52,7 @@ __all__ = [
     "USERS",
     "demo_usage",
     "seed",
+    "seed_identities",
     "seed_usage",
 ]
 
@@ -409,3 +418,11 @@ def seed_usage(store: UsageStore, now: datetime, calendar: Calendar = UTC_QUARTE
         )
         total += result.inserted + result.updated
     return total
+
+
+def seed_identities(identities: SqlIdentities, now: datetime) -> int:
+    """Link the demo people who signed in once with their institution's account (each claim
+    audited as a real first sign-in would be), so the users page shows linked identities."""
+    for provider, issuer, subject, email in IDENTITIES:
+        identities.sign_in(Claimed(provider, issuer, subject, email=email), now - timedelta(days=3))
+    return len(IDENTITIES)

@@ -207,3 +207,11 @@ PROJECTS = [
         None,
     ),
 ]
+
+#: Demo people who once signed in with their institution's account (OpenID Connect), each
+#: claiming the account an administrator made with their e-mail (README "Who is who"):
+#: (provider, issuer, subject, e-mail).
+IDENTITIES = [
+    ("unistra", "https://idp.unistra.fr/realms/hpc", "f3a9c2e1-alice", "alice@enact.example"),
+    ("inria", "https://sso.inria.fr/realms/inria", "5d0b7e44-marie", "marie@enact.example"),
+]

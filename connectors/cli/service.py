@@ -30,10 +30,12 @@ def migrate() -> None:
 
 
 def _seed(sv: Services) -> None:
-    from connectors.demo import seed, seed_usage
+    from connectors.db.identities import SqlIdentities
+    from connectors.demo import seed, seed_identities, seed_usage
 
     seed(sv.uow(), sv.clock(), sv.settings.calendar)
     jobs = seed_usage(sv.usage_store(), sv.clock(), sv.settings.calendar)
+    seed_identities(SqlIdentities(sv.engine), sv.clock())
     click.echo(f"demo data seeded ({jobs} demo jobs)")
 
 

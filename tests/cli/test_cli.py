@@ -24,6 +24,9 @@ from fastapi.testclient import TestClient
 from allocator.periods import period_containing
 from connectors.bootstrap import build
 from connectors.cli import main
+from connectors.db.engine import make_engine
+from connectors.db.identities import SqlIdentities
+from connectors.demo_data import USERS
 from connectors.http.app import create_app
 from connectors.settings import Settings
 
@@ -127,6 +130,11 @@ def test_migrate_then_demo_seeds_the_organisation(tmp_path: Path) -> None:
         assert {r["state"] for r in cli.json("requests", "list", "--state", state)} == {state}
     journal = cli.json("journal")
     assert journal and all(e["amount_seconds"] > 0 for e in journal)
+    # alice and marie once signed in with their institution's account, claiming theirs
+    people = SqlIdentities(make_engine(cli.url)).people()
+    linked = {p.user.username: [link.provider for link in p.links] for p in people if p.links}
+    assert linked == {"alice": ["unistra"], "eng-marie": ["inria"]}
+    assert len(people) == len(USERS)  # claimed, not created
 
 
 def test_demo_twice_is_refused_in_one_line_and_changes_nothing(demo: Cli) -> None:
