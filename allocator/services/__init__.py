@@ -12,6 +12,7 @@ One module per concern; the package re-exports the public use cases, so callers 
 - ``allocations``: pool -> chair -> project, release, transfer, adjustment
 - ``requests``: submit, comment, approve, reject, withdraw
 - ``rounds``: allocation rounds: open, weights, minimums, edits, approve whole
+- ``lending``: lending and borrowing inside a chair: terms, lend, borrow, recall, return
 - ``reading``: the journal, the audit trail, lists of what an actor may see
 - ``balances``: pool, chair and project balances
 - ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
@@ -35,6 +36,15 @@ from allocator.services.balances import (
 )
 from allocator.services.enforcement import apply as enforcement_apply
 from allocator.services.enforcement import plan as enforcement_plan
+from allocator.services.lending import (
+    LendingView,
+    borrow,
+    lend,
+    lending_view,
+    recall,
+    return_loans,
+    set_lending_terms,
+)
 from allocator.services.notifications import (
     Preferences,
     preferences,
@@ -89,6 +99,7 @@ from allocator.services.rounds import (
 )
 
 __all__ = [
+    "LendingView",
     "Preferences",
     "RoundView",
     "add_grant",
@@ -99,6 +110,7 @@ __all__ = [
     "approve_request",
     "approve_round",
     "audit_trail",
+    "borrow",
     "chair",
     "chair_balances",
     "comment_request",
@@ -117,6 +129,8 @@ __all__ = [
     "get_user",
     "journal",
     "journal_entry",
+    "lend",
+    "lending_view",
     "list_chairs",
     "list_pools",
     "list_projects",
@@ -132,9 +146,12 @@ __all__ = [
     "project_balances",
     "project_balances_in",
     "reads_in",
+    "recall",
     "reject_request",
     "release",
+    "return_loans",
     "set_language",
+    "set_lending_terms",
     "set_minimum",
     "set_overcommit",
     "set_preference",
