@@ -20,6 +20,7 @@ from connectors.http import (
     faults,
     idempotency,
     identity_routes,
+    lending_routes,
     openapi,
     quarter_routes,
     round_routes,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
     app.include_router(round_routes.router)
+    app.include_router(lending_routes.router)
     app.include_router(enforcement_routes.router)
 
     _document(app, services)
