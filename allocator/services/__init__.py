@@ -13,6 +13,7 @@ One module per concern; the package re-exports the public use cases, so callers 
 - ``requests``: submit, comment, approve, reject, withdraw
 - ``rounds``: allocation rounds: open, weights, minimums, edits, approve whole
 - ``lending``: lending and borrowing inside a chair: terms, lend, borrow, recall, return
+- ``regulation``: each pool's regulation rule; simulate and apply its clawbacks
 - ``reading``: the journal, the audit trail, lists of what an actor may see
 - ``balances``: pool, chair and project balances
 - ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
@@ -80,6 +81,14 @@ from allocator.services.reading import (
     list_projects,
     list_requests,
 )
+from allocator.services.regulation import (
+    Outlook,
+    apply_regulation,
+    list_regulations,
+    remove_regulation,
+    set_regulation,
+    simulate_regulation,
+)
 from allocator.services.requests import (
     approve_request,
     comment_request,
@@ -100,6 +109,7 @@ from allocator.services.rounds import (
 
 __all__ = [
     "LendingView",
+    "Outlook",
     "Preferences",
     "RoundView",
     "add_grant",
@@ -107,6 +117,7 @@ __all__ = [
     "adjust",
     "allocate_to_chair",
     "allocate_to_project",
+    "apply_regulation",
     "approve_request",
     "approve_round",
     "audit_trail",
@@ -134,6 +145,7 @@ __all__ = [
     "list_chairs",
     "list_pools",
     "list_projects",
+    "list_regulations",
     "list_requests",
     "list_rounds",
     "list_users",
@@ -149,6 +161,7 @@ __all__ = [
     "recall",
     "reject_request",
     "release",
+    "remove_regulation",
     "return_loans",
     "set_language",
     "set_lending_terms",
@@ -156,8 +169,10 @@ __all__ = [
     "set_overcommit",
     "set_preference",
     "set_rate",
+    "set_regulation",
     "set_weights",
     "show_round",
+    "simulate_regulation",
     "submit_request",
     "transfer",
     "unmap_slurm_account",

@@ -37,23 +37,27 @@ def test_an_admin_sets_terms_and_lends_in_the_portal(
 
     with services.uow() as uow:
         journal = len(uow.ledger.entries())
-    loan = {"csrf": csrf, **WHERE, "lend-lender": "p1", "lend-borrower": "p1b"}
-    too_much = client.post("/portal/lending/lend", data=loan | {"lend-hours": "41",
-                                                                "lend-reason": "paper"})  # fmt: skip
+    loan = {
+        "csrf": csrf,
+        **WHERE,
+        "lend-lender": "p1",
+        "lend-borrower": "p1b",
+        "lend-reason": "paper",
+    }
+    too_much = client.post("/portal/lending/lend", data=loan | {"lend-hours": "41"})
     assert too_much.status_code == 422
     assert "lending limit" in beside(too_much.text, "lend-hours")
     with services.uow() as uow:
         assert len(uow.ledger.entries()) == journal
-    lent = client.post("/portal/lending/lend", data=loan | {"lend-hours": "30",
-                                                            "lend-reason": "paper"})  # fmt: skip
+    lent = client.post("/portal/lending/lend", data=loan | {"lend-hours": "30"})
     assert lent.status_code == 303, lent.text
     page = client.get(lent.headers["location"]).text
     assert "The loan was journaled." in page and "loan:1" in page
     with services.uow() as uow:
         assert [e.reference for e in uow.ledger.entries()[journal:]] == ["loan:1"]
 
-    recall = {"csrf": csrf, **WHERE, "recall-lender": "p1", "recall-hours": "5",
-              "recall-reason": "need it"}  # fmt: skip
+    recall = {"csrf": csrf, **WHERE, "recall-lender": "p1", "recall-hours": "5"}
+    recall["recall-reason"] = "need it"
     refused = client.post("/portal/lending/recall", data=recall)
     assert refused.status_code == 422
     assert "period&#39;s end only" in beside(refused.text, "recall-lender")
