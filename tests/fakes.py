@@ -15,6 +15,7 @@ from allocator.model import (
     AllocationRequest,
     AuditEvent,
     Chair,
+    EntryKind,
     LedgerEntry,
     Pool,
     Project,
@@ -240,6 +241,19 @@ class FakeLedger:
             e.pool_id == pool_id and e.period == period and e.reference == reference
             for e in self.s.ledger
         )
+
+    def clawed_back(self, period: str) -> Mapping[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for e in self.s.ledger:
+            if (
+                e.period == period
+                and e.kind is EntryKind.RELEASE
+                and e.source.startswith("project:")
+                and e.reference.startswith("clawback:")
+            ):
+                key = (e.pool_id, e.source.removeprefix("project:"))
+                out[key] = out.get(key, 0) + e.amount
+        return out
 
     def is_closed(self, period: str) -> bool:
         self.events.append(("is_closed", period))
