@@ -23,6 +23,7 @@ from connectors.http import (
     lending_routes,
     openapi,
     quarter_routes,
+    regulation_routes,
     round_routes,
     token_routes,
     usage_routes,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(quarter_routes.router)
     app.include_router(round_routes.router)
     app.include_router(lending_routes.router)
+    app.include_router(regulation_routes.router)
     app.include_router(enforcement_routes.router)
 
     _document(app, services)
