@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from allocator import regulation, rules
-from allocator.errors import InvalidInput
+from allocator.errors import InvalidInput, NotFound
 from allocator.ledger import balance
 from allocator.model import EntryKind, LedgerEntry, Pool, Project, User, project_account
 from allocator.periods import Calendar, Period
@@ -122,7 +122,7 @@ def _window(pool: Pool) -> tuple[datetime, datetime]:
 def _rule_of(uow: RoundsUnitOfWork, pool_id: str) -> Regulation:
     found = uow.regulations.get(pool_id)
     if found is None:
-        raise InvalidInput("pool_id", f"{pool_id} has no regulation rule")
+        raise NotFound("regulation", pool_id, field="pool_id")
     return found
 
 

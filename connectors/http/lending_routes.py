@@ -20,6 +20,7 @@ from connectors.http.deps import (
     UnitsDep,
     UowDep,
 )
+from connectors.http.params import PeriodQ
 from connectors.presenters import lending as present
 
 router = APIRouter(prefix="/api/v1", tags=["lending"])
@@ -39,7 +40,7 @@ def get_chair_lending(
     now: NowDep,
     calendar: CalendarDep,
     pool_id: str = Query(min_length=1, max_length=64),
-    period: str = Query(min_length=1, max_length=7),
+    period: str = PeriodQ,
 ) -> ls.LendingOut:
     """The chair's policy, its projects' limits, unused and lendable hours, and its loans in
     a pool and period (staff)."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from allocator import services as svc
-from allocator.errors import Forbidden, InvalidInput
+from allocator.errors import Forbidden, InvalidInput, NotFound
 from allocator.model import Chair, EntryKind, PoolKind, Project, ProjectKind
 from allocator.periods import Calendar, PeriodScheme
 from allocator.regulation import Destination, LinearPlanRule, Regulation, UnderuseRule
@@ -134,8 +134,8 @@ def test_rules_are_an_admins_with_bounded_parameters(uow: FakeUnitOfWork) -> Non
     with pytest.raises(InvalidInput) as refused:
         svc.set_regulation(uow, ADMIN, START, Regulation("genci", LinearPlanRule(check_day=32)))
     assert refused.value.field == "check_day"
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(NotFound) as unknown:
         svc.apply_regulation(uow, ADMIN, MONTH_5, "genci", Consumption(), calendar=YEARS)
-    assert refused.value.field == "pool_id"
+    assert unknown.value.field == "pool_id"
     svc.set_regulation(uow, ADMIN, START, Regulation("genci", LinearPlanRule()))
     assert [r.rule.name for r in svc.list_regulations(uow, ENGINEER)] == ["tgcc"]
