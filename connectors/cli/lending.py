@@ -1,4 +1,5 @@
-"""``gpuhours loans``: lending and borrowing inside a chair (admins; engineers read)."""
+"""``gpuhours loans``: lending and borrowing inside a chair; ``gpuhours regulation``: a pool's
+regulation rule, simulated and applied (admins; engineers read)."""
 
 from __future__ import annotations
 
@@ -100,4 +101,49 @@ def loans_return(pool_id: str, period: str) -> None:
     emit(gateway().return_loans(pool_id, period))
 
 
-COMMANDS = [loans]
+@click.group()
+def regulation() -> None:
+    """Regulation of under-used grants (GENCI, TGCC), per pool: simulate, then apply once."""
+
+
+@regulation.command("list")
+@one_line_errors
+def regulation_list() -> None:
+    """Every regulated pool's rule."""
+    emit(gateway().regulations())
+
+
+@regulation.command("set")
+@click.argument("pool_id")
+@click.option("--rule", required=True, type=click.Choice(["genci", "tgcc"]))
+@click.option("--to", "destination", default="chair", type=click.Choice(["chair", "pool"]))
+@click.option("--after-months", type=int, help="genci: months into the grant (5)")
+@click.option("--threshold-percent", type=int, help="genci: used under this (30)")
+@click.option("--reclaim-percent", type=int, help="genci: reclaimed up to this (40)")
+@click.option("--check-day", type=int, help="tgcc: day of each month (15)")
+@click.option("--late-days", type=int, help="tgcc: days behind the linear plan (60)")
+@click.option("--deduct-days", type=int, help="tgcc: days deducted (30)")
+@one_line_errors
+def regulation_set(pool_id: str, rule: str, destination: str, **given: int | None) -> None:
+    """Set POOL_ID's rule (replacing the one set); unset parameters take the rule's defaults."""
+    options = {k: v for k, v in given.items() if v is not None}
+    emit(gateway().set_regulation(pool_id, rule, {"destination": destination, **options}))
+
+
+@regulation.command("simulate")
+@click.argument("pool_id")
+@one_line_errors
+def regulation_simulate(pool_id: str) -> None:
+    """What each project would lose and when, at its burn rate so far (nothing written)."""
+    emit(gateway().simulate_regulation(pool_id))
+
+
+@regulation.command("apply")
+@click.argument("pool_id")
+@one_line_errors
+def regulation_apply(pool_id: str) -> None:
+    """Post the clawbacks due now, each once (again: nothing more)."""
+    emit(gateway().apply_regulation(pool_id))
+
+
+COMMANDS = [loans, regulation]

@@ -74,3 +74,37 @@ def test_a_loan_from_the_command_line_returns_once_at_the_period_end(
     )
     assert shown == api.json()
     assert shown["loans"][0]["outstanding_hours"] == 0
+
+
+@pytest.mark.parametrize("way", ["local", "remote"])
+def test_a_pool_regulated_simulated_and_applied_once_from_the_command_line(
+    engine: Engine, clock: FixedClock, way: str
+) -> None:
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = clock
+    seed_world(services.uow(), clock())
+    svc.allocate_to_project(
+        services.uow(), ADMIN, clock(), "nat", "p1", "2026Q4", 1000 * H, "x", True, calendar=CAL
+    )
+    token = mint_token(services.session_factory, "admin", clock())
+    api_client = TestClient(create_app(services=services), base_url="http://gpuhours.test")
+
+    def run(*args: str) -> Result:
+        obj: dict[str, Any] = {"services": services}
+        if way == "remote":
+            remote = Remote("http://gpuhours.test", token, "test")
+            obj = {"gateway": RemoteGateway(remote, InProcess(api_client))}
+        return CliRunner().invoke(main, ["-o", "json", *args], obj=obj, catch_exceptions=False)
+
+    assert "pool_id" in one_error_line(run("regulation", "set", "loc", "--rule", "genci"))
+    regulated = run("regulation", "set", "nat", "--rule", "genci", "--reclaim-percent", "50")
+    assert regulated.exit_code == 0, regulated.output
+    assert json.loads(regulated.stdout)["reclaim_percent"] == 50
+    (p1,) = json.loads(run("regulation", "simulate", "nat").stdout)
+    assert [(c["on"][:10], c["hours"]) for c in p1["ahead"]] == [("2026-10-01", 500)]
+    applied = json.loads(run("regulation", "apply", "nat").stdout)
+    assert [(e["reference"], e["amount_seconds"]) for e in applied] == [
+        ("clawback:genci:p1:2026-10-01", 500 * H)
+    ]
+    assert json.loads(run("regulation", "apply", "nat").stdout) == []
+    assert [r["pool_id"] for r in json.loads(run("regulation", "list").stdout)] == ["nat"]

@@ -325,6 +325,20 @@ class RemoteGateway:
     def return_loans(self, pool_id: str, period: str) -> JSON:
         return self.call("POST", "/loans/return", {"pool_id": pool_id, "period": period})
 
+    # regulation --------------------------------------------------------------------------
+
+    def regulations(self) -> JSON:
+        return self.items("/regulations")
+
+    def set_regulation(self, pool_id: str, rule: str, options: dict[str, Any]) -> JSON:
+        return self.call("PUT", f"/pools/{_seg(pool_id)}/regulation", {"rule": rule, **options})
+
+    def simulate_regulation(self, pool_id: str) -> JSON:
+        return self.items(f"/pools/{_seg(pool_id)}/regulation/simulation")
+
+    def apply_regulation(self, pool_id: str) -> JSON:
+        return self.call("POST", f"/pools/{_seg(pool_id)}/regulation/apply")
+
     # ingestion -------------------------------------------------------------------------
 
     def clusters(self) -> JSON:
