@@ -14,6 +14,7 @@ One module per concern; the package re-exports the public use cases, so callers 
 - ``rounds``: allocation rounds: open, weights, minimums, edits, approve whole
 - ``lending``: lending and borrowing inside a chair: terms, lend, borrow, recall, return
 - ``regulation``: each pool's regulation rule; simulate and apply its clawbacks
+- ``project_end``: a project's end date (a thesis's defence) and the return of its hours after it
 - ``reading``: the journal, the audit trail, lists of what an actor may see
 - ``balances``: pool, chair and project balances
 - ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
@@ -72,6 +73,7 @@ from allocator.services.pools import (
     set_overcommit,
     set_rate,
 )
+from allocator.services.project_end import return_after_end, set_project_end
 from allocator.services.reading import (
     audit_trail,
     chair,
@@ -162,12 +164,14 @@ __all__ = [
     "reject_request",
     "release",
     "remove_regulation",
+    "return_after_end",
     "return_loans",
     "set_language",
     "set_lending_terms",
     "set_minimum",
     "set_overcommit",
     "set_preference",
+    "set_project_end",
     "set_rate",
     "set_regulation",
     "set_weights",
