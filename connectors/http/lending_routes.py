@@ -1,6 +1,10 @@
 """``/api/v1/chairs/{chair_id}/lending`` and ``/api/v1/loans``: lending and borrowing inside a
 chair. Staff read a chair's lending; admins set its terms, lend, borrow, recall and return the
-loans at the period's end. Every move answers the ledger entries it journaled."""
+loans at the period's end. Every move answers the ledger entries it journaled.
+
+``/api/v1/projects/{project_id}/end`` and ``/api/v1/ended-projects/return``: a project's end
+(a thesis's defence), after which it gets no allocation and its unused hours return to its
+chair."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from connectors.presenters import lending as present
 
 router = APIRouter(prefix="/api/v1", tags=["lending"])
 ChairId = Annotated[str, Path(min_length=1, max_length=64, description="the chair's id")]
+ProjectId = Annotated[str, Path(min_length=1, max_length=64, description="the project's id")]
 
 
 def _seconds(hours: s.Hours | None) -> int | None:
@@ -140,5 +145,33 @@ def return_loans(
     entries = svc.return_loans(
         uow, actor, now, body.pool_id, body.period, services.consumption.within(uow),
         calendar=calendar,
+    )  # fmt: skip
+    return [s.EntryOut.of(e, units) for e in entries]
+
+
+@router.put("/projects/{project_id}/end", tags=["projects"])
+def set_project_end(
+    project_id: ProjectId, body: ls.ProjectEndIn, uow: UowDep, actor: ActorDep, now: NowDep
+) -> s.ProjectOut:
+    """The project's end, a thesis's defence (admin; ``null`` removes it): no allocation for
+    a period beginning after it, and its unused hours return to its chair once it has passed."""
+    return s.ProjectOut.of(svc.set_project_end(uow, actor, now, project_id, body.end))
+
+
+@router.post("/ended-projects/return", tags=["projects"])
+def return_after_end(
+    body: ls.EndedReturnIn,
+    services: ServicesDep,
+    uow: UowDep,
+    actor: ActorDep,
+    units: UnitsDep,
+    now: NowDep,
+    calendar: CalendarDep,
+) -> list[s.EntryOut]:
+    """The unused hours of every project whose end has passed (or of ``project_id``) return
+    to its chair (admin), each once: run again, nothing more is posted."""
+    entries = svc.return_after_end(
+        uow, actor, now, services.consumption.within(uow), calendar=calendar,
+        project_id=body.project_id,
     )  # fmt: skip
     return [s.EntryOut.of(e, units) for e in entries]

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from allocator.lending import ReturnPolicy
 from connectors.http.schemas import NOT_BLANK, Hours, PeriodLabel, Slug, Strict
+from connectors.http.schemas.values import UtcDatetime
 
 REASON = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
@@ -81,3 +82,11 @@ class LendingOut(BaseModel):
     policy: str
     projects: list[ProjectLendingOut]
     loans: list[LoanOut]
+
+
+class ProjectEndIn(Strict):
+    end: UtcDatetime | None = Field(description="the project's end (a defence); null: none")
+
+
+class EndedReturnIn(Strict):
+    project_id: Slug | None = Field(default=None, description="default: every ended project")

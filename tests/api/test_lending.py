@@ -68,3 +68,36 @@ def test_a_loan_is_journaled_refused_by_policy_and_returns_once_at_the_period_en
     after = client.get("/api/v1/chairs/chair-a/lending", params=WHERE, headers=admin).json()
     assert after["loans"][0]["outstanding_hours"] == 0
     assert _chair_total(after) == _chair_total(before) == 100
+
+
+def test_a_thesis_ends_no_allocation_after_and_its_hours_return_once(
+    client: TestClient, world: World, clock: FixedClock
+) -> None:
+    admin = auth(world, "admin")
+    body = {**WHERE, "project_id": "p1", "hours": 100, "reason": "start", "draw_from_pool": True}
+    assert client.post("/api/v1/allocations/projects", json=body, headers=admin).status_code == 201
+    end = {"end": "2026-12-15T00:00:00Z"}
+    assert (
+        client.put("/api/v1/projects/p1/end", json=end, headers=auth(world, "alice")).status_code
+        == 403
+    )
+    r = client.put("/api/v1/projects/p1/end", json=end, headers=admin)
+    assert r.status_code == 200 and r.json()["end"].startswith("2026-12-15"), r.text
+
+    ask = {"project_id": "p1", "pool_id": "nat", "periods": [{"period": "2027Q1", "hours": 5}],
+           "justification": "after the defence"}  # fmt: skip
+    r = client.post("/api/v1/requests", json=ask, headers=auth(world, "alice"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "periods", r.text
+    assert "end of project p1" in r.json()["error"]["message"]
+    later = {**body, "period": "2027Q1", "hours": 1}
+    r = client.post("/api/v1/allocations/projects", json=later, headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "period", r.text
+
+    clock.now = datetime.fromisoformat("2026-12-20T00:00:00+00:00")
+    r = client.post("/api/v1/ended-projects/return", json={}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert [(e["source"], e["target"], e["amount_seconds"], e["reference"]) for e in r.json()] == [
+        ("project:p1", "chair:chair-a", 100 * H, "project-end:p1")
+    ]
+    again = client.post("/api/v1/ended-projects/return", json={"project_id": "p1"}, headers=admin)
+    assert again.status_code == 200 and again.json() == []

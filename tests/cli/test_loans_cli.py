@@ -108,3 +108,31 @@ def test_a_pool_regulated_simulated_and_applied_once_from_the_command_line(
     ]
     assert json.loads(run("regulation", "apply", "nat").stdout) == []
     assert [r["pool_id"] for r in json.loads(run("regulation", "list").stdout)] == ["nat"]
+
+
+@pytest.mark.parametrize("way", ["local", "remote"])
+def test_a_project_ended_from_the_command_line_returns_its_hours_once(
+    engine: Engine, clock: FixedClock, way: str
+) -> None:
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = clock
+    seed_world(services.uow(), clock())
+    svc.allocate_to_project(
+        services.uow(), ADMIN, clock(), "nat", "p1", "2026Q4", 10 * H, "x", True, calendar=CAL
+    )
+    token = mint_token(services.session_factory, "admin", clock())
+    api_client = TestClient(create_app(services=services), base_url="http://gpuhours.test")
+
+    def run(*args: str) -> Result:
+        obj: dict[str, Any] = {"services": services}
+        if way == "remote":
+            remote = Remote("http://gpuhours.test", token, "test")
+            obj = {"gateway": RemoteGateway(remote, InProcess(api_client))}
+        return CliRunner().invoke(main, ["-o", "json", *args], obj=obj, catch_exceptions=False)
+
+    ended = run("projects", "end", "p1", "--on", "2026-12-15T00:00:00Z")
+    assert ended.exit_code == 0, ended.output
+    clock.now = datetime.fromisoformat("2026-12-20T00:00:00+00:00")
+    back = json.loads(run("projects", "return-ended").stdout)
+    assert [(e["reference"], e["amount_seconds"]) for e in back] == [("project-end:p1", 10 * H)]
+    assert json.loads(run("projects", "return-ended", "--project", "p1").stdout) == []

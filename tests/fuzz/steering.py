@@ -78,6 +78,8 @@ STATED_IN_WORDS = [
     (r"to_project", r"transfers stay inside one chair"),
     (r"borrower|limits", r"is not of .*'s chair|is not a project of"),
     (r"pool_id", r"has no validity window"),
+    (r"periods?|granted", r"begins after the end of project"),
+    (r"project_id", r"has no end date passed"),
     (r"cluster|slurm_accounts(\.\d+\.cluster)?", r"is not a cluster gpuhours knows"),
     (r"hours|granted", r"over-commit|not enough|exceeds"),
     # the clock

@@ -12,7 +12,7 @@ from allocator.model import User
 from allocator.regulation import Destination, LinearPlanRule, Regulation, Rule, UnderuseRule
 from connectors.bootstrap import Services
 from connectors.cli import render
-from connectors.cli._common import seconds_arg
+from connectors.cli._common import seconds_arg, time_arg
 from connectors.cli.gateway import JSON, LoanMove
 from connectors.presenters import lending as present_lending
 from connectors.presenters import regulation as present_regulation
@@ -131,3 +131,16 @@ class LocalRegulation:
         )  # fmt: skip
         unit = self.sv.pool_units.get(pool_id)
         return [render.entry(e, unit) for e in entries]
+
+    def set_project_end(self, project_id: str, end: str | None) -> JSON:
+        when = None if end is None else time_arg(end, "end")
+        project = svc.set_project_end(self.sv.uow(), self.actor, self.sv.clock(), project_id, when)
+        return render.jsonable({"id": project.id, "end": project.end})
+
+    def return_after_end(self, project_id: str | None) -> JSON:
+        uow = self.sv.uow()
+        entries = svc.return_after_end(
+            uow, self.actor, self.sv.clock(), self.sv.consumption.within(uow),
+            calendar=self.sv.settings.calendar, project_id=project_id,
+        )  # fmt: skip
+        return [render.entry(e, self.sv.pool_units.get(e.pool_id)) for e in entries]

@@ -339,6 +339,12 @@ class RemoteGateway:
     def apply_regulation(self, pool_id: str) -> JSON:
         return self.call("POST", f"/pools/{_seg(pool_id)}/regulation/apply")
 
+    def set_project_end(self, project_id: str, end: str | None) -> JSON:
+        return self.call("PUT", f"/projects/{_seg(project_id)}/end", {"end": end})
+
+    def return_after_end(self, project_id: str | None) -> JSON:
+        return self.call("POST", "/ended-projects/return", {"project_id": project_id})
+
     # ingestion -------------------------------------------------------------------------
 
     def clusters(self) -> JSON:
