@@ -57,3 +57,19 @@ def test_only_administrators_reach_the_regulation_page(
 ) -> None:
     sign_in(client, tokens["alice"])
     assert client.get("/portal/regulation").status_code == 403
+
+
+def test_an_admin_sets_a_thesis_end_on_the_project_page(
+    client: TestClient, services: Services, tokens: dict[str, str]
+) -> None:
+    sign_in(client, tokens["admin"])
+    csrf = csrf_of(client, "/portal/projects/p1/members")
+    refused = client.post("/portal/projects/p1/end", data={"csrf": csrf, "end": "15/12/2026"})
+    assert refused.status_code == 422 and "2026-12-15" in beside(refused.text, "end")
+    saved = client.post("/portal/projects/p1/end", data={"csrf": csrf, "end": "2026-12-15"})
+    assert saved.status_code == 303, saved.text
+    page = client.get(saved.headers["location"]).text
+    assert "The project&#39;s end was saved" in page and 'value="2026-12-15"' in page
+    with services.uow() as uow:
+        end = uow.projects.get("p1")
+    assert end is not None and end.end is not None and end.end.isoformat().startswith("2026-12-15")
