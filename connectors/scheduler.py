@@ -238,9 +238,24 @@ def purge_idempotency_keys() -> bool:
     return _housekeeping("purge", lambda sv: purge(sv.engine, sv.clock()))
 
 
+def project_ends() -> bool:
+    """Job ``project-end``: the unused hours of projects whose end (a thesis's defence) has
+    passed return to their chairs, each once (``allocator.services.return_after_end``)."""
+    from accounting.services import SYSTEM
+    from allocator import services as svc
+
+    def work(sv: Services) -> object:
+        uow = sv.uow()
+        used = sv.consumption.within(uow)
+        return svc.return_after_end(uow, SYSTEM, sv.clock(), used, calendar=sv.settings.calendar)
+
+    return _housekeeping("project-end", work)
+
+
 def daily_jobs(settings: Settings) -> list[JobSpec]:
     jobs = [
         JobSpec("rollup", rollup_check, (), timedelta(days=1)),
+        JobSpec("project-end", project_ends, (), timedelta(hours=6)),
         JobSpec("remind", period_reminders, (), timedelta(hours=6)),
         JobSpec("purge", purge_idempotency_keys, (), timedelta(hours=1)),
     ]
