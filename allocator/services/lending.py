@@ -123,14 +123,13 @@ def lend(
 ) -> list[LedgerEntry]:
     """``lender`` lends ``amount`` of its unused hours to ``borrower``, of the same chair."""
     _check(actor, amount, reason)
+    checked = calendar.check(period, now)
     with uow:
         source = get_project(uow, lender, field="lender")
         target = get_project(uow, borrower, field="borrower")
         if source.chair_id != target.chair_id:
             raise InvalidInput("borrower", f"{borrower} is not of {lender}'s chair")
-        checked, terms, loans, unused = _prepare(
-            uow, actor, now, pool_id, period, source, consumption, calendar
-        )
+        terms, loans, unused = _prepare(uow, actor, now, pool_id, checked, source, consumption)
         entries = lending.lend(
             terms, loans, unused, lender, borrower, amount, _move(actor, now, reason)
         )
@@ -152,11 +151,10 @@ def borrow(
 ) -> list[LedgerEntry]:
     """``borrower`` borrows ``amount`` from its chair's other projects (most lendable first)."""
     _check(actor, amount, reason)
+    checked = calendar.check(period, now)
     with uow:
         project = get_project(uow, borrower, field="borrower")
-        checked, terms, loans, unused = _prepare(
-            uow, actor, now, pool_id, period, project, consumption, calendar
-        )
+        terms, loans, unused = _prepare(uow, actor, now, pool_id, checked, project, consumption)
         entries = lending.borrow(terms, loans, unused, borrower, amount, _move(actor, now, reason))
         return _journal(uow, actor, now, checked, entries, "lending.borrowed")
 
@@ -177,11 +175,10 @@ def recall(
     """The lender needs ``amount`` back (a chair whose policy is ``recall``): its newest loans
     return first, as far as their borrowers have hours unused. Nothing to return is a 409."""
     _check(actor, amount, reason)
+    checked = calendar.check(period, now)
     with uow:
         project = get_project(uow, lender, field="lender")
-        checked, terms, loans, unused = _prepare(
-            uow, actor, now, pool_id, period, project, consumption, calendar
-        )
+        terms, loans, unused = _prepare(uow, actor, now, pool_id, checked, project, consumption)
         entries = lending.recall(terms, loans, unused, lender, amount, _move(actor, now, reason))
         if not entries:
             raise Conflict(f"lender: {lender} has no loan its borrowers can return", field="lender")
@@ -242,18 +239,15 @@ def _prepare(
     actor: User,
     now: datetime,
     pool_id: str,
-    period: str,
+    checked: Period,
     project: Project,
     consumption: ConsumptionLookup,
-    calendar: Calendar,
-) -> tuple[Period, Terms, tuple[Loan, ...], dict[str, int]]:
+) -> tuple[Terms, tuple[Loan, ...], dict[str, int]]:
     """The pool locked and the period open, then the chair's terms, the pool's loans in the
     period and the chair's projects' unused hours, read under that lock."""
-    checked = calendar.check(period, now)
     pool = get_pool(uow, pool_id)
     prepare_period(uow, actor, now, pool, checked)
-    terms, loans, unused = _state(uow, project.chair_id, pool_id, checked, consumption)
-    return checked, terms, loans, unused
+    return _state(uow, project.chair_id, pool_id, checked, consumption)
 
 
 def _state(
