@@ -19,7 +19,8 @@ Rows, one level each:
              consumed - provisional, the statement's total and the difference;
 ``chair``    allocated = net received from the pool; consumption of its projects;
 ``project``  allocated, adjustments (every non-allocation ledger entry: reconciliation
-             adjustments, carry-overs in), consumed (final, late included), provisional,
+             adjustments, carry-overs in), clawed (hours regulation reclaimed in the period:
+             already out of allocated, shown apart), consumed (final, late included), provisional,
              remaining, the statement, difference and reconciliation status, and at close what
              the pool's policy did with the unused hours (expired / carried / returned).
 Project ``""`` under a pool is usage of Slurm accounts that no project is mapped to.
@@ -53,6 +54,8 @@ class Row:
     capacity: int = 0
     allocated: int = 0
     adjustments: int = 0
+    #: hours reclaimed by regulation (GENCI/TGCC) in the period, already out of ``allocated``
+    clawed: int = 0
     consumed: int = 0
     provisional: int = 0
     late: int = 0
@@ -145,6 +148,7 @@ def assemble(
             "gpu_seconds": sum(r.gpu_seconds for r in rows),
             "unpriced_gpu_seconds": sum(r.unpriced_gpu_seconds for r in rows),
             "adjustments": sum(r.adjustments for r in rows),
+            "clawed": sum(r.clawed for r in rows),
             "expired": sum(r.expired for r in rows),
             "carried": sum(r.carried for r in rows),
             "returned": sum(r.returned for r in rows),
@@ -177,6 +181,7 @@ JSON_HOURS = {
     "capacity": "capacity_hours",
     "allocated": "allocated_hours",
     "adjustments": "adjustments_hours",
+    "clawed": "clawed_hours",
     "available": "available_hours",
     "consumed": "consumed_hours",
     "provisional": "provisional_hours",
@@ -255,6 +260,7 @@ CSV_COLUMNS = (
     "statement_basis",
     "difference_hours",
     "status",
+    "clawed_hours",
     "expired_hours",
     "carried_hours",
     "returned_hours",
@@ -312,6 +318,7 @@ def to_csv(report: Report) -> str:
             r.basis,
             hours(r.difference),
             r.status,
+            hours(r.clawed),
             *(hours(report.close_figure(r, name)) for name in CLOSE_FIGURES),
             report.state,
         ]
@@ -387,6 +394,8 @@ def _html_pool(report: Report, pool: Row) -> str:
         f"consumed {hours(pool.consumed)} h (+{hours(pool.provisional)} h running), "
         f"remaining {hours(pool.remaining)} h"
     )
+    if pool.clawed:
+        text += f", clawed back by regulation {hours(pool.clawed)} h"
     if pool.statement is not None:
         text += f", statement {hours(pool.statement)} h, difference {hours(pool.difference)} h"
     if report.closed:
@@ -407,7 +416,8 @@ def to_html(report: Report) -> str:
         if chairs:
             out.append(_chart(chairs))
         out.append(
-            "<table><tr><th>chair</th><th>project</th><th>allocated</th><th>consumed</th>"
+            "<table><tr><th>chair</th><th>project</th><th>allocated</th><th>clawed back</th>"
+            "<th>consumed</th>"
             "<th>running</th><th>remaining</th><th>used %</th><th>statement</th>"
             "<th>difference</th><th>status</th>"
             + "".join(f"<th>{name}</th>" for name in closing)
@@ -426,6 +436,7 @@ def to_html(report: Report) -> str:
                     f'<td class="n">{v}</td>'
                     for v in (
                         hours(r.available),
+                        hours(r.clawed),
                         hours(r.consumed),
                         hours(r.provisional),
                         hours(r.remaining),

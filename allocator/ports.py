@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from allocator.enforcement import Change, SlurmState
 from allocator.ledger import BalanceInputs, Flows
+from allocator.lending import Limits, ReturnPolicy
 from allocator.model import (
     AllocationRequest,
     AuditEvent,
@@ -25,6 +26,7 @@ from allocator.model import (
     User,
 )
 from allocator.notices import Notice, Preference
+from allocator.regulation import Regulation
 from allocator.round_model import AllocationRound
 
 
@@ -124,6 +126,11 @@ class LedgerRepository(Protocol):
 
     def entry(self, entry_id: int) -> LedgerEntry | None: ...
     def has_reference(self, pool_id: str, period: str, reference: str) -> bool: ...
+    def clawed_back(self, period: str) -> Mapping[tuple[str, str], int]:
+        """``(pool, project) -> unit-seconds`` reclaimed from the project by regulation in
+        ``period`` (its ``clawback:`` entries), in one read."""
+        ...
+
     def is_closed(self, period: str) -> bool:
         """True once the period was closed: no entry may be added to it any more."""
         ...
@@ -237,11 +244,39 @@ class RoundRepository(Protocol):
         ...
 
 
+class LendingRepository(Protocol):
+    """Each chair's lending policy and each project's lending and borrowing limits."""
+
+    def policy(self, chair_id: str) -> ReturnPolicy:
+        """The chair's policy (:attr:`ReturnPolicy.PERIOD_END` when none was set)."""
+        ...
+
+    def limits(self, project_ids: Sequence[str]) -> Sequence[Limits]:
+        """The limits of these projects, in their order (no limit when none was set)."""
+        ...
+
+    def set_policy(self, chair_id: str, policy: ReturnPolicy) -> None: ...
+    def set_limits(self, limits: Limits) -> None: ...
+
+
+class RegulationRepository(Protocol):
+    """Each regulated pool's rule (at most one per pool)."""
+
+    def get(self, pool_id: str) -> Regulation | None: ...
+    def list(self) -> Sequence[Regulation]: ...
+    def put(self, regulation: Regulation) -> None: ...
+    def remove(self, pool_id: str) -> None: ...
+
+
 class RoundsUnitOfWork(UnitOfWork, Protocol):
-    """A unit of work that also stores allocation rounds."""
+    """A unit of work that also stores allocation rounds, lending terms and regulations."""
 
     @property
     def rounds(self) -> RoundRepository: ...
+    @property
+    def lending(self) -> LendingRepository: ...
+    @property
+    def regulations(self) -> RegulationRepository: ...
 
 
 class SlurmAssociations(Protocol):

@@ -77,6 +77,17 @@ def check_period_in_pool(pool: Pool, period: Period, field: str = "period") -> N
         )
 
 
+def check_period_in_project(project: Project, period: Period, field: str = "period") -> None:
+    """No allocation to a project for a period that begins at or after its end (a thesis's
+    defence): a period the end falls inside is still the project's."""
+    if project.end is not None and period.start >= project.end:
+        raise InvalidInput(
+            field,
+            f"{period.label} begins after the end of project {project.id}"
+            f" ({project.end.date().isoformat()}): no allocation after it",
+        )
+
+
 def _day(moment: datetime | None) -> str:
     return "open" if moment is None else moment.date().isoformat()
 

@@ -238,9 +238,49 @@ def purge_idempotency_keys() -> bool:
     return _housekeeping("purge", lambda sv: purge(sv.engine, sv.clock()))
 
 
+def project_ends() -> bool:
+    """Job ``project-end``: the unused hours of projects whose end (a thesis's defence) has
+    passed return to their chairs, each once (``allocator.services.return_after_end``)."""
+    from accounting.services import SYSTEM
+    from allocator import services as svc
+
+    def work(sv: Services) -> object:
+        uow = sv.uow()
+        used = sv.consumption.within(uow)
+        return svc.return_after_end(uow, SYSTEM, sv.clock(), used, calendar=sv.settings.calendar)
+
+    return _housekeeping("project-end", work)
+
+
+def loans_return() -> bool:
+    """Job ``loans-return``: once a period has ended (and until it is closed), every open loan
+    of every pool in it returns, once (``allocator.services.return_loans``)."""
+    from accounting.services import SYSTEM
+    from allocator import services as svc
+    from allocator.errors import AllocatorError
+
+    def work(sv: Services) -> object:
+        calendar, now = sv.settings.calendar, sv.clock()
+        ended = calendar.previous(calendar.containing(now)).label
+        for pool in svc.list_pools(sv.uow(read_only=True), SYSTEM):
+            uow = sv.uow()
+            try:
+                svc.return_loans(
+                    uow, SYSTEM, now, pool.id, ended, sv.consumption.within(uow),
+                    calendar=calendar,
+                )  # fmt: skip
+            except AllocatorError:  # closed, or outside the pool's validity: nothing to return
+                continue
+        return None
+
+    return _housekeeping("loans-return", work)
+
+
 def daily_jobs(settings: Settings) -> list[JobSpec]:
     jobs = [
         JobSpec("rollup", rollup_check, (), timedelta(days=1)),
+        JobSpec("project-end", project_ends, (), timedelta(hours=6)),
+        JobSpec("loans-return", loans_return, (), timedelta(hours=6)),
         JobSpec("remind", period_reminders, (), timedelta(hours=6)),
         JobSpec("purge", purge_idempotency_keys, (), timedelta(hours=1)),
     ]

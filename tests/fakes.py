@@ -10,10 +10,12 @@ from typing import Self, TypeVar
 
 from allocator.errors import PeriodIsClosed
 from allocator.ledger import Flows, flows_of
+from allocator.lending import Limits, ReturnPolicy
 from allocator.model import (
     AllocationRequest,
     AuditEvent,
     Chair,
+    EntryKind,
     LedgerEntry,
     Pool,
     Project,
@@ -22,6 +24,8 @@ from allocator.model import (
 )
 from allocator.notices import Channel, Kind, Notice, Preference
 from allocator.ports import Newest
+from allocator.regulation import Regulation
+from allocator.round_model import AllocationRound
 
 _Row = TypeVar("_Row", LedgerEntry, AuditEvent)
 
@@ -46,6 +50,10 @@ class _Store:
         self.notices: dict[str, Notice] = {}
         self.preferences: dict[tuple[str, Kind, Channel], Preference] = {}
         self.languages: dict[str, str] = {}
+        self.rounds: dict[int, AllocationRound] = {}
+        self.policies: dict[str, ReturnPolicy] = {}
+        self.limits: dict[str, Limits] = {}
+        self.regulations: dict[str, Regulation] = {}
 
 
 class FakeUsers:
@@ -234,6 +242,19 @@ class FakeLedger:
             for e in self.s.ledger
         )
 
+    def clawed_back(self, period: str) -> Mapping[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for e in self.s.ledger:
+            if (
+                e.period == period
+                and e.kind is EntryKind.RELEASE
+                and e.source.startswith("project:")
+                and e.reference.startswith("clawback:")
+            ):
+                key = (e.pool_id, e.source.removeprefix("project:"))
+                out[key] = out.get(key, 0) + e.amount
+        return out
+
     def is_closed(self, period: str) -> bool:
         self.events.append(("is_closed", period))
         return period in self.s.closed
@@ -282,6 +303,62 @@ class FakePreferences:
         self.s.languages[username] = language
 
 
+class FakeRounds:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def add(self, allocation_round: AllocationRound) -> AllocationRound:
+        stored = replace(allocation_round, id=len(self.s.rounds) + 1)
+        self.s.rounds[stored.id] = stored
+        return stored
+
+    def get(self, round_id: int, *, lock: bool = False) -> AllocationRound | None:
+        return self.s.rounds.get(round_id)
+
+    def list(self) -> Sequence[AllocationRound]:
+        return [
+            replace(r, weights=(), minimums=(), edits=(), lines=())
+            for _, r in sorted(self.s.rounds.items(), reverse=True)
+        ]
+
+    def update(self, allocation_round: AllocationRound) -> None:
+        self.s.rounds[allocation_round.id] = allocation_round
+
+
+class FakeLending:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def policy(self, chair_id: str) -> ReturnPolicy:
+        return self.s.policies.get(chair_id, ReturnPolicy.PERIOD_END)
+
+    def limits(self, project_ids: Sequence[str]) -> Sequence[Limits]:
+        return [self.s.limits.get(p, Limits(p)) for p in project_ids]
+
+    def set_policy(self, chair_id: str, policy: ReturnPolicy) -> None:
+        self.s.policies[chair_id] = policy
+
+    def set_limits(self, limits: Limits) -> None:
+        self.s.limits[limits.project_id] = limits
+
+
+class FakeRegulations:
+    def __init__(self, store: _Store) -> None:
+        self.s = store
+
+    def get(self, pool_id: str) -> Regulation | None:
+        return self.s.regulations.get(pool_id)
+
+    def list(self) -> Sequence[Regulation]:
+        return [r for _, r in sorted(self.s.regulations.items())]
+
+    def put(self, regulation: Regulation) -> None:
+        self.s.regulations[regulation.pool_id] = regulation
+
+    def remove(self, pool_id: str) -> None:
+        self.s.regulations.pop(pool_id, None)
+
+
 class FakeUnitOfWork:
     """Works on a copy of the store; ``commit`` publishes it, anything else discards it."""
 
@@ -304,6 +381,9 @@ class FakeUnitOfWork:
             self.audit = FakeAudit(self._work)
             self.notices = FakeNotices(self._work)
             self.preferences = FakePreferences(self._work)
+            self.rounds = FakeRounds(self._work)
+            self.lending = FakeLending(self._work)
+            self.regulations = FakeRegulations(self._work)
         self._depth += 1
         return self
 

@@ -52,6 +52,7 @@ class _Inputs:
     statements: Mapping[str, StatementInfo]
     theirs: Mapping[int, Mapping[str, Theirs]]
     decisions: Mapping[str, Sequence[Decision]]
+    clawed: Mapping[tuple[str, str], int]  # (pool, project) -> reclaimed by regulation
 
 
 def _read(uow: AccountingUnitOfWork, period: str) -> _Inputs:
@@ -65,7 +66,10 @@ def _read(uow: AccountingUnitOfWork, period: str) -> _Inputs:
     statements = uow.statements.latest(period, known)
     theirs = theirs_of(uow, {s.id: p for p in pools if (s := statements.get(p.id))}, accounts)
     decisions = uow.decisions.of(period, known) if statements else {}
-    return _Inputs(period, consumed, pools, chairs, chair_of, flows, statements, theirs, decisions)
+    clawed = uow.ledger.clawed_back(period)
+    return _Inputs(
+        period, consumed, pools, chairs, chair_of, flows, statements, theirs, decisions, clawed
+    )
 
 
 def _lines(inputs: _Inputs, pool: Pool) -> dict[str, Line]:
@@ -96,6 +100,7 @@ def _project_row(
     b: ProjectBalance | None,
     c: Consumed,
     line: Line | None,
+    clawed: int = 0,
 ) -> rpt.Row:
     o = outcome(pool, b) if b is not None else None
     return rpt.Row(
@@ -106,6 +111,7 @@ def _project_row(
         unit=pool.unit,
         allocated=b.allocated if b else 0,
         adjustments=b.adjustments if b else 0,
+        clawed=clawed,
         consumed=c.final,
         provisional=c.provisional,
         late=c.late,
@@ -158,7 +164,8 @@ def _project_rows(
             continue
         if b is not None:
             balances[pool.id].append((chair_id, b))
-        rows.append(_project_row(pool, chair_id, project_id, b, c, line))
+        clawed = inputs.clawed.get((pool.id, project_id), 0)
+        rows.append(_project_row(pool, chair_id, project_id, b, c, line, clawed))
     return rows
 
 

@@ -12,6 +12,9 @@ One module per concern; the package re-exports the public use cases, so callers 
 - ``allocations``: pool -> chair -> project, release, transfer, adjustment
 - ``requests``: submit, comment, approve, reject, withdraw
 - ``rounds``: allocation rounds: open, weights, minimums, edits, approve whole
+- ``lending``: lending and borrowing inside a chair: terms, lend, borrow, recall, return
+- ``regulation``: each pool's regulation rule; simulate and apply its clawbacks
+- ``project_end``: a project's end date (a thesis's defence) and the return of its hours after it
 - ``reading``: the journal, the audit trail, lists of what an actor may see
 - ``balances``: pool, chair and project balances
 - ``_common`` (lookups, audit, entries) and ``_guards`` (pool lock, open period, capacity)
@@ -35,6 +38,15 @@ from allocator.services.balances import (
 )
 from allocator.services.enforcement import apply as enforcement_apply
 from allocator.services.enforcement import plan as enforcement_plan
+from allocator.services.lending import (
+    LendingView,
+    borrow,
+    lend,
+    lending_view,
+    recall,
+    return_loans,
+    set_lending_terms,
+)
 from allocator.services.notifications import (
     Preferences,
     preferences,
@@ -61,6 +73,7 @@ from allocator.services.pools import (
     set_overcommit,
     set_rate,
 )
+from allocator.services.project_end import return_after_end, set_project_end
 from allocator.services.reading import (
     audit_trail,
     chair,
@@ -69,6 +82,14 @@ from allocator.services.reading import (
     list_chairs,
     list_projects,
     list_requests,
+)
+from allocator.services.regulation import (
+    Outlook,
+    apply_regulation,
+    list_regulations,
+    remove_regulation,
+    set_regulation,
+    simulate_regulation,
 )
 from allocator.services.requests import (
     approve_request,
@@ -89,6 +110,8 @@ from allocator.services.rounds import (
 )
 
 __all__ = [
+    "LendingView",
+    "Outlook",
     "Preferences",
     "RoundView",
     "add_grant",
@@ -96,9 +119,11 @@ __all__ = [
     "adjust",
     "allocate_to_chair",
     "allocate_to_project",
+    "apply_regulation",
     "approve_request",
     "approve_round",
     "audit_trail",
+    "borrow",
     "chair",
     "chair_balances",
     "comment_request",
@@ -117,9 +142,12 @@ __all__ = [
     "get_user",
     "journal",
     "journal_entry",
+    "lend",
+    "lending_view",
     "list_chairs",
     "list_pools",
     "list_projects",
+    "list_regulations",
     "list_requests",
     "list_rounds",
     "list_users",
@@ -132,15 +160,23 @@ __all__ = [
     "project_balances",
     "project_balances_in",
     "reads_in",
+    "recall",
     "reject_request",
     "release",
+    "remove_regulation",
+    "return_after_end",
+    "return_loans",
     "set_language",
+    "set_lending_terms",
     "set_minimum",
     "set_overcommit",
     "set_preference",
+    "set_project_end",
     "set_rate",
+    "set_regulation",
     "set_weights",
     "show_round",
+    "simulate_regulation",
     "submit_request",
     "transfer",
     "unmap_slurm_account",

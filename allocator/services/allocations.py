@@ -181,6 +181,7 @@ def allocate_to_project(
     with uow:
         pool = get_pool(uow, pool_id)
         project = get_project(uow, project_id)
+        rules.check_period_in_project(project, checked)
         prepare_period(uow, actor, now, pool, checked)
         entries = chair_to_project(
             uow, actor, now, pool, period, project, amount, reason, draw_from_pool=draw_from_pool

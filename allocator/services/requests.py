@@ -50,6 +50,8 @@ def submit_request(
     periods = _check_submission(amounts, justification, now, calendar)
     with uow:
         project = get_project(uow, project_id, actor)
+        for period in periods:
+            rules.check_period_in_project(project, period, "periods")
         member = project.has_member(actor.username)
         if not member and actor.role is not Role.ADMIN:
             raise Forbidden("only members of the project (or an admin) may request hours for it")
@@ -159,7 +161,11 @@ def approve_request(
         for label in sorted(grant):
             if grant[label] == 0:
                 continue
-            prepare_period(uow, actor, now, pool, calendar.check(label, now))
+            period = calendar.check(label, now)
+            rules.check_period_in_project(
+                project, period, "periods" if granted is None else "granted"
+            )
+            prepare_period(uow, actor, now, pool, period)
             chair_to_project(
                 uow,
                 actor,

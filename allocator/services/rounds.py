@@ -251,6 +251,8 @@ def approve_round(
         for line in lines:
             request = members[line.request_id]
             where = (by_id[request.pool_id], projects[request.project_id])
+            if line.amount:  # an ended project's line is edited to 0 before the round passes
+                rules.check_period_in_project(where[1], period)
             _allocate(uow, actor, now, current, request, where, line, why)
         approved = replace(
             current, approved=True, decided_by=actor.username, decided_at=now, lines=lines

@@ -14,6 +14,7 @@ import click
 from connectors.cli import (
     allocations,
     enforce,
+    lending,
     notify,
     organisation,
     quarter,
@@ -73,6 +74,7 @@ _MODULES = (
     allocations,
     requests,
     rounds,
+    lending,
     usage,
     quarter,
     notify,

@@ -119,4 +119,24 @@ def projects_unmap(project_id: str, cluster: str, account: str) -> None:
     emit(gateway().unmap_account(project_id, cluster, account))
 
 
+@projects.command("end")
+@click.argument("project_id")
+@click.option("--on", "end", help="ISO 8601 with offset: 2026-12-15T00:00:00Z (a defence).")
+@click.option("--clear", is_flag=True, help="The project has no end.")
+@one_line_errors
+def projects_end(project_id: str, end: str | None, clear: bool) -> None:
+    """Set a project's end: no allocation after it; its unused hours return to its chair."""
+    if (end is None) == (not clear):
+        raise click.UsageError("give --on DATE or --clear")
+    emit(gateway().set_project_end(project_id, None if clear else end))
+
+
+@projects.command("return-ended")
+@click.option("--project", "project_id", default=None, help="default: every ended project")
+@one_line_errors
+def projects_return_ended(project_id: str | None) -> None:
+    """Return the unused hours of projects whose end has passed to their chairs (once)."""
+    emit(gateway().return_after_end(project_id))
+
+
 COMMANDS = (users, pools, chairs, projects)

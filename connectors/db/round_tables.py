@@ -64,3 +64,36 @@ class RoundLineRow(Base):
     basis: Mapped[str] = mapped_column(String(24))
     explanation: Mapped[str] = mapped_column(Text)
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LendingPolicyRow(Base):
+    """A chair's lending policy (``period_end`` when it has no row)."""
+
+    __tablename__ = "lending_policies"
+    chair_id: Mapped[str] = mapped_column(ForeignKey("chairs.id"), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(16))
+
+
+class LendingLimitRow(Base):
+    """A project's lending and borrowing limits in unit-seconds (``NULL``: no limit)."""
+
+    __tablename__ = "lending_limits"
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    lending_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    borrowing_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RegulationRow(Base):
+    """A pool's regulation rule: ``genci`` (under-use at a month) or ``tgcc`` (linear plan),
+    its parameters (those of the other rule are ``NULL``) and where reclaimed hours go."""
+
+    __tablename__ = "pool_regulations"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(8))
+    destination: Mapped[str] = mapped_column(String(8))
+    after_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    threshold_milli: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reclaim_milli: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    check_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    late_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deduct_days: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.db.closes import SqlOrganisation, SqlPeriodCloses
 from connectors.db.consumption import SqlConsumptionReads
 from connectors.db.housekeeping import SqlHousekeeping
+from connectors.db.lending_rules import SqlLending, SqlRegulations
 from connectors.db.outbox import SqlCrossings, SqlNotices, SqlPreferences
 from connectors.db.repositories import (
     SqlAudit,
@@ -47,6 +48,8 @@ class SqlUnitOfWork:
             self.notices = SqlNotices(self.session)
             self.preferences = SqlPreferences(self.session)
             self.rounds = SqlRounds(self.session)
+            self.lending = SqlLending(self.session)
+            self.regulations = SqlRegulations(self.session)
             # the accounting's stores (accounting.ports.AccountingUnitOfWork)
             self.statements = SqlStatements(self.session)
             self.decisions = SqlDecisions(self.session)

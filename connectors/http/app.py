@@ -20,8 +20,10 @@ from connectors.http import (
     faults,
     idempotency,
     identity_routes,
+    lending_routes,
     openapi,
     quarter_routes,
+    regulation_routes,
     round_routes,
     token_routes,
     usage_routes,
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(usage_routes.router)
     app.include_router(quarter_routes.router)
     app.include_router(round_routes.router)
+    app.include_router(lending_routes.router)
+    app.include_router(regulation_routes.router)
     app.include_router(enforcement_routes.router)
 
     _document(app, services)

@@ -30,6 +30,10 @@ class ReportRowOut(BaseModel):
     allocated_hours: Hours
     adjustments: Seconds
     adjustments_hours: Hours
+    clawed: Seconds = Field(
+        description="reclaimed by regulation (GENCI, TGCC) in the period; already out of allocated",
+    )
+    clawed_hours: Hours
     available: Seconds
     available_hours: Hours
     consumed: Seconds = Field(description="final consumption, late usage included")

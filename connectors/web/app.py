@@ -34,12 +34,14 @@ from connectors.web import (
     pages_enforce,
     pages_jobs,
     pages_ledger,
+    pages_lending,
     pages_notify,
     pages_ops,
     pages_org,
     pages_projects,
     pages_quarter,
     pages_queue,
+    pages_regulation,
     pages_requests,
     pages_rounds,
     pages_tokens,
@@ -121,6 +123,8 @@ def create_portal(settings: Settings | None = None, services: Services | None = 
     app.include_router(pages_org.router)
     app.include_router(pages_quarter.router)
     app.include_router(pages_rounds.router)
+    app.include_router(pages_lending.router)
+    app.include_router(pages_regulation.router)
     _home_and_language(app)
     _errors(app)
     origins = tuple(sorted({origin(p.issuer) for p in services.identity_providers.values()}))

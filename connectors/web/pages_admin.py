@@ -6,7 +6,7 @@ field, and nothing is written."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -195,7 +195,9 @@ def _members(visit: Visit, user: User, project_id: str) -> dict[str, Any]:
     with visit.services.uow(read_only=True) as uow:
         project = svc.get_project(uow, project_id, user)
         clusters = known_clusters(uow, visit.services.settings.cluster_names())
-    return {"project": project, "clusters": clusters}
+    zone = visit.services.settings.calendar.zone
+    end_day = "" if project.end is None else project.end.astimezone(zone).date().isoformat()
+    return {"project": project, "clusters": clusters, "end_day": end_day}
 
 
 def _show_members(
@@ -288,3 +290,30 @@ def _unmap(visit: Visit, user: User, project_id: str, form: dict[str, str]) -> s
 @router.post("/projects/{project_id}/accounts/remove")
 async def unmap_account(request: Request, project_id: str) -> Response:
     return await _act_on_project(request, project_id, _unmap)
+
+
+def _end(visit: Visit, user: User, project_id: str, form: dict[str, str]) -> str:
+    """The project's end (a thesis's defence), a day in the site's time zone; empty: none."""
+    rules.require_role(user, Role.ADMIN)
+    services = visit.services
+    text = form.get("end", "").strip()
+    try:
+        day = date.fromisoformat(text) if text else None
+    except ValueError:
+        raise forms.FieldErrors(
+            {"end": visit.speaker.gettext("Enter a date, such as 2026-12-15.")}
+        ) from None
+    zone = services.settings.calendar.zone
+    end = None if day is None else datetime.combine(day, time(0), tzinfo=zone)
+    try:
+        svc.set_project_end(services.uow(), user, services.clock(), project_id, end)
+    except AllocatorError as exc:
+        if isinstance(exc, NotFound) and exc.kind == "project":
+            raise
+        raise forms.FieldErrors({"end": _text(exc, visit)}) from None
+    return "ended" if end is not None else "unended"
+
+
+@router.post("/projects/{project_id}/end")
+async def end_project(request: Request, project_id: str) -> Response:
+    return await _act_on_project(request, project_id, _end)

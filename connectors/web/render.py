@@ -73,6 +73,8 @@ def nav(visit: Visit) -> list[tuple[str, str]]:
         items += [
             ("/queue", _("Request queue")),
             ("/rounds", _("Allocation rounds")),
+            ("/lending", _("Lending")),
+            ("/regulation", _("Regulation")),
             ("/quarter", _("Quarter")),
             ("/pools", _("Pools")),
             ("/organisation", _("Chairs and projects")),

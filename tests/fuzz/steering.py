@@ -76,6 +76,10 @@ STATED_IN_WORDS = [
     (r"start|end", r"the grant window must lie inside|a grant needs a window"),
     (r"gpu_type", r"is not a GPU type of pool"),
     (r"to_project", r"transfers stay inside one chair"),
+    (r"borrower|limits", r"is not of .*'s chair|is not a project of"),
+    (r"pool_id", r"has no validity window"),
+    (r"periods?|granted", r"begins after the end of project"),
+    (r"project_id", r"has no end date passed"),
     (r"cluster|slurm_accounts(\.\d+\.cluster)?", r"is not a cluster gpuhours knows"),
     (r"hours|granted", r"over-commit|not enough|exceeds"),
     # the clock
@@ -89,10 +93,11 @@ STATED_IN_WORDS = [
     # two fields, two list items, or query parameters compared
     (r"end|valid_until", r"must be after"),
     (r"to_project", r"must differ from from_project"),
+    (r"borrower", r"must differ from the lender"),
     # a list's cursor is opaque: only a `next` the same list gave is one (the parameter's text)
     (r"cursor", r"not a cursor of this list"),
     (
-        r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts|weights",
+        r"periods|granted|inventory|rates|routes|node_shapes|members|slurm_accounts|weights|limits",
         r"twice",
     ),
     (r"map_\w+|delimiter", r"only for the mapped-csv format|names|give "),

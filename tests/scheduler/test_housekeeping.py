@@ -123,7 +123,8 @@ def test_the_scheduler_plans_accrual_and_daily_jobs_and_close_only_when_allowed(
         clusters=[ClusterConfig(name="alpha", url="http://slurm:6820")],
     )
     ids = {spec.id for spec in planned_jobs(base)}
-    assert ids == {"ingest:alpha", "accrue:alpha", "rollup", "remind", "purge"}
+    daily = {"rollup", "remind", "purge", "project-end", "loans-return"}
+    assert ids == {"ingest:alpha", "accrue:alpha", *daily}
     closing = base.model_copy(update={"auto_close_days": 10})
     assert "close" in {spec.id for spec in planned_jobs(closing)}
 
@@ -143,3 +144,43 @@ def test_the_hourly_purge_job_deletes_idempotency_keys_past_their_24_hours(
     with engine.connect() as conn:
         kept = set(conn.scalars(select(t.IdempotencyKeyRow.key)))
     assert kept == {"recent"}
+
+
+def test_the_project_end_job_returns_an_ended_projects_hours_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = FixedClock(datetime(2026, 11, 21, tzinfo=UTC))
+    seed_world(services.uow(), services.clock())
+    now = services.clock()
+    svc.allocate_to_project(services.uow(), ADMIN, now, "nat", "p1", "2026Q4", 5 * H, "x", True,
+                            calendar=CAL)  # fmt: skip
+    svc.set_project_end(services.uow(), ADMIN, now, "p1", datetime(2026, 12, 1, tzinfo=UTC))
+    services.clock = FixedClock(datetime(2026, 12, 2, tzinfo=UTC))
+    monkeypatch.setattr(scheduler, "_services", services)
+    assert scheduler.project_ends() and scheduler.project_ends()
+    with services.uow() as uow:
+        back = [e for e in uow.ledger.entries() if e.reference == "project-end:p1"]
+    assert [(e.amount, e.actor) for e in back] == [(5 * H, "gpuhours-scheduler")]
+
+
+def test_the_loans_return_job_brings_back_the_ended_periods_loans_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = FixedClock(datetime(2026, 11, 21, tzinfo=UTC))
+    seed_world(services.uow(), services.clock())
+    now = services.clock()
+    svc.allocate_to_project(services.uow(), ADMIN, now, "nat", "p1", "2026Q4", 5 * H, "x", True,
+                            calendar=CAL)  # fmt: skip
+    uow = services.uow()
+    svc.lend(uow, ADMIN, now, "nat", "2026Q4", "p1", "p1b", 2 * H, "paper",
+             services.consumption.within(uow), calendar=CAL)  # fmt: skip
+    services.clock = FixedClock(datetime(2027, 1, 2, tzinfo=UTC))
+    monkeypatch.setattr(scheduler, "_services", services)
+    assert scheduler.loans_return() and scheduler.loans_return()
+    with services.uow() as uow:
+        back = [e for e in uow.ledger.entries() if e.reference == "loan:1:return"]
+    assert [(e.amount, e.period, e.actor) for e in back] == [
+        (2 * H, "2026Q4", "gpuhours-scheduler")
+    ]

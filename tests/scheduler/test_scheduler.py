@@ -95,6 +95,8 @@ def test_one_ingestion_job_per_polled_cluster_at_its_interval() -> None:
 def test_no_cluster_no_job() -> None:
     assert [j.id for j in planned_jobs(Settings(database_url="sqlite://"))] == [
         "rollup",
+        "project-end",
+        "loans-return",
         "remind",
         "purge",
     ]
@@ -112,6 +114,8 @@ def test_jobs_are_stored_single_instance_and_coalesced(paused: BackgroundSchedul
         "accrue:alpha",
         "accrue:beta",
         "rollup",
+        "project-end",
+        "loans-return",
         "remind",
         "purge",
     }

@@ -72,6 +72,8 @@ def pages(server: Server) -> dict[str | None, list[tuple[str, int]]]:
             ("/portal/quarter", 200),
             ("/portal/rounds", 200),
             (f"/portal/rounds/{a_round(server)}", 200),
+            ("/portal/lending", 200),
+            ("/portal/regulation?pool=ai2f-jz", 200),
             ("/portal/quarter?pool=enact-local", 200),
             ("/portal/quarter/close?pool=enact-local", 200),
             ("/portal/reports/" + period_containing(datetime.now(UTC)).label, 200),

@@ -29,7 +29,21 @@ from connectors.cli._common import LOCAL_KEY, services
 JSON = Any
 Lines = list[tuple[str, str]]  # (period, hours as typed)
 
-__all__ = ["Gateway", "StatementUpload", "gateway"]
+__all__ = ["Gateway", "LoanMove", "StatementUpload", "gateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoanMove:
+    """A loan inside a chair: ``lend`` (``project`` lends to ``other``), ``borrow``
+    (``project`` borrows) or ``recall`` (``project`` takes its hours back)."""
+
+    action: str
+    pool_id: str
+    period: str
+    project: str
+    hours: str
+    reason: str
+    other: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,28 @@ class Gateway(Protocol):
     def round_minimum(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON: ...
     def round_edit(self, round_id: int, request_id: int, hours: str, reason: str) -> JSON: ...
     def approve_round(self, round_id: int, reason: str) -> JSON: ...
+
+    # lending inside a chair (admins; engineers read)
+    def lending(self, chair_id: str, pool_id: str, period: str) -> JSON: ...
+    def set_lending(self, chair_id: str, policy: str, limits: list[tuple[str, str, str]]) -> JSON:
+        """``limits``: ``(project, lending hours, borrowing hours)``, ``""`` for no limit."""
+        ...
+
+    def loan(self, move: LoanMove) -> JSON: ...
+    def return_loans(self, pool_id: str, period: str) -> JSON: ...
+
+    # regulation of a pool (admins; engineers read and simulate)
+    def regulations(self) -> JSON: ...
+    def set_regulation(self, pool_id: str, rule: str, options: dict[str, Any]) -> JSON:
+        """``options``: the API's fields (destination, after_months, threshold_percent, ...)."""
+        ...
+
+    def simulate_regulation(self, pool_id: str) -> JSON: ...
+    def apply_regulation(self, pool_id: str) -> JSON: ...
+
+    # a project's end (a thesis's defence; admins)
+    def set_project_end(self, project_id: str, end: str | None) -> JSON: ...
+    def return_after_end(self, project_id: str | None) -> JSON: ...
 
     # ingestion (engineers and admins)
     def clusters(self) -> JSON: ...

@@ -14,6 +14,7 @@ from connectors.bootstrap import Services
 from connectors.cli import render
 from connectors.cli._common import cli_actor, hours_arg, seconds_arg, time_arg, tolerance_arg
 from connectors.cli.gateway import JSON, Lines, StatementUpload
+from connectors.cli.gateway.local_lending import LocalLending, LocalRegulation
 from connectors.cli.pool_file import parse_pool_file
 from connectors.db.identities import SqlIdentities
 from connectors.presenters import reports as present_report
@@ -26,7 +27,7 @@ def _seconds(lines: Lines, field: str, sign: hours_rule.Sign) -> list[tuple[str,
     return [(p, hours_rule.to_seconds(hours_arg(h, field, sign))) for p, h in lines]
 
 
-class LocalGateway:
+class LocalGateway(LocalLending, LocalRegulation):
     def __init__(self, sv: Services) -> None:
         self.sv = sv
         self.actor = cli_actor()

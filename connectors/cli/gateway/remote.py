@@ -19,7 +19,7 @@ import httpx
 
 from connectors.cli._common import CliError
 from connectors.cli.config import Remote
-from connectors.cli.gateway import JSON, Lines, StatementUpload
+from connectors.cli.gateway import JSON, Lines, LoanMove, StatementUpload
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_PAGES = 10_000
@@ -292,6 +292,58 @@ class RemoteGateway:
 
     def approve_round(self, round_id: int, reason: str) -> JSON:
         return self.call("POST", f"/rounds/{round_id}/approve", {"reason": reason})
+
+    # lending inside a chair --------------------------------------------------------------
+
+    def lending(self, chair_id: str, pool_id: str, period: str) -> JSON:
+        return self.call("GET", f"/chairs/{_seg(chair_id)}/lending", pool_id=pool_id, period=period)
+
+    def set_lending(self, chair_id: str, policy: str, limits: list[tuple[str, str, str]]) -> JSON:
+        body = {
+            "policy": policy,
+            "limits": [
+                {
+                    "project_id": p,
+                    "lending_limit_hours": lend or None,
+                    "borrowing_limit_hours": borrow or None,
+                }
+                for p, lend, borrow in limits
+            ],
+        }
+        return self.call("PUT", f"/chairs/{_seg(chair_id)}/lending", body)
+
+    def loan(self, move: LoanMove) -> JSON:
+        body = {"pool_id": move.pool_id, "period": move.period, "hours": move.hours}
+        body["reason"] = move.reason
+        if move.action == "lend":
+            return self.call(
+                "POST", "/loans", body | {"lender": move.project, "borrower": move.other}
+            )
+        who = "borrower" if move.action == "borrow" else "lender"
+        return self.call("POST", f"/loans/{move.action}", body | {who: move.project})
+
+    def return_loans(self, pool_id: str, period: str) -> JSON:
+        return self.call("POST", "/loans/return", {"pool_id": pool_id, "period": period})
+
+    # regulation --------------------------------------------------------------------------
+
+    def regulations(self) -> JSON:
+        return self.items("/regulations")
+
+    def set_regulation(self, pool_id: str, rule: str, options: dict[str, Any]) -> JSON:
+        return self.call("PUT", f"/pools/{_seg(pool_id)}/regulation", {"rule": rule, **options})
+
+    def simulate_regulation(self, pool_id: str) -> JSON:
+        return self.items(f"/pools/{_seg(pool_id)}/regulation/simulation")
+
+    def apply_regulation(self, pool_id: str) -> JSON:
+        return self.call("POST", f"/pools/{_seg(pool_id)}/regulation/apply")
+
+    def set_project_end(self, project_id: str, end: str | None) -> JSON:
+        return self.call("PUT", f"/projects/{_seg(project_id)}/end", {"end": end})
+
+    def return_after_end(self, project_id: str | None) -> JSON:
+        return self.call("POST", "/ended-projects/return", {"project_id": project_id})
 
     # ingestion -------------------------------------------------------------------------
 

@@ -118,6 +118,23 @@ class SqlLedger:
         )
         return found is not None
 
+    def clawed_back(self, period: str) -> Mapping[tuple[str, str], int]:
+        E = t.LedgerEntryRow
+        query = (
+            select(E.pool_id, E.source, func.sum(E.amount).cast(BigInteger))
+            .where(
+                E.period == period,
+                E.kind == EntryKind.RELEASE.value,
+                E.source.startswith("project:", autoescape=True),
+                E.reference.startswith("clawback:", autoescape=True),
+            )
+            .group_by(E.pool_id, E.source)
+        )
+        return {
+            (pool_id, source.removeprefix("project:")): int(amount)
+            for pool_id, source, amount in self.session.execute(query)
+        }
+
     def is_closed(self, period: str) -> bool:
         closed = self.session.get(t.PeriodCloseRow, period) is not None
         if self._close_lock and not closed:
