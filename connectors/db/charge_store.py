@@ -1,9 +1,10 @@
 """Charges and the rollups: a chunk's records booked again, the rollups moved by the difference.
 
 For the new and changed records of a stored chunk, in its transaction: their replaceable
-bookings (not late, not in a closed period) are deleted, ``accounting.booking.book`` books them
-again (``settle_closed`` for what touches closed periods), the new bookings are written
-(PostgreSQL: a binary COPY) and ``usage_daily`` and ``usage_period`` move by the difference,
+bookings (not late, not in a closed period) are deleted, ``accounting.chunk_booking`` books
+them again as plain row tuples, the whole chunk at once (a record that started before the end
+of a closed period goes through ``accounting.booking.book`` and ``settle_closed``), the new
+rows are written (PostgreSQL: a binary COPY) and ``usage_daily`` and ``usage_period`` move by the difference,
 in one upsert each (a fixed key order: concurrent writers lock rollup rows in the same order).
 """
 
