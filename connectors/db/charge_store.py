@@ -4,8 +4,9 @@ For the new and changed records of a stored chunk, in its transaction: their rep
 bookings (not late, not in a closed period) are deleted, ``accounting.chunk_booking`` books
 them again as plain row tuples, the whole chunk at once (a record that started before the end
 of a closed period goes through ``accounting.booking.book`` and ``settle_closed``), the new
-rows are written (PostgreSQL: a binary COPY) and ``usage_daily`` and ``usage_period`` move by the difference,
-in one upsert each (a fixed key order: concurrent writers lock rollup rows in the same order).
+rows are written (PostgreSQL: a binary COPY), ``usage_daily`` and ``usage_period`` move by
+the difference in one upsert each (a fixed key order: concurrent writers lock rollup rows in
+the same order), and the burn windows with them (``connectors.db.burn_windows``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from accounting.chunk_booking import ChunkBooker, Row, booking_row
 from accounting.usage import UsageRecord
 from allocator.model import Pool
 from allocator.periods import Calendar
+from connectors.db import burn_windows
 from connectors.db import tables as t
 from connectors.db.locks import hold_close_lock
 from connectors.db.repositories import SqlPools
@@ -135,6 +137,7 @@ def recharge(
             found[2] += 1
     _insert_charges(conn, rows, now, postgres)
     _apply_rollup(conn, deltas, postgres)
+    burn_windows.move(conn, deltas, now, ctx.calendar, postgres)
     return len(rows)
 
 
