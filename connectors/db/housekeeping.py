@@ -63,7 +63,8 @@ class SqlHousekeeping:
             )
         if sums:
             conn.execute(insert(D), _rows(ROLLUP_KEY, sums))
-        burn_windows.clear(conn)  # summed again from the repaired days
+        if keys:
+            burn_windows.clear(conn)  # summed again from the repaired days
 
     def rebuild_period(self, period: str) -> None:
         conn = self.session.connection()

@@ -65,7 +65,12 @@ def test_a_repaired_daily_rollup_has_its_windows_summed_again(engine: Engine) ->
     store(engine, [rec(1, now - DAY, 3600)], now)
     assert state_day(engine) == now // DAY
     with make_session_factory(engine)() as session:
-        SqlHousekeeping(session).replace_days([], {})
+        SqlHousekeeping(session).replace_days([], {})  # nothing to repair
+        session.commit()
+    assert state_day(engine) == now // DAY
+    drifted = ("2026Q4", "loc", "enact-dev", "acct-p1", now // DAY - 5, "h100", False, False, True)
+    with make_session_factory(engine)() as session:
+        SqlHousekeeping(session).replace_days([drifted], {})
         session.commit()
     assert state_day(engine) is None
     kept, expected = read(engine, now)
