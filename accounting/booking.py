@@ -37,7 +37,7 @@ from accounting.usage import UsageRecord
 from allocator.model import MILLI, Pool, PoolKind, Rate
 from allocator.periods import Calendar
 
-__all__ = ["UNROUTED", "Booking", "JobKey", "Totals3", "book", "settle_closed"]
+__all__ = ["UNROUTED", "UNROUTED_POOL", "Booking", "JobKey", "Totals3", "book", "settle_closed"]
 
 JobKey = tuple[str, int, int]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -95,7 +95,7 @@ def _padded(pool: Pool, types: tuple[str, ...]) -> Pool:
 
 
 #: The pool of jobs no pool routes (their GPU-seconds kept, no units).
-_BARE = Pool(id=UNROUTED, name="unrouted", kind=PoolKind.LOCAL, unit="gpu-hours")
+UNROUTED_POOL = Pool(id=UNROUTED, name="unrouted", kind=PoolKind.LOCAL, unit="gpu-hours")
 
 
 def _rows(
@@ -139,7 +139,9 @@ def book(
     pool_id = route(pools, record.cluster, record.partition, at=started)
     if pool_id is None:
         # Unrouted: GPU-seconds kept, no pool, no units.
-        charges = charge(record, _unpriced_pool(_BARE, record), calendar, now, split_days=True)
+        charges = charge(
+            record, _unpriced_pool(UNROUTED_POOL, record), calendar, now, split_days=True
+        )
         return _rows(record, UNROUTED, charges, lambda _c: True)
     pool = next(p for p in pools if p.id == pool_id)
     try:

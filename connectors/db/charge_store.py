@@ -1,10 +1,12 @@
 """Charges and the rollups: a chunk's records booked again, the rollups moved by the difference.
 
 For the new and changed records of a stored chunk, in its transaction: their replaceable
-bookings (not late, not in a closed period) are deleted, ``accounting.booking.book`` books them
-again (``settle_closed`` for what touches closed periods), the new bookings are written
-(PostgreSQL: a binary COPY) and ``usage_daily`` and ``usage_period`` move by the difference,
-in one upsert each (a fixed key order: concurrent writers lock rollup rows in the same order).
+bookings (not late, not in a closed period) are deleted, ``accounting.chunk_booking`` books
+them again as plain row tuples, the whole chunk at once (a record that started before the end
+of a closed period goes through ``accounting.booking.book`` and ``settle_closed``), the new
+rows are written (PostgreSQL: a binary COPY), ``usage_daily`` and ``usage_period`` move by
+the difference in one upsert each (a fixed key order: concurrent writers lock rollup rows in
+the same order), and the burn windows with them (``connectors.db.burn_windows``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from accounting.booking import Booking, JobKey, book, settle_closed
+from accounting.booking import JobKey, book, settle_closed
+from accounting.chunk_booking import ChunkBooker, Row, booking_row
 from accounting.usage import UsageRecord
 from allocator.model import Pool
 from allocator.periods import Calendar
+from connectors.db import burn_windows
 from connectors.db import tables as t
 from connectors.db.locks import hold_close_lock
 from connectors.db.repositories import SqlPools
@@ -35,28 +39,6 @@ CHARGE_COLUMNS = [c.name for c in C.columns if c.name != "id"]
 #: The rollup's key, in ``usage_daily`` order.
 ROLLUP_KEY = [c.name for c in D.primary_key.columns]
 PERIOD_KEY = [c.name for c in P.primary_key.columns]
-
-
-def charge_row(b: Booking, now: int) -> tuple[Any, ...]:
-    """A booking as a tuple in ``CHARGE_COLUMNS`` order."""
-    return (
-        b.cluster,
-        b.job_id,
-        b.submit,
-        b.account,
-        b.pool_id,
-        b.period,
-        b.origin_period,
-        b.day,
-        b.gpu_type,
-        b.rate_milli,
-        b.gpu_seconds,
-        b.units,
-        b.provisional,
-        b.late,
-        b.priced,
-        now,
-    )
 
 
 _CHARGE_COPY_TYPES = copy_types(C, skip="id")
@@ -126,27 +108,37 @@ def recharge(
     todo = [r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed]
     moment = datetime.fromtimestamp(now, UTC)
     frozen = _frozen(conn, ctx, todo)
-    bookings: list[Booking] = []
+    booker = ChunkBooker(ctx.pools, ctx.calendar, moment)
+    rows: list[Row] = []
     for r in todo:
-        rows = book(r, ctx.pools, ctx.calendar, moment)
+        if ctx.closed_until is None or r.start is None or r.start >= ctx.closed_until:
+            rows += booker.rows(r)  # nothing of it can lie in a closed period
+            continue
+        booked = book(r, ctx.pools, ctx.calendar, moment)
         key = (r.cluster, r.job_id, r.submit)
-        if ctx.closed and (rows or key in frozen):
-            rows = settle_closed(rows, ctx.closed, frozen.get(key, {}), ctx.next_open)
-        bookings.extend(rows)
+        if booked or key in frozen:
+            booked = settle_closed(booked, ctx.closed, frozen.get(key, {}), ctx.next_open)
+        rows += map(booking_row, booked)
     deltas: dict[RollupKey, list[int]] = {}
     for old in _delete_open(conn, ctx, sorted(changed), postgres):
         d = deltas.setdefault(rollup_key(old), [0, 0, 0])
         d[0] -= old.gpu_seconds
         d[1] -= old.units
         d[2] -= 1
-    for b in bookings:
-        d = deltas.setdefault(rollup_key(b), [0, 0, 0])
-        d[0] += b.gpu_seconds
-        d[1] += b.units
-        d[2] += 1
-    _insert_charges(conn, bookings, now, postgres)
+    for row in rows:
+        # period, pool, cluster, account, day, gpu_type, provisional, late, priced
+        k = (row[5], row[4], row[0], row[3], row[7], row[8], row[12], row[13], row[14])
+        found = deltas.get(k)
+        if found is None:
+            deltas[k] = [row[10], row[11], 1]
+        else:
+            found[0] += row[10]
+            found[1] += row[11]
+            found[2] += 1
+    _insert_charges(conn, rows, now, postgres)
     _apply_rollup(conn, deltas, postgres)
-    return len(bookings)
+    burn_windows.move(conn, deltas, now, ctx.calendar, postgres)
+    return len(rows)
 
 
 def _frozen(
@@ -210,24 +202,15 @@ def _delete_open(
     return gone
 
 
-def _insert_charges(
-    conn: Connection, bookings: Sequence[Booking], now: int, postgres: bool
-) -> None:
-    if not bookings:
+def _insert_charges(conn: Connection, rows: Sequence[Row], now: int, postgres: bool) -> None:
+    if not rows:
         return
     if not postgres:
         conn.execute(
-            insert(C),
-            [dict(zip(CHARGE_COLUMNS, charge_row(b, now), strict=True)) for b in bookings],
+            insert(C), [dict(zip(CHARGE_COLUMNS, (*row, now), strict=True)) for row in rows]
         )
         return
-    copy_rows(
-        conn,
-        "charges",
-        CHARGE_COLUMNS,
-        _CHARGE_COPY_TYPES,
-        (charge_row(b, now) for b in bookings),
-    )
+    copy_rows(conn, "charges", CHARGE_COLUMNS, _CHARGE_COPY_TYPES, ((*row, now) for row in rows))
 
 
 def _apply_rollup(conn: Connection, deltas: dict[RollupKey, list[int]], postgres: bool) -> None:

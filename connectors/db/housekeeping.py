@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from accounting.ports import RollupKey, RollupSums
+from connectors.db import burn_windows
 from connectors.db import tables as t
 from connectors.db.usage_store import PERIOD_KEY, ROLLUP_KEY
 
@@ -62,6 +63,8 @@ class SqlHousekeeping:
             )
         if sums:
             conn.execute(insert(D), _rows(ROLLUP_KEY, sums))
+        if keys:
+            burn_windows.clear(conn)  # summed again from the repaired days
 
     def rebuild_period(self, period: str) -> None:
         conn = self.session.connection()

@@ -490,6 +490,7 @@ class IdempotencyKeyRow(Base):
 
 # The notifications' and the portal's sessions' tables, in modules of their own, on the same
 # metadata.
+from connectors.db import burn_tables as _burn_tables  # noqa: E402, F401
 from connectors.db import identity_tables as _identity_tables  # noqa: E402, F401
 from connectors.db import notify_tables as _notify_tables  # noqa: E402, F401
 from connectors.db import round_tables as _round_tables  # noqa: E402, F401

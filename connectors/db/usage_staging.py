@@ -120,6 +120,6 @@ def upsert_pg(
     )
     new: set[JobKey] = set()
     changed: set[JobKey] = set()
-    for cluster, job_id, submit, was_inserted in conn.execute(upserted):
+    for cluster, job_id, submit, was_inserted in conn.execute(upserted).all():
         (new if was_inserted else changed).add((cluster, job_id, submit))
     return new, changed

@@ -33,7 +33,7 @@ from allocator.model import EntryKind
 from allocator.periods import Calendar, Period
 from connectors.bootstrap import Services
 from connectors.db import metrics_reads as reads
-from connectors.db.consumption import project_windows
+from connectors.db.burn_windows import project_windows
 from connectors.db.metrics_reads import PeriodUsage, PoolInfo, ProjectFigures
 from connectors.metrics.families import Samples, escape, sample_name
 from connectors.metrics.operations import ingestion, reconciliation, unmapped

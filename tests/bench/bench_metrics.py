@@ -39,6 +39,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from accounting.charging import local_days
 from allocator import services as svc
 from allocator.model import (
     MILLI,
@@ -58,6 +59,7 @@ from allocator.model import (
 from allocator.periods import Calendar, period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import build, utc_now
+from connectors.db import burn_windows
 from connectors.db import tables as t
 from connectors.db.migrate import upgrade
 from connectors.http.app import create_app
@@ -224,6 +226,9 @@ def seed(url: str, projects: int, days: int, now: datetime) -> None:
         for table, values in ((t.UsageDailyRow, rows), (t.UsagePeriodRow, period_rows)):
             for i in range(0, len(values), 10_000):
                 conn.execute(insert(table), values[i : i + 10_000])
+    # the burn windows of today summed, as the day's first ingestion sums them
+    with engine.begin() as conn:
+        burn_windows.rebuild(conn, local_days(CAL).of(int(now.timestamp())), CAL)
     # as autovacuum leaves the tables soon after a bulk load: statistics, and the visibility
     # map that lets the burn windows read the daily rollup's index alone
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

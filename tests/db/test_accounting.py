@@ -18,6 +18,7 @@ from accounting.usage import UsageRecord
 from allocator import services as svc
 from allocator.model import ClusterRoute, Rate
 from connectors.db import tables as t
+from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
 from connectors.db.consumption import SqlConsumption, consumption_by_project
 from connectors.db.engine import make_session_factory
 from connectors.db.uow import SqlUnitOfWork
@@ -95,6 +96,29 @@ def rollup_matches_charges(engine: Engine) -> None:
             if (r.gpu_seconds, r.units) != (0, 0)
         }
     assert period_rollup == {k: v for k, v in by_period.items() if v != (0, 0)}
+    burn_matches_daily(engine)
+
+
+def burn_matches_daily(engine: Engine) -> None:
+    """``usage_burn`` holds the non-late units of ``usage_daily`` over the 7 and 30 days
+    ending on the day its state names (nothing to check while it names none)."""
+    D, B, S = t.UsageDailyRow, UsageBurnRow, UsageBurnStateRow
+    with engine.connect() as conn:
+        today = conn.scalar(select(S.day).where(S.id == 1))
+        if today is None:
+            return
+        summed: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for r in conn.execute(select(D).where(~D.late, D.day > today - 30, D.day <= today)):
+            key = (r.pool_id, r.cluster, r.account)
+            w7, w30 = summed.get(key, (0, 0))
+            summed[key] = (w7 + (r.units if r.day > today - 7 else 0), w30 + r.units)
+        kept = {
+            (r.pool_id, r.cluster, r.account): (r.units_7d, r.units_30d)
+            for r in conn.execute(select(B))
+        }
+    assert {k: v for k, v in kept.items() if v != (0, 0)} == {
+        k: v for k, v in summed.items() if v != (0, 0)
+    }
 
 
 def world(engine: Engine) -> SqlUnitOfWork:
