@@ -38,6 +38,7 @@ class Kind(StrEnum):
     PERIOD_UNCLOSED = "period.unclosed"
     INGESTION_STALE = "ingestion.stale"
     ENFORCEMENT_CHANGED = "enforcement.changed"
+    PROJECT_ENDING = "project.ending"
     #: the daily digest itself (one e-mail listing a day's digested notices)
     DIGEST = "digest"
 
@@ -76,6 +77,7 @@ AUDIENCE: Mapping[Kind, tuple[Why, ...]] = {
     Kind.PERIOD_UNCLOSED: (Why.ADMIN,),
     Kind.INGESTION_STALE: (Why.ENGINEER,),
     Kind.ENFORCEMENT_CHANGED: (Why.PI,),
+    Kind.PROJECT_ENDING: (Why.PI, Why.ADMIN),
     Kind.DIGEST: (),
 }
 

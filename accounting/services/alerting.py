@@ -6,7 +6,7 @@ The rules are in ``accounting.alerts``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +32,8 @@ class DetectorSettings:
     #: seconds without a successful ingestion before a cluster is stale
     stale_seconds: int = 3600
     rule: alerts.UnderConsumptionRule = field(default_factory=alerts.UnderConsumptionRule)
+    #: days before a project's end (a thesis's defence) when its PI is told
+    project_end_days: int = 30
 
 
 def detect(
@@ -55,6 +57,7 @@ def detect(
         found += _under_consumption(uow, now, calendar, settings.rule, burns, projects, admins)
         found += _periods(uow, now, calendar, settings.period_days, admins)
         found += _ingestion(now, ingestion, settings.stale_seconds, engineers)
+        found += _project_endings(now, projects.values(), settings.project_end_days, admins)
         new = [event for event, people in found if uow.notices.add(notices(event, people))]
         uow.commit()
     return new
@@ -275,6 +278,28 @@ def _period_event(kind: Kind, period: Period, now: datetime, lines: int) -> Even
         (("period", period.label), ("end", period.end.date().isoformat()), ("lines", str(lines))),
         f"/portal/periods/{period.label}",
     )
+
+
+def _project_endings(
+    now: datetime, projects: Iterable[Project], days: int, admins: tuple[str, ...]
+) -> list[tuple[Event, People]]:
+    """A project ends within ``days``: its PI (and the admins) are told, once per end date
+    (an end moved later is told again); after the end its unused hours return to the chair."""
+    out = []
+    for project in projects:
+        if project.end is None or not now < project.end <= now + timedelta(days=days):
+            continue
+        end = project.end.date().isoformat()
+        event = Event(
+            Kind.PROJECT_ENDING,
+            f"{Kind.PROJECT_ENDING.value}:{project.id}:{end}",
+            f"project:{project.id}",
+            now,
+            (("project", project.id), ("end", end), ("chair", project.chair_id)),
+            f"/portal/projects/{project.id}",
+        )
+        out.append((event, People(pi=project.pi, admins=admins)))
+    return out
 
 
 def _ingestion(

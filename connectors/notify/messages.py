@@ -121,6 +121,18 @@ TEXTS: dict[Kind, dict[str, tuple[str, str]]] = {
         "en": ("Enforcement changed for {project}", "{text}"),
         "fr": ("Application des limites modifiée pour {project}", "{text}"),
     },
+    Kind.PROJECT_ENDING: {
+        "en": (
+            "{project} ends on {end}",
+            "{project} ends on {end}: no hours are allocated to it for a later period, and"
+            " its unused hours then return to {chair}.",
+        ),
+        "fr": (
+            "{project} se termine le {end}",
+            "{project} se termine le {end} : aucune heure ne lui est allouée pour une période"
+            " ultérieure, et ses heures non consommées reviennent alors à {chair}.",
+        ),
+    },
     Kind.DIGEST: {
         "en": ("gpuhours: your digest of {day}", "{count} notification(s) of {day}:"),
         "fr": ("gpuhours : votre résumé du {day}", "{count} notification(s) du {day} :"),

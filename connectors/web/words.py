@@ -69,6 +69,7 @@ WORDS = (
     N_("period.unclosed"),
     N_("ingestion.stale"),
     N_("enforcement.changed"),
+    N_("project.ending"),
 )
 
 #: How English shows the values that are not words.
@@ -106,4 +107,5 @@ ENGLISH = {
     "period.unclosed": "an ended period is not closed",
     "ingestion.stale": "a cluster's ingestion fails or lags",
     "enforcement.changed": "Slurm limits change",
+    "project.ending": "a project nears its end date",
 }

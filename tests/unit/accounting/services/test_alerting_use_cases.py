@@ -92,3 +92,21 @@ def test_a_national_grant_off_pace_is_warned_a_month_before_its_check_date() -> 
     assert told(uow, "grant.under_consumption") == ["admin", "alice"]
     later = warned + timedelta(days=3)
     assert [e for e in detect(uow, later, CAL, QUIET) if e.kind.value.startswith("grant")] == []
+
+
+def test_a_thesis_ending_within_a_month_tells_its_pi_and_the_admins_once_per_end_date() -> None:
+    uow = q4_world()
+    defence = NOW + timedelta(days=45)
+    svc.set_project_end(uow, ADMIN, NOW, "p1", defence)
+
+    def ending(at: datetime) -> list[str]:
+        return [e.key for e in detect(uow, at, CAL, QUIET) if e.kind.value == "project.ending"]
+
+    assert ending(NOW) == []  # 45 days ahead: not yet
+    soon = NOW + timedelta(days=20)
+    assert ending(soon) == ["project.ending:p1:2027-01-05"]
+    assert ending(soon + timedelta(days=1)) == []  # told once
+    assert told(uow, "project.ending") == ["admin", "alice"]  # alice is p1's PI
+    svc.set_project_end(uow, ADMIN, soon, "p1", defence + timedelta(days=7))  # moved later
+    assert ending(soon + timedelta(days=2)) == ["project.ending:p1:2027-01-12"]
+    assert ending(defence + timedelta(days=8)) == []  # ended: its hours return, no notice
