@@ -9,6 +9,13 @@ untyped hours (a pool counted in normalised hours any GPU may use). Each (pool, 
 divided on its own: chairs compete for the a100 hours of a pool only with the other requests
 for them.
 
+**A pool's overall cap.** ``RoundInput.pool_caps`` may cap a pool over all its GPU types (its
+headroom, when its typed supplies add up to more than it may still give). After each (pool, GPU
+type) is divided, a pool whose lines add up to more than its cap is divided again, over all its
+requests, by the same fair rule, each capped at its line of the first division: a request is
+then capped by its GPU type's supply and by its pool's total. A request without a GPU type
+(``""``) takes from ``Supply(pool, "")``, which a capped pool sets to its cap.
+
 **The proposal** (:func:`propose`), for each (pool, GPU type):
 
 1. *Minimums first, when they fit.* A request may carry a guaranteed minimum with its reason
@@ -46,7 +53,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fractions import Fraction
 
@@ -86,6 +93,8 @@ class RoundInput:
     requests: tuple[RoundRequest, ...]
     #: ``(chair_id, weight)``; a weight is a positive integer or fraction; absent chairs weigh 1
     weights: tuple[tuple[str, Fraction | int], ...] = ()
+    #: ``(pool_id, amount)``: what a pool may give over all its GPU types; absent: no such cap
+    pool_caps: tuple[tuple[str, int], ...] = ()
 
     def weight(self, chair_id: str) -> Fraction:
         return Fraction(dict(self.weights).get(chair_id, 1))
@@ -120,7 +129,34 @@ def propose(round_input: RoundInput) -> tuple[ProposalLine, ...]:
     lines: list[ProposalLine] = []
     for resource, requests in by_resource.items():
         lines += _divide(Resource(*resource, supply.get(resource, 0)), requests, round_input)
+    for pool_id, cap in round_input.pool_caps:
+        lines = _cap_pool(pool_id, cap, lines, round_input)
     return tuple(sorted(lines, key=lambda line: line.request_id))
+
+
+def _cap_pool(
+    pool_id: str, cap: int, lines: list[ProposalLine], round_input: RoundInput
+) -> list[ProposalLine]:
+    """The lines of ``pool_id`` divided again within ``cap`` if they exceed it, each capped at
+    its first amount; a line that keeps it keeps its explanation."""
+    requests = [r for r in round_input.requests if r.pool_id == pool_id]
+    first = {line.request_id: line for line in lines}
+    if sum(first[r.id].amount for r in requests) <= cap:
+        return lines
+    capped = [
+        replace(r, amount=first[r.id].amount, minimum=min(r.minimum, first[r.id].amount))
+        for r in sorted(requests, key=lambda r: r.id)
+    ]
+    again = {
+        line.request_id: line
+        for line in _divide(Resource(pool_id, "", cap, all_types=True), capped, round_input)
+    }
+    return [
+        again[line.request_id]
+        if line.request_id in again and again[line.request_id].amount < line.amount
+        else line
+        for line in lines
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +164,14 @@ class Resource:
     pool_id: str
     gpu_type: str
     supply: int
+    all_types: bool = False  # the pool's overall cap, over all its GPU types
 
     @property
     def of(self) -> str:
-        """``of a100 in pool jz``; ``in pool jz`` for a pool's untyped hours."""
+        """``of a100 in pool jz``; ``in pool jz`` for a pool's untyped hours; ``of all GPU
+        types in pool jz`` for its overall cap."""
+        if self.all_types:
+            return f"of all GPU types in pool {self.pool_id}"
         return (
             f"of {self.gpu_type} in pool {self.pool_id}"
             if self.gpu_type
@@ -238,14 +278,19 @@ class Demand:
 
 def demand(round_input: RoundInput) -> tuple[Demand, ...]:
     """What a round shows after its deadline: per pool and GPU type, what is asked (and
-    guaranteed) against what is there, in total and per chair."""
+    guaranteed) against what is there, in total and per chair. A pool with an overall cap shows
+    it as its ``""`` rows, which then count every request of the pool, whatever its GPU type."""
     supply = {(s.pool_id, s.gpu_type): s.amount for s in round_input.supply}
+    supply.update({(pool_id, ""): cap for pool_id, cap in round_input.pool_caps})
+    capped = {pool_id for pool_id, _ in round_input.pool_caps}
     asked: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in round_input.requests:
-        for chair in ("", r.chair_id):
-            totals = asked[(r.pool_id, r.gpu_type, chair)]
-            totals[0] += r.amount
-            totals[1] += r.minimum
+        types = {r.gpu_type, ""} if r.pool_id in capped else {r.gpu_type}
+        for gpu_type in types:
+            for chair in ("", r.chair_id):
+                totals = asked[(r.pool_id, gpu_type, chair)]
+                totals[0] += r.amount
+                totals[1] += r.minimum
     for pool_id, gpu_type in supply:  # a supply nobody asked for shows too
         asked.setdefault((pool_id, gpu_type, ""), [0, 0])
     return tuple(
@@ -360,6 +405,9 @@ def check_round(round_input: RoundInput) -> None:
             raise InvalidInput("weights", f"{chair_id}: a weight is a positive integer or fraction")
     for s in round_input.supply:
         _check_amount("supply", s.amount, f"{s.gpu_type or 'hours'} of {s.pool_id}")
+    no_duplicates("pool_caps", [(p, f"pool {p!r}") for p, _cap in round_input.pool_caps])
+    for pool_id, cap in round_input.pool_caps:
+        _check_amount("pool_caps", cap, f"the cap of {pool_id}")
     for r in round_input.requests:
         _check_amount("amount", r.amount, f"request {r.id}")
         _check_amount("minimum", r.minimum, f"request {r.id}")

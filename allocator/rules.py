@@ -39,13 +39,20 @@ def check_amount(amount: int, field: str = "hours", *, allow_negative: bool = Fa
 
 def local_capacity(pool: Pool, period: Period) -> int:
     """GPUs x seconds in the period x availability x rate, in pool unit-seconds."""
-    total = 0
+    return sum(type_capacity(pool, period).values())
+
+
+def type_capacity(pool: Pool, period: Period) -> dict[str, int]:
+    """Each GPU type's part of :func:`local_capacity` (its inventory's count x seconds in the
+    period x availability x rate), by type; a pool without inventory has none."""
+    out: dict[str, int] = {}
     for item in pool.inventory:
         rate = pool.rate_at(item.gpu_type, period.start)
         if rate is None:
             rate = MILLI
-        total += item.count * period.seconds * pool.availability_milli * rate // (MILLI * MILLI)
-    return total
+        part = item.count * period.seconds * pool.availability_milli * rate // (MILLI * MILLI)
+        out[item.gpu_type] = out.get(item.gpu_type, 0) + part
+    return out
 
 
 def split_pro_rata(

@@ -4,9 +4,15 @@ staff see demand against supply and the fair proposal (:mod:`allocator.rounds`),
 may edit line by line; the round is approved whole, in one transaction, or not at all.
 
 A member is a submitted request for the round's period alone (a request for several periods is
-decided one by one), in one of its pools, submitted before the deadline. A round divides each
-pool's headroom in the period (what the pool may still give, its over-commit factor counted)
-as the pool's hours: the journal counts a pool's hours, not its hours per GPU type.
+decided one by one), in one of its pools, submitted before the deadline.
+
+Supply. A round divides each pool's headroom in the period (what the pool may still give, its
+over-commit factor counted): it is the pool's overall cap, and the supply of the requests
+without a GPU type. A pool whose inventory counts a GPU type also supplies that type: its
+capacity in the period (:func:`allocator.rules.type_capacity`: count x seconds x availability
+x rate) less what the journal already allocated in the pool and period to projects for
+approved requests of that type (an allocation entry names its request). A request for a type
+the inventory does not count is capped by the pool's headroom only.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from allocator.errors import Conflict, InvalidInput, NotFound
 from allocator.ledger import balance, headroom, pool_capacity
 from allocator.model import (
     AllocationRequest,
+    EntryKind,
     Pool,
     PoolKind,
     Project,
@@ -370,18 +377,39 @@ def _input(
             chairs[r.project_id],
             r.project_id,
             r.pool_id,
-            "",
+            r.gpu_type or "",
             r.requested_total,
             minimums[r.id].amount if r.id in minimums else 0,
             minimums[r.id].reason if r.id in minimums else "",
         )
         for r in members
     )
-    supply = tuple(
-        Supply(pool_id, "", _supply(uow, get_pool(uow, pool_id), period))
-        for pool_id in current.pool_ids
-    )
-    return RoundInput(supply, requests, current.weights)
+    supply: list[Supply] = []
+    caps: list[tuple[str, int]] = []
+    for pool_id in current.pool_ids:
+        pool = get_pool(uow, pool_id)
+        total = _supply(uow, pool, period)
+        caps.append((pool_id, total))
+        typed = _typed_supply(uow, pool, period)
+        asked = {r.gpu_type for r in requests if r.pool_id == pool_id} - {""}
+        supply.append(Supply(pool_id, "", total))
+        supply += [Supply(pool_id, t, typed.get(t, total)) for t in sorted(asked | set(typed))]
+    return RoundInput(tuple(supply), requests, current.weights, tuple(caps))
+
+
+def _typed_supply(uow: RoundsUnitOfWork, pool: Pool, period: Period) -> dict[str, int]:
+    """Each GPU type the pool's inventory counts: its capacity in ``period`` less what is
+    allocated to projects there for approved requests of that type."""
+    capacity = rules.type_capacity(pool, period)
+    if not capacity:
+        return {}
+    types = {r.id: r.gpu_type for r in uow.requests.list() if r.pool_id == pool.id}
+    allocated: dict[str, int] = {}
+    for e in uow.ledger.entries(pool.id, period.label):
+        gpu_type = types.get(e.request_id) if e.request_id is not None else None
+        if e.kind is EntryKind.ALLOCATE and e.target.startswith("project:") and gpu_type:
+            allocated[gpu_type] = allocated.get(gpu_type, 0) + e.amount
+    return {t: max(c - allocated.get(t, 0), 0) for t, c in capacity.items()}
 
 
 def _supply(uow: RoundsUnitOfWork, pool: Pool, period: Period) -> int:

@@ -29,6 +29,30 @@ def rounds_show(round_id: int) -> None:
     emit(gateway().round(round_id))
 
 
+#: ``rounds demand``: asked against available per pool, GPU type (``every type``: the pool's
+#: total, which caps all its requests together) and chair (``every chair``)
+DEMAND = (
+    "pool_id",
+    ("gpu_type", lambda d: d["gpu_type"] or "every type"),
+    ("chair_id", lambda d: d["chair_id"] or "every chair"),
+    "requested_hours",
+    "minimums_hours",
+    "available_hours",
+)
+
+
+@rounds.command("demand")
+@click.argument("round_id", type=int)
+@one_line_errors
+def rounds_demand(round_id: int) -> None:
+    """A round's demand against supply: per pool and GPU type, hours asked, guaranteed and
+    available (a type's capacity less what is approved for it; every type: the pool's total)."""
+    shown = gateway().round(round_id)
+    if shown["demand"] is None:
+        raise click.ClickException(f"round {round_id}: demand shows after its deadline")
+    emit(shown["demand"], DEMAND)
+
+
 @rounds.command("open")
 @click.option("--period", required=True)
 @click.option("--pool", "pool_ids", required=True, multiple=True, help="Repeat for each pool.")

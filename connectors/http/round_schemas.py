@@ -95,7 +95,11 @@ class RoundRequestOut(BaseModel):
 
 class DemandOut(BaseModel):
     pool_id: str
-    gpu_type: str = Field(description='"": the pool\'s hours, any GPU type')
+    gpu_type: str = Field(
+        description='"": the pool\'s total, every GPU type (its headroom, which caps all its'
+        " requests together; requests without a GPU type take from it alone); a type: that"
+        " type's supply, its capacity in the period less what is approved for it"
+    )
     chair_id: str = Field(description='"": every chair')
     requested_seconds: int
     requested_hours: float

@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from allocator.model import RequestState
+from allocator import services as svc
+from allocator.model import MILLI, GpuInventory, Rate, RequestState
 from connectors.bootstrap import Services
 from tests.api.conftest import auth
-from tests.builders import H, World
+from tests.builders import ADMIN, EPOCH, H, World, local_pool
 from tests.conftest import FixedClock
 
 
@@ -160,3 +161,57 @@ def test_rounds_are_for_staff_and_their_changes_for_admins(
     clash = {"period": "2026Q4", "pool_ids": ["nat"], "deadline": clock().isoformat()}
     r = client.post("/api/v1/rounds", json=clash, headers=auth(world, "admin"))
     assert r.status_code == 409 and r.json()["error"]["field"] == "pool_ids"
+
+
+def test_a_stored_round_caps_an_h100_request_at_the_pools_h100_left(
+    client: TestClient, world: World, clock: FixedClock, services: Services
+) -> None:
+    """lab holds 4 a100 and 1 h100 over 2026Q4 (2 208 h per GPU); 1 000 h of h100 are already
+    approved: bob's 3 000 h of h100 get the 1 208 h of h100 left, alice's 2 000 h of a100 all."""
+    admin = auth(world, "admin")
+    svc.create_pool(
+        services.uow(),
+        ADMIN,
+        clock(),
+        local_pool(
+            id="lab",
+            inventory=(GpuInventory("a100", 4), GpuInventory("h100", 1)),
+            rates=(Rate("a100", MILLI, EPOCH), Rate("h100", MILLI, EPOCH)),
+            routes=(),
+        ),
+    )
+
+    def ask(who: str, project: str, hours: int, gpu_type: str) -> int:
+        body = {
+            "project_id": project,
+            "pool_id": "lab",
+            "gpu_type": gpu_type,
+            "periods": [{"period": "2026Q4", "hours": hours}],
+            "justification": "experiments",
+        }
+        r = client.post("/api/v1/requests", json=body, headers=auth(world, who))
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    earlier = ask("alice", "p1", 1_000, "h100")
+    r = client.post(f"/api/v1/requests/{earlier}/approve", json={}, headers=admin)
+    assert r.status_code == 200, r.text
+    body = {
+        "period": "2026Q4",
+        "pool_ids": ["lab"],
+        "deadline": (clock() + timedelta(days=1)).isoformat(),
+    }
+    round_id = client.post("/api/v1/rounds", json=body, headers=admin).json()["id"]
+    h100, a100 = ask("bob", "p2", 3_000, "h100"), ask("alice", "p1b", 2_000, "a100")
+    clock.now += timedelta(days=2)
+
+    shown = client.get(f"/api/v1/rounds/{round_id}", headers=auth(world, "eng")).json()
+    supply = {d["gpu_type"]: d["available_hours"] for d in shown["demand"] if not d["chair_id"]}
+    assert supply == {"": 5 * 2_208 - 1_000, "a100": 4 * 2_208, "h100": 1_208}
+    r = client.post(f"/api/v1/rounds/{round_id}/approve", json={}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert approved_amount(r.json(), h100) == 1_208 * H
+    assert approved_amount(r.json(), a100) == 2_000 * H
+    with services.uow() as uow:
+        entries = uow.ledger.entries(request_id=h100)
+        assert sum(e.amount for e in entries if e.target == "project:p2") == 1_208 * H

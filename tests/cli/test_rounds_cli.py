@@ -22,7 +22,7 @@ from connectors.cli.config import Remote
 from connectors.cli.gateway.remote import RemoteGateway
 from connectors.http.app import create_app
 from connectors.settings import Settings
-from tests.builders import ALICE, BOB, CAL, seed_world
+from tests.builders import ADMIN, ALICE, BOB, CAL, seed_world
 from tests.cli.test_cli import one_error_line
 from tests.conftest import FixedClock
 
@@ -83,3 +83,43 @@ def test_a_round_opened_edited_and_approved_from_the_command_line(
     api = api_client.get(f"/api/v1/rounds/{round_id}", headers={"Authorization": f"Bearer {token}"})
     assert shown == api.json()
     assert [r["id"] for r in json.loads(run("rounds", "list").stdout)] == [round_id]
+
+
+def test_rounds_demand_prints_each_gpu_types_supply_beside_its_demand(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """loc holds 2 a100 (4 416 h over 2026Q4): ``rounds demand`` prints a100's row with that
+    supply, and the pool's total as ``every type``."""
+    services = build(Settings(database_url=engine.url.render_as_string(False)), engine=engine)
+    services.clock = clock
+    seed_world(services.uow(), clock())
+    opened = svc.open_round(
+        services.uow(), ADMIN, clock(), "2026Q4", ["loc"], clock() + timedelta(days=1), calendar=CAL
+    )
+    svc.submit_request(
+        services.uow(),
+        ALICE,
+        clock(),
+        "p1",
+        "loc",
+        [("2026Q4", 5000 * 3600)],
+        "x",
+        "a100",
+        calendar=CAL,
+    )
+    clock.now += timedelta(days=2)
+    printed = CliRunner().invoke(
+        main, ["-o", "table", "rounds", "demand", str(opened.id)], obj={"services": services}
+    )
+    assert printed.exit_code == 0, printed.output
+    rows = [line.split() for line in printed.stdout.splitlines()]
+    assert rows[0] == [
+        "POOL_ID",
+        "GPU_TYPE",
+        "CHAIR_ID",
+        "REQUESTED_HOURS",
+        "MINIMUMS_HOURS",
+        "AVAILABLE_HOURS",
+    ]
+    assert ["loc", "a100", "every", "chair", "5000.0", "0.0", "4416.0"] in rows
+    assert any(row[:3] == ["loc", "every", "type"] and row[-1] == "4416.0" for row in rows)

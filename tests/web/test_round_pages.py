@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from allocator import services as svc
 from connectors.bootstrap import Services
-from tests.builders import ALICE, BOB, CAL, H
+from tests.builders import ADMIN, ALICE, BOB, CAL, H
 from tests.conftest import FixedClock
 from tests.web.inprocess import csrf_of, sign_in
 
@@ -79,3 +79,38 @@ def test_only_administrators_reach_the_rounds(client: TestClient, tokens: dict[s
     sign_in(client, tokens["alice"])
     assert client.get("/portal/rounds").status_code == 403
     assert 'href="/portal/rounds"' not in client.get("/portal/projects").text
+
+
+def test_a_rounds_page_shows_each_gpu_types_supply_beside_its_demand(
+    client: TestClient, services: Services, tokens: dict[str, str], clock: FixedClock
+) -> None:
+    """loc holds 2 a100: its a100 supply (4 416 h over 2026Q4) shows on a100's row, and the
+    pool's total on the row of every type, in English and French."""
+    sign_in(client, tokens["admin"])
+    opened = svc.open_round(
+        services.uow(),
+        ADMIN,
+        clock(),
+        "2026Q4",
+        ["loc"],
+        clock() + timedelta(minutes=30),
+        calendar=CAL,
+    )
+    svc.submit_request(
+        services.uow(),
+        ALICE,
+        clock(),
+        "p1",
+        "loc",
+        [("2026Q4", 5000 * H)],
+        "x",
+        "a100",
+        calendar=CAL,
+    )
+    clock.now += timedelta(minutes=40)
+    page = client.get(f"/portal/rounds/{opened.id}").text
+    row = re.search(r"<tr><th scope=\"row\">loc</th><td>a100</td>.*?</tr>", page)
+    assert row is not None and ">5,000<" in row.group(0) and ">4,416<" in row.group(0)
+    assert "every type (pool total)" in page and "less what is already approved" in page
+    client.cookies.set("gpuhours_lang", "fr")
+    assert "tous types (total de l’enveloppe)" in client.get(f"/portal/rounds/{opened.id}").text

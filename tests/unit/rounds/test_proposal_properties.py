@@ -86,3 +86,27 @@ class TestProposalProperties:
         asked_by_id = {r.id: r.amount for r in round_input.requests}
         assert {line.request_id: line.amount for line in lines} == asked_by_id
         assert all(line.explanation.startswith("capped at request") for line in lines)
+
+
+class TestPoolCapProperties:
+    @settings(max_examples=100, deadline=None)
+    @given(rounds(), st.integers(0, 200_000))
+    def test_a_pools_overall_cap_holds_over_its_gpu_types_and_only_lowers_lines(
+        self, round_input: RoundInput, cap: int
+    ) -> None:
+        """jz capped over its a100 and h100: its lines add up to at most the cap, each GPU type
+        to at most its supply, and no line gets more than it would without the cap; the other
+        pools are untouched."""
+        capped = replace(round_input, pool_caps=(("jz", cap),))
+        free = {line.request_id: line for line in propose(round_input)}
+        lines = {line.request_id: line for line in propose(capped)}
+        pools = {r.id: (r.pool_id, r.gpu_type) for r in round_input.requests}
+        supply = {(s.pool_id, s.gpu_type): s.amount for s in round_input.supply}
+        assert sum(x.amount for i, x in lines.items() if pools[i][0] == "jz") <= cap
+        for resource, amount in supply.items():
+            assert sum(x.amount for i, x in lines.items() if pools[i] == resource) <= amount
+        for i, line in lines.items():
+            assert line.amount <= free[i].amount
+            if pools[i][0] != "jz":
+                assert line == free[i]
+        assert propose(capped) == propose(capped)

@@ -12,9 +12,9 @@ import pytest
 
 from allocator import services as svc
 from allocator.errors import Conflict, Forbidden, InvalidInput, OverCommit
-from allocator.model import AllocationRequest, RequestState
+from allocator.model import MILLI, AllocationRequest, GpuInventory, Rate, RequestState
 from allocator.round_model import RoundState
-from tests.builders import ADMIN, ALICE, BOB, CAL, ENGINEER, H, seed_world
+from tests.builders import ADMIN, ALICE, BOB, CAL, ENGINEER, EPOCH, H, local_pool, seed_world
 from tests.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -106,3 +106,72 @@ def test_a_second_round_over_the_same_pool_and_period_is_refused(uow: FakeUnitOf
     with pytest.raises(Conflict) as refused:
         svc.open_round(uow, ADMIN, NOW, "2026Q4", ["nat", "loc"], DEADLINE, calendar=CAL)
     assert refused.value.field == "pool_ids"
+
+
+def test_a_stored_round_caps_an_h100_request_at_the_h100_the_pool_has_left(
+    uow: FakeUnitOfWork,
+) -> None:
+    """lab holds 4 a100 and 1 h100 over 2026Q4 (92 days: 2 208 h per GPU); 1 000 h of h100 are
+    already approved to p1. In the round, bob's 3 000 h of h100 get the 1 208 h of h100 left,
+    though the pool has hours to spare; alice's 2 000 h of a100 get what she asked."""
+    svc.create_pool(
+        uow,
+        ADMIN,
+        NOW,
+        local_pool(
+            id="lab",
+            inventory=(GpuInventory("a100", 4), GpuInventory("h100", 1)),
+            rates=(Rate("a100", MILLI, EPOCH), Rate("h100", MILLI, EPOCH)),
+            routes=(),
+        ),
+    )
+    before = svc.submit_request(
+        uow, ALICE, NOW, "p1", "lab", [("2026Q4", 1_000 * H)], "earlier", "h100", calendar=CAL
+    )
+    svc.approve_request(uow, ADMIN, NOW, before.id, calendar=CAL)
+    opened = svc.open_round(uow, ADMIN, NOW, "2026Q4", ["lab"], DEADLINE, calendar=CAL)
+    h100 = svc.submit_request(
+        uow, BOB, NOW, "p2", "lab", [("2026Q4", 3_000 * H)], "llm", "h100", calendar=CAL
+    )
+    a100 = svc.submit_request(
+        uow, ALICE, NOW, "p1b", "lab", [("2026Q4", 2_000 * H)], "vision", "a100", calendar=CAL
+    )
+
+    shown = svc.show_round(uow, ADMIN, LATER, opened.id, calendar=CAL)
+    assert shown.demand is not None
+    totals = {d.gpu_type: (d.requested, d.available) for d in shown.demand if not d.chair_id}
+    assert totals == {
+        "": (5_000 * H, (5 * 2_208 - 1_000) * H),  # the pool's headroom, over every type
+        "a100": (2_000 * H, 4 * 2_208 * H),
+        "h100": (3_000 * H, 1_208 * H),
+    }
+    approved = svc.approve_round(uow, ADMIN, LATER, opened.id, calendar=CAL)
+    lines = {x.request_id: x for x in approved.lines}
+    assert lines[h100.id].amount == 1_208 * H
+    assert "supply of h100 in pool lab" in lines[h100.id].explanation
+    assert lines[a100.id].amount == 2_000 * H
+    assert uow.committed_store.requests[a100.id].state is RequestState.APPROVED
+    assert uow.committed_store.requests[h100.id].state is RequestState.PARTIALLY_APPROVED
+
+
+def test_the_pools_headroom_caps_its_typed_and_untyped_requests_together(
+    uow: FakeUnitOfWork,
+) -> None:
+    """loc holds 2 a100 (4 416 h, its whole headroom). p1 and p2 ask 3 000 h of a100 each and
+    p2 3 000 h of any type: the a100 supply gives the a100 requests 2 208 h each, but the pool
+    has 4 416 h in all, so chair-b's 2 208 h are shared between p2's two requests."""
+    opened = svc.open_round(uow, ADMIN, NOW, "2026Q4", ["loc"], DEADLINE, calendar=CAL)
+    ids = [
+        svc.submit_request(
+            uow, user, NOW, project, "loc", [("2026Q4", 3_000 * H)], "x", gpu_type, calendar=CAL
+        ).id
+        for user, project, gpu_type in (
+            (ALICE, "p1", "a100"),
+            (BOB, "p2", "a100"),
+            (BOB, "p2", None),
+        )
+    ]
+    approved = svc.approve_round(uow, ADMIN, LATER, opened.id, calendar=CAL)
+    lines = {x.request_id: x for x in approved.lines}
+    assert [lines[i].amount for i in ids] == [2_208 * H, 1_104 * H, 1_104 * H]
+    assert "of all GPU types in pool loc" in lines[ids[2]].explanation
