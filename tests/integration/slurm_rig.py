@@ -278,6 +278,17 @@ class SacctRow:
 SACCT_FIELDS = "JobIDRaw,JobID,Account,State,ElapsedRaw,AllocTRES,Submit"
 
 
+def wait_accounted(rig: Rig, job_id: int, timeout: float = 60) -> SacctRow:
+    """Wait until slurmdbd holds the job's end (what ingestion reads): slurmctld (``squeue``)
+    knows a job ended before its record reaches the database, later still on a loaded host."""
+
+    def probe() -> SacctRow | None:
+        ended = [r for r in sacct(rig, [job_id]) if r.job_id == job_id and r.terminal]
+        return ended[0] if ended else None
+
+    return wait_for(f"job {job_id}'s end in slurmdbd", probe, timeout)
+
+
 def parse_tres(text: str) -> dict[str, int]:
     """``billing=1,cpu=1,gres/gpu:a100=2,gres/gpu=2,mem=256M`` -> the integer-valued items."""
     out: dict[str, int] = {}

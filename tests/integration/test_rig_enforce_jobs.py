@@ -36,6 +36,7 @@ from tests.integration.slurm_rig import (
     run,
     sbatch,
     stop_daemon,
+    wait_accounted,
     wait_for,
     wait_state,
 )
@@ -169,6 +170,7 @@ def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
 
     first = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 3")
     assert wait_state(rig, first, ["COMPLETED"]) == "COMPLETED"
+    wait_accounted(rig, first)  # what ingestion reads
     # what is left (2 000 minus the ~100 used) no longer holds a one-minute job
     held = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
     assert _pending_reason(rig, held) == "AssocGrpBillingMinutes"
@@ -202,6 +204,7 @@ def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the
         "--wrap", "sleep 4",
     )  # fmt: skip
     assert wait_state(rig, burst, ["COMPLETED"]) == "COMPLETED"
+    wait_accounted(rig, burst)  # what ingestion reads
     _ingest_from(engine, config, live_account)
     used = _used(sv, config)
     assert used >= 16  # so that 11 x (used - 1) - used leaves a one-minute job room
