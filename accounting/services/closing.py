@@ -19,17 +19,18 @@ from accounting.errors import PeriodClosed
 from accounting.ports import AccountingUnitOfWork, Consumed, PeriodClose, StatementInfo
 from accounting.reconcile import Decision, Line, Status, Theirs, reconcile
 from accounting.services.reconciliation import ours_of, theirs_of
-from allocator import rules
+from allocator import lending, rules
 from allocator.errors import Conflict, InvalidInput
 from allocator.ledger import (
     Flows,
     ProjectBalance,
     all_project_balances,
+    balance,
     chair_balance,
     pool_balance,
     project_balance,
 )
-from allocator.model import AuditEvent, Pool, Role, User
+from allocator.model import AuditEvent, Pool, Role, User, project_account
 from allocator.periods import Calendar
 
 #: The statuses a close refuses (unless forced): a difference nobody decided on.
@@ -265,6 +266,7 @@ def close_period(
         if uow.ledger.is_closed(period):
             raise PeriodClosed(period)
         now = clock() if clock is not None else now
+        _return_loans(uow, actor, now, period)
         live, balances = live_report(uow, period)
         if not force:
             _refuse_unresolved(live)
@@ -281,6 +283,38 @@ def close_period(
         )
         uow.commit()
     return signed
+
+
+def _return_loans(uow: AccountingUnitOfWork, actor: User, now: datetime, period: str) -> None:
+    """Loans inside a chair return at the period's end (``allocator.lending.period_end``):
+    those the scheduled return has not brought back yet return now, in the close's
+    transaction, as far as each borrower has hours unused; a closed period keeps none out."""
+    used = uow.consumption.by_project(period, None)
+    move = lending.Move(actor.username, now, f"loans return at the end of {period} (close)")
+    for pool_id in uow.pools.ids():
+        loans = lending.loans_of(uow.ledger.entries(pool_id=pool_id, period=period))
+        borrowers = sorted({loan.borrower for loan in loans if loan.outstanding > 0})
+        if not borrowers:
+            continue
+        flows = uow.ledger.flows_in([pool_id], period, [project_account(p) for p in borrowers])
+        unused = {
+            p: balance(flows[pool_id], project_account(p)) - _consumed(used, p, pool_id)
+            for p in borrowers
+        }
+        terms = lending.Terms("", pool_id, period, lending.ReturnPolicy.PERIOD_END, ())
+        back = lending.period_end(terms, loans, unused, move)
+        for entry in back:
+            uow.ledger.append(entry)
+        if back:
+            text = ", ".join(f"{e.reference} {e.amount} s" for e in back)
+            uow.audit.append(
+                AuditEvent(actor.username, now, "lending.returned", f"pool:{pool_id}", text)
+            )
+
+
+def _consumed(used: Mapping[tuple[str, str], Consumed], project: str, pool_id: str) -> int:
+    found = used.get((project, pool_id))
+    return 0 if found is None else found.final + found.provisional
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,3 +101,22 @@ def test_a_thesis_ends_no_allocation_after_and_its_hours_return_once(
     ]
     again = client.post("/api/v1/ended-projects/return", json={"project_id": "p1"}, headers=admin)
     assert again.status_code == 200 and again.json() == []
+
+
+def test_closing_the_period_returns_a_loan_the_scheduled_return_had_not(
+    client: TestClient, world: World, clock: FixedClock
+) -> None:
+    admin = auth(world, "admin")
+    body = {**WHERE, "project_id": "p1", "hours": 100, "reason": "start", "draw_from_pool": True}
+    assert client.post("/api/v1/allocations/projects", json=body, headers=admin).status_code == 201
+    loan = {**WHERE, "lender": "p1", "borrower": "p1b", "hours": 30, "reason": "paper"}
+    assert client.post("/api/v1/loans", json=loan, headers=admin).status_code == 201
+    clock.now = datetime.fromisoformat("2027-01-02T00:00:00+00:00")  # before the 6-hourly job
+    close = {"reason": "Q4 done", "force": True}
+    r = client.post("/api/v1/periods/2026Q4/close", json=close, headers=admin)
+    assert r.status_code == 200, r.text
+    journal = client.get("/api/v1/journal", params={"pool": "nat"}, headers=admin).json()["items"]
+    back = [(e["reference"], e["amount_seconds"]) for e in journal if e["period"] == "2026Q4"]
+    assert ("loan:1:return", 30 * H) in back
+    r = client.post("/api/v1/loans/return", json=WHERE, headers=admin)
+    assert r.status_code == 409 and "closed" in r.json()["error"]["message"]  # never changes

@@ -3,6 +3,7 @@ open; a close refused while a difference is unresolved (unless forced), then fin
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,7 @@ from accounting.booking import UNROUTED
 from accounting.errors import PeriodClosed
 from accounting.ports import Consumed
 from accounting.reconcile import Status
+from allocator import services as svc
 from allocator.errors import Conflict, Forbidden, InvalidInput
 from allocator.model import EntryKind
 from tests.builders import ADMIN, ALICE, CAL, ENGINEER, H
@@ -186,3 +188,42 @@ def test_an_open_period_states_its_bounds(uow: FakeAccountingUnitOfWork) -> None
         datetime(2026, 10, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+def test_a_close_brings_back_the_loans_the_scheduled_return_has_not(
+    uow: FakeAccountingUnitOfWork,
+) -> None:
+    """p1 lent 30 h to p1b in 2026Q3 (same chair); p1b used 10 of them. Closed before the
+    loans-return job ran, the close returns the 20 unused hours: no loan stays out."""
+    during = datetime(2026, 8, 3, tzinfo=UTC)
+    svc.lend(uow, ADMIN, during, "loc", Q3, "p1", "p1b", 30 * H, "paper", nobody_used,
+             calendar=CAL)  # fmt: skip
+    consumed(uow, "p1b", 10)
+    acc.close_period(uow, ADMIN, NOW, Q3, "signed off", force=True, calendar=CAL)
+    returns = [
+        (e.reference, e.source, e.target, e.amount)
+        for e in uow.committed_store.ledger
+        if e.reference.startswith("loan:") and e.reference.endswith(":return")
+    ]
+    assert returns == [("loan:1:return", "project:p1b", "project:p1", 20 * H)]
+    [event] = [e for e in uow.committed_store.audit if e.action == "lending.returned"]
+    assert event.subject == "pool:loc" and event.actor == "admin"
+
+
+def test_a_close_after_the_scheduled_return_returns_nothing_more(
+    uow: FakeAccountingUnitOfWork,
+) -> None:
+    during = datetime(2026, 8, 3, tzinfo=UTC)
+    svc.lend(uow, ADMIN, during, "loc", Q3, "p1", "p1b", 30 * H, "paper", nobody_used,
+             calendar=CAL)  # fmt: skip
+    [back] = svc.return_loans(uow, ADMIN, NOW, "loc", Q3, nobody_used, calendar=CAL)
+    assert (back.reference, back.amount) == ("loan:1:return", 30 * H)
+    acc.close_period(uow, ADMIN, NOW, Q3, "signed off", force=True, calendar=CAL)
+    returns = [e for e in uow.committed_store.ledger if e.reference == "loan:1:return"]
+    assert returns == [back]
+
+
+def nobody_used(
+    period: str, pool_ids: Sequence[str], project_ids: Sequence[str] | None
+) -> Mapping[tuple[str, str], tuple[int, int]]:
+    return {}
