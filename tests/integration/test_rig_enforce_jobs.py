@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from accounting.ingestion import IngestReport
 from allocator import services as svc
 from allocator.model import Chair, ClusterRoute, Project, ProjectKind, SlurmAccount
 from connectors.bootstrap import Services, build
@@ -140,7 +141,14 @@ def _qos_of(rig: Rig, job_id: int) -> str:
 
 def _ingest_from(engine: Engine, config: ClusterConfig, since: int) -> None:
     """The first ingestion of a test: from when its account was made (not the rig's past)."""
-    ingest(engine, config, since=since - 1)
+    _ingested(engine, config, since=since - 1)
+
+
+def _ingested(engine: Engine, config: ClusterConfig, since: int | None = None) -> IngestReport:
+    """An ingestion that succeeded (a failed one would leave gpuhours' usage behind)."""
+    report = ingest(engine, config, since=since)
+    assert report.ok, report
+    return report
 
 
 def _used(sv: Services, config: ClusterConfig) -> int:
@@ -150,6 +158,17 @@ def _used(sv: Services, config: ClusterConfig) -> int:
     plan = enforcement.plan(sv, ADMIN, config)
     [mine] = [d for d in plan.desired if d.account == ACCOUNT]
     return mine.used
+
+
+def _counted(sv: Services, engine: Engine, config: ClusterConfig, since: int | None = None) -> int:
+    """Ingest until gpuhours counts the project's finished jobs (bounded): on a loaded host
+    slurmdbd can list a job as ended before its whole record (its TRES) is written."""
+
+    def probe() -> int | None:
+        _ingested(engine, config, since=since)
+        return _used(sv, config) or None
+
+    return wait_for("gpuhours to count the project's jobs", probe, timeout=60, interval=2)
 
 
 def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
@@ -180,7 +199,7 @@ def test_a_project_out_of_hours_is_held_by_slurm_until_an_admin_approves_more(
         [(period, 1 * H)], "the held job", calendar=CAL,
     )  # fmt: skip
     svc.approve_request(sv.uow(), ADMIN, datetime.now(UTC), asked.id, calendar=CAL)
-    ingest(engine, config)
+    _counted(sv, engine, config)
     # Slurm's own counter agrees with gpuhours' count of the first job (6 unit-seconds)
     [drift] = [d for d in _enforce(rig, engine, config, "drift") if d["account"] == ACCOUNT]
     assert drift["gpuhours_hours"] > 0 and drift["flagged"] is False, drift
@@ -205,8 +224,7 @@ def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the
     )  # fmt: skip
     assert wait_state(rig, burst, ["COMPLETED"]) == "COMPLETED"
     wait_accounted(rig, burst)  # what ingestion reads
-    _ingest_from(engine, config, live_account)
-    used = _used(sv, config)
+    used = _counted(sv, engine, config, since=live_account - 1)
     assert used >= 16  # so that 11 x (used - 1) - used leaves a one-minute job room
 
     # over its hours (used > allocated) but inside the band: the grace QOS, jobs still run
@@ -223,7 +241,7 @@ def test_the_qos_ladder_lowers_a_project_over_its_hours_then_holds_it_beyond_the
     # an admin takes hours back to 1 unit-second: used is beyond the band (11), it is blocked
     take = allocated - 1
     svc.adjust(sv.uow(), ADMIN, now, POOL, PROJECT, period, -take, "overrun", calendar=CAL)
-    ingest(engine, config)
+    _ingested(engine, config)
     assert _applied(_enforce(rig, engine, config, "apply"))["QOS"] == "gpuhours-blocked"
     blocked = sbatch(rig, "alice", "-A", ACCOUNT, *ONE_GPU_MINUTE, "--wrap", "sleep 1")
     assert _pending_reason(rig, blocked) in ("QOSGrpJobsLimit", "AssocGrpBillingMinutes")
