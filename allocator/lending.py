@@ -33,6 +33,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from allocator.errors import Conflict, InvalidInput, OverCommit
+from allocator.ledger import Flows, balance
 from allocator.model import EntryKind, LedgerEntry, project_account
 from allocator.rules import check_amount
 
@@ -104,6 +105,12 @@ def loans_of(entries: Iterable[LedgerEntry]) -> tuple[Loan, ...]:
         Loan(n, lender, borrower, amount, returned.get(n, 0))
         for n, (lender, borrower, amount) in sorted(lent.items())
     )
+
+
+def unused_of(flows: Flows, used: Mapping[str, int], projects: Iterable[str]) -> dict[str, int]:
+    """Each project's unused hours: its balance in ``flows`` less what it consumed (``used``:
+    final and provisional seconds by project). What can be lent, and what a loan returns."""
+    return {p: balance(flows, project_account(p)) - used.get(p, 0) for p in projects}
 
 
 def _project(account: str) -> str:

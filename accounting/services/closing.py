@@ -25,7 +25,6 @@ from allocator.ledger import (
     Flows,
     ProjectBalance,
     all_project_balances,
-    balance,
     chair_balance,
     pool_balance,
     project_balance,
@@ -297,10 +296,8 @@ def _return_loans(uow: AccountingUnitOfWork, actor: User, now: datetime, period:
         if not borrowers:
             continue
         flows = uow.ledger.flows_in([pool_id], period, [project_account(p) for p in borrowers])
-        unused = {
-            p: balance(flows[pool_id], project_account(p)) - _consumed(used, p, pool_id)
-            for p in borrowers
-        }
+        consumed = {p: c.final + c.provisional for (p, pid), c in used.items() if pid == pool_id}
+        unused = lending.unused_of(flows[pool_id], consumed, borrowers)
         terms = lending.Terms("", pool_id, period, lending.ReturnPolicy.PERIOD_END, ())
         back = lending.period_end(terms, loans, unused, move)
         for entry in back:
@@ -310,11 +307,6 @@ def _return_loans(uow: AccountingUnitOfWork, actor: User, now: datetime, period:
             uow.audit.append(
                 AuditEvent(actor.username, now, "lending.returned", f"pool:{pool_id}", text)
             )
-
-
-def _consumed(used: Mapping[tuple[str, str], Consumed], project: str, pool_id: str) -> int:
-    found = used.get((project, pool_id))
-    return 0 if found is None else found.final + found.provisional
 
 
 @dataclass(frozen=True, slots=True)

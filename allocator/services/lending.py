@@ -15,7 +15,6 @@ from datetime import datetime
 
 from allocator import lending, rules
 from allocator.errors import Conflict, InvalidInput
-from allocator.ledger import balance
 from allocator.lending import Limits, Loan, Move, ReturnPolicy, Terms
 from allocator.model import LedgerEntry, Project, User, project_account
 from allocator.periods import Calendar, Period
@@ -282,11 +281,9 @@ def _unused(
         return {}
     accounts = [project_account(p) for p in projects]
     flows = uow.ledger.flows_in([pool_id], period, accounts)[pool_id]
-    used = consumption(period, [pool_id], list(projects))
-    return {
-        p: balance(flows, project_account(p)) - sum(used.get((p, pool_id), (0, 0)))
-        for p in projects
-    }
+    found = consumption(period, [pool_id], list(projects))
+    used = {p: sum(found.get((p, pool_id), (0, 0))) for p in projects}
+    return lending.unused_of(flows, used, projects)
 
 
 def _journal(
