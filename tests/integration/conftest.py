@@ -129,7 +129,9 @@ def submit_batch(rig: Rig, jobs: RigJobs) -> None:
     # requeue while running (recipe of deploy/slurm/README.md), then lift the BeginTime delay
     requeued = ids["requeued"]
     wait_state(rig, requeued, ["RUNNING"], RUN_TIMEOUT)
-    time.sleep(2)  # the first run must have a non-zero ElapsedRaw
+    # the first run must have a non-zero ElapsedRaw: slurmctld says RUNNING before a loaded
+    # host has launched it (one CI run recorded a zero-length first run after 2 s)
+    time.sleep(4)
     run(rig, "scontrol", "requeue", str(requeued))
     requeued_at = time.time()
     wait_state(rig, requeued, ["PENDING"], 60)
