@@ -22,7 +22,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,6 +47,7 @@ from connectors.db import tables as t
 from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
 from connectors.db.consumption import A, _window_days, _window_query
 from connectors.db.consumption import project_windows as summed_windows
+from connectors.db.read_batch import Read, run
 
 B = UsageBurnRow
 S = UsageBurnStateRow
@@ -104,20 +119,40 @@ def project_windows(conn: Connection, epoch: int, calendar: Calendar) -> Windows
     :func:`connectors.db.consumption.project_windows` sums them, from ``usage_burn`` when it
     holds the windows of ``epoch``'s day (a pair may then be ``(0, 0)`` where the sum has
     none)."""
-    today = local_days(calendar).of(epoch)
-    if len(WINDOWS) == 2 and conn.scalar(select(S.day).where(S.id == 1)) == today:
-        query = (
-            select(
-                A.project_id,
-                B.pool_id,
-                func.sum(B.units_7d).cast(BigInteger),
-                func.sum(B.units_30d).cast(BigInteger),
-            )
-            .join(A, and_(A.cluster == B.cluster, A.account == B.account))
-            .join(S, and_(S.id == 1, S.day == today))  # the same day in this statement too
-            .group_by(A.project_id, B.pool_id)
+    return windows_or_sum(
+        conn, run(conn, PROJECT_WINDOWS, today=today_of(epoch, calendar)), epoch, calendar
+    )
+
+
+def today_of(epoch: int, calendar: Calendar) -> int:
+    """The local day whose windows :data:`PROJECT_WINDOWS` reads at ``epoch``."""
+    return local_days(calendar).of(epoch)
+
+
+def windows_or_sum(conn: Connection, read: Windows, epoch: int, calendar: Calendar) -> Windows:
+    """What :data:`PROJECT_WINDOWS` read, or, when it found nothing (``usage_burn`` holds another
+    day's windows, or none), the windows summed from ``usage_daily``."""
+    return read if read else summed_windows(conn, epoch, calendar)
+
+
+def _windows_query() -> Select[Any]:
+    today = bindparam("today", 0, type_=Integer)
+    return (
+        select(
+            A.project_id,
+            B.pool_id,
+            func.sum(B.units_7d).cast(BigInteger),
+            func.sum(B.units_30d).cast(BigInteger),
         )
-        rows = conn.execute(query).all()
-        if rows:
-            return {(project, pool): (w7, w30) for project, pool, w7, w30 in rows}
-    return summed_windows(conn, epoch, calendar)
+        .join(A, and_(A.cluster == B.cluster, A.account == B.account))
+        .join(S, and_(S.id == 1, S.day == today))  # only the windows of that day
+        .group_by(A.project_id, B.pool_id)
+    )
+
+
+#: ``(project, pool) -> (7-day, 30-day units)`` from ``usage_burn``, when it holds the
+#: windows of local day ``today`` (else nothing).
+PROJECT_WINDOWS: Read[Windows] = Read(
+    _windows_query() if len(WINDOWS) == 2 else select(literal(None)).where(false()),
+    lambda rows: {(project, pool): (w7, w30) for project, pool, w7, w30 in rows},
+)

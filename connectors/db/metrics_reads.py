@@ -1,9 +1,11 @@
 """The metrics read model: the SQL reads behind the database-derived ``/metrics`` families.
 
-Each function is one query on the collection's connection (``connectors.metrics.business``
-runs them all in one read-only transaction), returning plain values; the consumption and the
-burn windows are ``connectors.db.consumption``'s, as the API's balances read them. A fixed
-number of queries per scrape, whatever the number of projects.
+Each read is a statement built once and the function that shapes its rows
+(:class:`connectors.db.read_batch.Read`); ``connectors.metrics.business`` sends them all at
+once on the collection's read-only transaction (:func:`~connectors.db.read_batch.batch`:
+PostgreSQL's pipeline mode, one snapshot), and the functions below run one alone. The
+consumption and the burn windows are ``connectors.db.consumption``'s, as the API's balances
+read them. A fixed number of queries per scrape, whatever the number of projects.
 """
 
 from __future__ import annotations
@@ -13,10 +15,24 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from allocator.model import EntryKind, project_account
 from connectors.db import tables as t
+from connectors.db.read_batch import Read, Rows, run, utc
 
 D = t.UsageDailyRow
 P = t.UsagePeriodRow
@@ -38,6 +54,8 @@ AccountFlows = tuple[str, str, EntryKind, int, int]
 #: The kinds of entries that make a project's allocation (``allocator.ledger``'s).
 _ALLOCATION_KINDS = [EntryKind.ALLOCATE, EntryKind.RELEASE, EntryKind.TRANSFER]
 _PROJECT = project_account("")
+#: The period a read is about (its value is given when it is sent).
+_PERIOD = bindparam("period", "", type_=String)
 
 
 class PoolInfo(NamedTuple):
@@ -46,58 +64,95 @@ class PoolInfo(NamedTuple):
     valid_until: datetime | None
 
 
+class IngestStateInfo(NamedTuple):
+    """A cluster's ``ingest_state`` row, as the ingestion families read it."""
+
+    cluster: str
+    watermark: int | None
+    last_success: int | None
+    last_attempt: int | None
+    last_error: str
+    last_error_kind: str
+    records_total: int
+
+
 class IngestHealth(NamedTuple):
     """What the ingestion families read: each cluster's ``ingest_state`` row, the failed
     fetches by kind and the records in quarantine."""
 
-    states: dict[str, Any]
+    states: dict[str, IngestStateInfo]
     errors: list[tuple[str, str, int]]
     quarantined: dict[str, int]
 
 
-def pools(conn: Connection) -> list[PoolInfo]:
-    """Every pool with its validity, by id."""
-    R = t.PoolRow
+# --- the small reads -------------------------------------------------------------------------
+
+
+def _pool_infos(rows: Rows) -> list[PoolInfo]:
+    return [PoolInfo(pool_id, utc(start), utc(end)) for pool_id, start, end in rows]
+
+
+_R = t.PoolRow
+#: Every pool with its validity, by id.
+POOLS = Read(select(_R.id, _R.valid_from, _R.valid_until).order_by(_R.id), _pool_infos)
+
+
+def _period_usage(rows: Rows) -> list[PeriodUsage]:
     return [
-        PoolInfo(*row)
-        for row in conn.execute(select(R.id, R.valid_from, R.valid_until).order_by(R.id))
+        (period, pool, cluster, gpu_type, int(final or 0), int(units or 0))
+        for period, pool, cluster, gpu_type, final, units in rows
     ]
 
 
-def usage_by_period(conn: Connection) -> list[PeriodUsage]:
-    """:data:`PeriodUsage` rows of the period rollup: the usage counters, and the grants'
-    consumption."""
-    query = select(
+#: :data:`PeriodUsage` rows of the period rollup: the usage counters, and the grants'
+#: consumption.
+USAGE_BY_PERIOD = Read(
+    select(
         P.period,
         P.pool_id,
         P.cluster,
         P.gpu_type,
         func.sum(case((~P.provisional, P.gpu_seconds), else_=0)).cast(BigInteger),
         func.sum(P.units).cast(BigInteger),
-    ).group_by(P.period, P.pool_id, P.cluster, P.gpu_type)
-    return [
-        (period, pool, cluster, gpu_type, int(final or 0), int(units or 0))
-        for period, pool, cluster, gpu_type, final, units in conn.execute(query)
-    ]
+    ).group_by(P.period, P.pool_id, P.cluster, P.gpu_type),
+    _period_usage,
+)
+
+
+def _capacity(rows: Rows) -> dict[tuple[str, str], CapacityFlows]:
+    out: dict[tuple[str, str], CapacityFlows] = defaultdict(dict)
+    for pool_id, period, source, target, kind, amount in rows:
+        out[(pool_id, period)][(source, target, EntryKind(kind))] = int(amount)
+    return out
+
+
+_E = t.LedgerEntryRow
+#: ``(pool, period) ->`` :data:`CapacityFlows` of every pool: the journal's deposits and
+#: withdrawals, summed.
+CAPACITY = Read(
+    select(_E.pool_id, _E.period, _E.source, _E.target, _E.kind, func.sum(_E.amount))
+    .where(_E.kind.in_([EntryKind.DEPOSIT, EntryKind.WITHDRAWAL]))
+    .group_by(_E.pool_id, _E.period, _E.source, _E.target, _E.kind),
+    _capacity,
+)
+
+
+def pools(conn: Connection) -> list[PoolInfo]:
+    """Every pool with its validity, by id."""
+    return run(conn, POOLS)
+
+
+def usage_by_period(conn: Connection) -> list[PeriodUsage]:
+    """:data:`PeriodUsage` rows of the period rollup."""
+    return run(conn, USAGE_BY_PERIOD)
 
 
 def capacity_flows(
     conn: Connection, pool_ids: Iterable[str]
 ) -> dict[tuple[str, str], CapacityFlows]:
-    """``(pool, period) ->`` :data:`CapacityFlows` of the pools ``pool_ids``: the journal's
-    deposits and withdrawals, summed."""
-    E = t.LedgerEntryRow
-    out: dict[tuple[str, str], CapacityFlows] = defaultdict(dict)
-    for pool_id, period, source, target, kind, amount in conn.execute(
-        select(E.pool_id, E.period, E.source, E.target, E.kind, func.sum(E.amount))
-        .where(
-            E.pool_id.in_(list(pool_ids)),
-            E.kind.in_([EntryKind.DEPOSIT, EntryKind.WITHDRAWAL]),
-        )
-        .group_by(E.pool_id, E.period, E.source, E.target, E.kind)
-    ):
-        out[(pool_id, period)][(source, target, EntryKind(kind))] = int(amount)
-    return out
+    """``(pool, period) ->`` :data:`CapacityFlows` of the pools ``pool_ids``."""
+    wanted = set(pool_ids)
+    return {key: f for key, f in run(conn, CAPACITY).items() if key[0] in wanted}
 
 
 def units_on_days(conn: Connection, spans: Sequence[DaySpan]) -> dict[str, int]:
@@ -116,27 +171,47 @@ def units_on_days(conn: Connection, spans: Sequence[DaySpan]) -> dict[str, int]:
     return out
 
 
+_S, _X, _Q = t.IngestStateRow, t.IngestErrorCountRow, t.QuarantineRow
+#: Each cluster's ingestion state.
+INGEST_STATES = Read(
+    select(
+        _S.cluster,
+        _S.watermark,
+        _S.last_success,
+        _S.last_attempt,
+        _S.last_error,
+        _S.last_error_kind,
+        _S.records_total,
+    ),
+    lambda rows: {row[0]: IngestStateInfo(*row) for row in rows},
+)
+#: ``(cluster, kind, count)`` of the failed fetches.
+INGEST_ERRORS = Read(
+    select(_X.cluster, _X.kind, _X.count).order_by(_X.cluster, _X.kind),
+    lambda rows: [(cluster, kind, int(count)) for cluster, kind, count in rows],
+)
+#: Cluster -> records in quarantine.
+QUARANTINED = Read(
+    select(_Q.cluster, func.count()).group_by(_Q.cluster),
+    lambda rows: {cluster: int(n) for cluster, n in rows},
+)
+
+
 def ingest_health(conn: Connection) -> IngestHealth:
-    S, E, Q = t.IngestStateRow, t.IngestErrorCountRow, t.QuarantineRow
-    states = {row.cluster: row for row in conn.execute(select(S))}
-    errors = [
-        (cluster, kind, count)
-        for cluster, kind, count in conn.execute(
-            select(E.cluster, E.kind, E.count).order_by(E.cluster, E.kind)
-        )
-    ]
-    quarantined = dict(
-        conn.execute(select(Q.cluster, func.count()).group_by(Q.cluster)).tuples().all()
-    )
-    return IngestHealth(states, errors, quarantined)
+    return IngestHealth(run(conn, INGEST_STATES), run(conn, INGEST_ERRORS), run(conn, QUARANTINED))
+
+
+_C = t.PeriodCloseRow
+#: ``(period, closed_at)`` of every closed period.
+PERIOD_CLOSES = Read(
+    select(_C.period, _C.closed_at),
+    lambda rows: [(period, utc(at)) for period, at in rows],
+)
 
 
 def period_closes(conn: Connection) -> list[tuple[str, datetime]]:
     """``(period, closed_at)`` of every closed period."""
-    R = t.PeriodCloseRow
-    return [
-        (period, closed_at) for period, closed_at in conn.execute(select(R.period, R.closed_at))
-    ]
+    return run(conn, PERIOD_CLOSES)
 
 
 def pools_with_statement(conn: Connection, period: str) -> set[str]:
@@ -145,33 +220,44 @@ def pools_with_statement(conn: Connection, period: str) -> set[str]:
     return set(conn.scalars(select(S.pool_id).where(S.period == period)).all())
 
 
-def unmapped_usage(conn: Connection, period: str) -> dict[str, tuple[int, int]]:
-    """Cluster -> (GPU-seconds, accounts) of ``period`` charged to Slurm accounts no project is
-    mapped to (final and provisional, routed to a pool or not): one query over the period
-    rollup, attribution through the current mappings (as every read)."""
-    M = t.SlurmAccountRow
-    query = (
-        select(
-            P.cluster,
-            func.sum(P.gpu_seconds).cast(BigInteger),
-            func.count(func.distinct(P.account)),
-        )
-        .outerjoin(M, and_(M.cluster == P.cluster, M.account == P.account))
-        .where(P.period == period, M.project_id.is_(None))
-        .group_by(P.cluster)
-    )
+def _unmapped(rows: Rows) -> dict[str, tuple[int, int]]:
     return {
         cluster: (int(seconds or 0), int(accounts))
-        for cluster, seconds, accounts in conn.execute(query)
+        for cluster, seconds, accounts in rows
         if seconds or accounts
     }
 
 
-def project_figures(conn: Connection, period: str) -> list[ProjectFigures]:
-    """:data:`ProjectFigures` of every project with a ledger entry or a consumption in
-    ``period``, for every pool, in one query: the journal's entries to and from project
-    accounts and the period rollup (attributed through the current mappings) summed together,
-    as ``allocator.ledger.all_project_balances`` and the balances' consumption read them."""
+_M = t.SlurmAccountRow
+#: Cluster -> (GPU-seconds, accounts) of the period charged to Slurm accounts no project is
+#: mapped to (final and provisional, routed to a pool or not): one query over the period
+#: rollup, attribution through the current mappings (as every read).
+UNMAPPED = Read(
+    select(
+        P.cluster,
+        func.sum(P.gpu_seconds).cast(BigInteger),
+        func.count(func.distinct(P.account)),
+    )
+    .outerjoin(_M, and_(_M.cluster == P.cluster, _M.account == P.account))
+    .where(P.period == _PERIOD, _M.project_id.is_(None))
+    .group_by(P.cluster),
+    _unmapped,
+)
+
+
+def unmapped_usage(conn: Connection, period: str) -> dict[str, tuple[int, int]]:
+    """Cluster -> (GPU-seconds, accounts) of ``period`` charged to unmapped accounts."""
+    return run(conn, UNMAPPED, period=period)
+
+
+# --- the big ones: the projects' figures, the pool and chair accounts' flows -----------------
+
+
+def _project_figures_query() -> Select[Any]:
+    """:data:`ProjectFigures` of every project with a ledger entry or a consumption in the
+    period, for every pool, in one query: the journal's entries to and from project accounts
+    and the period rollup (attributed through the current mappings) summed together, as
+    ``allocator.ledger.all_project_balances`` and the balances' consumption read them."""
     E, A, PR = t.LedgerEntryRow, t.SlurmAccountRow, t.ProjectRow
     start = len(_PROJECT) + 1
     allocation = E.kind.in_(_ALLOCATION_KINDS)
@@ -186,7 +272,7 @@ def project_figures(conn: Connection, period: str) -> list[ProjectFigures]:
             amount.label("balance"),
             zero.label("final"),
             zero.label("provisional"),
-        ).where(E.period == period, account.like(_PROJECT + "%"))
+        ).where(E.period == _PERIOD, account.like(_PROJECT + "%"))
 
     used = (
         select(
@@ -199,25 +285,30 @@ def project_figures(conn: Connection, period: str) -> list[ProjectFigures]:
         )
         .select_from(P)
         .outerjoin(A, and_(A.cluster == P.cluster, A.account == P.account))
-        .where(P.period == period, P.pool_id.in_(select(t.PoolRow.id)))
+        .where(P.period == _PERIOD, P.pool_id.in_(select(t.PoolRow.id)))
     )
     parts = union_all(side(E.target, 1), side(E.source, -1), used).subquery()
     sums = [
         func.sum(parts.c[name]).cast(BigInteger)
         for name in ("allocated", "balance", "final", "provisional")
     ]
-    query = (
+    return (
         select(parts.c.pool, parts.c.project, func.coalesce(PR.chair_id, ""), *sums)
         .select_from(parts)
         .outerjoin(PR, PR.id == parts.c.project)
         .group_by(parts.c.pool, parts.c.project, PR.chair_id)
     )
-    return [tuple(row) for row in conn.execute(query).all()]  # fetched at once: fast
 
 
-def account_flows(conn: Connection, period: str) -> list[AccountFlows]:
-    """:data:`AccountFlows` of ``period``: what each pool and chair account received and
-    gave, by kind (every balance of those accounts is a function of these sums)."""
+PROJECT_FIGURES: Read[Rows] = Read(_project_figures_query(), lambda rows: rows)
+
+
+def project_figures(conn: Connection, period: str) -> Rows:
+    """:data:`ProjectFigures` of every project of ``period`` (see ``PROJECT_FIGURES``)."""
+    return run(conn, PROJECT_FIGURES, period=period)
+
+
+def _account_flows_query() -> Select[Any]:
     E = t.LedgerEntryRow
 
     def side(account: Any, inflow: Any, outflow: Any) -> Any:
@@ -227,19 +318,31 @@ def account_flows(conn: Connection, period: str) -> list[AccountFlows]:
             E.kind.label("kind"),
             inflow.label("inflow"),
             outflow.label("outflow"),
-        ).where(E.period == period, ~account.like(_PROJECT + "%"))
+        ).where(E.period == _PERIOD, ~account.like(_PROJECT + "%"))
 
     zero = literal(0, BigInteger)
     parts = union_all(side(E.target, E.amount, zero), side(E.source, zero, E.amount)).subquery()
-    query = select(
+    return select(
         parts.c.pool,
         parts.c.account,
         parts.c.kind,
         func.sum(parts.c.inflow).cast(BigInteger),
         func.sum(parts.c.outflow).cast(BigInteger),
     ).group_by(parts.c.pool, parts.c.account, parts.c.kind)
-    kinds = {k.value: k for k in EntryKind}
-    return [
-        (pool, account, kinds[kind], int(inflow), int(outflow))
-        for pool, account, kind, inflow, outflow in conn.execute(query)
-    ]
+
+
+_KINDS = {k.value: k for k in EntryKind}
+#: :data:`AccountFlows` of the period: what each pool and chair account received and gave,
+#: by kind (every balance of those accounts is a function of these sums).
+ACCOUNT_FLOWS = Read(
+    _account_flows_query(),
+    lambda rows: [
+        (pool, account, _KINDS[kind], int(inflow), int(outflow))
+        for pool, account, kind, inflow, outflow in rows
+    ],
+)
+
+
+def account_flows(conn: Connection, period: str) -> list[AccountFlows]:
+    """:data:`AccountFlows` of ``period``."""
+    return run(conn, ACCOUNT_FLOWS, period=period)

@@ -19,12 +19,10 @@ per-project lines are written as text directly, each label string built once.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from accounting.burn import WINDOWS, elapsed_in, outlook_of, rate_in
 from accounting.charging import local_days
@@ -32,16 +30,13 @@ from allocator.ledger import Flows, all_chair_balances, pool_balance, pool_capac
 from allocator.model import EntryKind
 from allocator.periods import Calendar, Period
 from connectors.bootstrap import Services
+from connectors.db import burn_windows
 from connectors.db import metrics_reads as reads
-from connectors.db.burn_windows import project_windows
 from connectors.db.metrics_reads import PeriodUsage, PoolInfo, ProjectFigures
+from connectors.db.read_batch import batch
 from connectors.metrics.families import Samples, escape, sample_name
 from connectors.metrics.operations import ingestion, reconciliation, unmapped
 
-#: Runs the project figures and burn-window queries on connections of their own while the
-#: collection goes on (PostgreSQL only: a SQLite transaction holds the database's one write
-#: lock).
-_APART = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpuhours-metrics")
 #: The counterpart of every summed flow in :func:`_flows` (no account is named so).
 _ANY = ""
 
@@ -53,42 +48,41 @@ BurnInput = tuple[str, str, int, int, str, str, str]
 W7, W30 = (f"{days}d" for days in WINDOWS)
 
 
-def _apart(engine: Engine, read: Callable[..., Any], *args: Any) -> Any:
-    with engine.connect() as conn:
-        return read(conn, *args)
-
-
 def collect_database(services: Services, now: datetime) -> Samples:
-    """Every database-derived family at ``now``."""
+    """Every database-derived family at ``now``, from one read-only transaction: every read
+    sent at once (:func:`~connectors.db.read_batch.batch`; on PostgreSQL the server works
+    through them while the families of the first ones are written)."""
     calendar = services.settings.calendar
     current = calendar.containing(now)
     period = current.label
     epoch = int(now.timestamp())
     out = Samples()
-    windows: Future[Windows] | None = None
-    figures: Future[list[ProjectFigures]] | None = None
-    if services.engine.dialect.name == "postgresql":
-        windows = _APART.submit(_apart, services.reader, project_windows, epoch, calendar)
-        figures = _APART.submit(_apart, services.reader, reads.project_figures, period)
     with services.uow(read_only=True) as uow:
         conn = uow.session.connection()
-        pools = reads.pools(conn)
-        flows = _flows(reads.account_flows(conn, period))
-        by_period = reads.usage_by_period(conn)
-        _usage_counters(out, by_period)
-        _grants(out, conn, pools, by_period, calendar)
-        unmapped(out, conn, ingestion(out, conn, services, epoch), period)
-        reconciliation(out, uow, conn, pools, calendar)
-        if figures is None:
-            projects = reads.project_figures(conn, period)
-            burn = project_windows(conn, epoch, calendar)
-    if figures is not None:
-        projects = figures.result()
-    # the balances are written while the burn windows are still read
-    burn_input = _balances(out, pools, flows, projects, period)
-    if windows is not None:
-        burn = windows.result()
-    _burns(out, burn_input, Burns(epoch, calendar, int(current.end.timestamp()), burn))
+        with batch(conn) as send:
+            pools = send(reads.POOLS)
+            flows = send(reads.ACCOUNT_FLOWS, period=period)
+            figures = send(reads.PROJECT_FIGURES, period=period)
+            today = burn_windows.today_of(epoch, calendar)
+            windows = send(burn_windows.PROJECT_WINDOWS, today=today)
+            by_period = send(reads.USAGE_BY_PERIOD)
+            capacity = send(reads.CAPACITY)
+            found = send(reads.UNMAPPED, period=period)
+            states = send(reads.INGEST_STATES)
+            errors = send(reads.INGEST_ERRORS)
+            quarantined = send(reads.QUARANTINED)
+            closes = send(reads.PERIOD_CLOSES)
+            # the balances are written while the burn windows and the rest are read
+            flowed = _flows(flows.result())
+            burn_input = _balances(out, pools.result(), flowed, figures.result(), period)
+            kept = windows.result()
+            _usage_counters(out, by_period.result())
+        burn = burn_windows.windows_or_sum(conn, kept, epoch, calendar)
+        _burns(out, burn_input, Burns(epoch, calendar, int(current.end.timestamp()), burn))
+        _grants(out, conn, pools.result(), by_period.result(), calendar, capacity.result())
+        health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
+        unmapped(out, found.result(), ingestion(out, health, services, epoch), period)
+        reconciliation(out, uow, closes.result(), pools.result(), calendar)
     _current_period(out, current)
     return out
 
@@ -295,6 +289,7 @@ def _grants(
     pools: Sequence[PoolInfo],
     by_period: Sequence[PeriodUsage],
     calendar: Calendar,
+    capacity: Mapping[tuple[str, str], reads.CapacityFlows],
 ) -> None:
     """Pools with a validity window: the capacity deposited in the periods it overlaps, and
     the units charged over it (whole periods from the period rollup, the days of a period
@@ -302,7 +297,6 @@ def _grants(
     granted = {p.id: p for p in pools if _grant_days(p, calendar) is not None}
     if not granted:
         return
-    capacity = reads.capacity_flows(conn, granted)
     used = _grant_usage(conn, granted, by_period, calendar)
     for pool_id, pool in granted.items():
         assert pool.valid_from is not None and pool.valid_until is not None

@@ -3,10 +3,9 @@ ingestion, and the reconciliation of the last closed period."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Connection
 
 from accounting.reconcile import Status
 from accounting.services import reconcile_period
@@ -15,16 +14,16 @@ from allocator.periods import Calendar
 from connectors.bootstrap import Services
 from connectors.db import metrics_reads as reads
 from connectors.db.consumption import by_project_on
-from connectors.db.metrics_reads import PoolInfo
+from connectors.db.metrics_reads import IngestHealth, PoolInfo
 from connectors.metrics.families import Samples
 
 #: The actor of the reconciliation reads behind ``gpuhours_reconciliation_*``.
 SYSTEM = User("system", Role.ADMIN, "gpuhours metrics")
 
 
-def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) -> list[str]:
+def ingestion(out: Samples, health: IngestHealth, services: Services, epoch: int) -> list[str]:
     """Health of every configured or ever-ingested cluster; returns those clusters."""
-    states, errors, quarantined = reads.ingest_health(conn)
+    states, errors, quarantined = health
     clusters = sorted(
         {c.name for c in services.settings.clusters}
         | states.keys()
@@ -49,11 +48,13 @@ def ingestion(out: Samples, conn: Connection, services: Services, epoch: int) ->
     return clusters
 
 
-def unmapped(out: Samples, conn: Connection, clusters: Sequence[str], period: str) -> None:
+def unmapped(
+    out: Samples, found: Mapping[str, tuple[int, int]], clusters: Sequence[str], period: str
+) -> None:
     """Usage of the current ``period`` by Slurm accounts no project is mapped to, per cluster
-    (0 for a known cluster without any): counted in its pool's consumption, charged to no
-    project. Quarantined records are apart (``ingest_quarantined_records``)."""
-    found = reads.unmapped_usage(conn, period)
+    (0 for a known cluster without any; ``found``: ``metrics_reads.UNMAPPED``): counted in
+    its pool's consumption, charged to no project. Quarantined records are apart
+    (``ingest_quarantined_records``)."""
     for cluster in sorted(set(clusters) | found.keys()):
         seconds, accounts = found.get(cluster, (0, 0))
         out.add("unmapped_gpu_seconds", (cluster, period), seconds)
@@ -61,15 +62,19 @@ def unmapped(out: Samples, conn: Connection, clusters: Sequence[str], period: st
 
 
 def reconciliation(
-    out: Samples, uow: Any, conn: Connection, pools: Sequence[PoolInfo], calendar: Calendar
+    out: Samples,
+    uow: Any,
+    closes: Sequence[tuple[str, datetime]],
+    pools: Sequence[PoolInfo],
+    calendar: Calendar,
 ) -> None:
     """Lines per status and the difference, per pool with a statement, for the last closed
-    period."""
-    closes = reads.period_closes(conn)
+    period (of ``closes``: ``metrics_reads.PERIOD_CLOSES``)."""
     if not closes:
         return
     period, closed_at = max(closes, key=lambda row: (calendar.period(row[0]).end, row[1]))
     out.add("period_closed_timestamp_seconds", (period,), closed_at.timestamp())
+    conn = uow.session.connection()
     with_statement = reads.pools_with_statement(conn, period)
     if not with_statement:
         return  # nothing to reconcile against
