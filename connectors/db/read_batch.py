@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from queue import SimpleQueue
 from threading import Thread
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Engine, Select
 
 T = TypeVar("T")
 Rows = Sequence[tuple[Any, ...]]
@@ -58,18 +58,30 @@ def run(conn: Connection, read: Read[T], **params: Any) -> T:
 
 
 @contextmanager
-def batch(conn: Connection) -> Iterator[Callable[..., Pending[Any]]]:
-    """``send(read, **params) -> Pending``: the reads sent in this block, run in order. The
-    connection is the batch's until the block ends (every read done): nothing else may use it
-    meanwhile. Results not asked for inside the block can be asked for after it."""
+def batch(conn: Connection, spare: Engine | None = None) -> Iterator[Callable[..., Pending[Any]]]:
+    """``send(read, *, apart=False, **params) -> Pending``: the reads sent in this block, run
+    in order. The connection is the batch's until the block ends (every read done): nothing
+    else may use it meanwhile. With ``spare`` (PostgreSQL), the reads sent ``apart`` run in
+    their own order on a connection of ``spare``'s at the same time (each statement reads
+    the committed state of its start, as on one connection at READ COMMITTED). Results not
+    asked for inside the block can be asked for after it."""
     if conn.dialect.name != "postgresql":
-        yield lambda read, **params: _later(conn, read, params)
+        yield lambda read, apart=False, **params: _later(conn, read, params)
         return
-    reader = _Reader(conn)
-    try:
-        yield reader.send
-    finally:
-        reader.close()
+    with ExitStack() as stack:
+        main = _Reader(conn)
+        stack.callback(main.close)
+        other: list[_Reader] = []
+
+        def send(read: Read[T], apart: bool = False, **params: Any) -> Pending[T]:
+            if not apart or spare is None:
+                return main.send(read, **params)
+            if not other:
+                other.append(_Reader(stack.enter_context(spare.connect())))
+                stack.callback(other[0].close)
+            return other[0].send(read, **params)
+
+        yield send
 
 
 def _later(conn: Connection, read: Read[T], params: Mapping[str, Any]) -> Pending[T]:

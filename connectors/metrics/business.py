@@ -41,9 +41,8 @@ from connectors.metrics.operations import ingestion, reconciliation, unmapped
 _ANY = ""
 
 Windows = dict[tuple[str, str], tuple[int, int]]
-#: (project, pool, remaining, allocated, the beginnings of its lines: its 7-day rate, its
-#: 30-day rate, its exhaustion)
-BurnInput = tuple[str, str, int, int, str, str, str]
+#: (project, pool, remaining, allocated, the beginnings of its lines: ``ProjectLines.of``)
+BurnInput = tuple[str, str, int, int, tuple[str, ...]]
 #: The ``window`` labels of the burn rates.
 W7, W30 = (f"{days}d" for days in WINDOWS)
 
@@ -55,16 +54,16 @@ def collect_database(services: Services, now: datetime) -> Samples:
     calendar = services.settings.calendar
     current = calendar.containing(now)
     period = current.label
-    epoch = int(now.timestamp())
+    epoch, end = int(now.timestamp()), int(current.end.timestamp())
     out = Samples()
     with services.uow(read_only=True) as uow:
         conn = uow.session.connection()
-        with batch(conn) as send:
+        with batch(conn, services.reader) as send:
+            today = burn_windows.today_of(epoch, calendar)
+            figures = send(reads.PROJECT_FIGURES, apart=True, period=period)
+            windows = send(burn_windows.PROJECT_WINDOWS, today=today)
             pools = send(reads.POOLS)
             flows = send(reads.ACCOUNT_FLOWS, period=period)
-            figures = send(reads.PROJECT_FIGURES, period=period)
-            today = burn_windows.today_of(epoch, calendar)
-            windows = send(burn_windows.PROJECT_WINDOWS, today=today)
             by_period = send(reads.USAGE_BY_PERIOD)
             capacity = send(reads.CAPACITY)
             found = send(reads.UNMAPPED, period=period)
@@ -72,13 +71,18 @@ def collect_database(services: Services, now: datetime) -> Samples:
             errors = send(reads.INGEST_ERRORS)
             quarantined = send(reads.QUARANTINED)
             closes = send(reads.PERIOD_CLOSES)
-            # the balances are written while the burn windows and the rest are read
+            # the rates are worked out while the figures are read, the balances while the
+            # rest is
+            kept = windows.result()
+            burns = Burns(epoch, calendar, end, kept) if kept else None
             flowed = _flows(flows.result())
             burn_input = _balances(out, pools.result(), flowed, figures.result(), period)
-            kept = windows.result()
+            if burns is not None:
+                _burns(out, burn_input, burns)
             _usage_counters(out, by_period.result())
-        burn = burn_windows.windows_or_sum(conn, kept, epoch, calendar)
-        _burns(out, burn_input, Burns(epoch, calendar, int(current.end.timestamp()), burn))
+        if burns is None:  # usage_burn holds another day's windows: summed from the rollup
+            burn = burn_windows.windows_or_sum(conn, kept, epoch, calendar)
+            _burns(out, burn_input, Burns(epoch, calendar, end, burn))
         _grants(out, conn, pools.result(), by_period.result(), calendar, capacity.result())
         health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
         unmapped(out, found.result(), ingestion(out, health, services, epoch), period)
@@ -116,6 +120,7 @@ def _balances(
         if row[1]:  # "" = unmapped accounts: in the pool's figures only
             by_pool[row[0]].append(row)
     burn_input: list[BurnInput] = []
+    LINES.forget_beyond(len(projects))
     for pool in pools:
         f = flows.get(pool.id, {})
         _pool(out, f, pool.id, period, pool_used.get(pool.id, 0))
@@ -146,51 +151,70 @@ def _projects(
     """The project families of one pool: ``allocator.ledger.ProjectBalance``'s figures from
     :data:`ProjectFigures`, the projects with nothing allocated, adjusted or consumed left
     out (``ProjectBalance.is_empty``). The hot part: each family's lines written by one
-    comprehension, each label string built once; each project to burn goes to
+    comprehension from the beginnings :data:`LINES` keeps; each project to burn goes to
     ``burn_input``. Returns what each chair's projects consumed."""
     rows = [r for r in projects if r[3] or r[4] or r[5] or r[6]]  # allocated, balance, used
-    names = "".join(f"{r[1]}{r[2]}" for r in rows)
-    plain = not ("\\" in names or '"' in names or "\n" in names)  # no value to escape
-    pool_e = escape(pool_id)
-    bases = [
-        f'pool="{pool_e}",chair="{chair if plain else escape(chair)}",'
-        f'project="{project if plain else escape(project)}"'
-        for _p, project, chair, *_figures in rows
-    ]
-    period_e = f'period="{escape(period)}"'
-    texts = [f"{{{base},{period_e}}}" for base in bases]
+    begin = LINES.of
+    starts = [begin(pool_id, r[1], r[2], period) for r in rows]
     used = [r[5] + r[6] for r in rows]  # final + provisional
     available = [r[4] for r in rows]  # the balance: allocated + adjustments
-    lines = out.lines
-    n_allocated, n_consumed, n_provisional, n_remaining, n_ratio = map(sample_name, _BALANCE)
-    lines[_BALANCE[0]] += [f"{n_allocated}{t} {a}\n" for t, a in zip(texts, available, strict=True)]
-    lines[_BALANCE[1]] += [f"{n_consumed}{t} {u}\n" for t, u in zip(texts, used, strict=True)]
-    lines[_BALANCE[2]] += [f"{n_provisional}{t} {r[6]}\n" for t, r in zip(texts, rows, strict=True)]
     remaining = [a - u for a, u in zip(available, used, strict=True)]
-    lines[_BALANCE[3]] += [
-        f"{n_remaining}{t} {left}\n" for t, left in zip(texts, remaining, strict=True)
-    ]
+    lines = out.lines
+    lines[_BALANCE[0]] += [f"{s[0]}{a}\n" for s, a in zip(starts, available, strict=True)]
+    lines[_BALANCE[1]] += [f"{s[1]}{u}\n" for s, u in zip(starts, used, strict=True)]
+    lines[_BALANCE[2]] += [f"{s[2]}{r[6]}\n" for s, r in zip(starts, rows, strict=True)]
+    lines[_BALANCE[3]] += [f"{s[3]}{left}\n" for s, left in zip(starts, remaining, strict=True)]
     lines[_BALANCE[4]] += [
-        f"{n_ratio}{t} {u / a}\n" for t, a, u in zip(texts, available, used, strict=True) if a > 0
+        f"{s[4]}{u / a}\n" for s, a, u in zip(starts, available, used, strict=True) if a > 0
     ]
-    n_burn = sample_name("project_burn_rate")
-    n_exhaustion = sample_name("project_projected_exhaustion_timestamp_seconds")
     burn_input += [
-        (
-            r[1],
-            pool_id,
-            left,
-            a,
-            f'{n_burn}{{{base},window="{W7}"}} ',
-            f'{n_burn}{{{base},window="{W30}"}} ',
-            f"{n_exhaustion}{t} ",
-        )
-        for r, base, t, a, left in zip(rows, bases, texts, available, remaining, strict=True)
+        (r[1], pool_id, left, a, s)
+        for r, s, a, left in zip(rows, starts, available, remaining, strict=True)
     ]
     chair_used: dict[str, int] = defaultdict(int)
     for r, u in zip(rows, used, strict=True):
         chair_used[r[2]] += u
     return chair_used
+
+
+class ProjectLines:
+    """The beginnings of a project's lines in one pool and period, up to the value
+    (``gpuhours_project_allocated_gpu_seconds{pool="a",chair="c",project="p",period="2026Q4"} ``):
+    one per family of :data:`_BALANCE`, then the 7-day rate, the 30-day rate and the
+    exhaustion. Pure functions of the names, built once and kept from one collection to the
+    next: a thousand projects' labels cost more to write than their values."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, str, str], tuple[str, ...]] = {}
+
+    def forget_beyond(self, live: int) -> None:
+        """Start afresh once far more are kept than ``live`` (projects gone, periods past)."""
+        if len(self._known) > 4 * live + 1000:
+            self._known = {}
+
+    def of(self, pool_id: str, project: str, chair: str, period: str) -> tuple[str, ...]:
+        key = (pool_id, project, chair, period)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = _beginnings(*map(escape, key))
+        return found
+
+
+def _beginnings(pool: str, project: str, chair: str, period: str) -> tuple[str, ...]:
+    base = f'pool="{pool}",chair="{chair}",project="{project}"'
+    labels = f'{{{base},period="{period}"}} '
+    burn = sample_name("project_burn_rate")
+    return (
+        *(f"{sample_name(name)}{labels}" for name in _BALANCE),
+        f'{burn}{{{base},window="{W7}"}} ',
+        f'{burn}{{{base},window="{W30}"}} ',
+        f"{sample_name('project_projected_exhaustion_timestamp_seconds')}{labels}",
+    )
+
+
+#: Kept across collections (a dictionary's reads and writes are atomic: concurrent
+#: collections at worst build a beginning twice).
+LINES = ProjectLines()
 
 
 #: The balance families of :func:`_projects`, in the order of its names.
@@ -206,12 +230,19 @@ _BALANCE = (
 class Burns:
     """``accounting.burn.burn_of`` of many projects at one instant, from their usage over the
     two windows (``(project, pool) -> (7-day, 30-day units)``): the windows' lengths computed
-    once; an exhaustion only when it falls before ``period_end``."""
+    once, each project's rates (and their text) as soon as the windows are read; an
+    exhaustion only when it falls before ``period_end``."""
 
     def __init__(self, epoch: int, calendar: Calendar, period_end: int, windows: Windows):
         short, long = WINDOWS
-        self.epoch, self.period_end, self.windows = epoch, period_end, windows
-        self.elapsed = (elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar))
+        self.epoch, self.period_end = epoch, period_end
+        e7, e30 = elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar)
+        #: (project, pool) -> (its 7-day rate, the text of its lines' values: both rates)
+        self.rates: dict[tuple[str, str], tuple[float, str]] = {}
+        for key, (u7, u30) in windows.items():
+            r7 = rate_in(u7, e7)
+            self.rates[key] = (r7, f"{r7}\n", f"{rate_in(u30, e30)}\n")  # type: ignore[assignment]
+        self.none = (rate_in(0, e7), f"{rate_in(0, e7)}\n", f"{rate_in(0, e30)}\n")
 
     def exhaustion(self, remaining: int, allocated: int, rate_7d: float) -> int | None:
         if allocated > 0 and remaining > 0 and rate_7d > 0:  # else outlook_of gives none
@@ -221,18 +252,15 @@ class Burns:
 
 def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
     """The burn rates of each project, and its exhaustion (their label strings were built
-    with its balance's, while the windows were read)."""
-    used_in, nothing = burns.windows.get, (0, 0)
-    elapsed_7d, elapsed_30d = burns.elapsed
-    windows = [used_in((p[0], p[1]), nothing) for p in projects]
-    rates = [rate_in(u7, elapsed_7d) for u7, _u30 in windows]
+    with its balance's, their values' text when the windows were read)."""
+    rate_of, none = burns.rates.get, burns.none
+    rates = [rate_of((p[0], p[1]), none) for p in projects]
     out.lines["project_burn_rate"] += [
-        f"{p[4]}{r7}\n{p[5]}{rate_in(u30, elapsed_30d)}\n"
-        for p, r7, (_u7, u30) in zip(projects, rates, windows, strict=True)
+        f"{p[4][5]}{r[1]}{p[4][6]}{r[2]}" for p, r in zip(projects, rates, strict=True)
     ]
-    exhaustions = [burns.exhaustion(p[2], p[3], r7) for p, r7 in zip(projects, rates, strict=True)]
+    exhaustions = [burns.exhaustion(p[2], p[3], r[0]) for p, r in zip(projects, rates, strict=True)]
     out.lines["project_projected_exhaustion_timestamp_seconds"] += [
-        f"{p[6]}{at}\n" for p, at in zip(projects, exhaustions, strict=True) if at is not None
+        f"{p[4][7]}{at}\n" for p, at in zip(projects, exhaustions, strict=True) if at is not None
     ]
 
 
