@@ -59,27 +59,28 @@ def run(conn: Connection, read: Read[T], **params: Any) -> T:
 
 @contextmanager
 def batch(conn: Connection, spare: Engine | None = None) -> Iterator[Callable[..., Pending[Any]]]:
-    """``send(read, *, apart=False, **params) -> Pending``: the reads sent in this block, run
-    in order. The connection is the batch's until the block ends (every read done): nothing
-    else may use it meanwhile. With ``spare`` (PostgreSQL), the reads sent ``apart`` run in
-    their own order on a connection of ``spare``'s at the same time (each statement reads
-    the committed state of its start, as on one connection at READ COMMITTED). Results not
-    asked for inside the block can be asked for after it."""
+    """``send(read, *, apart="", **params) -> Pending``: the reads sent in this block, run in
+    order. The connection is the batch's until the block ends (every read done): nothing
+    else may use it meanwhile. With ``spare`` (PostgreSQL), the reads sent ``apart="name"``
+    run in their own order on a connection of ``spare``'s for that name, at the same time as
+    the others (each statement reads the state committed at its start, as on one connection
+    at READ COMMITTED). Results not asked for inside the block can be asked for after it."""
     if conn.dialect.name != "postgresql":
-        yield lambda read, apart=False, **params: _later(conn, read, params)
+        yield lambda read, apart="", **params: _later(conn, read, params)
         return
     with ExitStack() as stack:
-        main = _Reader(conn)
-        stack.callback(main.close)
-        other: list[_Reader] = []
+        readers = {"": _Reader(conn)}
+        stack.callback(readers[""].close)
 
-        def send(read: Read[T], apart: bool = False, **params: Any) -> Pending[T]:
-            if not apart or spare is None:
-                return main.send(read, **params)
-            if not other:
-                other.append(_Reader(stack.enter_context(spare.connect())))
-                stack.callback(other[0].close)
-            return other[0].send(read, **params)
+        def send(read: Read[T], apart: str = "", **params: Any) -> Pending[T]:
+            if spare is None:
+                apart = ""
+            reader = readers.get(apart)
+            if reader is None:
+                assert spare is not None
+                reader = readers[apart] = _Reader(stack.enter_context(spare.connect()))
+                stack.callback(reader.close)
+            return reader.send(read, **params)
 
         yield send
 

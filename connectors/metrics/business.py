@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import Connection
 
@@ -43,6 +44,8 @@ _ANY = ""
 Windows = dict[tuple[str, str], tuple[int, int]]
 #: (project, pool, remaining, allocated, the beginnings of its lines: ``ProjectLines.of``)
 BurnInput = tuple[str, str, int, int, tuple[str, ...]]
+#: A :data:`ProjectFigures` row's project.
+_PROJECT = itemgetter(1)
 #: The ``window`` labels of the burn rates.
 W7, W30 = (f"{days}d" for days in WINDOWS)
 
@@ -60,32 +63,34 @@ def collect_database(services: Services, now: datetime) -> Samples:
         conn = uow.session.connection()
         with batch(conn, services.reader) as send:
             today = burn_windows.today_of(epoch, calendar)
-            figures = send(reads.PROJECT_FIGURES, apart=True, period=period)
+            # three connections, each running its reads in this order
+            figures = send(reads.PROJECT_FIGURES, apart="figures", period=period)
             windows = send(burn_windows.PROJECT_WINDOWS, today=today)
             pools = send(reads.POOLS)
             flows = send(reads.ACCOUNT_FLOWS, period=period)
-            by_period = send(reads.USAGE_BY_PERIOD)
-            capacity = send(reads.CAPACITY)
-            found = send(reads.UNMAPPED, period=period)
-            states = send(reads.INGEST_STATES)
-            errors = send(reads.INGEST_ERRORS)
-            quarantined = send(reads.QUARANTINED)
-            closes = send(reads.PERIOD_CLOSES)
-            # the rates are worked out while the figures are read, the balances while the
-            # rest is
+            states = send(reads.INGEST_STATES, apart="rest")
+            errors = send(reads.INGEST_ERRORS, apart="rest")
+            quarantined = send(reads.QUARANTINED, apart="rest")
+            closes = send(reads.PERIOD_CLOSES, apart="rest")
+            capacity = send(reads.CAPACITY, apart="rest")
+            found = send(reads.UNMAPPED, apart="rest", period=period)
+            by_period = send(reads.USAGE_BY_PERIOD, apart="rest")
+            # while the figures are read: the rates, the ingestion; then the balances while
+            # the rest is read
             kept = windows.result()
             burns = Burns(epoch, calendar, end, kept) if kept else None
+            health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
+            clusters = ingestion(out, health, services, epoch)
             flowed = _flows(flows.result())
             burn_input = _balances(out, pools.result(), flowed, figures.result(), period)
             if burns is not None:
                 _burns(out, burn_input, burns)
+            unmapped(out, found.result(), clusters, period)
             _usage_counters(out, by_period.result())
         if burns is None:  # usage_burn holds another day's windows: summed from the rollup
             burn = burn_windows.windows_or_sum(conn, kept, epoch, calendar)
             _burns(out, burn_input, Burns(epoch, calendar, end, burn))
         _grants(out, conn, pools.result(), by_period.result(), calendar, capacity.result())
-        health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
-        unmapped(out, found.result(), ingestion(out, health, services, epoch), period)
         reconciliation(out, uow, closes.result(), pools.result(), calendar)
     _current_period(out, current)
     return out
@@ -124,7 +129,7 @@ def _balances(
     for pool in pools:
         f = flows.get(pool.id, {})
         _pool(out, f, pool.id, period, pool_used.get(pool.id, 0))
-        rows = sorted(by_pool.get(pool.id, ()))
+        rows = sorted(by_pool.get(pool.id, ()), key=_PROJECT)  # one row per project
         chair_used = _projects(out, rows, pool.id, period, burn_input)
         _chairs(out, f, pool.id, period, chair_used)
     return burn_input
@@ -237,12 +242,13 @@ class Burns:
         short, long = WINDOWS
         self.epoch, self.period_end = epoch, period_end
         e7, e30 = elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar)
-        #: (project, pool) -> (its 7-day rate, the text of its lines' values: both rates)
-        self.rates: dict[tuple[str, str], tuple[float, str]] = {}
-        for key, (u7, u30) in windows.items():
-            r7 = rate_in(u7, e7)
-            self.rates[key] = (r7, f"{r7}\n", f"{rate_in(u30, e30)}\n")  # type: ignore[assignment]
-        self.none = (rate_in(0, e7), f"{rate_in(0, e7)}\n", f"{rate_in(0, e30)}\n")
+        r7 = [rate_in(u7, e7) for u7, _u30 in windows.values()]
+        r30 = [rate_in(u30, e30) for _u7, u30 in windows.values()]
+        #: (project, pool) -> (its 7-day rate, the text of its 7-day and 30-day rates)
+        self.rates: dict[tuple[str, str], tuple[float, str, str]] = dict(
+            zip(windows, zip(r7, map(repr, r7), map(repr, r30), strict=True), strict=True)
+        )
+        self.none = (rate_in(0, e7), repr(rate_in(0, e7)), repr(rate_in(0, e30)))
 
     def exhaustion(self, remaining: int, allocated: int, rate_7d: float) -> int | None:
         if allocated > 0 and remaining > 0 and rate_7d > 0:  # else outlook_of gives none
@@ -256,7 +262,7 @@ def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
     rate_of, none = burns.rates.get, burns.none
     rates = [rate_of((p[0], p[1]), none) for p in projects]
     out.lines["project_burn_rate"] += [
-        f"{p[4][5]}{r[1]}{p[4][6]}{r[2]}" for p, r in zip(projects, rates, strict=True)
+        f"{p[4][5]}{r[1]}\n{p[4][6]}{r[2]}\n" for p, r in zip(projects, rates, strict=True)
     ]
     exhaustions = [burns.exhaustion(p[2], p[3], r[0]) for p, r in zip(projects, rates, strict=True)]
     out.lines["project_projected_exhaustion_timestamp_seconds"] += [
