@@ -20,6 +20,7 @@ scrapes of a day before any ingestion): the same figures either way
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,8 +28,10 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
+    case,
     delete,
     false,
     func,
@@ -47,11 +50,16 @@ from connectors.db import tables as t
 from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
 from connectors.db.consumption import A, _window_days, _window_query
 from connectors.db.consumption import project_windows as summed_windows
-from connectors.db.read_batch import Read, run
+from connectors.db.read_batch import Read, Rows, run
 
 B = UsageBurnRow
+PR = t.ProjectRow
 S = UsageBurnStateRow
 Windows = dict[tuple[str, str], tuple[int, int]]
+
+
+#: The figures ``usage_burn`` keeps per pool and Slurm account, in their column order.
+FIGURES = ("units_7d", "units_30d", "final_units", "provisional_units")
 
 
 def move(
@@ -61,56 +69,84 @@ def move(
     calendar: Calendar,
     postgres: bool,
 ) -> None:
-    """Keep ``usage_burn`` the windows ending on ``now``'s local day, after ``usage_daily``
-    moved by ``deltas`` (its key -> ``(gpu_seconds, units, rows)``) in this transaction."""
+    """Keep ``usage_burn`` the windows ending on ``now``'s local day and the units of its
+    period, after ``usage_daily`` and ``usage_period`` moved by ``deltas`` (the daily key ->
+    ``(gpu_seconds, units, rows)``) in this transaction."""
     today = local_days(calendar).of(now)
-    state = conn.execute(select(S.day).where(S.id == 1).with_for_update()).first()
-    if state is None or state[0] != today:
-        rebuild(conn, today, calendar)
+    period = calendar.containing(datetime.fromtimestamp(now, UTC)).label
+    state = conn.execute(select(S.day, S.period).where(S.id == 1).with_for_update()).first()
+    if state is None or tuple(state) != (today, period):
+        rebuild(conn, today, calendar, period)
         return
     first, week, _today, _periods = _window_days(now, calendar)
     sums: dict[tuple[str, str, str], list[int]] = {}
     for key, d in deltas.items():
-        _period, pool_id, cluster, account, day, _gpu, _prov, late, _priced = key
-        if late or not first <= day <= today or not d[1]:
+        label, pool_id, cluster, account, day, _gpu, provisional, late, _priced = key
+        units = d[1]
+        if not units or (label != period and (late or not first <= day <= today)):
             continue
-        acc = sums.setdefault((pool_id, cluster, account), [0, 0])
-        acc[0] += d[1] if day >= week else 0
-        acc[1] += d[1]
-    rows = [
-        {"pool_id": k[0], "cluster": k[1], "account": k[2], "units_7d": w7, "units_30d": w30}
-        for k, (w7, w30) in sorted(sums.items())
-    ]
+        acc = sums.setdefault((pool_id, cluster, account), [0, 0, 0, 0])
+        if not late and first <= day <= today:
+            acc[0] += units if day >= week else 0
+            acc[1] += units
+        if label == period:
+            acc[3 if provisional else 2] += units
+    rows = _rows(sums)
     if not rows:
         return
     stmt = (pg_insert if postgres else sqlite_insert)(B)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["pool_id", "cluster", "account"],
-            set_={n: B.__table__.c[n] + stmt.excluded[n] for n in ("units_7d", "units_30d")},
+            set_={n: B.__table__.c[n] + stmt.excluded[n] for n in FIGURES},
         ),
         rows,
     )
 
 
-def rebuild(conn: Connection, today: int, calendar: Calendar) -> None:
-    """Sum the windows ending on local day ``today`` again from ``usage_daily``."""
-    D = t.UsageDailyRow
+def _rows(sums: Mapping[tuple[str, str, str], Sequence[int]]) -> list[dict[str, Any]]:
+    """``usage_burn`` rows of ``(pool, cluster, account) -> FIGURES``, in key order."""
+    return [
+        {"pool_id": k[0], "cluster": k[1], "account": k[2], **dict(zip(FIGURES, v, strict=True))}
+        for k, v in sorted(sums.items())
+    ]
+
+
+def rebuild(conn: Connection, today: int, calendar: Calendar, period: str | None = None) -> None:
+    """Sum the windows ending on local day ``today`` again from ``usage_daily``, and the units
+    of ``period`` (by default the period ``today`` begins in) from ``usage_period``."""
+    D, P = t.UsageDailyRow, t.UsagePeriodRow
     at = local_days(calendar).start(today)
-    conn.execute(delete(B))
-    conn.execute(
-        insert(B).from_select(
-            ["pool_id", "cluster", "account", "units_7d", "units_30d"],
-            _window_query(at, calendar, D.pool_id, D.cluster, D.account),
+    if period is None:
+        period = calendar.containing(datetime.fromtimestamp(at, UTC)).label
+    sums: dict[tuple[str, str, str], list[int]] = {}
+    for pool_id, cluster, account, w7, w30 in conn.execute(
+        _window_query(at, calendar, D.pool_id, D.cluster, D.account)
+    ):
+        sums[(pool_id, cluster, account)] = [int(w7 or 0), int(w30 or 0), 0, 0]
+    for pool_id, cluster, account, final, provisional in conn.execute(
+        select(
+            P.pool_id,
+            P.cluster,
+            P.account,
+            func.sum(case((~P.provisional, P.units), else_=0)),
+            func.sum(case((P.provisional, P.units), else_=0)),
         )
-    )
-    found = conn.execute(update(S).where(S.id == 1).values(day=today)).rowcount
+        .where(P.period == period)
+        .group_by(P.pool_id, P.cluster, P.account)
+    ):
+        acc = sums.setdefault((pool_id, cluster, account), [0, 0, 0, 0])
+        acc[2], acc[3] = int(final or 0), int(provisional or 0)
+    conn.execute(delete(B))
+    if sums:
+        conn.execute(insert(B), _rows(sums))
+    found = conn.execute(update(S).where(S.id == 1).values(day=today, period=period)).rowcount
     if not found:
-        conn.execute(insert(S).values(id=1, day=today))
+        conn.execute(insert(S).values(id=1, day=today, period=period))
 
 
 def clear(conn: Connection) -> None:
-    """The windows are to be summed again (``usage_daily`` was changed some other way)."""
+    """The figures are to be summed again (a rollup was changed some other way)."""
     conn.execute(update(S).where(S.id == 1).values(day=None))
 
 
@@ -156,3 +192,33 @@ PROJECT_WINDOWS: Read[Windows] = Read(
     _windows_query() if len(WINDOWS) == 2 else select(literal(None)).where(false()),
     lambda rows: {(project, pool): (w7, w30) for project, pool, w7, w30 in rows},
 )
+
+
+def _now_query() -> Select[Any]:
+    today = bindparam("today", 0, type_=Integer)
+    period = bindparam("period", "", type_=String)
+    project = func.coalesce(A.project_id, "")
+    return (
+        select(
+            B.pool_id,
+            project,
+            func.coalesce(PR.chair_id, ""),
+            func.sum(B.final_units).cast(BigInteger),
+            func.sum(B.provisional_units).cast(BigInteger),
+            func.sum(B.units_7d).cast(BigInteger),
+            func.sum(B.units_30d).cast(BigInteger),
+        )
+        .select_from(B)
+        .outerjoin(A, and_(A.cluster == B.cluster, A.account == B.account))
+        .outerjoin(PR, PR.id == A.project_id)
+        .join(S, and_(S.id == 1, S.day == today, S.period == period))  # only if they are kept
+        .where(B.pool_id.in_(select(t.PoolRow.id)))
+        .group_by(B.pool_id, project, PR.chair_id)
+    )
+
+
+#: ``(pool, project, chair, final units, provisional units, 7-day units, 30-day units)`` per
+#: pool and project (``""``: accounts mapped to no project) from ``usage_burn``, when it holds
+#: the figures of local day ``today`` in ``period`` (else nothing): what the period rollup and
+#: the daily rollup sum for them (``tests/db/test_burn_windows.py``).
+PROJECTS_NOW: Read[Rows] = Read(_now_query(), lambda rows: rows)

@@ -72,6 +72,7 @@ class SqlHousekeeping:
         sums = _journal_sums(conn, PERIOD_KEY, C.period == period)
         if sums:
             conn.execute(insert(P), _rows(PERIOD_KEY, sums))
+        burn_windows.clear(conn)  # the period's units summed again
 
     def prune(self) -> None:
         conn = self.session.connection()

@@ -343,6 +343,58 @@ ACCOUNT_FLOWS = Read(
 )
 
 
+def _entries_query() -> Select[Any]:
+    """The journal's side of :data:`ProjectFigures` (``final``, ``provisional`` 0): the entries
+    to and from project accounts in the period, summed per pool and project, as
+    ``allocator.ledger.all_project_balances`` reads them."""
+    E, PR = t.LedgerEntryRow, t.ProjectRow
+    start = len(_PROJECT) + 1
+    allocation = E.kind.in_(_ALLOCATION_KINDS)
+
+    def side(account: Any, sign: int) -> Any:
+        amount = E.amount * sign
+        return select(
+            E.pool_id.label("pool"),
+            func.substr(account, start).label("project"),
+            case((allocation, amount), else_=0).label("allocated"),
+            amount.label("balance"),
+        ).where(E.period == _PERIOD, account.like(_PROJECT + "%"))
+
+    parts = union_all(side(E.target, 1), side(E.source, -1)).subquery()
+    zero = literal(0, BigInteger)
+    return (
+        select(
+            parts.c.pool,
+            parts.c.project,
+            func.coalesce(PR.chair_id, ""),
+            func.sum(parts.c.allocated).cast(BigInteger),
+            func.sum(parts.c.balance).cast(BigInteger),
+            zero,
+            zero,
+        )
+        .select_from(parts)
+        .outerjoin(PR, PR.id == parts.c.project)
+        .group_by(parts.c.pool, parts.c.project, PR.chair_id)
+    )
+
+
+PROJECT_ENTRIES: Read[Rows] = Read(_entries_query(), lambda rows: rows)
+
+
+def merge_figures(entries: Rows, used: Rows) -> list[ProjectFigures]:
+    """:data:`ProjectFigures` from the journal's side (:data:`PROJECT_ENTRIES`) and the
+    consumption's (rows beginning ``(pool, project, chair, final, provisional)``), one row per
+    pool and project, as :data:`PROJECT_FIGURES` sums them."""
+    out: dict[tuple[str, str], ProjectFigures] = {(r[0], r[1]): r for r in entries}
+    for pool_id, project, chair, final, provisional, *_windows in used:
+        found = out.get((pool_id, project))
+        if found is None:
+            out[(pool_id, project)] = (pool_id, project, chair, 0, 0, final, provisional)
+        else:
+            out[(pool_id, project)] = (*found[:5], found[5] + final, found[6] + provisional)
+    return list(out.values())
+
+
 def account_flows(conn: Connection, period: str) -> list[AccountFlows]:
     """:data:`AccountFlows` of ``period``."""
     return run(conn, ACCOUNT_FLOWS, period=period)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -62,34 +63,35 @@ def collect_database(services: Services, now: datetime) -> Samples:
     with services.uow(read_only=True) as uow:
         conn = uow.session.connection()
         with batch(conn, services.reader) as send:
-            today = burn_windows.today_of(epoch, calendar)
-            # three connections, each running its reads in this order
-            figures = send(reads.PROJECT_FIGURES, apart="figures", period=period)
-            windows = send(burn_windows.PROJECT_WINDOWS, today=today)
+            # two connections, each running its reads in this order
+            entries = send(reads.PROJECT_ENTRIES, apart="ledger", period=period)
+            found = send(reads.UNMAPPED, apart="ledger", period=period)
+            by_period = send(reads.USAGE_BY_PERIOD, apart="ledger")
+            capacity = send(reads.CAPACITY, apart="ledger")
             pools = send(reads.POOLS)
             flows = send(reads.ACCOUNT_FLOWS, period=period)
-            states = send(reads.INGEST_STATES, apart="rest")
-            errors = send(reads.INGEST_ERRORS, apart="rest")
-            quarantined = send(reads.QUARANTINED, apart="rest")
-            closes = send(reads.PERIOD_CLOSES, apart="rest")
-            capacity = send(reads.CAPACITY, apart="rest")
-            found = send(reads.UNMAPPED, apart="rest", period=period)
-            by_period = send(reads.USAGE_BY_PERIOD, apart="rest")
-            # while the figures are read: the rates, the ingestion; then the balances while
-            # the rest is read
-            kept = windows.result()
-            burns = Burns(epoch, calendar, end, kept) if kept else None
+            states = send(reads.INGEST_STATES)
+            errors = send(reads.INGEST_ERRORS)
+            quarantined = send(reads.QUARANTINED)
+            closes = send(reads.PERIOD_CLOSES)
+            today = burn_windows.today_of(epoch, calendar)
+            kept = send(burn_windows.PROJECTS_NOW, today=today, period=period)
+            # the ingestion while the usage is read, the balances while the rest is
             health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
             clusters = ingestion(out, health, services, epoch)
             flowed = _flows(flows.result())
-            burn_input = _balances(out, pools.result(), flowed, figures.result(), period)
+            used = kept.result()
+            burns = Burns(epoch, calendar, end, _windows(used)) if used else None
             if burns is not None:
-                _burns(out, burn_input, burns)
+                figures = reads.merge_figures(entries.result(), used)
+                _burns(out, _balances(out, pools.result(), flowed, figures, period), burns)
             unmapped(out, found.result(), clusters, period)
             _usage_counters(out, by_period.result())
-        if burns is None:  # usage_burn holds another day's windows: summed from the rollup
-            burn = burn_windows.windows_or_sum(conn, kept, epoch, calendar)
-            _burns(out, burn_input, Burns(epoch, calendar, end, burn))
+        if burns is None:  # usage_burn holds another day's figures: summed from the rollups
+            figures = reads.project_figures(conn, period)
+            burn_input = _balances(out, pools.result(), flowed, figures, period)
+            summed = burn_windows.summed_windows(conn, epoch, calendar)
+            _burns(out, burn_input, Burns(epoch, calendar, end, summed))
         _grants(out, conn, pools.result(), by_period.result(), calendar, capacity.result())
         reconciliation(out, uow, closes.result(), pools.result(), calendar)
     _current_period(out, current)
@@ -97,6 +99,11 @@ def collect_database(services: Services, now: datetime) -> Samples:
 
 
 # --- the current period's balances and burn ----------------------------------------------------
+
+
+def _windows(used: Sequence[tuple[Any, ...]]) -> Windows:
+    """The windows of each project (``burn_windows.PROJECTS_NOW`` rows)."""
+    return {(r[1], r[0]): (r[5], r[6]) for r in used if r[1]}
 
 
 def _flows(rows: Sequence[reads.AccountFlows]) -> dict[str, dict[tuple[str, str, EntryKind], int]]:
