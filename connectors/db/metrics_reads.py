@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Integer,
     Select,
     String,
     and_,
@@ -32,6 +33,7 @@ from sqlalchemy import (
 
 from allocator.model import EntryKind, project_account
 from connectors.db import tables as t
+from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
 from connectors.db.read_batch import Read, Rows, run, utc
 
 D = t.UsageDailyRow
@@ -379,6 +381,60 @@ def _entries_query() -> Select[Any]:
 
 
 PROJECT_ENTRIES: Read[Rows] = Read(_entries_query(), lambda rows: rows)
+
+
+def _kept_query() -> Select[Any]:
+    B, S, A, PR = UsageBurnRow, UsageBurnStateRow, t.SlurmAccountRow, t.ProjectRow
+    e = _entries_query().subquery()
+    project = func.coalesce(A.project_id, "")
+    u = (
+        select(
+            B.pool_id.label("pool"),
+            project.label("project"),
+            *[func.sum(c).label(c.key) for c in _KEPT],
+        )
+        .select_from(B)
+        .outerjoin(A, and_(A.cluster == B.cluster, A.account == B.account))
+        .where(B.pool_id.in_(select(t.PoolRow.id)))
+        .group_by(B.pool_id, project)
+        .subquery()
+    )
+    pool = func.coalesce(e.c.pool, u.c.pool)
+    who = func.coalesce(e.c.project, u.c.project)
+    kept = (
+        select(func.count())
+        .where(S.id == 1, S.day == bindparam("today", 0, type_=Integer), S.period == _PERIOD)
+        .scalar_subquery()
+    )
+    zero = literal(0, BigInteger)
+    return (
+        select(
+            pool,
+            who,
+            func.coalesce(PR.chair_id, ""),
+            *[func.coalesce(e.c[i], zero).cast(BigInteger) for i in (3, 4)],
+            *[func.coalesce(u.c[c.key], zero).cast(BigInteger) for c in _KEPT],
+            kept,
+        )
+        .select_from(e.join(u, and_(e.c[0] == u.c.pool, e.c[1] == u.c.project), full=True))
+        .outerjoin(PR, PR.id == who)
+    )
+
+
+_KEPT = (
+    UsageBurnRow.final_units,
+    UsageBurnRow.provisional_units,
+    UsageBurnRow.units_7d,
+    UsageBurnRow.units_30d,
+)
+#: ``(pool, project, chair, allocated, balance, final, provisional, 7-day units, 30-day
+#: units, 1)``: :data:`ProjectFigures` and the burn windows of every project of the period, the
+#: journal's side put together with ``usage_burn``'s, in one query; ``None`` unless
+#: ``usage_burn`` holds the figures of local day ``today`` in the period (the state is read
+#: by the same statement).
+PROJECTS_KEPT: Read[Rows | None] = Read(
+    _kept_query(), lambda rows: rows if rows and rows[0][9] else None
+)
 
 
 def merge_figures(entries: Rows, used: Rows) -> list[ProjectFigures]:

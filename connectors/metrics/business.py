@@ -22,7 +22,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -43,8 +42,9 @@ from connectors.metrics.operations import ingestion, reconciliation, unmapped
 _ANY = ""
 
 Windows = dict[tuple[str, str], tuple[int, int]]
-#: (project, pool, remaining, allocated, the beginnings of its lines: ``ProjectLines.of``)
-BurnInput = tuple[str, str, int, int, tuple[str, ...]]
+#: (project, pool, remaining, allocated, the beginnings of its lines (``ProjectLines.of``),
+#: its 7-day units, its 30-day units)
+BurnInput = tuple[str, str, int, int, tuple[str, ...], int, int]
 #: A :data:`ProjectFigures` row's project.
 _PROJECT = itemgetter(1)
 #: The ``window`` labels of the burn rates.
@@ -64,34 +64,34 @@ def collect_database(services: Services, now: datetime) -> Samples:
         conn = uow.session.connection()
         with batch(conn, services.reader) as send:
             # two connections, each running its reads in this order
-            entries = send(reads.PROJECT_ENTRIES, apart="ledger", period=period)
-            found = send(reads.UNMAPPED, apart="ledger", period=period)
-            by_period = send(reads.USAGE_BY_PERIOD, apart="ledger")
-            capacity = send(reads.CAPACITY, apart="ledger")
-            pools = send(reads.POOLS)
-            flows = send(reads.ACCOUNT_FLOWS, period=period)
+            today = burn_windows.today_of(epoch, calendar)
+            kept = send(reads.PROJECTS_KEPT, today=today, period=period)
             states = send(reads.INGEST_STATES)
             errors = send(reads.INGEST_ERRORS)
             quarantined = send(reads.QUARANTINED)
             closes = send(reads.PERIOD_CLOSES)
-            today = burn_windows.today_of(epoch, calendar)
-            kept = send(burn_windows.PROJECTS_NOW, today=today, period=period)
-            # the ingestion while the usage is read, the balances while the rest is
-            health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
-            clusters = ingestion(out, health, services, epoch)
+            pools = send(reads.POOLS, apart="rollup")
+            flows = send(reads.ACCOUNT_FLOWS, apart="rollup", period=period)
+            found = send(reads.UNMAPPED, apart="rollup", period=period)
+            by_period = send(reads.USAGE_BY_PERIOD, apart="rollup")
+            capacity = send(reads.CAPACITY, apart="rollup")
+            # the projects' balances and burn while the rest is read
             flowed = _flows(flows.result())
-            used = kept.result()
-            burns = Burns(epoch, calendar, end, _windows(used)) if used else None
-            if burns is not None:
-                figures = reads.merge_figures(entries.result(), used)
+            figures = kept.result()
+            if figures is not None:
+                burns = Burns(epoch, calendar, end)
                 _burns(out, _balances(out, pools.result(), flowed, figures, period), burns)
-            unmapped(out, found.result(), clusters, period)
+            health = reads.IngestHealth(states.result(), errors.result(), quarantined.result())
+            unmapped(out, found.result(), ingestion(out, health, services, epoch), period)
             _usage_counters(out, by_period.result())
-        if burns is None:  # usage_burn holds another day's figures: summed from the rollups
-            figures = reads.project_figures(conn, period)
+        if figures is None:  # usage_burn holds another day's figures: summed from the rollups
+            windows = burn_windows.summed_windows(conn, epoch, calendar)
+            figures = [
+                (*r, *windows.get((r[1], r[0]), (0, 0)))
+                for r in reads.project_figures(conn, period)
+            ]
             burn_input = _balances(out, pools.result(), flowed, figures, period)
-            summed = burn_windows.summed_windows(conn, epoch, calendar)
-            _burns(out, burn_input, Burns(epoch, calendar, end, summed))
+            _burns(out, burn_input, Burns(epoch, calendar, end))
         _grants(out, conn, pools.result(), by_period.result(), calendar, capacity.result())
         reconciliation(out, uow, closes.result(), pools.result(), calendar)
     _current_period(out, current)
@@ -99,11 +99,6 @@ def collect_database(services: Services, now: datetime) -> Samples:
 
 
 # --- the current period's balances and burn ----------------------------------------------------
-
-
-def _windows(used: Sequence[tuple[Any, ...]]) -> Windows:
-    """The windows of each project (``burn_windows.PROJECTS_NOW`` rows)."""
-    return {(r[1], r[0]): (r[5], r[6]) for r in used if r[1]}
 
 
 def _flows(rows: Sequence[reads.AccountFlows]) -> dict[str, dict[tuple[str, str, EntryKind], int]]:
@@ -180,7 +175,7 @@ def _projects(
         f"{s[4]}{u / a}\n" for s, a, u in zip(starts, available, used, strict=True) if a > 0
     ]
     burn_input += [
-        (r[1], pool_id, left, a, s)
+        (r[1], pool_id, left, a, s, r[7], r[8])
         for r, s, a, left in zip(rows, starts, available, remaining, strict=True)
     ]
     chair_used: dict[str, int] = defaultdict(int)
@@ -240,22 +235,13 @@ _BALANCE = (
 
 
 class Burns:
-    """``accounting.burn.burn_of`` of many projects at one instant, from their usage over the
-    two windows (``(project, pool) -> (7-day, 30-day units)``): the windows' lengths computed
-    once, each project's rates (and their text) as soon as the windows are read; an
-    exhaustion only when it falls before ``period_end``."""
+    """``accounting.burn.burn_of`` of many projects at one instant: the windows' lengths
+    computed once; an exhaustion only when it falls before ``period_end``."""
 
-    def __init__(self, epoch: int, calendar: Calendar, period_end: int, windows: Windows):
+    def __init__(self, epoch: int, calendar: Calendar, period_end: int):
         short, long = WINDOWS
         self.epoch, self.period_end = epoch, period_end
-        e7, e30 = elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar)
-        r7 = [rate_in(u7, e7) for u7, _u30 in windows.values()]
-        r30 = [rate_in(u30, e30) for _u7, u30 in windows.values()]
-        #: (project, pool) -> (its 7-day rate, the text of its 7-day and 30-day rates)
-        self.rates: dict[tuple[str, str], tuple[float, str, str]] = dict(
-            zip(windows, zip(r7, map(repr, r7), map(repr, r30), strict=True), strict=True)
-        )
-        self.none = (rate_in(0, e7), repr(rate_in(0, e7)), repr(rate_in(0, e30)))
+        self.elapsed = (elapsed_in(epoch, short, calendar), elapsed_in(epoch, long, calendar))
 
     def exhaustion(self, remaining: int, allocated: int, rate_7d: float) -> int | None:
         if allocated > 0 and remaining > 0 and rate_7d > 0:  # else outlook_of gives none
@@ -265,13 +251,15 @@ class Burns:
 
 def _burns(out: Samples, projects: Sequence[BurnInput], burns: Burns) -> None:
     """The burn rates of each project, and its exhaustion (their label strings were built
-    with its balance's, their values' text when the windows were read)."""
-    rate_of, none = burns.rates.get, burns.none
-    rates = [rate_of((p[0], p[1]), none) for p in projects]
+    with its balance's)."""
+    e7, e30 = burns.elapsed
+    r7 = [rate_in(p[5], e7) for p in projects]
+    r30 = map(repr, [rate_in(p[6], e30) for p in projects])
     out.lines["project_burn_rate"] += [
-        f"{p[4][5]}{r[1]}\n{p[4][6]}{r[2]}\n" for p, r in zip(projects, rates, strict=True)
+        f"{p[4][5]}{a}\n{p[4][6]}{b}\n"
+        for p, a, b in zip(projects, map(repr, r7), r30, strict=True)
     ]
-    exhaustions = [burns.exhaustion(p[2], p[3], r[0]) for p, r in zip(projects, rates, strict=True)]
+    exhaustions = [burns.exhaustion(p[2], p[3], r) for p, r in zip(projects, r7, strict=True)]
     out.lines["project_projected_exhaustion_timestamp_seconds"] += [
         f"{p[4][7]}{at}\n" for p, at in zip(projects, exhaustions, strict=True) if at is not None
     ]
