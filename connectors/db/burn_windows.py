@@ -24,33 +24,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Integer,
-    Select,
-    String,
-    and_,
-    bindparam,
     case,
     delete,
-    false,
     func,
     insert,
-    literal,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from accounting.burn import WINDOWS
 from accounting.charging import local_days
 from allocator.periods import Calendar
 from connectors.db import tables as t
 from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
-from connectors.db.consumption import A, _window_days, _window_query
-from connectors.db.consumption import project_windows as summed_windows
-from connectors.db.read_batch import Read, Rows, run
+from connectors.db.consumption import _window_days, _window_query
 
 B = UsageBurnRow
 PR = t.ProjectRow
@@ -148,77 +137,3 @@ def rebuild(conn: Connection, today: int, calendar: Calendar, period: str | None
 def clear(conn: Connection) -> None:
     """The figures are to be summed again (a rollup was changed some other way)."""
     conn.execute(update(S).where(S.id == 1).values(day=None))
-
-
-def project_windows(conn: Connection, epoch: int, calendar: Calendar) -> Windows:
-    """``(project, pool) -> (7-day, 30-day units)`` at ``epoch``, as
-    :func:`connectors.db.consumption.project_windows` sums them, from ``usage_burn`` when it
-    holds the windows of ``epoch``'s day (a pair may then be ``(0, 0)`` where the sum has
-    none)."""
-    return windows_or_sum(
-        conn, run(conn, PROJECT_WINDOWS, today=today_of(epoch, calendar)), epoch, calendar
-    )
-
-
-def today_of(epoch: int, calendar: Calendar) -> int:
-    """The local day whose windows :data:`PROJECT_WINDOWS` reads at ``epoch``."""
-    return local_days(calendar).of(epoch)
-
-
-def windows_or_sum(conn: Connection, read: Windows, epoch: int, calendar: Calendar) -> Windows:
-    """What :data:`PROJECT_WINDOWS` read, or, when it found nothing (``usage_burn`` holds another
-    day's windows, or none), the windows summed from ``usage_daily``."""
-    return read if read else summed_windows(conn, epoch, calendar)
-
-
-def _windows_query() -> Select[Any]:
-    today = bindparam("today", 0, type_=Integer)
-    return (
-        select(
-            A.project_id,
-            B.pool_id,
-            func.sum(B.units_7d).cast(BigInteger),
-            func.sum(B.units_30d).cast(BigInteger),
-        )
-        .join(A, and_(A.cluster == B.cluster, A.account == B.account))
-        .join(S, and_(S.id == 1, S.day == today))  # only the windows of that day
-        .group_by(A.project_id, B.pool_id)
-    )
-
-
-#: ``(project, pool) -> (7-day, 30-day units)`` from ``usage_burn``, when it holds the
-#: windows of local day ``today`` (else nothing).
-PROJECT_WINDOWS: Read[Windows] = Read(
-    _windows_query() if len(WINDOWS) == 2 else select(literal(None)).where(false()),
-    lambda rows: {(project, pool): (w7, w30) for project, pool, w7, w30 in rows},
-)
-
-
-def _now_query() -> Select[Any]:
-    today = bindparam("today", 0, type_=Integer)
-    period = bindparam("period", "", type_=String)
-    project = func.coalesce(A.project_id, "")
-    return (
-        select(
-            B.pool_id,
-            project,
-            func.coalesce(PR.chair_id, ""),
-            func.sum(B.final_units).cast(BigInteger),
-            func.sum(B.provisional_units).cast(BigInteger),
-            func.sum(B.units_7d).cast(BigInteger),
-            func.sum(B.units_30d).cast(BigInteger),
-        )
-        .select_from(B)
-        .outerjoin(A, and_(A.cluster == B.cluster, A.account == B.account))
-        .outerjoin(PR, PR.id == A.project_id)
-        .join(S, and_(S.id == 1, S.day == today, S.period == period))  # only if they are kept
-        .where(B.pool_id.in_(select(t.PoolRow.id)))
-        .group_by(B.pool_id, project, PR.chair_id)
-    )
-
-
-#: ``(pool, project, chair, final units, provisional units, 7-day units, 30-day units)`` per
-#: pool and project (``""``: accounts mapped to no project) from ``usage_burn``, when it holds
-#: the figures of local day ``today`` in ``period`` (else nothing): what the period rollup and
-#: the daily rollup sum for them (``tests/db/test_burn_windows.py``).
-PROJECTS_NOW: Read[Rows] = Read(_now_query(), lambda rows: rows)

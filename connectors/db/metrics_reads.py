@@ -1,11 +1,11 @@
 """The metrics read model: the SQL reads behind the database-derived ``/metrics`` families.
 
 Each read is a statement built once and the function that shapes its rows
-(:class:`connectors.db.read_batch.Read`); ``connectors.metrics.business`` sends them all at
-once on the collection's read-only transaction (:func:`~connectors.db.read_batch.batch`:
-PostgreSQL's pipeline mode, one snapshot), and the functions below run one alone. The
-consumption and the burn windows are ``connectors.db.consumption``'s, as the API's balances
-read them. A fixed number of queries per scrape, whatever the number of projects.
+(:class:`connectors.db.read_batch.Read`); ``connectors.metrics.business`` sends them together
+on the collection's read-only transaction and a second connection
+(:func:`~connectors.db.read_batch.batch`), and the functions below run one alone. The
+projects' figures are :mod:`connectors.db.project_figures`'. A fixed number of queries per
+scrape, whatever the number of projects.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Integer,
     Select,
     String,
     and_,
@@ -33,7 +32,6 @@ from sqlalchemy import (
 
 from allocator.model import EntryKind, project_account
 from connectors.db import tables as t
-from connectors.db.burn_tables import UsageBurnRow, UsageBurnStateRow
 from connectors.db.read_batch import Read, Rows, run, utc
 
 D = t.UsageDailyRow
@@ -45,11 +43,6 @@ PeriodUsage = tuple[str, str, str, str, int, int]
 CapacityFlows = dict[tuple[str, str, EntryKind], int]
 #: ``(period, pool, first day, last day)``: days ``[first, last)`` of a period's daily rollup.
 DaySpan = tuple[str, str, int, int]
-#: ``(pool, project, chair, allocated, balance, final, provisional)`` of one project in one
-#: pool and period: net allocations and transfers, everything in minus everything out (the
-#: difference is its adjustments), units consumed (final, provisional). Project ``""`` holds
-#: the usage of accounts mapped to no project (its chair ``""``, its ledger figures 0).
-ProjectFigures = tuple[str, str, str, int, int, int, int]
 #: ``(pool, account, kind, inflow, outflow)`` of the ledger's pool and chair accounts.
 AccountFlows = tuple[str, str, EntryKind, int, int]
 
@@ -204,11 +197,19 @@ def ingest_health(conn: Connection) -> IngestHealth:
 
 
 _C = t.PeriodCloseRow
+
+
+def _closes(rows: Rows) -> list[tuple[str, datetime]]:
+    out = []
+    for period, at in rows:
+        when = utc(at)
+        assert when is not None  # closed_at is not null
+        out.append((period, when))
+    return out
+
+
 #: ``(period, closed_at)`` of every closed period.
-PERIOD_CLOSES = Read(
-    select(_C.period, _C.closed_at),
-    lambda rows: [(period, utc(at)) for period, at in rows],
-)
+PERIOD_CLOSES = Read(select(_C.period, _C.closed_at), _closes)
 
 
 def period_closes(conn: Connection) -> list[tuple[str, datetime]]:
@@ -252,62 +253,7 @@ def unmapped_usage(conn: Connection, period: str) -> dict[str, tuple[int, int]]:
     return run(conn, UNMAPPED, period=period)
 
 
-# --- the big ones: the projects' figures, the pool and chair accounts' flows -----------------
-
-
-def _project_figures_query() -> Select[Any]:
-    """:data:`ProjectFigures` of every project with a ledger entry or a consumption in the
-    period, for every pool, in one query: the journal's entries to and from project accounts
-    and the period rollup (attributed through the current mappings) summed together, as
-    ``allocator.ledger.all_project_balances`` and the balances' consumption read them."""
-    E, A, PR = t.LedgerEntryRow, t.SlurmAccountRow, t.ProjectRow
-    start = len(_PROJECT) + 1
-    allocation = E.kind.in_(_ALLOCATION_KINDS)
-    zero = literal(0, BigInteger)
-
-    def side(account: Any, sign: int) -> Any:
-        amount = E.amount * sign
-        return select(
-            E.pool_id.label("pool"),
-            func.substr(account, start).label("project"),
-            case((allocation, amount), else_=0).label("allocated"),
-            amount.label("balance"),
-            zero.label("final"),
-            zero.label("provisional"),
-        ).where(E.period == _PERIOD, account.like(_PROJECT + "%"))
-
-    used = (
-        select(
-            P.pool_id,
-            func.coalesce(A.project_id, ""),
-            zero,
-            zero,
-            case((~P.provisional, P.units), else_=0),
-            case((P.provisional, P.units), else_=0),
-        )
-        .select_from(P)
-        .outerjoin(A, and_(A.cluster == P.cluster, A.account == P.account))
-        .where(P.period == _PERIOD, P.pool_id.in_(select(t.PoolRow.id)))
-    )
-    parts = union_all(side(E.target, 1), side(E.source, -1), used).subquery()
-    sums = [
-        func.sum(parts.c[name]).cast(BigInteger)
-        for name in ("allocated", "balance", "final", "provisional")
-    ]
-    return (
-        select(parts.c.pool, parts.c.project, func.coalesce(PR.chair_id, ""), *sums)
-        .select_from(parts)
-        .outerjoin(PR, PR.id == parts.c.project)
-        .group_by(parts.c.pool, parts.c.project, PR.chair_id)
-    )
-
-
-PROJECT_FIGURES: Read[Rows] = Read(_project_figures_query(), lambda rows: rows)
-
-
-def project_figures(conn: Connection, period: str) -> Rows:
-    """:data:`ProjectFigures` of every project of ``period`` (see ``PROJECT_FIGURES``)."""
-    return run(conn, PROJECT_FIGURES, period=period)
+# --- the pool and chair accounts' flows -------------------------------------------------------
 
 
 def _account_flows_query() -> Select[Any]:
@@ -343,112 +289,6 @@ ACCOUNT_FLOWS = Read(
         for pool, account, kind, inflow, outflow in rows
     ],
 )
-
-
-def _entries_query() -> Select[Any]:
-    """The journal's side of :data:`ProjectFigures` (``final``, ``provisional`` 0): the entries
-    to and from project accounts in the period, summed per pool and project, as
-    ``allocator.ledger.all_project_balances`` reads them."""
-    E, PR = t.LedgerEntryRow, t.ProjectRow
-    start = len(_PROJECT) + 1
-    allocation = E.kind.in_(_ALLOCATION_KINDS)
-
-    def side(account: Any, sign: int) -> Any:
-        amount = E.amount * sign
-        return select(
-            E.pool_id.label("pool"),
-            func.substr(account, start).label("project"),
-            case((allocation, amount), else_=0).label("allocated"),
-            amount.label("balance"),
-        ).where(E.period == _PERIOD, account.like(_PROJECT + "%"))
-
-    parts = union_all(side(E.target, 1), side(E.source, -1)).subquery()
-    zero = literal(0, BigInteger)
-    return (
-        select(
-            parts.c.pool,
-            parts.c.project,
-            func.coalesce(PR.chair_id, ""),
-            func.sum(parts.c.allocated).cast(BigInteger),
-            func.sum(parts.c.balance).cast(BigInteger),
-            zero,
-            zero,
-        )
-        .select_from(parts)
-        .outerjoin(PR, PR.id == parts.c.project)
-        .group_by(parts.c.pool, parts.c.project, PR.chair_id)
-    )
-
-
-PROJECT_ENTRIES: Read[Rows] = Read(_entries_query(), lambda rows: rows)
-
-
-def _kept_query() -> Select[Any]:
-    B, S, A, PR = UsageBurnRow, UsageBurnStateRow, t.SlurmAccountRow, t.ProjectRow
-    e = _entries_query().subquery()
-    project = func.coalesce(A.project_id, "")
-    u = (
-        select(
-            B.pool_id.label("pool"),
-            project.label("project"),
-            *[func.sum(c).label(c.key) for c in _KEPT],
-        )
-        .select_from(B)
-        .outerjoin(A, and_(A.cluster == B.cluster, A.account == B.account))
-        .where(B.pool_id.in_(select(t.PoolRow.id)))
-        .group_by(B.pool_id, project)
-        .subquery()
-    )
-    pool = func.coalesce(e.c.pool, u.c.pool)
-    who = func.coalesce(e.c.project, u.c.project)
-    kept = (
-        select(func.count())
-        .where(S.id == 1, S.day == bindparam("today", 0, type_=Integer), S.period == _PERIOD)
-        .scalar_subquery()
-    )
-    zero = literal(0, BigInteger)
-    return (
-        select(
-            pool,
-            who,
-            func.coalesce(PR.chair_id, ""),
-            *[func.coalesce(e.c[i], zero).cast(BigInteger) for i in (3, 4)],
-            *[func.coalesce(u.c[c.key], zero).cast(BigInteger) for c in _KEPT],
-            kept,
-        )
-        .select_from(e.join(u, and_(e.c[0] == u.c.pool, e.c[1] == u.c.project), full=True))
-        .outerjoin(PR, PR.id == who)
-    )
-
-
-_KEPT = (
-    UsageBurnRow.final_units,
-    UsageBurnRow.provisional_units,
-    UsageBurnRow.units_7d,
-    UsageBurnRow.units_30d,
-)
-#: ``(pool, project, chair, allocated, balance, final, provisional, 7-day units, 30-day
-#: units, 1)``: :data:`ProjectFigures` and the burn windows of every project of the period, the
-#: journal's side put together with ``usage_burn``'s, in one query; ``None`` unless
-#: ``usage_burn`` holds the figures of local day ``today`` in the period (the state is read
-#: by the same statement).
-PROJECTS_KEPT: Read[Rows | None] = Read(
-    _kept_query(), lambda rows: rows if rows and rows[0][9] else None
-)
-
-
-def merge_figures(entries: Rows, used: Rows) -> list[ProjectFigures]:
-    """:data:`ProjectFigures` from the journal's side (:data:`PROJECT_ENTRIES`) and the
-    consumption's (rows beginning ``(pool, project, chair, final, provisional)``), one row per
-    pool and project, as :data:`PROJECT_FIGURES` sums them."""
-    out: dict[tuple[str, str], ProjectFigures] = {(r[0], r[1]): r for r in entries}
-    for pool_id, project, chair, final, provisional, *_windows in used:
-        found = out.get((pool_id, project))
-        if found is None:
-            out[(pool_id, project)] = (pool_id, project, chair, 0, 0, final, provisional)
-        else:
-            out[(pool_id, project)] = (*found[:5], found[5] + final, found[6] + provisional)
-    return list(out.values())
 
 
 def account_flows(conn: Connection, period: str) -> list[AccountFlows]:

@@ -54,7 +54,8 @@ class Pending(Generic[T]):
 def run(conn: Connection, read: Read[T], **params: Any) -> T:
     """One read, alone."""
     with batch(conn) as send:
-        return send(read, **params).result()
+        pending: Pending[T] = send(read, **params)
+        return pending.result()
 
 
 @contextmanager
@@ -94,7 +95,9 @@ class _Reader:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.raw = conn.connection.driver_connection
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        self.raw: Any = raw
         self.queue: SimpleQueue[tuple[str, dict[str, Any], Future[Rows]] | None] = SimpleQueue()
         self.thread = Thread(target=self._work, name="gpuhours-reads", daemon=True)
         self.thread.start()

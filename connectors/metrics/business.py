@@ -31,9 +31,11 @@ from allocator.ledger import Flows, all_chair_balances, pool_balance, pool_capac
 from allocator.model import EntryKind
 from allocator.periods import Calendar, Period
 from connectors.bootstrap import Services
-from connectors.db import burn_windows
 from connectors.db import metrics_reads as reads
-from connectors.db.metrics_reads import PeriodUsage, PoolInfo, ProjectFigures
+from connectors.db import project_figures as figures_of
+from connectors.db.consumption import project_windows as summed_windows
+from connectors.db.metrics_reads import PeriodUsage, PoolInfo
+from connectors.db.project_figures import ProjectFigures
 from connectors.db.read_batch import batch
 from connectors.metrics.families import Samples, escape, sample_name
 from connectors.metrics.operations import ingestion, reconciliation, unmapped
@@ -41,7 +43,6 @@ from connectors.metrics.operations import ingestion, reconciliation, unmapped
 #: The counterpart of every summed flow in :func:`_flows` (no account is named so).
 _ANY = ""
 
-Windows = dict[tuple[str, str], tuple[int, int]]
 #: (project, pool, remaining, allocated, the beginnings of its lines (``ProjectLines.of``),
 #: its 7-day units, its 30-day units)
 BurnInput = tuple[str, str, int, int, tuple[str, ...], int, int]
@@ -64,8 +65,8 @@ def collect_database(services: Services, now: datetime) -> Samples:
         conn = uow.session.connection()
         with batch(conn, services.reader) as send:
             # two connections, each running its reads in this order
-            today = burn_windows.today_of(epoch, calendar)
-            kept = send(reads.PROJECTS_KEPT, today=today, period=period)
+            today = local_days(calendar).of(epoch)
+            kept = send(figures_of.PROJECTS_KEPT, today=today, period=period)
             states = send(reads.INGEST_STATES)
             errors = send(reads.INGEST_ERRORS)
             quarantined = send(reads.QUARANTINED)
@@ -85,10 +86,10 @@ def collect_database(services: Services, now: datetime) -> Samples:
             unmapped(out, found.result(), ingestion(out, health, services, epoch), period)
             _usage_counters(out, by_period.result())
         if figures is None:  # usage_burn holds another day's figures: summed from the rollups
-            windows = burn_windows.summed_windows(conn, epoch, calendar)
+            windows = summed_windows(conn, epoch, calendar)
             figures = [
-                (*r, *windows.get((r[1], r[0]), (0, 0)))
-                for r in reads.project_figures(conn, period)
+                (*r[:7], *windows.get((r[1], r[0]), (0, 0)))
+                for r in figures_of.project_figures(conn, period)
             ]
             burn_input = _balances(out, pools.result(), flowed, figures, period)
             _burns(out, burn_input, Burns(epoch, calendar, end))

@@ -101,23 +101,39 @@ def rollup_matches_charges(engine: Engine) -> None:
 
 def burn_matches_daily(engine: Engine) -> None:
     """``usage_burn`` holds the non-late units of ``usage_daily`` over the 7 and 30 days
-    ending on the day its state names (nothing to check while it names none)."""
-    D, B, S = t.UsageDailyRow, UsageBurnRow, UsageBurnStateRow
+    ending on the day its state names, and the units of ``usage_period`` in the period it
+    names, final and provisional (nothing to check while it names none)."""
+    D, P, B, S = t.UsageDailyRow, t.UsagePeriodRow, UsageBurnRow, UsageBurnStateRow
     with engine.connect() as conn:
-        today = conn.scalar(select(S.day).where(S.id == 1))
-        if today is None:
+        state = conn.execute(select(S.day, S.period).where(S.id == 1)).first()
+        if state is None or state.day is None:
             return
-        summed: dict[tuple[str, str, str], tuple[int, int]] = {}
+        today, period = state.day, state.period
+        summed: dict[tuple[str, str, str], tuple[int, int, int, int]] = {}
         for r in conn.execute(select(D).where(~D.late, D.day > today - 30, D.day <= today)):
             key = (r.pool_id, r.cluster, r.account)
-            w7, w30 = summed.get(key, (0, 0))
-            summed[key] = (w7 + (r.units if r.day > today - 7 else 0), w30 + r.units)
+            w7, w30, final, provisional = summed.get(key, (0, 0, 0, 0))
+            w7 += r.units if r.day > today - 7 else 0
+            summed[key] = (w7, w30 + r.units, final, provisional)
+        for r in conn.execute(select(P).where(P.period == period)):
+            key = (r.pool_id, r.cluster, r.account)
+            w7, w30, final, provisional = summed.get(key, (0, 0, 0, 0))
+            if r.provisional:
+                summed[key] = (w7, w30, final, provisional + r.units)
+            else:
+                summed[key] = (w7, w30, final + r.units, provisional)
         kept = {
-            (r.pool_id, r.cluster, r.account): (r.units_7d, r.units_30d)
+            (r.pool_id, r.cluster, r.account): (
+                r.units_7d,
+                r.units_30d,
+                r.final_units,
+                r.provisional_units,
+            )
             for r in conn.execute(select(B))
         }
-    assert {k: v for k, v in kept.items() if v != (0, 0)} == {
-        k: v for k, v in summed.items() if v != (0, 0)
+    nothing = (0, 0, 0, 0)
+    assert {k: v for k, v in kept.items() if v != nothing} == {
+        k: v for k, v in summed.items() if v != nothing
     }
 
 

@@ -17,10 +17,13 @@ from allocator import services as svc
 from allocator.periods import period_containing
 from connectors.auth import mint_token
 from connectors.bootstrap import Services
+from connectors.db import burn_windows
 from connectors.db import tables as t
+from connectors.db.burn_tables import UsageBurnStateRow
 from connectors.db.consumption import consumption_by_project
 from connectors.db.usage_store import SqlUsageStore
 from connectors.http.app import create_app
+from connectors.metrics.business import collect_database
 from tests.conftest import NOW
 from tests.ops.metrics_support import (
     ADMIN,
@@ -239,3 +242,23 @@ def test_released_and_transferred_hours_read_as_the_ledger_reads_them(
         uow(), ADMIN, "chair-nlp", pool, period, now=NOW, calendar=calendar
     )
     assert chair_allocated[(pool, "chair-nlp")] == chair.received
+
+
+def test_the_figures_kept_by_the_ingestion_read_as_the_rollups_sum_them(
+    services: Services,
+) -> None:
+    """The projects' figures and burn rates read from what the ingestion keeps per Slurm
+    account (``usage_burn``, for the day and period of the scrape) are those summed from the
+    rollups when it keeps none (another day's, or cleared by a repair): the same exposition,
+    line for line."""
+    with services.engine.connect() as conn:
+        held = conn.execute(select(UsageBurnStateRow.day, UsageBurnStateRow.period)).one()
+    now = services.clock()
+    assert tuple(held) == (now.timestamp() // 86400, period_containing(now).label)
+    kept = collect_database(services, now).render()
+    with services.engine.begin() as conn:
+        burn_windows.clear(conn)
+    summed = collect_database(services, now).render()
+    assert "gpuhours_project_burn_rate{" in kept
+    assert "gpuhours_project_projected_exhaustion_timestamp_seconds{" in kept
+    assert kept == summed
