@@ -29,7 +29,7 @@ def reader_threads() -> int:
 
 def test_reads_sent_together_come_back_shaped(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(E.__table__.insert(), [{"cluster": "c", "kind": k, "count": 1} for k in "ba"])
+        conn.execute(insert(E), [{"cluster": "c", "kind": k, "count": 1} for k in "ba"])
     with engine.connect() as conn:
         with batch(conn, engine) as send:
             kinds = send(KINDS)
