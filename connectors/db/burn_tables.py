@@ -1,4 +1,4 @@
-"""The burn windows kept pre-aggregated. See ``connectors.db.burn_windows``."""
+"""The projects' figures kept pre-aggregated. See ``connectors.db.burn_windows``."""
 
 from __future__ import annotations
 

@@ -1,20 +1,22 @@
-"""The burn windows kept pre-aggregated: ``usage_burn`` holds, per pool and Slurm account, the
-units of the 7- and 30-day windows (``accounting.burn.WINDOWS``) ending on one local day, the
-day ``usage_burn_state`` names.
+"""The projects' figures kept pre-aggregated: ``usage_burn`` holds, per pool and Slurm
+account, the units of the 7- and 30-day windows (``accounting.burn.WINDOWS``) ending on one
+local day, and the units charged in that day's period (final, provisional): the day and the
+period ``usage_burn_state`` names.
 
-Written in the transaction that moves ``usage_daily`` (``connectors.db.charge_store``), under
-a lock on the state row, so that writers apply their differences one after the other:
+Written in the transaction that moves ``usage_daily`` and ``usage_period``
+(``connectors.db.charge_store``), under a lock on the state row, so that writers apply their
+differences one after the other:
 
-* when the state names the day of the writer's ``now``, the non-late differences of the days
-  in the windows are added to the rows (one upsert);
-* otherwise (a new day, or the state was cleared) the rows are summed again from
-  ``usage_daily``, which already holds the writer's own differences, and the state moves to
-  that day.
+* when the state names the day and period of the writer's ``now``, the differences are
+  added to the rows (one upsert): the non-late ones of the days in the windows, and those of
+  the period;
+* otherwise (a new day, or the state was cleared) the rows are summed again from the
+  rollups, which already hold the writer's own differences, and the state moves to that day.
 
-A repair of ``usage_daily`` (housekeeping) clears the state. ``/metrics`` reads the rows when
-the state names the day of its scrape, and sums ``usage_daily`` as before otherwise (the first
-scrapes of a day before any ingestion): the same figures either way
-(``tests/db/test_burn_windows.py``).
+A repair of a rollup (housekeeping) clears the state. ``/metrics`` reads the rows when the
+state names the day and period of its scrape (``connectors.db.project_figures``), and sums
+the rollups otherwise (the first scrapes of a day before any ingestion): the same figures
+either way (``tests/db/test_burn_windows.py``).
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ and reconciliation families are in :mod:`connectors.metrics.operations`.
 
 Speed (``tests/bench/bench_metrics.py``): a fixed number of queries per scrape, whatever the
 number of projects, every sum made by the database (one row per project and pool comes back,
-nothing per ledger entry or per Slurm account); on PostgreSQL the two biggest (the project
-figures, the burn windows) run on connections of their own while the rest is collected; the
-per-project lines are written as text directly, each label string built once.
+nothing per ledger entry or per Slurm account); each project's figures and burn windows in
+one query from what the ingestion keeps per Slurm account (``connectors.db.burn_windows``);
+the reads sent together on two connections (``connectors.db.read_batch``) while the families
+of the first ones are written; the per-project lines written as text directly, the label
+strings of each project built once and kept from one collection to the next.
 """
 
 from __future__ import annotations
