@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Boolean, Connection, column, literal_column, select, table, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -94,6 +95,48 @@ def upsert_sqlite(
 
 
 def upsert_pg(
+    conn: Connection, records: Sequence[UsageRecord], now: int
+) -> tuple[set[JobKey], set[JobKey]]:
+    """Upsert; the keys inserted and the keys updated. The records whose key is not stored
+    yet (all of them on a first pass) are COPYed straight into ``usage_records`` (in a
+    savepoint: if another writer stored one meanwhile, they all take the staged path); the
+    others go through the staging table."""
+    if not records:
+        return set(), set()
+    stored = _stored(conn, records)
+    fresh = [r for r in records if (r.cluster, r.job_id, r.submit) not in stored]
+    new: set[JobKey] = set()
+    if fresh:
+        try:
+            with conn.begin_nested():
+                rows = (row_of(r, now) for r in fresh)
+                copy_rows(conn, "usage_records", COLUMNS, COPY_TYPES, rows)
+        except UniqueViolation:  # stored by another writer since: the staged path decides
+            pass
+        else:
+            new = {(r.cluster, r.job_id, r.submit) for r in fresh}
+            records = [r for r in records if (r.cluster, r.job_id, r.submit) in stored]
+    inserted, changed = _staged(conn, records, now)
+    return new | inserted, changed
+
+
+def _stored(conn: Connection, records: Sequence[UsageRecord]) -> set[JobKey]:
+    """The keys already stored among those whose job ids lie in the records' range, per
+    cluster (one index range scan each: a chunk's job ids are mostly consecutive)."""
+    spans: dict[str, tuple[int, int]] = {}
+    for r in records:
+        low, high = spans.get(r.cluster, (r.job_id, r.job_id))
+        spans[r.cluster] = (min(low, r.job_id), max(high, r.job_id))
+    out: set[JobKey] = set()
+    for cluster, (low, high) in spans.items():
+        query = select(U.c.cluster, U.c.job_id, U.c.submit).where(
+            U.c.cluster == cluster, U.c.job_id.between(low, high)
+        )
+        out.update((c, j, s) for c, j, s in conn.execute(query))
+    return out
+
+
+def _staged(
     conn: Connection, records: Sequence[UsageRecord], now: int
 ) -> tuple[set[JobKey], set[JobKey]]:
     """Upsert through the staging table; the keys inserted and the keys updated."""

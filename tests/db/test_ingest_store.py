@@ -125,3 +125,38 @@ def test_a_bad_record_is_quarantined_and_the_rest_stored(engine: Engine) -> None
         rows = conn.execute(select(t.QuarantineRow.job_id, t.QuarantineRow.reason)).all()
     assert rows == [(999, "missing field 'time'")]
     assert store.state("c1").quarantined_total == 2  # seen twice, stored once
+
+
+def test_a_chunk_of_stored_new_and_changed_records_is_told_apart(engine: Engine) -> None:
+    """New keys go straight in (PostgreSQL: COPY), stored ones through the upsert: each
+    counted once, what changed replaced, nothing twice."""
+    store = SqlUsageStore(engine)
+    running = job(10, T0 + 100, 500, state="RUNNING", end=None)
+    first = [job(1, T0, 1000), running, job(30, T0 + 50, 100)]
+    stored = store.store_window("c1", Window(T0, T0 + DAY), UsageBatch(first), T0 + 600, None)
+    assert (stored.inserted, stored.updated, stored.unchanged) == (3, 0, 0)
+    ended = replace(running, state="COMPLETED", end=T0 + 1100, elapsed=1000)
+    mixed = [job(1, T0, 1000), ended, job(30, T0 + 50, 100), job(20, T0 + 10, 300)]
+    again = store.store_window("c1", Window(T0, T0 + DAY), UsageBatch(mixed), T0 + 2000, None)
+    assert (again.inserted, again.updated, again.unchanged) == (1, 1, 2)
+    assert gpu_seconds(engine) == 1000 + 1000 + 100 + 300
+    assert [r.job_id for r in store.records("c1")] == [1, 10, 20, 30]
+
+
+def test_a_record_stored_by_another_writer_meanwhile_takes_the_upsert(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the look for stored keys and the COPY another writer may store one: the COPY
+    fails on its key, is undone, and the whole chunk goes through the upsert instead."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes through the upsert alone")
+    from connectors.db import usage_staging
+
+    store = SqlUsageStore(engine)
+    store.store_window("c1", Window(T0, T0 + DAY), UsageBatch([job(1, T0, 1000)]), T0, None)
+    monkeypatch.setattr(usage_staging, "_stored", lambda conn, records: set())  # looked too soon
+    chunk = [job(1, T0, 1000), job(2, T0 + 10, 500)]
+    result = store.store_window("c1", Window(T0, T0 + DAY), UsageBatch(chunk), T0 + 60, None)
+    assert (result.inserted, result.updated, result.unchanged) == (1, 0, 1)
+    assert gpu_seconds(engine) == 1500
+    assert [r.job_id for r in store.records("c1")] == [1, 2]
