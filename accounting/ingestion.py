@@ -73,6 +73,12 @@ class IngestState:
 class UsageStore(Protocol):
     def state(self, cluster: str) -> IngestState: ...
 
+    def prepare(self, cluster: str, batch: UsageBatch, now: int) -> UsageBatch:
+        """The work on a fetched batch that needs no transaction, done on the fetch-ahead
+        thread while the chunk before is stored; ``store_window`` stores what it returns
+        exactly as it would have stored ``batch``."""
+        ...
+
     def store_window(
         self, cluster: str, window: Window, batch: UsageBatch, now: int, advance_to: int | None
     ) -> StoreResult:
@@ -175,14 +181,15 @@ def ingest(
             watermark=watermark,
         )
 
-    # Fetch-ahead: while chunk N is being stored, chunk N+1 is fetched and decoded on one
-    # helper thread. Chunks are still stored strictly in order, one transaction each, and a
-    # failed fetch stops the run after everything before it was stored: the same outcome as
-    # fetching one chunk at a time.
+    # Fetch-ahead: while chunk N is being stored, chunk N+1 is fetched, decoded and prepared
+    # for storing (``UsageStore.prepare``) on one helper thread. Chunks are still stored
+    # strictly in order, one transaction each, and a failed fetch stops the run after
+    # everything before it was stored: the same outcome as fetching one chunk at a time.
+    def fetch(window: Window) -> UsageBatch:
+        return store.prepare(cluster, source.fetch(window), now)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{cluster}") as pool:
-        pending: Future[UsageBatch] | None = (
-            pool.submit(source.fetch, windows[0]) if windows else None
-        )
+        pending: Future[UsageBatch] | None = pool.submit(fetch, windows[0]) if windows else None
         for i, window in enumerate(windows):
             assert pending is not None
             try:
@@ -191,9 +198,7 @@ def ingest(
                 store.record_failure(cluster, window, exc, now)
                 return report(exc.message)
             pending = (
-                pool.submit(source.fetch, windows[i + 1])
-                if fetch_ahead and i + 1 < len(windows)
-                else None
+                pool.submit(fetch, windows[i + 1]) if fetch_ahead and i + 1 < len(windows) else None
             )
             advance_to = (
                 window.end if advance and (watermark is None or window.end > watermark) else None
@@ -210,5 +215,5 @@ def ingest(
             if progress is not None:
                 progress(window, result)
             if pending is None and i + 1 < len(windows):
-                pending = pool.submit(source.fetch, windows[i + 1])
+                pending = pool.submit(fetch, windows[i + 1])
     return report()

@@ -12,6 +12,7 @@ the same order), and the burn windows with them (``connectors.db.burn_windows``)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,10 +85,62 @@ def load_context(conn: Connection, calendar: Calendar) -> BookingContext:
     # The closed set is read under the close lock (shared, to the end of the chunk's
     # transaction): a close waits for this chunk, or this chunk sees the close.
     hold_close_lock(conn)
+    return read_context(conn, calendar)
+
+
+def read_context(conn: Connection, calendar: Calendar) -> BookingContext:
+    """The booking context as it stands, without the close lock (a guess for booking ahead)."""
     with Session(bind=conn) as session:
         pools = SqlPools(session).list()
     closed = conn.scalars(select(t.PeriodCloseRow.period)).all()
     return BookingContext(pools, calendar, closed)
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """Records booked ahead as new, under ``context``; used once (``deltas`` is moved)."""
+
+    context: BookingContext
+    #: The rows of the records booked, in their order.
+    rows: list[Row]
+    #: Each booked record's rows: ``rows[a:b]``.
+    spans: dict[JobKey, tuple[int, int]]
+    #: The rollup deltas of all ``rows``.
+    deltas: dict[RollupKey, list[int]]
+
+    def fits(self, ctx: BookingContext) -> bool:
+        """Booking now would give these rows: the same pools and closed periods."""
+        return ctx.closed == self.context.closed and ctx.pools == self.context.pools
+
+
+def book_new(ctx: BookingContext, records: Sequence[UsageRecord], now: int) -> Booked:
+    """Book ``records`` as new under ``ctx``, but for those that may touch a closed period
+    (their booking needs what is already booked there)."""
+    until = ctx.closed_until
+    booker = ChunkBooker(ctx.pools, ctx.calendar, datetime.fromtimestamp(now, UTC))
+    rows: list[Row] = []
+    spans: dict[JobKey, tuple[int, int]] = {}
+    for r in records:
+        if until is None or r.start is None or r.start >= until:
+            start = len(rows)
+            rows += booker.rows(r)
+            spans[(r.cluster, r.job_id, r.submit)] = (start, len(rows))
+    deltas: dict[RollupKey, list[int]] = {}
+    _add_rows(deltas, rows)
+    return Booked(ctx, rows, spans, deltas)
+
+
+def _add_rows(deltas: dict[RollupKey, list[int]], rows: Sequence[Row], sign: int = 1) -> None:
+    for row in rows:
+        # period, pool, cluster, account, day, gpu_type, provisional, late, priced
+        k = (row[5], row[4], row[0], row[3], row[7], row[8], row[12], row[13], row[14])
+        found = deltas.get(k)
+        if found is None:
+            deltas[k] = [sign * row[10], sign * row[11], sign]
+        else:
+            found[0] += sign * row[10]
+            found[1] += sign * row[11]
+            found[2] += sign
 
 
 def recharge(
@@ -99,12 +152,73 @@ def recharge(
     *,
     calendar: Calendar,
     postgres: bool,
+    booked: Booked | None = None,
 ) -> int:
     """Replace the bookings of the new and changed records and move the rollup by the
-    difference, in the caller's transaction. Returns the number of bookings written."""
+    difference, in the caller's transaction. Returns the number of bookings written.
+    ``booked``: records booked ahead, whose rows are taken for those of them that are new
+    if it still :meth:`~Booked.fits`."""
     if not new and not changed:
         return 0
     ctx = load_context(conn, calendar)
+    if booked is not None and booked.fits(ctx):
+        rows, deltas = _take(conn, ctx, booked, records, new, changed, now, postgres)
+    else:
+        rows, deltas = _book(conn, ctx, records, new, changed, now, postgres)
+    _insert_charges(conn, rows, now, postgres)
+    _apply_rollup(conn, deltas, postgres)
+    burn_windows.move(conn, deltas, now, ctx.calendar, postgres)
+    return len(rows)
+
+
+def _take(
+    conn: Connection,
+    ctx: BookingContext,
+    booked: Booked,
+    records: Sequence[UsageRecord],
+    new: set[JobKey],
+    changed: set[JobKey],
+    now: int,
+    postgres: bool,
+) -> tuple[list[Row], dict[RollupKey, list[int]]]:
+    """``_book``'s rows and deltas, with the rows booked ahead for the new records: those
+    booked ahead that are not new (stored meanwhile) are taken out of the deltas, the new
+    ones not booked ahead and the changed ones are booked here."""
+    spans, deltas = booked.spans, booked.deltas
+    if not changed and len(new) == len(spans) == len(records):
+        return booked.rows, deltas  # a first pass: every record new and booked ahead
+    rows: list[Row] = []
+    rest: list[UsageRecord] = []
+    for r in records:
+        key = (r.cluster, r.job_id, r.submit)
+        span = spans.get(key)
+        if span is None or key not in new:
+            rest.append(r)
+            if span is not None:
+                _add_rows(deltas, booked.rows[span[0] : span[1]], -1)
+        else:
+            rows += booked.rows[span[0] : span[1]]
+    more, moved = _book(conn, ctx, rest, new, changed, now, postgres)
+    rows += more
+    for rollup, d in moved.items():
+        found = deltas.setdefault(rollup, [0, 0, 0])
+        found[0] += d[0]
+        found[1] += d[1]
+        found[2] += d[2]
+    return rows, deltas
+
+
+def _book(
+    conn: Connection,
+    ctx: BookingContext,
+    records: Sequence[UsageRecord],
+    new: set[JobKey],
+    changed: set[JobKey],
+    now: int,
+    postgres: bool,
+) -> tuple[list[Row], dict[RollupKey, list[int]]]:
+    """The new and changed records' rows, and the rollup deltas: their rows less the
+    replaceable bookings deleted."""
     todo = [r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed]
     moment = datetime.fromtimestamp(now, UTC)
     frozen = _frozen(conn, ctx, todo)
@@ -125,20 +239,8 @@ def recharge(
         d[0] -= old.gpu_seconds
         d[1] -= old.units
         d[2] -= 1
-    for row in rows:
-        # period, pool, cluster, account, day, gpu_type, provisional, late, priced
-        k = (row[5], row[4], row[0], row[3], row[7], row[8], row[12], row[13], row[14])
-        found = deltas.get(k)
-        if found is None:
-            deltas[k] = [row[10], row[11], 1]
-        else:
-            found[0] += row[10]
-            found[1] += row[11]
-            found[2] += 1
-    _insert_charges(conn, rows, now, postgres)
-    _apply_rollup(conn, deltas, postgres)
-    burn_windows.move(conn, deltas, now, ctx.calendar, postgres)
-    return len(rows)
+    _add_rows(deltas, rows)
+    return rows, deltas
 
 
 def _frozen(

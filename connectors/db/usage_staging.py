@@ -12,11 +12,21 @@ A row is updated only while it is provisional, or by a final record, and only wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Boolean, Connection, column, literal_column, select, table, text, tuple_
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,11 +45,16 @@ from connectors.db.usage_rows import (
 
 
 def upsert(
-    conn: Connection, records: Sequence[UsageRecord], now: int, postgres: bool
+    conn: Connection,
+    records: Sequence[UsageRecord],
+    now: int,
+    postgres: bool,
+    rows: Sequence[tuple[Any, ...] | None] | None = None,
 ) -> tuple[set[JobKey], set[JobKey]]:
-    """Upsert ``records`` (one per key); the keys inserted and the keys updated."""
+    """Upsert ``records`` (one per key); the keys inserted and the keys updated. ``rows``:
+    ``row_of(r, now)`` of records built ahead, None for others (PostgreSQL)."""
     if postgres:
-        return upsert_pg(conn, records, now)
+        return upsert_pg(conn, records, now, rows)
     return upsert_sqlite(conn, records, now)
 
 
@@ -95,7 +110,10 @@ def upsert_sqlite(
 
 
 def upsert_pg(
-    conn: Connection, records: Sequence[UsageRecord], now: int
+    conn: Connection,
+    records: Sequence[UsageRecord],
+    now: int,
+    rows: Sequence[tuple[Any, ...] | None] | None = None,
 ) -> tuple[set[JobKey], set[JobKey]]:
     """Upsert; the keys inserted and the keys updated. The records whose key is not stored
     yet (all of them on a first pass) are COPYed straight into ``usage_records`` (in a
@@ -103,14 +121,22 @@ def upsert_pg(
     others go through the staging table."""
     if not records:
         return set(), set()
-    stored = _stored(conn, records)
+    stored = stored_keys(conn, records)
+    if stored is None:
+        return _staged(conn, records, now)
     fresh = [r for r in records if (r.cluster, r.job_id, r.submit) not in stored]
+    made: Iterable[tuple[Any, ...]] = (row_of(r, now) for r in fresh)
+    if rows is not None:  # built ahead for the records not stored then
+        made = (
+            row or row_of(r, now)
+            for r, row in zip(records, rows, strict=True)
+            if (r.cluster, r.job_id, r.submit) not in stored
+        )
     new: set[JobKey] = set()
     if fresh:
         try:
             with conn.begin_nested():
-                rows = (row_of(r, now) for r in fresh)
-                copy_rows(conn, "usage_records", COLUMNS, COPY_TYPES, rows)
+                copy_rows(conn, "usage_records", COLUMNS, COPY_TYPES, made)
         except UniqueViolation:  # stored by another writer since: the staged path decides
             pass
         else:
@@ -120,18 +146,26 @@ def upsert_pg(
     return new | inserted, changed
 
 
-def _stored(conn: Connection, records: Sequence[UsageRecord]) -> set[JobKey]:
+def stored_keys(conn: Connection, records: Sequence[UsageRecord]) -> set[JobKey] | None:
     """The keys already stored among those whose job ids lie in the records' range, per
-    cluster (one index range scan each: a chunk's job ids are mostly consecutive)."""
+    cluster (index range scans: a chunk's job ids are mostly consecutive); None when that
+    range holds at least half as many stored rows as there are records (mostly a re-ingest:
+    the keys are not fetched, the staged upsert tells them apart)."""
     spans: dict[str, tuple[int, int]] = {}
     for r in records:
         low, high = spans.get(r.cluster, (r.job_id, r.job_id))
         spans[r.cluster] = (min(low, r.job_id), max(high, r.job_id))
+    ranges = [
+        (U.c.cluster == c) & U.c.job_id.between(low, high) for c, (low, high) in spans.items()
+    ]
+    count = sum(
+        conn.execute(select(func.count()).select_from(U).where(r)).scalar_one() for r in ranges
+    )
+    if 2 * count >= len(records):
+        return None
     out: set[JobKey] = set()
-    for cluster, (low, high) in spans.items():
-        query = select(U.c.cluster, U.c.job_id, U.c.submit).where(
-            U.c.cluster == cluster, U.c.job_id.between(low, high)
-        )
+    for where in ranges if count else ():
+        query = select(U.c.cluster, U.c.job_id, U.c.submit).where(where)
         out.update((c, j, s) for c, j, s in conn.execute(query))
     return out
 

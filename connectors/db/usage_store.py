@@ -15,12 +15,10 @@ returned row by row, and the cyclic GC is paused while a big chunk is turned int
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from accounting.booking import JobKey
 from accounting.charging import UTC_QUARTERS
 from accounting.errors import UsageSourceError
 from accounting.ingestion import IngestState, StoreResult, UsageBatch, Window
@@ -28,6 +26,7 @@ from accounting.usage import UsageRecord
 from allocator.periods import Calendar
 from connectors.db import tables as t
 from connectors.db.charge_store import PERIOD_KEY, ROLLUP_KEY, recharge
+from connectors.db.chunk_prep import PreparedBatch, prepare
 from connectors.db.usage_rows import U, decode_types, dedupe, gc_paused, record_of
 from connectors.db.usage_staging import upsert
 
@@ -90,16 +89,36 @@ class SqlUsageStore:
 
     # --- writes ----------------------------------------------------------------------------
 
+    def prepare(self, cluster: str, batch: UsageBatch, now: int) -> UsageBatch:
+        """Work on a fetched batch ahead of its transaction (:mod:`connectors.db.chunk_prep`)."""
+        return prepare(self.engine, cluster, batch, now, self.calendar, postgres=self.postgres)
+
     def store_window(
         self, cluster: str, window: Window, batch: UsageBatch, now: int, advance_to: int | None
     ) -> StoreResult:
-        with gc_paused(len(batch.records)):
-            records = dedupe([r for r in batch.records if r.cluster == cluster])
+        ahead = batch if isinstance(batch, PreparedBatch) else None
+        if ahead is not None and (ahead.cluster, ahead.now) == (cluster, now):
+            records = ahead.kept
+        else:
+            ahead = None
+            with gc_paused(len(batch.records)):
+                records = dedupe([r for r in batch.records if r.cluster == cluster])
         with self.engine.begin() as conn:
             with gc_paused(len(records)):
-                new, changed = upsert(conn, records, now, self.postgres)
+                rows = None if ahead is None else ahead.rows
+                new, changed = upsert(conn, records, now, self.postgres, rows)
                 inserted, updated = len(new), len(changed)
-                self.recharge(conn, records, new, changed, now)
+                booked = None if ahead is None else ahead.booked
+                recharge(
+                    conn,
+                    records,
+                    new,
+                    changed,
+                    now,
+                    calendar=self.calendar,
+                    postgres=self.postgres,
+                    booked=booked,
+                )
             quarantined = self._quarantine(conn, cluster, window, batch, now)
             self._touch_state(
                 conn,
@@ -226,19 +245,3 @@ class SqlUsageStore:
                 )
             )
         return len(batch.quarantined)
-
-    # --- charges and the rollups ------------------------------------------------------------
-
-    def recharge(
-        self,
-        conn: Connection,
-        records: Sequence[UsageRecord],
-        new: set[JobKey],
-        changed: set[JobKey],
-        now: int,
-    ) -> int:
-        """Replace the bookings of the new and changed records and move the rollup by the
-        difference, in the caller's transaction. Returns the number of bookings written."""
-        return recharge(
-            conn, records, new, changed, now, calendar=self.calendar, postgres=self.postgres
-        )

@@ -8,12 +8,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from itertools import count
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from accounting.ingestion import UsageBatch, Window
 from accounting.usage import UsageRecord
 from connectors.db import tables as t
+from connectors.db.chunk_prep import PreparedBatch
+from connectors.db.usage_store import SqlUsageStore
 from tests.builders import CAL, usage_record
 from tests.db.test_accounting import rollup_matches_charges, store, world
 from tests.unit.accounting.charging_reference import reference_charge
@@ -46,7 +50,12 @@ def stored(engine: Engine, ids: list[int]) -> list[Row]:
         return sorted(tuple(r) for r in conn.execute(query))  # type: ignore[misc]
 
 
-def test_stored_charges_equal_the_slow_references_for_random_job_sets(engine: Engine) -> None:
+@pytest.mark.parametrize("ahead", [False, True], ids=["plain", "prepared-ahead"])
+def test_stored_charges_equal_the_slow_references_for_random_job_sets(
+    engine: Engine, ahead: bool
+) -> None:
+    """``prepared-ahead``: each job set is prepared as the fetch-ahead thread does, then
+    stored."""
     uow = world(engine)
     with uow:
         pool = uow.pools.get("loc")
@@ -66,7 +75,14 @@ def test_stored_charges_equal_the_slow_references_for_random_job_sets(engine: En
             if running:
                 fields.update(state="RUNNING", end=None)
             records.append(usage_record(start, elapsed, gpus, **fields))
-        store(engine, records, int(NOW.timestamp()))
+        if ahead:
+            now = int(NOW.timestamp())
+            sql = SqlUsageStore(engine)
+            batch = sql.prepare("enact-dev", UsageBatch(records), now)
+            assert isinstance(batch, PreparedBatch) and batch.booked is not None
+            sql.store_window("enact-dev", Window(now - 86400 * 200, now), batch, now, None)
+        else:
+            store(engine, records, int(NOW.timestamp()))
         expected = sorted(
             (
                 r.job_id,

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from accounting.errors import UsageSourceError
-from accounting.ingestion import Quarantined, UsageBatch, Window, ingest
+from accounting.ingestion import Quarantined, StoreResult, UsageBatch, Window, ingest
 from accounting.usage import UsageRecord
 from connectors.db import tables as t
+from connectors.db.chunk_prep import PreparedBatch
 from connectors.db.usage_store import SqlUsageStore
 from tests.builders import usage_record
 
@@ -154,9 +155,31 @@ def test_a_record_stored_by_another_writer_meanwhile_takes_the_upsert(
 
     store = SqlUsageStore(engine)
     store.store_window("c1", Window(T0, T0 + DAY), UsageBatch([job(1, T0, 1000)]), T0, None)
-    monkeypatch.setattr(usage_staging, "_stored", lambda conn, records: set())  # looked too soon
+    # the key probe looked too soon:
+    monkeypatch.setattr(usage_staging, "stored_keys", lambda conn, records: set())
     chunk = [job(1, T0, 1000), job(2, T0 + 10, 500)]
     result = store.store_window("c1", Window(T0, T0 + DAY), UsageBatch(chunk), T0 + 60, None)
     assert (result.inserted, result.updated, result.unchanged) == (1, 0, 1)
     assert gpu_seconds(engine) == 1500
     assert [r.job_id for r in store.records("c1")] == [1, 2]
+
+
+def test_each_chunk_reaches_the_store_prepared_by_the_fetch_thread(engine: Engine) -> None:
+    class Watched(SqlUsageStore):
+        def __init__(self, engine: Engine) -> None:
+            super().__init__(engine)
+            self.booked_ahead: list[int] = []
+
+        def store_window(
+            self, cluster: str, window: Window, batch: UsageBatch, now: int, advance_to: int | None
+        ) -> StoreResult:
+            assert isinstance(batch, PreparedBatch) and batch.booked is not None
+            self.booked_ahead.append(len(batch.booked.spans))
+            return super().store_window(cluster, window, batch, now, advance_to)
+
+    store = Watched(engine)
+    report = ingest("c1", FakeSlurm(RECORDS), store, T0 + 2 * DAY, since=T0, chunk=DAY)
+    assert report.ok and report.inserted == 60
+    assert len(store.booked_ahead) == 2  # two windows, each booked ahead
+    assert sum(store.booked_ahead) >= 60  # a job in both windows may be booked ahead twice
+    assert gpu_seconds(engine) == EXPECTED
