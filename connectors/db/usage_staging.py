@@ -1,7 +1,8 @@
 """The upsert of a chunk of usage records, idempotent: which keys are new, which changed.
 
-PostgreSQL: COPY the chunk into a temporary staging table, then one
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE <changed>`` so that re-ingesting
+PostgreSQL: the keys not stored yet (probed by job id range, :func:`stored_keys`) are COPYed
+straight into ``usage_records``; the others are COPYed into a temporary staging table, then
+one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE <changed>`` so that re-ingesting
 unchanged rows writes no new row versions (PostgreSQL still locks each conflicting row); the
 inserted/updated keys are told by the server (``xmax = 0``) rather than compared here.
 SQLite: the existing rows are read by key, compared with the same rule, and the new and changed

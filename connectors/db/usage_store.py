@@ -1,11 +1,13 @@
 """Storing usage: idempotent upserts, quarantine and the watermark, in one transaction.
 
 Each stored chunk, in one transaction: the records upserted by key
-(:mod:`connectors.db.usage_staging`: COPY into a staging table on PostgreSQL), the new and
-changed ones charged again with the rollups moved by the difference
-(:mod:`connectors.db.charge_store`), the quarantined records kept, the cluster's ingestion state
-(watermark, counters) and an ``ingest_runs`` row written. Rows and bulk tools:
-:mod:`connectors.db.usage_rows`.
+(:mod:`connectors.db.usage_staging`: on PostgreSQL, new keys COPYed straight in, stored ones
+through a staging table), the new and changed ones charged again with the rollups moved by
+the difference (:mod:`connectors.db.charge_store`), the quarantined records kept, the
+cluster's ingestion state (watermark, counters) and an ``ingest_runs`` row written. Rows and
+bulk tools: :mod:`connectors.db.usage_rows`. A batch from :meth:`SqlUsageStore.prepare`
+(the fetch-ahead thread, :mod:`connectors.db.chunk_prep`) carries work done ahead, which the
+transaction takes where it still holds.
 
 Speed (``tests/bench/bench_ingest.py``): the COPY is binary, rows are built without per-row
 sorting or joining, the inserted/updated counts are aggregated by the server rather than
