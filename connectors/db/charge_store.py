@@ -198,14 +198,8 @@ def _take(
                 _add_rows(deltas, booked.rows[span[0] : span[1]], -1)
         else:
             rows += booked.rows[span[0] : span[1]]
-    more, moved = _book(conn, ctx, rest, new, changed, now, postgres)
-    rows += more
-    for rollup, d in moved.items():
-        found = deltas.setdefault(rollup, [0, 0, 0])
-        found[0] += d[0]
-        found[1] += d[1]
-        found[2] += d[2]
-    return rows, deltas
+    more, deltas = _book(conn, ctx, rest, new, changed, now, postgres, deltas)
+    return rows + more, deltas
 
 
 def _book(
@@ -216,9 +210,10 @@ def _book(
     changed: set[JobKey],
     now: int,
     postgres: bool,
+    deltas: dict[RollupKey, list[int]] | None = None,
 ) -> tuple[list[Row], dict[RollupKey, list[int]]]:
-    """The new and changed records' rows, and the rollup deltas: their rows less the
-    replaceable bookings deleted."""
+    """The new and changed records' rows, and the rollup deltas (added to ``deltas`` if
+    given): their rows less the replaceable bookings deleted."""
     todo = [r for r in records if (key := (r.cluster, r.job_id, r.submit)) in new or key in changed]
     moment = datetime.fromtimestamp(now, UTC)
     frozen = _frozen(conn, ctx, todo)
@@ -233,7 +228,7 @@ def _book(
         if booked or key in frozen:
             booked = settle_closed(booked, ctx.closed, frozen.get(key, {}), ctx.next_open)
         rows += map(booking_row, booked)
-    deltas: dict[RollupKey, list[int]] = {}
+    deltas = {} if deltas is None else deltas
     for old in _delete_open(conn, ctx, sorted(changed), postgres):
         d = deltas.setdefault(rollup_key(old), [0, 0, 0])
         d[0] -= old.gpu_seconds
