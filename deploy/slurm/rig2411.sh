@@ -198,10 +198,10 @@ start_munge() {
 }
 
 check_rest() {
-    if [[ ! -s $TOKEN_FILE ]] || ! rest_ok "/slurm/$REST_VERSION/ping"; then
-        mint_token "${GPUHOURS_SLURM_TOKEN_LIFESPAN:-86400}"
-        say "minted REST token for $SVC_USER -> $TOKEN_FILE"
-    fi
+    # A fresh token at every start: slurmctld still takes one minted hours before, but
+    # 24.11's slurmdbd refused such a token passed through by slurmrestd ("token expired")
+    mint_token "${GPUHOURS_SLURM_TOKEN_LIFESPAN:-86400}"
+    say "minted REST token for $SVC_USER -> $TOKEN_FILE"
     local p
     for p in "/slurm/$REST_VERSION/ping" "/slurmdb/$REST_VERSION/associations?cluster=$CLUSTER"; do
         rest_ok "$p" || { log_tail "$LOG/slurmrestd.console"; die "REST check failed: GET $p as $SVC_USER: $(rest_get "$p" | head -c 400)"; }
